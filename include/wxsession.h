@@ -1,0 +1,205 @@
+/* wxsession.h: the public interface of libwxsession, the login and session layer for
+ * WeChat Mini Program backends (the weapp-session protocol).
+ *
+ * Conventions
+ *  - Every public name starts with wxs_ (types, functions) or WXS_ (constants).
+ *  - Functions that can fail return 0 (or a count) on success and a negative WXS_E* code on
+ *    failure; wxs_strerror() turns a code into text.
+ *  - Handles are opaque and come in pairs: wxs_x_new() / wxs_x_free(); every _free(NULL) is a
+ *    no-op.
+ *  - A function that takes a callback and returns an error never calls that callback. A
+ *    function that takes a callback and returns 0 calls it exactly once, on the loop thread,
+ *    possibly before it returns (the SQLite store answers reads synchronously).
+ *  - The library never aborts or exits. All its memory comes from the allocator set with
+ *    wxs_replace_allocator().
+ */
+#ifndef WXSESSION_H
+#define WXSESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WXS_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* X(name, value, message): the one table of library error codes. */
+#define WXS_ERRNO_MAP(X)                                                                          \
+    X(NOMEM, -1, "out of memory")                                                                 \
+    X(INVAL, -2, "invalid argument")                                                              \
+    X(TOOBIG, -3, "value exceeds its limit")                                                      \
+    X(PARSE, -4, "malformed input")                                                               \
+    X(STORE, -5, "store unavailable")                                                             \
+    X(TIMEDOUT, -6, "operation timed out")                                                        \
+    X(EXCHANGE, -7, "code exchange rejected by WeChat")                                           \
+    X(SIGNATURE, -8, "signature mismatch")                                                        \
+    X(NOTFOUND, -9, "not found")                                                                  \
+    X(CONFIG, -10, "invalid configuration")                                                       \
+    X(IO, -11, "input/output error")                                                              \
+    X(CANCELED, -12, "operation canceled")                                                        \
+    X(UPSTREAM, -13, "bad reply from upstream")
+
+typedef enum {
+    WXS_OK = 0,
+#define WXS__ERR_ENUM(name, value, msg) WXS_E##name = (value),
+    WXS_ERRNO_MAP(WXS__ERR_ENUM)
+#undef WXS__ERR_ENUM
+} wxs_errno;
+
+/** Text for an error code; never NULL ("unknown error" for codes not in the table). */
+const char *wxs_strerror(int err);
+/** Symbolic name of an error code ("WXS_ESTORE"); never NULL. */
+const char *wxs_err_name(int err);
+
+/* ------------------------------------------------------------- allocator */
+
+typedef void *(*wxs_malloc_fn)(size_t size);
+typedef void *(*wxs_realloc_fn)(void *ptr, size_t size);
+typedef void *(*wxs_calloc_fn)(size_t count, size_t size);
+typedef void (*wxs_free_fn)(void *ptr);
+
+/** Replace the allocator the library uses. Call before any other wxs_ function.
+ *  Returns WXS_EINVAL if any function is NULL. */
+int wxs_replace_allocator(wxs_malloc_fn m, wxs_realloc_fn r, wxs_calloc_fn c, wxs_free_fn f);
+
+/* --------------------------------------------------------------- logging */
+
+typedef enum { WXS_LOG_DEBUG = 0, WXS_LOG_INFO, WXS_LOG_WARN, WXS_LOG_ERROR } wxs_log_level;
+
+/** Log sink: receives one formatted line without a trailing newline. Must be thread-safe. */
+typedef void (*wxs_log_fn)(void *arg, wxs_log_level level, const char *line);
+
+/** Set where the library logs (default: stderr, level INFO, text format).
+ *  fn NULL restores the default sink. json != 0 formats lines as JSON objects. */
+void wxs_set_log(wxs_log_fn fn, void *arg, wxs_log_level min_level, int json);
+
+/* ---------------------------------------------------------------- config */
+
+/* The configuration: one table of options (name, type, default, bounds, env var, flag, help)
+ * drives the JSON config file, environment overrides, command-line flags, --help and
+ * docs/config.md. Option names are the config file's keys, dotted for nested objects
+ * ("redis.port"). */
+typedef struct wxs_config wxs_config;
+
+/** A config holding every option's default. NULL when out of memory. */
+wxs_config *wxs_config_new(void);
+void wxs_config_free(wxs_config *cfg);
+
+/** Merge a JSON config file. On error returns WXS_ECONFIG (or WXS_EIO, WXS_ENOMEM) and writes
+ *  a one-line reason naming the option into err. */
+int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t errlen);
+
+/** Apply environment overrides (WXS_<OPTION>, and WXS_<OPTION>_FILE for secrets). */
+int wxs_config_load_env(wxs_config *cfg, char *err, size_t errlen);
+
+/** Set one option from text, as a flag or env var would. name is the option's name
+ *  ("redis.port") or its flag without dashes ("redis-port"). */
+int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *err,
+                   size_t errlen);
+
+/** Check cross-option rules (e.g. appId and appSecret are set unless the simulator is on). */
+int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen);
+
+/** Typed getters by option name. Unknown names or a wrong type return NULL / 0. Strings are
+ *  borrowed: valid until the option is set again or cfg is freed. */
+const char *wxs_config_get_str(const wxs_config *cfg, const char *name);
+long long wxs_config_get_int(const wxs_config *cfg, const char *name);
+
+/** Write the effective configuration as JSON with secrets shown as "***" when set. */
+int wxs_config_dump(const wxs_config *cfg, FILE *out);
+
+/** Write the options as --help text / as the Markdown of docs/config.md. */
+void wxs_config_print_help(FILE *out);
+void wxs_config_print_markdown(FILE *out);
+
+/* -------------------------------------------------------- protocol (pure) */
+
+/* Wire reasons of the weapp-session protocol. */
+#define WXS_REASON_SESSION_EXPIRED "ERR_SESSION_EXPIRED"
+#define WXS_REASON_EXCHANGE_FAILED "ERR_SESSION_KEY_EXCHANGE_FAILED"
+#define WXS_REASON_UNTRUSTED_RAW_DATA "ERR_UNTRUSTED_RAW_DATA"
+#define WXS_MAGIC_KEY "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
+
+/** Strictly percent-decode src (as decodeURIComponent would): every '%' must start a %XX
+ *  escape; '+' stays '+'; the result must be valid UTF-8. Writes at most dstcap bytes to dst and
+ *  sets *dstlen. Returns 0, WXS_EPARSE (bad escape or invalid UTF-8) or WXS_ETOOBIG. dst may
+ *  not overlap src. */
+int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
+                       size_t *dstlen);
+
+/** hex must have room for 41 bytes: lowercase hex sha1(raw_data + session_key), NUL-terminated. */
+void wxs_signature(const char *raw_data, size_t raw_len, const char *session_key, size_t key_len,
+                   char hex[41]);
+
+/** 1 when signature (any case of hex digits is rejected but lowercase) equals
+ *  sha1(raw_data + session_key), in time independent of where they differ; else 0. */
+int wxs_signature_verify(const char *raw_data, size_t raw_len, const char *session_key,
+                         size_t key_len, const char *signature, size_t sig_len);
+
+/* ---------------------------------------------------------------- session */
+
+/* A session context serves one libuv loop (one per worker thread): it owns that loop's store
+ * connection and WeChat client. Contexts on different loops may share a config. */
+typedef struct wxs_ctx wxs_ctx;
+
+/** Create a context on loop, opening the configured session store and the WeChat client.
+ *  cfg is borrowed and must outlive the context. Returns 0 or a negative code with a reason in
+ *  err. */
+int wxs_ctx_new(wxs_ctx **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
+                size_t errlen);
+
+/** Start closing: in-flight operations end with their callbacks (status WXS_ECANCELED where
+ *  they cannot finish); handles close on the loop, so run the loop until it has no active
+ *  handles before uv_loop_close(). NULL is a no-op. */
+void wxs_ctx_free(wxs_ctx *ctx);
+
+/** What the session layer decided for a request. */
+typedef enum {
+    WXS_AUTH_ANONYMOUS = 0, /* no X-WX-Code: go on with user = null */
+    WXS_AUTH_USER,          /* user_json holds the user info object (with openId) */
+    WXS_AUTH_REJECT,        /* answer HTTP `http_status` with `body` (the protocol's error body) */
+} wxs_auth_kind;
+
+typedef struct wxs_auth_result {
+    wxs_auth_kind kind;
+    int status;            /* 0, or the WXS_E* code behind a rejection */
+    int http_status;       /* with WXS_AUTH_REJECT: 200 for protocol errors, 400, 503 */
+    const char *user_json; /* with WXS_AUTH_USER: compact JSON object, NUL-terminated */
+    size_t user_len;
+    const char *openid; /* with WXS_AUTH_USER: NUL-terminated */
+    const char *body;   /* with WXS_AUTH_REJECT: JSON body, NUL-terminated */
+    size_t body_len;
+} wxs_auth_result;
+
+/** The three header values of a request; NULL (or len 0) when the header is absent. Borrowed
+ *  for the duration of the wxs_ctx_authenticate() call only: the library copies what it keeps. */
+typedef struct wxs_auth_request {
+    const char *code;
+    size_t code_len;
+    const char *raw_data; /* still percent-encoded, as sent */
+    size_t raw_data_len;
+    const char *signature;
+    size_t signature_len;
+} wxs_auth_request;
+
+/** Pointers in res are valid only during the callback. */
+typedef void (*wxs_auth_cb)(void *arg, const wxs_auth_result *res);
+
+/** Decide who sends a request (the weapp-session protocol, DESIGN.md section 2): anonymous,
+ *  login (exchange the code, check the signature, store the session) or code-only (look the
+ *  session up). Calls cb exactly once when it returns 0; never when it returns < 0. */
+int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb cb, void *arg);
+
+/** 1 when the context's store connection is up (for /healthz), else 0. */
+int wxs_ctx_store_ready(const wxs_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WXSESSION_H */

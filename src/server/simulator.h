@@ -1,0 +1,38 @@
+/* simulator.h: the WeChat API simulator (DESIGN.md section 4). One instance shared by every
+ * worker of a process (its state is locked); requests are served by the worker that got them.
+ *
+ * Routes (all JSON):
+ *   GET  /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
+ *        like WeChat: {"session_key","openid"} or {"errcode","errmsg"}; codes are single-use and
+ *        expire after 5 minutes; 40029 invalid code, 40163 code been used, 40013 invalid appid,
+ *        40125 invalid appsecret, 45011 per-user minute quota, -1 system error (injected).
+ *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..]
+ *        plays wx.login + wx.getUserInfo for test user NAME: {"code","rawData","signature",
+ *        "openid","userInfo"}. rawData is the JSON text the client must percent-encode.
+ *   GET  /__wxsim/stats   {"exchanges":N,"succeeded":N,"codesIssued":N,...}
+ *   POST /__wxsim/config  {"latencyMs":N,"failMode":"none|hang|http500|garbage|huge|busy",
+ *                          "failCount":N (-1: until changed)}
+ *   POST /__wxsim/reset   forget codes, users, counters and injected failures
+ */
+#ifndef WXS_SIMULATOR_H
+#define WXS_SIMULATOR_H
+
+#include "http.h"
+
+typedef struct sim sim;
+
+typedef struct sim_options {
+    const char *app_id;     /* the appid/secret the simulator accepts */
+    const char *app_secret;
+    long long latency_ms;   /* delay before each jscode2session reply */
+    long long quota_per_minute; /* exchanges per user per minute before 45011 */
+} sim_options;
+
+/** Strings in opts are copied. NULL when out of memory. */
+sim *sim_new(const sim_options *opts);
+void sim_free(sim *s);
+/** Serve req when its path is one of the simulator's (answering it now or later on loop):
+ *  returns 1. Returns 0, untouched, for other paths. */
+int sim_handle(sim *s, uv_loop_t *loop, http_req *req);
+
+#endif /* WXS_SIMULATOR_H */
