@@ -1,1 +1,648 @@
-/* placeholder: being written */
+/* wechat.c: the WeChat jscode2session client: libcurl multi driven by a libuv loop. */
+#include "wechat.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <string.h>
+
+#define WECHAT_MAX_CODE_BYTES 1024 /* longer codes are refused before any I/O */
+#define WECHAT_MAX_URL_BYTES 16384 /* base + encoded appid, secret and code */
+#define WECHAT_MAX_CONNECTS 64     /* connections kept in the multi's cache */
+#define WECHAT_DEFAULT_TIMEOUT_MS 3000
+#define WECHAT_DEFAULT_REPLY_BYTES 65536
+#define WECHAT_DEFAULT_JSON_DEPTH 64
+
+/* One libcurl socket watched by the loop. */
+typedef struct wechat_sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct wxs__wechat *w;
+    struct wechat_sock *prev, *next;
+} wechat_sock;
+
+/* One exchange in flight: its easy handle, its reply so far and whom to tell. */
+typedef struct exchange {
+    CURL *easy;
+    wxs__exchange_cb cb;
+    void *arg;
+    wxs__buf body;
+    int body_error; /* WXS_ETOOBIG or WXS_ENOMEM when the write callback gave up */
+    char reason[32];
+    struct exchange *prev, *next;
+} exchange;
+
+struct wxs__wechat {
+    uv_loop_t *loop;
+    const wxs_config *cfg;
+    CURLM *multi;
+    uv_timer_t timer;
+    char *base;            /* api base without trailing slashes */
+    exchange *inflight;    /* doubly linked */
+    wechat_sock *socks;    /* doubly linked; every poll handle not yet closing */
+    unsigned open_handles; /* uv handles whose close callback has not run */
+    int closing;
+};
+
+/* ------------------------------------------------------------------ process-wide init */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_FAILED_INIT;
+
+/* libcurl's global state, set up once per process with the library's allocator. */
+static void curl_init_once(void)
+{
+    curl_init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wxs__malloc, wxs__free,
+                                            wxs__realloc, wxs__strdup, wxs__calloc);
+}
+
+/* ------------------------------------------------------------------ lists and handles */
+
+static void exchange_link(wxs__wechat *w, exchange *ex)
+{
+    ex->prev = NULL;
+    ex->next = w->inflight;
+    if (w->inflight != NULL)
+        w->inflight->prev = ex;
+    w->inflight = ex;
+}
+
+static void exchange_unlink(wxs__wechat *w, exchange *ex)
+{
+    if (ex->prev != NULL)
+        ex->prev->next = ex->next;
+    else
+        w->inflight = ex->next;
+    if (ex->next != NULL)
+        ex->next->prev = ex->prev;
+    ex->prev = NULL;
+    ex->next = NULL;
+}
+
+/* Frees the client once it is closing and its last uv handle has closed. */
+static void maybe_release(wxs__wechat *w)
+{
+    if (!w->closing || w->open_handles > 0)
+        return;
+    wxs__free(w->base);
+    wxs__free(w);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    wechat_sock *sk = h->data;
+    wxs__wechat *w = sk->w;
+    wxs__free(sk);
+    w->open_handles--;
+    maybe_release(w);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    wxs__wechat *w = h->data;
+    w->open_handles--;
+    maybe_release(w);
+}
+
+/* Stops watching a socket (before libcurl closes it) and frees its record on close. */
+static void sock_close(wechat_sock *sk)
+{
+    wxs__wechat *w = sk->w;
+    if (sk->prev != NULL)
+        sk->prev->next = sk->next;
+    else
+        w->socks = sk->next;
+    if (sk->next != NULL)
+        sk->next->prev = sk->prev;
+    uv_close((uv_handle_t *)&sk->poll, on_sock_closed);
+}
+
+/* ------------------------------------------------------------------ reply parsing */
+
+/* Depth of the deepest array/object nesting in text (strings skipped); stops counting once
+ * past limit. The reply is parsed only when this is within the configured JSON depth. */
+static long json_depth(const char *p, size_t n, long limit)
+{
+    long depth = 0, deepest = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n && deepest <= limit; i++) {
+        char c = p[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            if (depth > deepest)
+                deepest = depth;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
+/* A non-empty string member without embedded NULs, or NULL. */
+static const char *string_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v))
+        return NULL;
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len == 0 || strlen(s) != len)
+        return NULL;
+    return s;
+}
+
+/* Reads errcode: 1 and *out set when present as a number, 0 when absent, -1 when present
+ * with another type. */
+static int errcode_member(json_t *obj, long *out)
+{
+    json_t *v = json_object_get(obj, "errcode");
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        *out = (long)json_integer_value(v);
+        return 1;
+    }
+    if (json_is_real(v)) {
+        *out = (long)json_real_value(v);
+        return 1;
+    }
+    return -1;
+}
+
+/* Turns a complete HTTP 200 body into res. *root receives the parsed document (res points into
+ * it) and must be released by the caller with json_decref. */
+static void parse_reply(const wxs__wechat *w, exchange *ex, wxs__exchange_result *res,
+                        json_t **root)
+{
+    long depth_limit =
+        w->cfg->limit_json_depth > 0 ? (long)w->cfg->limit_json_depth : WECHAT_DEFAULT_JSON_DEPTH;
+    const char *text = ex->body.data != NULL ? ex->body.data : "";
+    res->status = WXS_EUPSTREAM;
+    if (json_depth(text, ex->body.len, depth_limit) > depth_limit) {
+        res->reason = "reply is too deeply nested";
+        return;
+    }
+    json_error_t jerr;
+    *root = json_loadb(text, ex->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*root == NULL || !json_is_object(*root)) {
+        res->reason = "reply is not JSON";
+        return;
+    }
+    long errcode = 0;
+    int has_errcode = errcode_member(*root, &errcode);
+    if (has_errcode < 0) {
+        res->reason = "reply has a malformed errcode";
+        return;
+    }
+    if (has_errcode > 0 && errcode != 0) {
+        json_t *msg = json_object_get(*root, "errmsg");
+        res->status = WXS_EEXCHANGE;
+        res->errcode = errcode;
+        res->errmsg = json_is_string(msg) ? json_string_value(msg) : "";
+        res->reason = "rejected by WeChat";
+        return;
+    }
+    res->openid = string_member(*root, "openid");
+    res->session_key = string_member(*root, "session_key");
+    if (res->openid == NULL || res->session_key == NULL) {
+        res->openid = NULL;
+        res->session_key = NULL;
+        res->reason = "reply lacks openid or session_key";
+        return;
+    }
+    res->unionid = string_member(*root, "unionid");
+    res->status = 0;
+    res->reason = "ok";
+}
+
+/* Short text for a transport failure: never libcurl's error buffer, which may hold the URL. */
+static const char *transport_reason(CURL *easy, CURLcode cc)
+{
+    long os_errno = 0;
+    switch (cc) {
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        return os_errno == ECONNREFUSED ? "connection refused" : "could not connect";
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return "could not resolve host";
+    case CURLE_SEND_ERROR:
+        return "send failed";
+    case CURLE_RECV_ERROR:
+        return "connection reset";
+    case CURLE_GOT_NOTHING:
+        return "empty reply";
+    case CURLE_PARTIAL_FILE:
+        return "reply cut short";
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return "bad api base URL";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:
+        return "TLS failure";
+    default:
+        return curl_easy_strerror(cc); /* static text without URL or host */
+    }
+}
+
+/* Classifies a finished transfer into res (see wechat.h for the mapping). */
+static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
+                     json_t **root)
+{
+    if (ex->body_error == WXS_ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
+        res->status = WXS_ENOMEM;
+        res->reason = "out of memory";
+        return;
+    }
+    if (ex->body_error == WXS_ETOOBIG || cc == CURLE_FILESIZE_EXCEEDED) {
+        res->status = WXS_EUPSTREAM;
+        res->reason = "reply too large";
+        return;
+    }
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        res->status = WXS_ETIMEDOUT;
+        res->reason = "timeout";
+        return;
+    }
+    if (cc != CURLE_OK) {
+        res->status = WXS_EIO;
+        res->reason = transport_reason(ex->easy, cc);
+        return;
+    }
+    long http_status = 0;
+    curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &http_status);
+    if (http_status != 200) {
+        snprintf(ex->reason, sizeof ex->reason, "HTTP %ld", http_status);
+        res->status = WXS_EUPSTREAM;
+        res->reason = ex->reason;
+        return;
+    }
+    parse_reply(w, ex, res, root);
+}
+
+/* ------------------------------------------------------------------ completion */
+
+/* Takes ex out of the multi handle and the in-flight list and frees its easy handle; the
+ * connection stays in the multi's cache for the next exchange. */
+static void exchange_detach(wxs__wechat *w, exchange *ex)
+{
+    exchange_unlink(w, ex);
+    if (ex->easy != NULL) {
+        curl_multi_remove_handle(w->multi, ex->easy);
+        curl_easy_cleanup(ex->easy);
+        ex->easy = NULL;
+    }
+}
+
+static void exchange_free(exchange *ex)
+{
+    wxs__buf_free(&ex->body);
+    wxs__free(ex);
+}
+
+/* Finishes one transfer: classify, detach, tell the caller, free. */
+static void exchange_complete(wxs__wechat *w, exchange *ex, CURLcode cc)
+{
+    wxs__exchange_result res = {0};
+    json_t *root = NULL;
+    classify(w, ex, cc, &res, &root);
+    exchange_detach(w, ex);
+    if (res.status < 0 && res.status != WXS_EEXCHANGE)
+        wxs__info("wechat: jscode2session failed: %s", res.reason);
+    ex->cb(ex->arg, &res);
+    json_decref(root);
+    exchange_free(ex);
+}
+
+/* Delivers every finished transfer. Stops when a callback frees the client. */
+static void check_completions(wxs__wechat *w)
+{
+    while (!w->closing) {
+        int left = 0;
+        CURLMsg *msg = curl_multi_info_read(w->multi, &left);
+        if (msg == NULL)
+            break;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode cc = msg->data.result; /* msg dies with curl_multi_remove_handle */
+        char *priv = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        if (priv == NULL)
+            continue;
+        exchange_complete(w, (exchange *)priv, cc);
+    }
+}
+
+static void socket_action(wxs__wechat *w, curl_socket_t fd, int flags)
+{
+    int running = 0;
+    if (w->closing)
+        return;
+    CURLMcode mc = curl_multi_socket_action(w->multi, fd, flags, &running);
+    if (mc != CURLM_OK)
+        wxs__warn("wechat: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+    check_completions(w);
+}
+
+/* ------------------------------------------------------------------ loop <-> libcurl */
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    wechat_sock *sk = h->data;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    socket_action(sk->w, sk->fd, flags);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    socket_action(h->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* CURLMOPT_TIMERFUNCTION: (re)arm or stop the one timer. The timeout always fires from the
+ * loop, never from inside libcurl, so no callback runs within wxs__wechat_exchange. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    wxs__wechat *w = userp;
+    (void)multi;
+    if (w->closing)
+        return 0;
+    if (timeout_ms < 0)
+        return uv_timer_stop(&w->timer) == 0 ? 0 : -1;
+    return uv_timer_start(&w->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+/* A new socket from libcurl: a poll handle for it, remembered through curl_multi_assign. */
+static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd)
+{
+    wechat_sock *sk = wxs__calloc(1, sizeof *sk);
+    if (sk == NULL)
+        return NULL;
+    if (uv_poll_init_socket(w->loop, &sk->poll, fd) < 0) {
+        wxs__free(sk);
+        return NULL;
+    }
+    sk->poll.data = sk;
+    sk->fd = fd;
+    sk->w = w;
+    sk->next = w->socks;
+    if (w->socks != NULL)
+        w->socks->prev = sk;
+    w->socks = sk;
+    w->open_handles++;
+    if (curl_multi_assign(w->multi, fd, sk) != CURLM_OK) {
+        sock_close(sk);
+        return NULL;
+    }
+    return sk;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch the socket for what libcurl asks, or stop watching it. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    wxs__wechat *w = userp;
+    wechat_sock *sk = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (sk != NULL)
+            sock_close(sk);
+        return 0;
+    }
+    if (w->closing)
+        return -1;
+    if (sk == NULL)
+        sk = sock_open(w, fd);
+    if (sk == NULL)
+        return -1;
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&sk->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ client */
+
+/* The api base with trailing slashes removed, in library memory; NULL when out of memory. */
+static char *trimmed_base(const char *base)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return wxs__strndup(base, n);
+}
+
+/* Creates the client: a multi handle whose sockets and timer run on loop. Returns 0,
+ * WXS_EINVAL (NULL argument), WXS_ECONFIG (no api base), WXS_EIO (libcurl failed to start)
+ * or WXS_ENOMEM. */
+int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
+{
+    int rc = 0;
+    wxs__wechat *w = NULL;
+    if (out == NULL || loop == NULL || cfg == NULL)
+        return WXS_EINVAL;
+    *out = NULL;
+    if (cfg->wechat_api_base == NULL || cfg->wechat_api_base[0] == '\0')
+        return WXS_ECONFIG;
+    if (pthread_once(&curl_once, curl_init_once) != 0 || curl_init_result != CURLE_OK)
+        return WXS_EIO;
+    w = wxs__calloc(1, sizeof *w);
+    if (w == NULL)
+        return WXS_ENOMEM;
+    w->loop = loop;
+    w->cfg = cfg;
+    w->base = trimmed_base(cfg->wechat_api_base);
+    w->multi = curl_multi_init();
+    if (w->base == NULL || w->multi == NULL) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    rc = uv_timer_init(loop, &w->timer) == 0 ? 0 : WXS_EIO;
+    if (rc < 0)
+        goto out;
+    w->timer.data = w;
+    w->open_handles = 1;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)WECHAT_MAX_CONNECTS);
+    curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)WECHAT_MAX_CONNECTS);
+    *out = w;
+    w = NULL;
+out:
+    if (w != NULL) {
+        if (w->multi != NULL)
+            curl_multi_cleanup(w->multi);
+        wxs__free(w->base);
+        wxs__free(w);
+    }
+    return rc;
+}
+
+/* Ends every exchange in flight with WXS_ECANCELED, then closes the uv handles; the client's
+ * memory goes with the last close callback. Safe to call from an exchange callback. */
+void wxs__wechat_free(wxs__wechat *w)
+{
+    if (w == NULL || w->closing)
+        return;
+    w->closing = 1;
+    while (w->inflight != NULL) {
+        exchange *ex = w->inflight;
+        wxs__exchange_result res = {0};
+        res.status = WXS_ECANCELED;
+        res.reason = "canceled";
+        exchange_detach(w, ex);
+        ex->cb(ex->arg, &res);
+        exchange_free(ex);
+    }
+    curl_multi_cleanup(w->multi);
+    w->multi = NULL;
+    while (w->socks != NULL)
+        sock_close(w->socks);
+    uv_close((uv_handle_t *)&w->timer, on_timer_closed);
+}
+
+/* Appends s percent-encoded: everything but RFC 3986 unreserved characters as %XX. */
+static int add_encoded(wxs__buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~';
+        char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+        int rc = plain ? wxs__buf_add(b, &s[i], 1) : wxs__buf_add(b, esc, 3);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Builds the jscode2session URL into url (which then holds the app secret). */
+static int build_url(const wxs__wechat *w, const char *code, size_t code_len, wxs__buf *url)
+{
+    const char *app_id = w->cfg->app_id != NULL ? w->cfg->app_id : "";
+    const char *secret = w->cfg->app_secret != NULL ? w->cfg->app_secret : "";
+    int rc = wxs__buf_adds(url, w->base);
+    if (rc == 0)
+        rc = wxs__buf_adds(url, "/sns/jscode2session?appid=");
+    if (rc == 0)
+        rc = add_encoded(url, app_id, strlen(app_id));
+    if (rc == 0)
+        rc = wxs__buf_adds(url, "&secret=");
+    if (rc == 0)
+        rc = add_encoded(url, secret, strlen(secret));
+    if (rc == 0)
+        rc = wxs__buf_adds(url, "&js_code=");
+    if (rc == 0)
+        rc = add_encoded(url, code, code_len);
+    if (rc == 0)
+        rc = wxs__buf_adds(url, "&grant_type=authorization_code");
+    return rc;
+}
+
+static long long positive_or(long long v, long long dflt)
+{
+    return v > 0 ? v : dflt;
+}
+
+/* CURLOPT_WRITEFUNCTION: collect the body up to the cap; returning short aborts the transfer. */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    exchange *ex = userdata;
+    size_t n = size * nmemb;
+    int rc = wxs__buf_add(&ex->body, ptr, n);
+    if (rc < 0) {
+        ex->body_error = rc;
+        return 0;
+    }
+    return n;
+}
+
+/* Configures a fresh easy handle for one GET of url. */
+static int easy_setup(const wxs__wechat *w, exchange *ex, const char *url)
+{
+    const wxs_config *cfg = w->cfg;
+    long long cap = positive_or(cfg->wechat_max_reply_bytes, WECHAT_DEFAULT_REPLY_BYTES);
+    CURL *e = ex->easy;
+    CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, url);
+    if (cc != CURLE_OK)
+        return cc == CURLE_OUT_OF_MEMORY ? WXS_ENOMEM : WXS_ECONFIG;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)ex);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "wxsession/" WXS_VERSION);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     (long)positive_or(cfg->wechat_timeout_ms, WECHAT_DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)positive_or(cfg->wechat_connect_timeout_ms, WECHAT_DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, ex);
+    wxs__buf_init(&ex->body, (size_t)cap);
+    return 0;
+}
+
+/* Starts one exchange. Returns 0 (cb will run once, later, on the loop), WXS_EINVAL (empty
+ * code or NULL argument), WXS_ETOOBIG (code over 1024 bytes), WXS_ECANCELED (client closing),
+ * WXS_ENOMEM or WXS_ECONFIG (libcurl refused the URL). Never calls cb when it fails. */
+int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
+                         void *arg)
+{
+    int rc = 0;
+    exchange *ex = NULL;
+    wxs__buf url;
+    wxs__buf_init(&url, WECHAT_MAX_URL_BYTES);
+    if (w == NULL || code == NULL || code_len == 0 || cb == NULL)
+        return WXS_EINVAL;
+    if (code_len > WECHAT_MAX_CODE_BYTES)
+        return WXS_ETOOBIG;
+    if (w->closing)
+        return WXS_ECANCELED;
+    ex = wxs__calloc(1, sizeof *ex);
+    if (ex == NULL)
+        return WXS_ENOMEM;
+    ex->cb = cb;
+    ex->arg = arg;
+    wxs__buf_init(&ex->body, 0);
+    ex->easy = curl_easy_init();
+    rc = ex->easy != NULL ? build_url(w, code, code_len, &url) : WXS_ENOMEM;
+    if (rc == 0)
+        rc = easy_setup(w, ex, url.data);
+    if (rc < 0)
+        goto out;
+    if (curl_multi_add_handle(w->multi, ex->easy) != CURLM_OK) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    exchange_link(w, ex);
+    ex = NULL;
+out:
+    if (url.data != NULL)
+        explicit_bzero(url.data, url.len); /* it holds the app secret */
+    wxs__buf_free(&url);
+    if (ex != NULL) {
+        if (ex->easy != NULL)
+            curl_easy_cleanup(ex->easy);
+        exchange_free(ex);
+    }
+    return rc;
+}

@@ -6,9 +6,11 @@
  *        like WeChat: {"session_key","openid"} or {"errcode","errmsg"}; codes are single-use and
  *        expire after 5 minutes; 40029 invalid code, 40163 code been used, 40013 invalid appid,
  *        40125 invalid appsecret, 45011 per-user minute quota, -1 system error (injected).
- *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..]
+ *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..][&sessionKey=..&rawData=..]
  *        plays wx.login + wx.getUserInfo for test user NAME: {"code","rawData","signature",
  *        "openid","userInfo"}. rawData is the JSON text the client must percent-encode.
+ *        sessionKey (24 base64 chars) and rawData (a JSON object, used verbatim) override
+ *        what the simulator would pick: for WeChat's official test vector.
  *   GET  /__wxsim/stats   {"exchanges":N,"succeeded":N,"codesIssued":N,...}
  *   POST /__wxsim/config  {"latencyMs":N,"failMode":"none|hang|http500|garbage|huge|busy",
  *                          "failCount":N (-1: until changed)}
@@ -31,6 +33,9 @@ typedef struct sim_options {
 /** Strings in opts are copied. NULL when out of memory. */
 sim *sim_new(const sim_options *opts);
 void sim_free(sim *s);
+/** Answer (503) every request this loop's worker holds (injected hangs, pending latency), so
+ *  a graceful stop need not wait for them. Call on loop's thread. */
+void sim_release_loop(sim *s, uv_loop_t *loop);
 /** Serve req when its path is one of the simulator's (answering it now or later on loop):
  *  returns 1. Returns 0, untouched, for other paths. */
 int sim_handle(sim *s, uv_loop_t *loop, http_req *req);
