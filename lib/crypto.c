@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <string.h>
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
 {
@@ -19,11 +20,18 @@ static void to_hex(const unsigned char *p, size_t n, char *out)
 void wxs__sha1_hex(const void *a, size_t alen, const void *b, size_t blen, char hex[41])
 {
     unsigned char md[SHA_DIGEST_LENGTH];
-    SHA_CTX ctx;
-    SHA1_Init(&ctx);
-    SHA1_Update(&ctx, a, alen);
-    SHA1_Update(&ctx, b, blen);
-    SHA1_Final(md, &ctx);
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, a, alen) != 1 || EVP_DigestUpdate(ctx, b, blen) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
+        /* only on allocation failure: a digest no signature can match */
+        memset(hex, 'x', 40);
+        hex[40] = '\0';
+        EVP_MD_CTX_free(ctx);
+        return;
+    }
+    EVP_MD_CTX_free(ctx);
     to_hex(md, sizeof md, hex);
 }
 

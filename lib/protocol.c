@@ -1,1 +1,256 @@
-/* placeholder: being written */
+/* protocol.c: the pure core of the weapp-session protocol: strict percent-decoding, rawData
+ * checks, the user-info record and the magic-keyed error bodies. Bytes in, bytes out, no I/O. */
+#include "protocol.h"
+
+#include <stdio.h>
+
+#include <jansson.h>
+#include <string.h>
+
+/* ---- percent-decoding */
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int wxs__utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned min;
+        unsigned cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2, min = 0x80, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3, min = 0x800, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4, min = 0x10000, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap, size_t *dstlen)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < srclen; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '%') {
+            if (srclen - i < 3)
+                return WXS_EPARSE;
+            int hi = hex_value((unsigned char)src[i + 1]);
+            int lo = hex_value((unsigned char)src[i + 2]);
+            if (hi < 0 || lo < 0)
+                return WXS_EPARSE;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (out == dstcap)
+            return WXS_ETOOBIG;
+        dst[out++] = (char)c;
+    }
+    if (!wxs__utf8_valid((const unsigned char *)dst, out))
+        return WXS_EPARSE;
+    *dstlen = out;
+    return 0;
+}
+
+/* ---- JSON helpers */
+
+int wxs__json_depth_ok(const char *s, size_t n, int max_depth)
+{
+    int depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return 0;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+int wxs__user_parse(const char *raw, size_t raw_len, int max_depth, json_t **out, char *err,
+                    size_t errlen)
+{
+    json_error_t jerr;
+    if (!wxs__json_depth_ok(raw, raw_len, max_depth)) {
+        snprintf(err, errlen, "rawData nests deeper than %d levels", max_depth);
+        return WXS_EPARSE;
+    }
+    json_t *obj = json_loadb(raw, raw_len, JSON_DECODE_ANY, &jerr);
+    if (obj == NULL) {
+        snprintf(err, errlen, "Unexpected token in JSON at position %d", jerr.position);
+        return WXS_EPARSE;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        snprintf(err, errlen, "rawData is not a JSON object");
+        return WXS_EPARSE;
+    }
+    *out = obj;
+    return 0;
+}
+
+int wxs__user_dump(json_t *obj, const char *openid, char **out, size_t *out_len)
+{
+    const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+    json_object_del(obj, "openId"); /* so ours is the last key (wxs__user_openid relies on it) */
+    if (json_object_set_new(obj, "openId", json_string(openid)) != 0)
+        return WXS_ENOMEM;
+    size_t need = json_dumpb(obj, NULL, 0, flags);
+    if (need == 0)
+        return WXS_ENOMEM;
+    char *p = wxs__malloc(need + 1);
+    if (p == NULL)
+        return WXS_ENOMEM;
+    json_dumpb(obj, p, need, flags);
+    p[need] = '\0';
+    *out = p;
+    *out_len = need;
+    return 0;
+}
+
+int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid,
+                     char **out, size_t *out_len, char *err, size_t errlen)
+{
+    json_t *obj = NULL;
+    int rc = wxs__user_parse(raw, raw_len, max_depth, &obj, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = wxs__user_dump(obj, openid, out, out_len);
+    json_decref(obj);
+    return rc;
+}
+
+int wxs__user_openid(const char *json, size_t len, char *out, size_t cap)
+{
+    static const char key[] = "\"openId\":\"";
+    const size_t klen = sizeof key - 1;
+    if (len < klen + 2)
+        return WXS_ENOTFOUND;
+    /* the record ends with ,"openId":"..."} (we write openId last): search from the end */
+    for (size_t i = len - klen; i-- > 0;) {
+        if (memcmp(json + i, key, klen) != 0)
+            continue;
+        size_t o = 0;
+        for (size_t k = i + klen; k < len; k++) {
+            char c = json[k];
+            if (c == '"') {
+                out[o] = '\0';
+                return 0;
+            }
+            if (c == '\\' || o + 1 >= cap)
+                return WXS_EPARSE; /* openids are plain text; anything else is not ours */
+            out[o++] = c;
+        }
+        return WXS_EPARSE;
+    }
+    return WXS_ENOTFOUND;
+}
+
+/* ---- error bodies (DESIGN.md section 2, byte for byte) */
+
+int wxs__error_body(wxs__buf *b, const char *reason, const char *name, const char *message,
+                    const char *detail_json)
+{
+    int rc = wxs__buf_adds(b, "{\"" WXS_MAGIC_KEY "\":1,");
+    if (rc == 0 && reason != NULL)
+        rc = wxs__buf_printf(b, "\"reason\":\"%s\",", reason);
+    if (rc == 0)
+        rc = wxs__buf_adds(b, "\"error\":{\"name\":\"");
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(b, name, strlen(name));
+    if (rc == 0)
+        rc = wxs__buf_adds(b, "\",\"message\":\"");
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(b, message, strlen(message));
+    if (rc == 0)
+        rc = wxs__buf_adds(b, "\"");
+    if (rc == 0 && detail_json != NULL)
+        rc = wxs__buf_printf(b, ",\"detail\":%s", detail_json);
+    if (rc == 0)
+        rc = wxs__buf_adds(b, "}}");
+    return rc;
+}
+
+int wxs__error_body_expired(wxs__buf *b)
+{
+    return wxs__error_body(b, WXS_REASON_SESSION_EXPIRED, "Error",
+                           "`wxUserInfo` not found by `code`", NULL);
+}
+
+int wxs__error_body_untrusted(wxs__buf *b)
+{
+    return wxs__error_body(b, WXS_REASON_UNTRUSTED_RAW_DATA, "Error", "untrusted raw data", NULL);
+}
+
+int wxs__error_body_exchange(wxs__buf *b, long errcode, const char *errmsg, const char *reason)
+{
+    wxs__buf detail;
+    wxs__buf_init(&detail, 4096);
+    int rc;
+    if (errmsg != NULL) {
+        rc = wxs__buf_printf(&detail, "{\"errcode\":%ld,\"errmsg\":\"", errcode);
+        if (rc == 0)
+            rc = wxs__buf_add_json_escaped(&detail, errmsg, strnlen(errmsg, 1024));
+    } else {
+        rc = wxs__buf_adds(&detail, "{\"reason\":\"");
+        if (rc == 0)
+            rc = wxs__buf_add_json_escaped(&detail, reason, strlen(reason));
+    }
+    if (rc == 0)
+        rc = wxs__buf_adds(&detail, "\"}");
+    if (rc == 0)
+        rc = wxs__error_body(b, WXS_REASON_EXCHANGE_FAILED, "Error",
+                             "jscode failed to exchange session_key", detail.data);
+    wxs__buf_free(&detail);
+    return rc;
+}
+
+int wxs__error_json(wxs__buf *b, const char *code, const char *message)
+{
+    int rc = wxs__buf_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(b, message, strlen(message));
+    if (rc == 0)
+        rc = wxs__buf_adds(b, "\"}}");
+    return rc;
+}

@@ -1,1 +1,229 @@
-/* placeholder: being written */
+/* test_protocol.c: the pure protocol core: percent-decoding, UTF-8, signatures (WeChat's
+ * official vector), user records and the error bodies, byte for byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+static const char official_raw[] =
+    "{\"nickName\":\"Band\",\"gender\":1,\"language\":\"zh_CN\",\"city\":\"Guangzhou\","
+    "\"province\":\"Guangdong\",\"country\":\"CN\",\"avatarUrl\":\"http://wx.qlogo.cn/mmopen/"
+    "vi_32/1vZvI39NWFQ9XM4LtQpFrQJ1xlgZxx3w7bQxKARol6503Iuswjjn6nIGBiaycAjAtpujxyzYsrztuuICqIM5"
+    "ibXQ/0\"}";
+static const char official_key[] = "HyVFkGl5F5OQWJZZaNzBBg==";
+static const char official_sig[] = "75e81ceda165f4ffa64f4068af58c64b8f54b88c";
+
+static void signature_official_vector(void **state)
+{
+    char hex[41];
+    wxs_signature(official_raw, strlen(official_raw), official_key, strlen(official_key), hex);
+    assert_string_equal(hex, official_sig);
+    assert_true(wxs_signature_verify(official_raw, strlen(official_raw), official_key,
+                                     strlen(official_key), official_sig, 40));
+}
+
+static void signature_rejects(void **state)
+{
+    static const struct {
+        const char *sig;
+        const char *why;
+    } cases[] = {
+        {"75e81ceda165f4ffa64f4068af58c64b8f54b88d", "last digit differs"},
+        {"75E81CEDA165F4FFA64F4068AF58C64B8F54B88C", "uppercase"},
+        {"75e81ceda165f4ffa64f4068af58c64b8f54b88", "too short"},
+        {"75e81ceda165f4ffa64f4068af58c64b8f54b88cc", "too long"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int ok = wxs_signature_verify(official_raw, strlen(official_raw), official_key,
+                                      strlen(official_key), cases[i].sig, strlen(cases[i].sig));
+        if (ok)
+            fail_msg("accepted a bad signature (%s)", cases[i].why);
+    }
+    /* a changed rawData byte */
+    char raw[sizeof official_raw];
+    memcpy(raw, official_raw, sizeof raw);
+    raw[14] = 'b';
+    assert_false(wxs_signature_verify(raw, strlen(raw), official_key, strlen(official_key),
+                                      official_sig, 40));
+}
+
+static void percent_decode_table(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+        const char *out;
+    } cases[] = {
+        {"", 0, ""},
+        {"abc", 0, "abc"},
+        {"%7B%22a%22%3A1%7D", 0, "{\"a\":1}"},
+        {"a+b", 0, "a+b"}, /* decodeURIComponent keeps '+' */
+        {"%e5%be%ae%E4%BF%A1", 0, "\xe5\xbe\xae\xe4\xbf\xa1"},
+        {"%F0%9F%98%80", 0, "\xf0\x9f\x98\x80"}, /* emoji */
+        {"%", WXS_EPARSE, NULL},                 /* a lone % */
+        {"100%", WXS_EPARSE, NULL},
+        {"%4", WXS_EPARSE, NULL},
+        {"%zz", WXS_EPARSE, NULL},
+        {"%C3%28", WXS_EPARSE, NULL},       /* invalid UTF-8 continuation */
+        {"%C0%AF", WXS_EPARSE, NULL},       /* overlong */
+        {"%ED%A0%80", WXS_EPARSE, NULL},    /* surrogate */
+        {"%F4%90%80%80", WXS_EPARSE, NULL}, /* > U+10FFFF */
+        {"%E4%BF", WXS_EPARSE, NULL},       /* truncated sequence */
+        {"\xff", WXS_EPARSE, NULL},         /* raw invalid byte */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        size_t n = 99;
+        int rc = wxs_percent_decode(cases[i].in, strlen(cases[i].in), out, sizeof out, &n);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu '%s': rc %d, want %d", i, cases[i].in, rc, cases[i].rc);
+        if (rc == 0) {
+            assert_int_equal(n, strlen(cases[i].out));
+            assert_memory_equal(out, cases[i].out, n);
+        }
+    }
+}
+
+static void percent_decode_limit(void **state)
+{
+    char out[4];
+    size_t n;
+    assert_int_equal(wxs_percent_decode("abcd", 4, out, 4, &n), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(wxs_percent_decode("abcde", 5, out, 4, &n), WXS_ETOOBIG);
+    assert_int_equal(wxs_percent_decode("%61%62%63%64%65", 15, out, 4, &n), WXS_ETOOBIG);
+}
+
+static void json_depth(void **state)
+{
+    assert_true(wxs__json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 3));
+    assert_false(wxs__json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 2));
+    /* brackets inside strings do not count */
+    assert_true(wxs__json_depth_ok("{\"a\":\"[[[[\\\"[[\"}", 16, 1));
+}
+
+static void user_record_appends_openid_last(void **state)
+{
+    static const struct {
+        const char *raw;
+        const char *want;
+    } cases[] = {
+        {"{\"nickName\":\"Band\",\"gender\":1}",
+         "{\"nickName\":\"Band\",\"gender\":1,\"openId\":\"oABC\"}"},
+        {"{\"nickName\":\"\xe5\xbe\xae\xe4\xbf\xa1\xe7\x94\xa8\xe6\x88\xb7\xf0\x9f\x98\x80\"}",
+         "{\"nickName\":\"\xe5\xbe\xae\xe4\xbf\xa1\xe7\x94\xa8\xe6\x88\xb7\xf0\x9f\x98\x80\","
+         "\"openId\":\"oABC\"}"},
+        /* a client-sent openId is replaced, and ours goes last */
+        {"{\"openId\":\"evil\",\"a\":{\"openId\":\"nested\"}}",
+         "{\"a\":{\"openId\":\"nested\"},\"openId\":\"oABC\"}"},
+        {"{ \"url\" : \"http://x/y\" }", "{\"url\":\"http://x/y\",\"openId\":\"oABC\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        size_t n = 0;
+        char err[128];
+        int rc = wxs__user_record(cases[i].raw, strlen(cases[i].raw), 64, "oABC", &out, &n, err,
+                                  sizeof err);
+        assert_int_equal(rc, 0);
+        assert_string_equal(out, cases[i].want);
+        char openid[64];
+        assert_int_equal(wxs__user_openid(out, n, openid, sizeof openid), 0);
+        assert_string_equal(openid, "oABC");
+        wxs__free(out);
+    }
+}
+
+static void user_record_rejects(void **state)
+{
+    static const char *bad[] = {"[1,2]", "\"str\"", "12", "null", "{\"a\":", "{\"a\":1} x", "",
+                                "{\"a\":[[[[[[1]]]]]]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = NULL;
+        size_t n;
+        char err[128] = "";
+        int rc = wxs__user_record(bad[i], strlen(bad[i]), 4, "o", &out, &n, err, sizeof err);
+        if (rc != WXS_EPARSE)
+            fail_msg("'%s' gave %d", bad[i], rc);
+        assert_null(out);
+        assert_true(err[0] != '\0');
+    }
+}
+
+static void openid_scan_not_fooled(void **state)
+{
+    char openid[16];
+    assert_int_equal(wxs__user_openid("\"x\"", 3, openid, sizeof openid), WXS_ENOTFOUND);
+    /* longer than cap */
+    const char *rec = "{\"openId\":\"0123456789abcdefXYZ\"}";
+    assert_int_equal(wxs__user_openid(rec, strlen(rec), openid, sizeof openid), WXS_EPARSE);
+}
+
+static void error_bodies_exact(void **state)
+{
+    wxs__buf b;
+    wxs__buf_init(&b, 4096);
+    assert_int_equal(wxs__error_body_expired(&b), 0);
+    assert_string_equal(b.data, "{\"F2C224D4-2BCE-4C64-AF9F-A6D872000D1A\":1,\"reason\":\"ERR_SESSION_"
+                                "EXPIRED\",\"error\":{\"name\":\"Error\",\"message\":\"`wxUserInfo` "
+                                "not found by `code`\"}}");
+    wxs__buf_reset(&b);
+    assert_int_equal(wxs__error_body_exchange(&b, 40029, "invalid code", NULL), 0);
+    assert_string_equal(b.data,
+                        "{\"F2C224D4-2BCE-4C64-AF9F-A6D872000D1A\":1,\"reason\":\"ERR_SESSION_KEY_"
+                        "EXCHANGE_FAILED\",\"error\":{\"name\":\"Error\",\"message\":\"jscode failed "
+                        "to exchange session_key\",\"detail\":{\"errcode\":40029,\"errmsg\":"
+                        "\"invalid code\"}}}");
+    wxs__buf_reset(&b);
+    assert_int_equal(wxs__error_body_untrusted(&b), 0);
+    assert_string_equal(b.data, "{\"F2C224D4-2BCE-4C64-AF9F-A6D872000D1A\":1,\"reason\":\"ERR_"
+                                "UNTRUSTED_RAW_DATA\",\"error\":{\"name\":\"Error\",\"message\":"
+                                "\"untrusted raw data\"}}");
+    wxs__buf_reset(&b);
+    assert_int_equal(wxs__error_body(&b, NULL, "SyntaxError", "bad \"json\"", NULL), 0);
+    assert_string_equal(b.data, "{\"F2C224D4-2BCE-4C64-AF9F-A6D872000D1A\":1,\"error\":{\"name\":"
+                                "\"SyntaxError\",\"message\":\"bad \\\"json\\\"\"}}");
+    wxs__buf_reset(&b);
+    assert_int_equal(wxs__error_body_exchange(&b, 0, NULL, "timeout"), 0);
+    assert_non_null(strstr(b.data, "\"detail\":{\"reason\":\"timeout\"}}}"));
+    wxs__buf_free(&b);
+}
+
+static void buf_limit(void **state)
+{
+    wxs__buf b;
+    wxs__buf_init(&b, 5);
+    assert_int_equal(wxs__buf_adds(&b, "abc"), 0);
+    assert_int_equal(wxs__buf_adds(&b, "def"), WXS_ETOOBIG);
+    assert_string_equal(b.data, "abc");
+    assert_int_equal(wxs__buf_adds(&b, "de"), 0);
+    assert_string_equal(b.data, "abcde");
+    wxs__buf_reset(&b);
+    assert_int_equal(wxs__buf_add_json_escaped(&b, "\x01\"", 2), WXS_ETOOBIG);
+    wxs__buf_free(&b);
+    assert_string_equal(wxs_strerror(WXS_ESTORE), "store unavailable");
+    assert_string_equal(wxs_err_name(WXS_ETIMEDOUT), "WXS_ETIMEDOUT");
+    assert_string_equal(wxs_strerror(-999), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(signature_official_vector),
+        cmocka_unit_test(signature_rejects),
+        cmocka_unit_test(percent_decode_table),
+        cmocka_unit_test(percent_decode_limit),
+        cmocka_unit_test(json_depth),
+        cmocka_unit_test(user_record_appends_openid_last),
+        cmocka_unit_test(user_record_rejects),
+        cmocka_unit_test(openid_scan_not_fooled),
+        cmocka_unit_test(error_bodies_exact),
+        cmocka_unit_test(buf_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
