@@ -1,0 +1,97 @@
+"""test_cli.py: the wxsession command-line tool and wxsessiond's start-up checks."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import WXSESSION_CLI, WXSESSIOND
+
+OFFICIAL_RAW = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou",'
+                '"province":"Guangdong","country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/'
+                'vi_32/1vZvI39NWFQ9XM4LtQpFrQJ1xlgZxx3w7bQxKARol6503Iuswjjn6nIGBiaycAjAtpujxyz'
+                'YsrztuuICqIM5ibXQ/0"}')
+OFFICIAL_KEY = "HyVFkGl5F5OQWJZZaNzBBg=="
+OFFICIAL_SIG = "75e81ceda165f4ffa64f4068af58c64b8f54b88c"
+
+
+def run(*argv, env=None):
+    full = dict(os.environ)
+    full.update(env or {})
+    p = subprocess.run(list(argv), capture_output=True, text=True, env=full, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+class Cli(unittest.TestCase):
+    def test_sign_official_vector(self):
+        rc, out, _ = run(WXSESSION_CLI, "sign", "--raw-data", OFFICIAL_RAW, "--session-key",
+                         OFFICIAL_KEY)
+        self.assertEqual((rc, out.strip()), (0, OFFICIAL_SIG))
+
+    def test_verify(self):
+        rc, out, _ = run(WXSESSION_CLI, "verify", "--raw-data", OFFICIAL_RAW, "--session-key",
+                         OFFICIAL_KEY, "--signature", OFFICIAL_SIG)
+        self.assertEqual((rc, out.strip()), (0, "ok"))
+        rc, out, _ = run(WXSESSION_CLI, "verify", "--raw-data", OFFICIAL_RAW + " ",
+                         "--session-key", OFFICIAL_KEY, "--signature", OFFICIAL_SIG)
+        self.assertEqual((rc, out.strip()), (1, "mismatch"))
+
+    def test_decode(self):
+        rc, out, _ = run(WXSESSION_CLI, "decode", "%E5%BE%AE%E4%BF%A1")
+        self.assertEqual((rc, out.strip()), (0, "微信"))
+        rc, _, err = run(WXSESSION_CLI, "decode", "100%")
+        self.assertEqual(rc, 2)
+        self.assertTrue(err.strip())
+
+    def test_check_config_hides_secrets(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"appId": "wxabc", "appSecret": "topsecret-value",
+                       "redis": {"port": 6400}}, f)
+        try:
+            rc, out, _ = run(WXSESSION_CLI, "check-config", "--config", f.name, "--redis-port",
+                             "6401", env={"WXS_REDIS_HOST": "10.0.0.1"})
+            self.assertEqual(rc, 0)
+            self.assertIn("config ok", out)
+            self.assertNotIn("topsecret-value", out)
+            self.assertIn("6401", out, "flags beat the file")
+            self.assertIn("10.0.0.1", out, "environment beats the file")
+        finally:
+            os.unlink(f.name)
+
+    def test_bad_config_names_the_option(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump({"appId": "wxabc", "appSecret": "x", "redis": {"port": 70000}}, f)
+        try:
+            for prog in (WXSESSION_CLI, WXSESSIOND):
+                argv = [prog, "check-config" if prog == WXSESSION_CLI else "--check-config",
+                        "--config", f.name]
+                rc, _, err = run(*argv)
+                self.assertEqual(rc, 2, prog)
+                self.assertIn("redis.port", err)
+                self.assertIn("70000", err)
+        finally:
+            os.unlink(f.name)
+
+    def test_server_refuses_missing_app_id(self):
+        rc, _, err = run(WXSESSIOND, "--port", "0")
+        self.assertEqual(rc, 2)
+        self.assertIn("appId", err)
+
+    def test_server_unknown_option(self):
+        rc, _, err = run(WXSESSIOND, "--dev", "--no-such-option", "1")
+        self.assertEqual(rc, 2)
+        self.assertIn("no-such-option", err)
+
+    def test_help_and_version(self):
+        for prog in (WXSESSION_CLI, WXSESSIOND):
+            rc, out, _ = run(prog, "--version")
+            self.assertEqual(rc, 0)
+            self.assertIn("0.1.0", out)
+        rc, out, _ = run(WXSESSIOND, "--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("--redis-port", out)
+        self.assertIn("WXS_APP_SECRET", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
