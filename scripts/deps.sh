@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# deps.sh: install the Debian packages wxsession needs that are missing (Debian 12).
+#   scripts/deps.sh          build + run dependencies
+#   scripts/deps.sh --test   also what the tests need (redis-server, python3)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libhiredis-dev
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev python3 curl)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(redis-server redis-tools sqlite3)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
