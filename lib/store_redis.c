@@ -1,1 +1,741 @@
-/* placeholder: being written */
+/* store_redis.c: the Redis session store: one async hiredis connection per loop, with AUTH and
+ * SELECT only when configured, reconnection with backoff and a command timeout. */
+#include "store.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Notes on hiredis 0.14.1 (Debian 12), which this file is written against:
+ *  - it has no async command timeout: a repeating uv_timer checks the age of the oldest command
+ *    awaiting its reply (Redis replies in order) and drops the connection once it is older than
+ *    cfg->redis_timeout_ms; a connect that does not complete in that time is dropped the same way;
+ *  - redisAsyncConnect() resolves a host name with a blocking getaddrinfo(): configure an address
+ *    (the default 127.0.0.1) when reconnect latency on the loop matters;
+ *  - on a disconnect hiredis calls every pending reply callback with a NULL reply; those ops end
+ *    with WXS_ESTORE (WXS_ECANCELED once close() was called).
+ * A command that timed out may still be applied by the server (a stopped Redis runs it when it
+ * resumes): WXS_ESTORE means the outcome is unknown, not that nothing happened.
+ *
+ * While the connection is down (or AUTH/SELECT have not yet succeeded) every op fails fast: it
+ * returns 0 and calls its callback with WXS_ESTORE before returning, as the store.h contract
+ * allows. A reconnect is attempted after 50 ms, doubling up to 1 s between attempts. */
+
+#define RECONNECT_MIN_MS 50
+#define RECONNECT_MAX_MS 1000
+#define DEFAULT_TIMEOUT_MS 1000
+#define MAX_PREFIX 256
+#define MAX_KEY 1024
+#define MAX_VALUE (1024 * 1024)
+#define MAX_LOGIN_ID 256
+#define MAX_TTL_S (10LL * 365 * 24 * 3600)
+
+/* The login write (store.h), atomically. KEYS[1] = prefix..code, KEYS[2] = prefix..openId;
+ * ARGV = user info JSON, the code as a JSON string, ttl, the bare code, the prefix. The previous
+ * code's key is built inside the script and is not declared in KEYS: fine on a standalone Redis
+ * (with or without replicas), not valid on Redis Cluster. */
+static const char login_script[] =
+    "local prev = redis.call('GET', KEYS[2])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
+    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
+    "if prev then\n"
+    "  local ok, old = pcall(cjson.decode, prev)\n"
+    "  if ok and type(old) == 'string' and old ~= '' and old ~= ARGV[4] then\n"
+    "    redis.call('DEL', ARGV[5] .. old)\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+enum cmd_kind { CMD_AUTH, CMD_SELECT, CMD_GET, CMD_SET, CMD_SET_NX, CMD_DEL, CMD_LOGIN };
+
+static const char *const cmd_name[] = {"AUTH", "SELECT", "GET", "SET", "SET NX", "DEL", "login"};
+
+typedef struct redis_store redis_store;
+
+/* A command awaiting its reply, in the store's FIFO. A login keeps copies of its arguments in
+ * bytes[] so that it can be sent again with EVAL after a NOSCRIPT reply. */
+typedef struct redis_cmd {
+    struct redis_cmd *prev;
+    struct redis_cmd *next;
+    redis_store *st;
+    enum cmd_kind kind;
+    uint64_t sent_ms; /* monotonic time when written */
+    wxs__store_get_cb get_cb;
+    wxs__store_done_cb done_cb;
+    void *arg;
+    const char *code, *openid, *user_json, *code_json; /* login only */
+    size_t code_len, openid_len, user_len, code_json_len;
+    long long ttl_s;
+    char bytes[];
+} redis_cmd;
+
+typedef struct cmd_list {
+    redis_cmd *head;
+    redis_cmd *tail;
+} cmd_list;
+
+struct redis_store {
+    wxs__store base;
+    uv_loop_t *loop;
+    char *host;
+    int port;
+    char *password; /* never logged */
+    long long db;
+    char *prefix;
+    size_t prefix_len;
+    uint64_t timeout_ms;
+    char script_sha[41];
+    redisAsyncContext *ac; /* NULL while disconnected */
+    int connected;         /* the TCP connect completed */
+    int handshake_left;    /* AUTH / SELECT replies still awaited */
+    int ready;             /* connected and handshake done: ops are sent */
+    int down_logged;       /* a connection failure was logged since the last success */
+    int handshake_logged;  /* an AUTH / SELECT failure was logged since the last success */
+    uint64_t connect_started_ms;
+    unsigned backoff_ms;
+    cmd_list pending;  /* written, awaiting a reply, oldest first */
+    cmd_list canceled; /* ended by close(); their callbacks run once the handles closed */
+    uv_timer_t tick_timer;
+    uv_timer_t reconnect_timer;
+    int handles_open;
+    int closing;
+};
+
+static uint64_t mono_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+/* ------------------------------------------------------------ command lists */
+
+static void list_push(cmd_list *l, redis_cmd *c)
+{
+    c->next = NULL;
+    c->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+static void list_unlink(cmd_list *l, redis_cmd *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        l->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static redis_cmd *cmd_new(redis_store *st, enum cmd_kind kind, size_t extra)
+{
+    redis_cmd *c = wxs__calloc(1, sizeof *c + extra);
+    if (c == NULL)
+        return NULL;
+    c->st = st;
+    c->kind = kind;
+    return c;
+}
+
+/* Hand the status (and for GET the value) to the op's caller, then free the command.
+ * Handshake commands have no callback. */
+static void cmd_finish(redis_cmd *c, int status, const char *val, size_t len)
+{
+    if (c->get_cb != NULL)
+        c->get_cb(c->arg, status, val, len);
+    else if (c->done_cb != NULL)
+        c->done_cb(c->arg, status);
+    wxs__free(c);
+}
+
+/* First word of a Redis error reply ("WRONGTYPE", "NOSCRIPT", "ERR"): safe to log, unlike the
+ * rest of the message, which may quote a script line or an argument. */
+static void error_code(const redisReply *r, char out[32])
+{
+    size_t n = 0;
+    while (n < 31 && n < r->len && r->str[n] != ' ')
+        n++;
+    memcpy(out, r->str, n);
+    out[n] = '\0';
+}
+
+static int is_error(const redisReply *r, const char *code)
+{
+    size_t n = strlen(code);
+    return r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, code, n) == 0;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void connect_now(redis_store *st);
+
+static void on_reconnect_timer(uv_timer_t *t)
+{
+    redis_store *st = t->data;
+    if (!st->closing && st->ac == NULL)
+        connect_now(st);
+}
+
+static void schedule_reconnect(redis_store *st)
+{
+    if (st->closing || uv_is_active((uv_handle_t *)&st->reconnect_timer))
+        return;
+    uv_timer_start(&st->reconnect_timer, on_reconnect_timer, st->backoff_ms, 0);
+    st->backoff_ms *= 2;
+    if (st->backoff_ms > RECONNECT_MAX_MS)
+        st->backoff_ms = RECONNECT_MAX_MS;
+}
+
+/* Tear the current connection down and schedule a reconnect. hiredis ends every pending command
+ * with a NULL reply (WXS_ESTORE). Safe inside a hiredis callback: hiredis then frees the
+ * context when the callback returns. */
+static void drop_connection(redis_store *st)
+{
+    redisAsyncContext *ac = st->ac;
+    st->ac = NULL;
+    st->connected = 0;
+    st->ready = 0;
+    if (ac != NULL)
+        redisAsyncFree(ac);
+    schedule_reconnect(st);
+}
+
+static void mark_ready(redis_store *st)
+{
+    st->ready = 1;
+    st->backoff_ms = RECONNECT_MIN_MS;
+    st->down_logged = 0;
+    st->handshake_logged = 0;
+    wxs__info("redis: connected to %s:%d", st->host, st->port);
+}
+
+/* Log a connection problem at warn the first time, at debug while it persists. */
+static void log_down(redis_store *st, const char *what, const char *detail)
+{
+    wxs_log_level level = st->down_logged ? WXS_LOG_DEBUG : WXS_LOG_WARN;
+    st->down_logged = 1;
+    wxs__log(level, "redis: %s:%d: %s%s%s", st->host, st->port, what, detail ? ": " : "",
+             detail ? detail : "");
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    redis_store *st = ac->data;
+    if (st->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        log_down(st, "cannot connect", ac->errstr);
+        st->ac = NULL; /* hiredis frees the context after this callback */
+        schedule_reconnect(st);
+        return;
+    }
+    st->connected = 1;
+    if (st->handshake_left == 0)
+        mark_ready(st);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    redis_store *st = ac->data;
+    if (st->ac != ac)
+        return; /* dropped by us, or closing */
+    st->ac = NULL;
+    st->connected = 0;
+    st->ready = 0;
+    log_down(st, "connection lost", status == REDIS_OK ? NULL : ac->errstr);
+    schedule_reconnect(st);
+}
+
+/* Write a command on the current connection and queue c for its reply. 0 or WXS_ESTORE (not
+ * connected, or hiredis refused: c stays with the caller). */
+static int send_cmd(redis_store *st, redis_cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (st->ac == NULL)
+        return WXS_ESTORE;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(st->ac, on_reply, c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK)
+        return WXS_ESTORE;
+    c->sent_ms = mono_ms();
+    list_push(&st->pending, c);
+    return 0;
+}
+
+/* AUTH only with a password, SELECT only for a non-zero db, as the first commands. */
+static int send_handshake(redis_store *st)
+{
+    redis_cmd *c;
+    if (st->password[0] != '\0') {
+        c = cmd_new(st, CMD_AUTH, 0);
+        if (c == NULL || send_cmd(st, c, "AUTH %s", st->password) < 0) {
+            wxs__free(c);
+            return WXS_ESTORE;
+        }
+        st->handshake_left++;
+    }
+    if (st->db != 0) {
+        c = cmd_new(st, CMD_SELECT, 0);
+        if (c == NULL || send_cmd(st, c, "SELECT %lld", st->db) < 0) {
+            wxs__free(c);
+            return WXS_ESTORE;
+        }
+        st->handshake_left++;
+    }
+    return 0;
+}
+
+/* Start a connection attempt; on failure a retry is scheduled. */
+static void connect_now(redis_store *st)
+{
+    redisAsyncContext *ac = redisAsyncConnect(st->host, st->port);
+    if (ac == NULL || ac->err) {
+        log_down(st, "cannot connect", ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        schedule_reconnect(st);
+        return;
+    }
+    ac->data = st;
+    if (redisLibuvAttach(ac, st->loop) != REDIS_OK) {
+        log_down(st, "cannot attach to the loop", NULL);
+        redisAsyncFree(ac);
+        schedule_reconnect(st);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    st->ac = ac;
+    st->connected = 0;
+    st->ready = 0;
+    st->handshake_left = 0;
+    st->connect_started_ms = mono_ms();
+    if (send_handshake(st) < 0)
+        drop_connection(st);
+}
+
+/* Repeating timer: drop a connection whose connect or oldest command is older than the
+ * timeout (a hung or stopped Redis); the reconnect follows. */
+static void on_tick(uv_timer_t *t)
+{
+    redis_store *st = t->data;
+    uint64_t now = mono_ms();
+    if (st->ac == NULL)
+        return;
+    if (!st->connected && now - st->connect_started_ms >= st->timeout_ms) {
+        log_down(st, "connect timed out", NULL);
+        drop_connection(st);
+    } else if (st->pending.head != NULL && now - st->pending.head->sent_ms >= st->timeout_ms) {
+        log_down(st, "no reply within the timeout, reconnecting", NULL);
+        drop_connection(st);
+    }
+}
+
+/* ------------------------------------------------------------ replies */
+
+static void on_handshake_reply(redis_store *st, redisAsyncContext *ac, redis_cmd *c,
+                               const redisReply *r)
+{
+    enum cmd_kind kind = c->kind;
+    wxs__free(c);
+    if (ac != st->ac)
+        return;
+    if (r->type == REDIS_REPLY_ERROR) {
+        char code[32];
+        error_code(r, code);
+        wxs_log_level level = st->handshake_logged ? WXS_LOG_DEBUG : WXS_LOG_ERROR;
+        if (kind == CMD_AUTH)
+            wxs__log(level, "redis: AUTH failed (%s)", code);
+        else
+            wxs__log(level, "redis: SELECT %lld failed (%s)", st->db, code);
+        st->handshake_logged = 1;
+        drop_connection(st);
+        return;
+    }
+    st->handshake_left--;
+    if (st->handshake_left == 0 && st->connected)
+        mark_ready(st);
+}
+
+/* The op's status from its reply; error replies are logged by their error code only. */
+static int reply_status(const redis_cmd *c, const redisReply *r)
+{
+    char code[32];
+    if (r->type == REDIS_REPLY_ERROR) {
+        error_code(r, code);
+        wxs__warn("redis: %s failed (%s)", cmd_name[c->kind], code);
+        return WXS_ESTORE;
+    }
+    switch (c->kind) {
+    case CMD_GET:
+        if (r->type == REDIS_REPLY_STRING)
+            return 0;
+        if (r->type == REDIS_REPLY_NIL)
+            return WXS_ENOTFOUND;
+        break;
+    case CMD_SET:
+        if (r->type == REDIS_REPLY_STATUS)
+            return 0;
+        break;
+    case CMD_SET_NX:
+        if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL)
+            return r->type == REDIS_REPLY_STATUS;
+        break;
+    case CMD_DEL:
+        if (r->type == REDIS_REPLY_INTEGER)
+            return (int)r->integer;
+        break;
+    case CMD_LOGIN:
+        return 0;
+    default:
+        break;
+    }
+    wxs__warn("redis: %s: unexpected reply type %d", cmd_name[c->kind], r->type);
+    return WXS_ESTORE;
+}
+
+static int send_login(redis_store *st, redis_cmd *c, int with_body);
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    redis_cmd *c = privdata;
+    redis_store *st = c->st;
+    const redisReply *r = reply;
+    list_unlink(&st->pending, c);
+    if (r == NULL) {
+        if (ac == st->ac)
+            st->ready = 0; /* hiredis is tearing this connection down */
+        if (st->closing)
+            list_push(&st->canceled, c);
+        else
+            cmd_finish(c, WXS_ESTORE, NULL, 0);
+        return;
+    }
+    if (c->kind == CMD_AUTH || c->kind == CMD_SELECT) {
+        on_handshake_reply(st, ac, c, r);
+        return;
+    }
+    if (c->kind == CMD_LOGIN && is_error(r, "NOSCRIPT") && send_login(st, c, 1) == 0)
+        return;
+    int status = reply_status(c, r);
+    if (status == 0 && c->kind == CMD_GET)
+        cmd_finish(c, 0, r->str, r->len);
+    else
+        cmd_finish(c, status, NULL, 0);
+}
+
+/* ------------------------------------------------------------ ops */
+
+static int check_key(const char *key, size_t klen)
+{
+    if (key == NULL || klen == 0)
+        return WXS_EINVAL;
+    return klen > MAX_KEY ? WXS_ETOOBIG : 0;
+}
+
+static int check_value(const char *val, size_t vlen, long long ttl_s)
+{
+    if (val == NULL || ttl_s <= 0 || ttl_s > MAX_TTL_S)
+        return WXS_EINVAL;
+    return vlen > MAX_VALUE ? WXS_ETOOBIG : 0;
+}
+
+/* Common entry checks; then a command for the op, or NULL with *rc set. */
+static redis_cmd *op_begin(redis_store *st, enum cmd_kind kind, size_t extra, int *rc)
+{
+    if (*rc == 0 && st->closing)
+        *rc = WXS_ECANCELED;
+    if (*rc < 0)
+        return NULL;
+    redis_cmd *c = cmd_new(st, kind, extra);
+    if (c == NULL)
+        *rc = WXS_ENOMEM;
+    return c;
+}
+
+/* The op was accepted: when the command could not be written (not ready, or hiredis refused),
+ * end it now with WXS_ESTORE. */
+static int op_end(redis_store *st, redis_cmd *c, int sent)
+{
+    if (sent < 0)
+        cmd_finish(c, WXS_ESTORE, NULL, 0);
+    return 0;
+}
+
+static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
+                  void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    redis_cmd *c = op_begin(st, CMD_GET, 0, &rc);
+    if (c == NULL)
+        return rc;
+    c->get_cb = cb;
+    c->arg = arg;
+    int sent = st->ready ? send_cmd(st, c, "GET %b%b", st->prefix, st->prefix_len, key, klen)
+                         : WXS_ESTORE;
+    return op_end(st, c, sent);
+}
+
+static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, size_t klen,
+                      const char *val, size_t vlen, long long ttl_s, wxs__store_done_cb cb,
+                      void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    if (rc == 0)
+        rc = check_value(val, vlen, ttl_s);
+    redis_cmd *c = op_begin(st, kind, 0, &rc);
+    if (c == NULL)
+        return rc;
+    c->done_cb = cb;
+    c->arg = arg;
+    const char *fmt = kind == CMD_SET_NX ? "SET %b%b %b NX EX %lld" : "SET %b%b %b EX %lld";
+    int sent = st->ready ? send_cmd(st, c, fmt, st->prefix, st->prefix_len, key, klen, val,
+                                    vlen, ttl_s)
+                         : WXS_ESTORE;
+    return op_end(st, c, sent);
+}
+
+static int rd_set_ex(wxs__store *base, const char *key, size_t klen, const char *val,
+                     size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return set_common(base, CMD_SET, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int rd_set_nx_ex(wxs__store *base, const char *key, size_t klen, const char *val,
+                        size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return set_common(base, CMD_SET_NX, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb,
+                  void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    redis_cmd *c = op_begin(st, CMD_DEL, 0, &rc);
+    if (c == NULL)
+        return rc;
+    c->done_cb = cb;
+    c->arg = arg;
+    int sent = st->ready ? send_cmd(st, c, "DEL %b%b", st->prefix, st->prefix_len, key, klen)
+                         : WXS_ESTORE;
+    return op_end(st, c, sent);
+}
+
+/* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
+static int send_login(redis_store *st, redis_cmd *c, int with_body)
+{
+    const char *fmt = with_body ? "EVAL %s 2 %b%b %b%b %b %b %lld %b %b"
+                                : "EVALSHA %s 2 %b%b %b%b %b %b %lld %b %b";
+    if (!st->ready)
+        return WXS_ESTORE;
+    return send_cmd(st, c, fmt, with_body ? login_script : st->script_sha, st->prefix,
+                    st->prefix_len, c->code, c->code_len, st->prefix, st->prefix_len, c->openid,
+                    c->openid_len, c->user_json, c->user_len, c->code_json, c->code_json_len,
+                    c->ttl_s, c->code, c->code_len, st->prefix, st->prefix_len);
+}
+
+static int check_login(const char *code, size_t code_len, const char *openid,
+                       size_t openid_len, const char *user_json, size_t user_len,
+                       long long ttl_s)
+{
+    if (code == NULL || openid == NULL || code_len == 0 || openid_len == 0)
+        return WXS_EINVAL;
+    if (code_len > MAX_LOGIN_ID || openid_len > MAX_LOGIN_ID)
+        return WXS_ETOOBIG;
+    if (memchr(code, '\0', code_len) != NULL || memchr(openid, '\0', openid_len) != NULL)
+        return WXS_EINVAL;
+    return check_value(user_json, user_len, ttl_s);
+}
+
+/* Copy n bytes to *w and advance it; returns where the copy starts. */
+static const char *put(char **w, const char *p, size_t n)
+{
+    char *start = *w;
+    memcpy(start, p, n);
+    *w = start + n;
+    return start;
+}
+
+static int rd_login(wxs__store *base, const char *code, size_t code_len, const char *openid,
+                    size_t openid_len, const char *user_json, size_t user_len, long long ttl_s,
+                    wxs__store_done_cb cb, void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    redis_cmd *c = NULL;
+    wxs__buf json;
+    char *w;
+    int rc = cb == NULL ? WXS_EINVAL
+                        : check_login(code, code_len, openid, openid_len, user_json, user_len,
+                                      ttl_s);
+    if (rc < 0)
+        return rc;
+    wxs__buf_init(&json, 6 * MAX_LOGIN_ID + 2);
+    rc = wxs__buf_adds(&json, "\"");
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(&json, code, code_len);
+    if (rc == 0)
+        rc = wxs__buf_adds(&json, "\"");
+    c = op_begin(st, CMD_LOGIN, code_len + openid_len + user_len + json.len, &rc);
+    if (c == NULL)
+        goto out;
+    w = c->bytes;
+    c->code = put(&w, code, code_len);
+    c->code_len = code_len;
+    c->openid = put(&w, openid, openid_len);
+    c->openid_len = openid_len;
+    c->user_json = put(&w, user_json, user_len);
+    c->user_len = user_len;
+    c->code_json = put(&w, json.data, json.len);
+    c->code_json_len = json.len;
+    c->ttl_s = ttl_s;
+    c->done_cb = cb;
+    c->arg = arg;
+    rc = op_end(st, c, send_login(st, c, 0));
+out:
+    wxs__buf_free(&json);
+    return rc;
+}
+
+static int rd_ready(const wxs__store *base)
+{
+    const redis_store *st = (const redis_store *)base;
+    return st != NULL && st->ready && !st->closing;
+}
+
+/* ------------------------------------------------------------ open and close */
+
+static void wipe(char *s)
+{
+    volatile char *p = s;
+    while (p != NULL && *p != '\0')
+        *p++ = '\0';
+}
+
+static void free_store(redis_store *st)
+{
+    wxs__free(st->host);
+    wipe(st->password);
+    wxs__free(st->password);
+    wxs__free(st->prefix);
+    wxs__free(st);
+}
+
+/* Both timers closed: run the callbacks of the commands close() ended, then free. */
+static void on_handle_closed(uv_handle_t *h)
+{
+    redis_store *st = h->data;
+    if (--st->handles_open > 0)
+        return;
+    cmd_list *lists[] = {&st->canceled, &st->pending};
+    for (int i = 0; i < 2; i++) {
+        while (lists[i]->head != NULL) {
+            redis_cmd *c = lists[i]->head;
+            list_unlink(lists[i], c);
+            cmd_finish(c, WXS_ECANCELED, NULL, 0);
+        }
+    }
+    free_store(st);
+}
+
+/* Start closing: the connection is freed now; commands awaiting replies end with
+ * WXS_ECANCELED on a later loop iteration (close() itself calls no callback); the memory is
+ * released once the timers have closed. Ops issued after close() return WXS_ECANCELED. */
+static void rd_close(wxs__store *base)
+{
+    redis_store *st = (redis_store *)base;
+    if (st == NULL || st->closing)
+        return;
+    st->closing = 1;
+    st->ready = 0;
+    redisAsyncContext *ac = st->ac;
+    st->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac); /* pending replies arrive as NULL: moved to st->canceled */
+    uv_close((uv_handle_t *)&st->tick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&st->reconnect_timer, on_handle_closed);
+}
+
+static int open_check(const wxs_config *cfg, const char *prefix, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (cfg->redis_host == NULL || cfg->redis_host[0] == '\0')
+        why = "no host configured (redis.host)";
+    else if (cfg->redis_port < 1 || cfg->redis_port > 65535)
+        why = "redis.port must be 1..65535";
+    else if (cfg->redis_db < 0 || cfg->redis_db > 1000000)
+        why = "redis.db must be 0 or more";
+    else if (strlen(prefix) > MAX_PREFIX)
+        why = "redis.prefix is longer than 256 bytes";
+    if (why != NULL && err != NULL && errlen > 0)
+        snprintf(err, errlen, "redis: %s", why);
+    return why != NULL ? WXS_ECONFIG : 0;
+}
+
+/* Open an instance on loop and start connecting; returns 0 even when Redis is down (the store
+ * connects by itself and ops fail with WXS_ESTORE until it is ready). WXS_ECONFIG for a bad
+ * host, port, db or prefix, WXS_ENOMEM; a reason is written to err. */
+static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
+                   size_t errlen)
+{
+    const char *prefix = cfg->session_prefix != NULL ? cfg->session_prefix : "";
+    const char *password = cfg->redis_password != NULL ? cfg->redis_password : "";
+    *out = NULL;
+    int rc = open_check(cfg, prefix, err, errlen);
+    if (rc < 0)
+        return rc;
+    redis_store *st = wxs__calloc(1, sizeof *st);
+    if (st == NULL)
+        return WXS_ENOMEM;
+    st->host = wxs__strdup(cfg->redis_host);
+    st->password = wxs__strdup(password);
+    st->prefix = wxs__strdup(prefix);
+    if (st->host == NULL || st->password == NULL || st->prefix == NULL) {
+        free_store(st);
+        return WXS_ENOMEM;
+    }
+    st->base.ops = &wxs__store_redis_ops;
+    st->loop = loop;
+    st->port = (int)cfg->redis_port;
+    st->db = cfg->redis_db;
+    st->prefix_len = strlen(prefix);
+    st->timeout_ms = cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms
+                                               : DEFAULT_TIMEOUT_MS;
+    st->backoff_ms = RECONNECT_MIN_MS;
+    wxs__sha1_hex(login_script, strlen(login_script), "", 0, st->script_sha);
+    uint64_t tick = st->timeout_ms / 4;
+    tick = tick < 10 ? 10 : tick > 250 ? 250 : tick;
+    uv_timer_init(loop, &st->tick_timer);
+    uv_timer_init(loop, &st->reconnect_timer);
+    st->tick_timer.data = st;
+    st->reconnect_timer.data = st;
+    st->handles_open = 2;
+    uv_timer_start(&st->tick_timer, on_tick, tick, tick);
+    uv_unref((uv_handle_t *)&st->tick_timer);
+    connect_now(st);
+    *out = &st->base;
+    return 0;
+}
+
+const wxs__store_ops wxs__store_redis_ops = {
+    .name = "redis",
+    .open = rd_open,
+    .close = rd_close,
+    .ready = rd_ready,
+    .get = rd_get,
+    .set_ex = rd_set_ex,
+    .set_nx_ex = rd_set_nx_ex,
+    .del = rd_del,
+    .login = rd_login,
+};

@@ -1,1 +1,887 @@
-/* placeholder: being written */
+/* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run inline on
+ * the loop thread, writes run in order on the libuv thread pool. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Durability. The file is in WAL mode with synchronous=NORMAL. A write is acknowledged (its
+ * callback runs) only after its transaction committed, that is after its WAL frames were handed
+ * to the kernel with write(2). A kill -9 of the process therefore never loses an acknowledged
+ * write: the kernel holds the pages and the next opener replays the WAL. An OS crash or a power
+ * loss may roll back the last few transactions (NORMAL does not fsync the WAL on every commit),
+ * but never corrupts the file.
+ *
+ * Threads. Each instance owns two connections. The read connection serves get() on the loop
+ * thread: a WAL reader never waits for writers, so get() answers before it returns. The write
+ * connection runs on the libuv pool. Writes queue per instance in FIFO order and run as one pool
+ * work item at a time (a batch of up to JOBS_PER_BATCH jobs, each its own transaction), so writes
+ * of one instance apply in the order they were issued, as on a Redis connection, and the write
+ * connection is used by one pool thread at a time. uv_queue_work hands the batch from the loop
+ * to the pool thread and back, which orders the memory accesses; no mutex is needed. Several
+ * instances (one per worker loop, or per process) share the file; SQLite's own locking with a
+ * busy timeout serialises their writers. */
+
+#define SCHEMA_VERSION 1
+#define WRITE_BUSY_TIMEOUT_MS 5000 /* a writer waits this long for another instance's writer */
+#define READ_BUSY_TIMEOUT_MS 100   /* bounds a (rare) stall of the loop thread in get() */
+#define PURGE_INTERVAL_MS 60000
+#define PURGE_BATCH_ROWS 500
+#define PURGE_MAX_BATCHES 20
+#define JOBS_PER_BATCH 32
+#define ERROR_LOG_INTERVAL_MS 10000
+#define MAX_PREFIX 256
+#define MAX_KEY 1024
+#define MAX_VALUE (1024 * 1024)
+#define MAX_LOGIN_ID 256
+#define MAX_TTL_S (10LL * 365 * 24 * 3600)
+
+/* Test hook: when set, called on the thread that runs each write batch. Not for production. */
+void (*wxs__store_sqlite_write_hook)(void);
+
+enum {
+    ST_UPSERT,
+    ST_SET_NX,
+    ST_DELETE,
+    ST_SELECT,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_PURGE,
+    ST_COUNT
+};
+
+#define UPSERT_SQL                                                                                \
+    "INSERT INTO kv(key, value, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET "  \
+    "value = excluded.value, expires_at = excluded.expires_at"
+#define SELECT_SQL "SELECT value FROM kv WHERE key = ?1 AND expires_at > ?2"
+
+static const char *const write_sql[ST_COUNT] = {
+    [ST_UPSERT] = UPSERT_SQL,
+    [ST_SET_NX] = UPSERT_SQL " WHERE kv.expires_at <= ?4",
+    [ST_DELETE] = "DELETE FROM kv WHERE key = ?1 RETURNING expires_at",
+    [ST_SELECT] = SELECT_SQL,
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PURGE] = "DELETE FROM kv WHERE key IN "
+                 "(SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+    "expires_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS kv_expires_at ON kv(expires_at);"
+    "PRAGMA user_version = 1;";
+
+enum job_kind { JOB_SET, JOB_SET_NX, JOB_DEL, JOB_LOGIN, JOB_PURGE };
+
+static const char *const job_name[] = {"set", "set_nx", "del", "login", "purge"};
+
+/* One queued write. The byte fields point into bytes[], allocated with the job. */
+typedef struct job {
+    struct job *next;
+    enum job_kind kind;
+    long long ttl_s;
+    const char *key; /* prefixed key (login: prefixed code) */
+    size_t key_len;
+    const char *val; /* value (login: user info JSON) */
+    size_t val_len;
+    const char *key2; /* login: prefixed openId */
+    size_t key2_len;
+    const char *val2; /* login: the code as a JSON string */
+    size_t val2_len;
+    const char *code; /* login: the bare code (inside key) */
+    size_t code_len;
+    int status;
+    wxs__store_done_cb cb;
+    void *arg;
+    char bytes[];
+} job;
+
+/* Rate limit for error lines: one line per distinct error, repeated at most every 10 s. */
+typedef struct error_log {
+    int last_rc;
+    uint64_t last_ms;
+} error_log;
+
+typedef struct sqlite_store {
+    wxs__store base;
+    uv_loop_t *loop;
+    char *prefix;
+    size_t prefix_len;
+    /* loop thread */
+    sqlite3 *rdb;
+    sqlite3_stmt *get_stmt;
+    wxs__buf keybuf;
+    error_log read_errors;
+    job *queue_head; /* writes waiting for the pool */
+    job *queue_tail;
+    int busy;         /* a batch is on the pool */
+    int purge_queued; /* a purge job is queued or running */
+    int closing;
+    int timer_closed;
+    int finishing; /* the final work item (closing the write connection) is queued */
+    uv_timer_t purge_timer;
+    uv_work_t work;
+    /* owned by whichever thread runs the current batch */
+    job *batch;
+    sqlite3 *wdb;
+    sqlite3_stmt *wstmt[ST_COUNT];
+    error_log write_errors;
+} sqlite_store;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void set_err(char *err, size_t errlen, const char *what, const char *detail)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "sqlite: %s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Log a failed SQLite call by its error text (never keys or values), rate-limited. */
+static void log_sqlite_error(error_log *el, const char *what, int rc)
+{
+    uint64_t now = now_ms();
+    if (rc == el->last_rc && now - el->last_ms < ERROR_LOG_INTERVAL_MS)
+        return;
+    el->last_rc = rc;
+    el->last_ms = now;
+    wxs__warn("sqlite: %s failed: %s", what, sqlite3_errstr(rc));
+}
+
+/* ------------------------------------------------------------ argument checks */
+
+static int check_key(const char *key, size_t klen)
+{
+    if (key == NULL || klen == 0)
+        return WXS_EINVAL;
+    return klen > MAX_KEY ? WXS_ETOOBIG : 0;
+}
+
+static int check_value(const char *val, size_t vlen, long long ttl_s)
+{
+    if (val == NULL || ttl_s <= 0 || ttl_s > MAX_TTL_S)
+        return WXS_EINVAL;
+    return vlen > MAX_VALUE ? WXS_ETOOBIG : 0;
+}
+
+/* ------------------------------------------------------------ JSON string */
+
+/* Decode the escape after a backslash at p (avail bytes) into out (up to 3 UTF-8 bytes).
+ * Returns the number of input bytes used, or -1 for a bad, surrogate or NUL escape. */
+static int decode_escape(const char *p, size_t avail, char out[3], size_t *out_len)
+{
+    static const char from[] = "\"\\/bfnrt";
+    static const char to[] = "\"\\/\b\f\n\r\t";
+    const char *hit = avail > 0 && p[0] != '\0' ? strchr(from, p[0]) : NULL;
+    *out_len = 1;
+    if (hit != NULL) {
+        out[0] = to[hit - from];
+        return 1;
+    }
+    if (avail < 5 || p[0] != 'u')
+        return -1;
+    unsigned cp = 0;
+    for (int i = 1; i <= 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        cp = cp * 16 + (unsigned)d;
+    }
+    if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        *out_len = 2;
+    } else {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        *out_len = 3;
+    }
+    return 5;
+}
+
+/* Decode s (n bytes), which must be exactly one JSON string literal, into out (cap bytes).
+ * Returns 0, or -1 when s is anything else or decodes to more than cap bytes. Surrogate escapes
+ * are refused: codes are plain ASCII, and a refused value just means "no previous code". */
+static int json_string_decode(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
+{
+    size_t o = 0;
+    if (s == NULL || n < 2 || s[0] != '"' || s[n - 1] != '"')
+        return -1;
+    for (size_t i = 1; i < n - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char chunk[3] = {(char)c, 0, 0};
+        size_t chunk_len = 1;
+        if (c < 0x20 || c == '"')
+            return -1;
+        if (c == '\\') {
+            int used = decode_escape(s + i + 1, n - 2 - i, chunk, &chunk_len);
+            if (used < 0)
+                return -1;
+            i += (size_t)used;
+        }
+        if (chunk_len > cap - o)
+            return -1;
+        memcpy(out + o, chunk, chunk_len);
+        o += chunk_len;
+    }
+    *out_len = o;
+    return 0;
+}
+
+/* ------------------------------------------------------------ pool side: one job */
+
+/* Step a statement that returns no rows and reset it. SQLITE_OK or the error code. */
+static int exec_stmt(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* INSERT or replace key (ST_UPSERT), or insert only over a missing or expired row (ST_SET_NX).
+ * *changed (if not NULL) receives the number of rows written. */
+static int write_upsert(sqlite_store *st, int which, const char *key, size_t klen,
+                        const char *val, size_t vlen, int64_t expires, int64_t now, int *changed)
+{
+    sqlite3_stmt *s = st->wstmt[which];
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, val, (int)vlen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, expires);
+    if (which == ST_SET_NX)
+        sqlite3_bind_int64(s, 4, now);
+    int rc = exec_stmt(s);
+    if (rc == SQLITE_OK && changed != NULL)
+        *changed = sqlite3_changes(st->wdb);
+    return rc;
+}
+
+/* Delete key; *count receives 1 when a live (unexpired) row was deleted, else 0. */
+static int write_delete(sqlite_store *st, const char *key, size_t klen, int64_t now, int *count)
+{
+    sqlite3_stmt *s = st->wstmt[ST_DELETE];
+    int rc;
+    *count = 0;
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    for (;;) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        if (sqlite3_column_int64(s, 0) > now)
+            (*count)++;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Read the live value at key (the openId entry) and decode it as a JSON string naming a code.
+ * *found is 1 when it holds a non-empty code of at most MAX_LOGIN_ID bytes. */
+static int read_prev_code(sqlite_store *st, const char *key, size_t klen, int64_t now,
+                          char *out, size_t *out_len, int *found)
+{
+    sqlite3_stmt *s = st->wstmt[ST_SELECT];
+    *found = 0;
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
+        *found = json_string_decode(v, vlen, out, MAX_LOGIN_ID, out_len) == 0 && *out_len > 0;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The login write in one transaction (store.h): remember the openId entry's code, write both
+ * entries, delete the previous code's entry when it names another code. */
+static int run_login(sqlite_store *st, const job *j, int64_t now)
+{
+    char prev[MAX_LOGIN_ID];
+    char prev_key[MAX_PREFIX + MAX_LOGIN_ID];
+    size_t prev_len = 0;
+    int found = 0, deleted = 0;
+    int64_t expires = now + j->ttl_s * 1000;
+    int rc = exec_stmt(st->wstmt[ST_BEGIN]);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = read_prev_code(st, j->key2, j->key2_len, now, prev, &prev_len, &found);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = write_upsert(st, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now, NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = write_upsert(st, ST_UPSERT, j->key2, j->key2_len, j->val2, j->val2_len, expires, now,
+                      NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    if (found && (prev_len != j->code_len || memcmp(prev, j->code, prev_len) != 0)) {
+        memcpy(prev_key, st->prefix, st->prefix_len);
+        memcpy(prev_key + st->prefix_len, prev, prev_len);
+        rc = write_delete(st, prev_key, st->prefix_len + prev_len, now, &deleted);
+        if (rc != SQLITE_OK)
+            goto out;
+    }
+    rc = exec_stmt(st->wstmt[ST_COMMIT]);
+out:
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(st->wdb))
+        exec_stmt(st->wstmt[ST_ROLLBACK]);
+    return rc;
+}
+
+/* Delete expired rows in bounded batches (at most PURGE_MAX_BATCHES * PURGE_BATCH_ROWS). */
+static int run_purge(sqlite_store *st, int64_t now)
+{
+    sqlite3_stmt *s = st->wstmt[ST_PURGE];
+    for (int i = 0; i < PURGE_MAX_BATCHES; i++) {
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_bind_int(s, 2, PURGE_BATCH_ROWS);
+        int rc = exec_stmt(s);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (sqlite3_changes(st->wdb) < PURGE_BATCH_ROWS)
+            break;
+    }
+    return SQLITE_OK;
+}
+
+static void run_job(sqlite_store *st, job *j)
+{
+    int64_t now = (int64_t)now_ms();
+    int64_t expires = now + j->ttl_s * 1000;
+    int changed = 0;
+    int rc = SQLITE_OK;
+    switch (j->kind) {
+    case JOB_SET:
+        rc = write_upsert(st, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
+                          NULL);
+        break;
+    case JOB_SET_NX:
+        rc = write_upsert(st, ST_SET_NX, j->key, j->key_len, j->val, j->val_len, expires, now,
+                          &changed);
+        break;
+    case JOB_DEL:
+        rc = write_delete(st, j->key, j->key_len, now, &changed);
+        break;
+    case JOB_LOGIN:
+        rc = run_login(st, j, now);
+        break;
+    case JOB_PURGE:
+        rc = run_purge(st, now);
+        break;
+    }
+    j->status = changed;
+    if (rc != SQLITE_OK) {
+        log_sqlite_error(&st->write_errors, job_name[j->kind], rc);
+        j->status = WXS_ESTORE;
+    }
+}
+
+/* ------------------------------------------------------------ loop side: queue and batches */
+
+static void batch_work(uv_work_t *w);
+static void batch_done(uv_work_t *w, int status);
+
+static void start_batch(sqlite_store *st)
+{
+    job **tail = &st->batch;
+    for (int n = 0; n < JOBS_PER_BATCH && st->queue_head != NULL; n++) {
+        *tail = st->queue_head;
+        st->queue_head = st->queue_head->next;
+        tail = &(*tail)->next;
+    }
+    *tail = NULL;
+    if (st->queue_head == NULL)
+        st->queue_tail = NULL;
+    st->busy = 1;
+    uv_queue_work(st->loop, &st->work, batch_work, batch_done);
+}
+
+static void submit(sqlite_store *st, job *j)
+{
+    j->next = NULL;
+    if (st->queue_tail != NULL)
+        st->queue_tail->next = j;
+    else
+        st->queue_head = j;
+    st->queue_tail = j;
+    if (!st->busy && !st->finishing)
+        start_batch(st);
+}
+
+static void batch_work(uv_work_t *w)
+{
+    sqlite_store *st = w->data;
+    if (wxs__store_sqlite_write_hook != NULL)
+        wxs__store_sqlite_write_hook();
+    for (job *j = st->batch; j != NULL; j = j->next)
+        run_job(st, j);
+}
+
+static void final_work(uv_work_t *w)
+{
+    sqlite_store *st = w->data;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(st->wstmt[i]);
+    sqlite3_close_v2(st->wdb); /* the last connection out checkpoints the WAL */
+}
+
+static void final_done(uv_work_t *w, int status)
+{
+    sqlite_store *st = w->data;
+    wxs__buf_free(&st->keybuf);
+    wxs__free(st->prefix);
+    wxs__free(st);
+}
+
+/* Once closing, with the timer closed and no write left: close the write connection on the
+ * pool (closing may checkpoint, a write) and free the instance after that. */
+static void maybe_finish(sqlite_store *st)
+{
+    if (!st->closing || !st->timer_closed || st->busy || st->queue_head != NULL ||
+        st->finishing)
+        return;
+    st->finishing = 1;
+    uv_queue_work(st->loop, &st->work, final_work, final_done);
+}
+
+/* Back on the loop: start the next batch, then run this batch's callbacks in order. Callbacks
+ * may issue new ops or close the store; the instance outlives this function either way. */
+static void batch_done(uv_work_t *w, int status)
+{
+    sqlite_store *st = w->data;
+    job *list = st->batch;
+    st->batch = NULL;
+    st->busy = 0;
+    if (st->queue_head != NULL)
+        start_batch(st);
+    while (list != NULL) {
+        job *j = list;
+        list = j->next;
+        if (j->kind == JOB_PURGE)
+            st->purge_queued = 0;
+        else
+            j->cb(j->arg, status == UV_ECANCELED ? WXS_ECANCELED : j->status);
+        wxs__free(j);
+    }
+    maybe_finish(st);
+}
+
+/* ------------------------------------------------------------ ops */
+
+/* Allocate a job with room for extra bytes; fields are zero. NULL when out of memory. */
+static job *job_new(enum job_kind kind, size_t extra, long long ttl_s, wxs__store_done_cb cb,
+                    void *arg)
+{
+    job *j = wxs__calloc(1, sizeof *j + extra);
+    if (j == NULL)
+        return NULL;
+    j->kind = kind;
+    j->ttl_s = ttl_s;
+    j->cb = cb;
+    j->arg = arg;
+    return j;
+}
+
+/* Copy a then b to *w, advance *w, return where the copy starts. */
+static const char *put2(char **w, const char *a, size_t alen, const char *b, size_t blen)
+{
+    char *start = *w;
+    memcpy(start, a, alen);
+    if (blen > 0)
+        memcpy(start + alen, b, blen);
+    *w = start + alen + blen;
+    return start;
+}
+
+/* Check and queue a plain write (set, set_nx, del) of prefix+key = val. Returns 0 (the callback
+ * will run) or a negative code (it will not). */
+static int queue_write(wxs__store *base, enum job_kind kind, const char *key, size_t klen,
+                       const char *val, size_t vlen, long long ttl_s, wxs__store_done_cb cb,
+                       void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    if (rc == 0 && kind != JOB_DEL)
+        rc = check_value(val, vlen, ttl_s);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(kind, st->prefix_len + klen + vlen, ttl_s, cb, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    char *w = j->bytes;
+    j->key = put2(&w, st->prefix, st->prefix_len, key, klen);
+    j->key_len = st->prefix_len + klen;
+    j->val = put2(&w, val != NULL ? val : "", vlen, NULL, 0);
+    j->val_len = vlen;
+    submit(st, j);
+    return 0;
+}
+
+static int sq_set_ex(wxs__store *base, const char *key, size_t klen, const char *val,
+                     size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return queue_write(base, JOB_SET, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int sq_set_nx_ex(wxs__store *base, const char *key, size_t klen, const char *val,
+                        size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return queue_write(base, JOB_SET_NX, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int sq_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb,
+                  void *arg)
+{
+    return queue_write(base, JOB_DEL, key, klen, NULL, 0, 0, cb, arg);
+}
+
+static int check_login(const char *code, size_t code_len, const char *openid,
+                       size_t openid_len, const char *user_json, size_t user_len,
+                       long long ttl_s)
+{
+    if (code == NULL || openid == NULL || code_len == 0 || openid_len == 0)
+        return WXS_EINVAL;
+    if (code_len > MAX_LOGIN_ID || openid_len > MAX_LOGIN_ID)
+        return WXS_ETOOBIG;
+    if (memchr(code, '\0', code_len) != NULL || memchr(openid, '\0', openid_len) != NULL)
+        return WXS_EINVAL;
+    return check_value(user_json, user_len, ttl_s);
+}
+
+static int sq_login(wxs__store *base, const char *code, size_t code_len, const char *openid,
+                    size_t openid_len, const char *user_json, size_t user_len, long long ttl_s,
+                    wxs__store_done_cb cb, void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    wxs__buf code_json;
+    job *j = NULL;
+    char *w;
+    int rc = check_login(code, code_len, openid, openid_len, user_json, user_len, ttl_s);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc == 0 && cb == NULL)
+        rc = WXS_EINVAL;
+    if (rc < 0)
+        return rc;
+    wxs__buf_init(&code_json, 6 * MAX_LOGIN_ID + 2);
+    rc = wxs__buf_adds(&code_json, "\"");
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(&code_json, code, code_len);
+    if (rc == 0)
+        rc = wxs__buf_adds(&code_json, "\"");
+    if (rc < 0)
+        goto out;
+    j = job_new(JOB_LOGIN, 2 * st->prefix_len + code_len + openid_len + user_len + code_json.len,
+                ttl_s, cb, arg);
+    if (j == NULL) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    w = j->bytes;
+    j->key = put2(&w, st->prefix, st->prefix_len, code, code_len);
+    j->key_len = st->prefix_len + code_len;
+    j->code = j->key + st->prefix_len;
+    j->code_len = code_len;
+    j->key2 = put2(&w, st->prefix, st->prefix_len, openid, openid_len);
+    j->key2_len = st->prefix_len + openid_len;
+    j->val = put2(&w, user_json, user_len, NULL, 0);
+    j->val_len = user_len;
+    j->val2 = put2(&w, code_json.data, code_json.len, NULL, 0);
+    j->val2_len = code_json.len;
+    submit(st, j);
+out:
+    wxs__buf_free(&code_json);
+    return rc;
+}
+
+/* get: inline on the read connection. The value is copied out and the statement reset before
+ * the callback, so the callback may issue ops (even get) on this store. */
+static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
+                  void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    sqlite3_stmt *s = st->get_stmt;
+    char *copy = NULL;
+    size_t len = 0;
+    int rc = check_key(key, klen);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc == 0 && cb == NULL)
+        rc = WXS_EINVAL;
+    if (rc < 0)
+        return rc;
+    wxs__buf_reset(&st->keybuf);
+    if (wxs__buf_add(&st->keybuf, st->prefix, st->prefix_len) < 0 ||
+        wxs__buf_add(&st->keybuf, key, klen) < 0)
+        return WXS_ENOMEM;
+    sqlite3_bind_text(s, 1, st->keybuf.data, (int)st->keybuf.len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)now_ms());
+    int src = sqlite3_step(s);
+    int status = WXS_ENOTFOUND;
+    if (src == SQLITE_ROW) {
+        len = (size_t)sqlite3_column_bytes(s, 0);
+        copy = wxs__strndup((const char *)sqlite3_column_text(s, 0), len);
+        status = copy != NULL ? 0 : WXS_ENOMEM;
+    } else if (src != SQLITE_DONE) {
+        log_sqlite_error(&st->read_errors, "get", src);
+        status = WXS_ESTORE;
+    }
+    sqlite3_reset(s);
+    if (status == WXS_ENOMEM)
+        return WXS_ENOMEM;
+    cb(arg, status, copy, status == 0 ? len : 0);
+    wxs__free(copy);
+    return 0;
+}
+
+static int sq_ready(const wxs__store *base)
+{
+    const sqlite_store *st = (const sqlite_store *)base;
+    return st != NULL && !st->closing;
+}
+
+/* ------------------------------------------------------------ open and close */
+
+static void on_purge_timer(uv_timer_t *t)
+{
+    sqlite_store *st = t->data;
+    if (st->purge_queued || st->closing)
+        return;
+    job *j = job_new(JOB_PURGE, 0, 0, NULL, NULL);
+    if (j == NULL)
+        return;
+    st->purge_queued = 1;
+    submit(st, j);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    sqlite_store *st = h->data;
+    st->timer_closed = 1;
+    maybe_finish(st);
+}
+
+/* Start closing. Queued and running writes still complete and their callbacks run with their
+ * real results on later loop iterations (an acknowledged write is never silently dropped); then
+ * the write connection is closed on the pool and the memory released. close() itself calls no
+ * callback. Ops issued after close() return WXS_ECANCELED. */
+static void sq_close(wxs__store *base)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    if (st == NULL || st->closing)
+        return;
+    st->closing = 1;
+    uv_timer_stop(&st->purge_timer);
+    uv_close((uv_handle_t *)&st->purge_timer, on_timer_closed);
+    sqlite3_finalize(st->get_stmt);
+    st->get_stmt = NULL;
+    sqlite3_close_v2(st->rdb);
+    st->rdb = NULL;
+}
+
+/* Free an instance that failed to open (no handle, no job yet). */
+static void destroy_now(sqlite_store *st)
+{
+    sqlite3_finalize(st->get_stmt);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(st->wstmt[i]);
+    sqlite3_close_v2(st->rdb);
+    sqlite3_close_v2(st->wdb);
+    wxs__buf_free(&st->keybuf);
+    wxs__free(st->prefix);
+    wxs__free(st);
+}
+
+/* Run a one-row query and copy its first column as text into out (cap bytes). */
+static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW)
+        goto out;
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+    rc = SQLITE_OK;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Switch the file to WAL; the resulting mode is copied into mode. While another instance is
+ * creating the same file this pragma can fail with SQLITE_BUSY without calling the busy
+ * handler, so retry it for up to the busy timeout. */
+static int enable_wal(sqlite3 *db, char *mode, size_t cap)
+{
+    int rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
+    for (int waited = 0; rc == SQLITE_BUSY && waited < WRITE_BUSY_TIMEOUT_MS; waited += 10) {
+        sqlite3_sleep(10);
+        rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
+    }
+    return rc;
+}
+
+/* Create the schema when the file is new; refuse a file from a newer version. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    char version[32];
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = query_text(db, "PRAGMA user_version", version, sizeof version);
+    if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
+        set_err(err, errlen, "the database file has a newer schema than this version", NULL);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return WXS_ECONFIG;
+    }
+    if (rc == SQLITE_OK && atoi(version) < SCHEMA_VERSION)
+        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot create the schema", sqlite3_errstr(rc));
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return WXS_ESTORE;
+    }
+    return 0;
+}
+
+static int open_write_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
+{
+    char mode[16];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &st->wdb, flags, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot open the database file", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    sqlite3_busy_timeout(st->wdb, WRITE_BUSY_TIMEOUT_MS);
+    rc = enable_wal(st->wdb, mode, sizeof mode);
+    if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {
+        set_err(err, errlen, "cannot enable WAL journal mode", rc ? sqlite3_errstr(rc) : mode);
+        return WXS_ESTORE;
+    }
+    rc = sqlite3_exec(st->wdb, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    int mrc = migrate(st->wdb, err, errlen);
+    if (mrc < 0)
+        return mrc;
+    for (int i = 0; i < ST_COUNT; i++) {
+        rc = sqlite3_prepare_v3(st->wdb, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &st->wstmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            set_err(err, errlen, "cannot prepare a statement", sqlite3_errstr(rc));
+            return WXS_ESTORE;
+        }
+    }
+    return 0;
+}
+
+static int open_read_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(st->rdb, READ_BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(st->rdb, "PRAGMA query_only=1", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(st->rdb, SELECT_SQL, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st->get_stmt, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot open the read connection", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    return 0;
+}
+
+/* Open an instance on loop: opens (creating if needed) cfg->sqlite_path, switches it to WAL,
+ * creates the schema, prepares the statements and queues a first purge of expired rows. Runs
+ * on the calling (loop) thread and may block briefly on file I/O: call it at start-up. Returns
+ * 0, WXS_ECONFIG (no path, prefix too long, newer schema), WXS_ESTORE (SQLite refused) or
+ * WXS_ENOMEM, with a reason in err. */
+static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
+                   size_t errlen)
+{
+    const char *prefix = cfg->session_prefix != NULL ? cfg->session_prefix : "";
+    sqlite_store *st = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0' || strlen(prefix) > MAX_PREFIX) {
+        set_err(err, errlen, cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0'
+                                 ? "no database path configured (sqlite_path)"
+                                 : "the session prefix is longer than 256 bytes", NULL);
+        return WXS_ECONFIG;
+    }
+    if (!sqlite3_threadsafe()) {
+        set_err(err, errlen, "the SQLite library was built without thread safety", NULL);
+        return WXS_ECONFIG;
+    }
+    st = wxs__calloc(1, sizeof *st);
+    if (st == NULL)
+        return WXS_ENOMEM;
+    st->base.ops = &wxs__store_sqlite_ops;
+    st->loop = loop;
+    st->work.data = st;
+    st->prefix_len = strlen(prefix);
+    wxs__buf_init(&st->keybuf, MAX_PREFIX + MAX_KEY);
+    st->prefix = wxs__strdup(prefix);
+    if (st->prefix == NULL) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    rc = open_write_conn(st, cfg->sqlite_path, err, errlen);
+    if (rc == 0)
+        rc = open_read_conn(st, cfg->sqlite_path, err, errlen);
+    if (rc < 0)
+        goto out;
+    uv_timer_init(loop, &st->purge_timer);
+    st->purge_timer.data = st;
+    uv_timer_start(&st->purge_timer, on_purge_timer, PURGE_INTERVAL_MS, PURGE_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&st->purge_timer);
+    on_purge_timer(&st->purge_timer);
+    *out = &st->base;
+out:
+    if (rc < 0)
+        destroy_now(st);
+    return rc;
+}
+
+const wxs__store_ops wxs__store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .ready = sq_ready,
+    .get = sq_get,
+    .set_ex = sq_set_ex,
+    .set_nx_ex = sq_set_nx_ex,
+    .del = sq_del,
+    .login = sq_login,
+};
