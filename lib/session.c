@@ -2,8 +2,8 @@
  * requests, one live session per user, and single-flight code exchanges shared through the
  * store (so concurrent first requests with one code make one WeChat call, across workers and
  * instances). Talks to stores only through lib/store.h. */
+#include "ctx.h"
 #include "protocol.h"
-#include "store.h"
 #include "wechat.h"
 
 #include <stdlib.h>
@@ -14,18 +14,7 @@
 #define EXCHANGE_POLL_MS 5
 #define OPENID_MAX 128
 
-typedef struct flight flight;
 typedef struct auth_op auth_op;
-
-struct wxs_ctx {
-    uv_loop_t *loop;
-    const wxs_config *cfg;
-    wxs__store *store;
-    wxs__wechat *wechat;
-    flight *flights; /* exchanges in flight on this context */
-    unsigned refs;   /* ops and flights alive; the context is freed when 0 after close */
-    int closing;
-};
 
 /* The outcome of one code exchange, owned by its flight. */
 typedef struct exchange {
@@ -66,7 +55,6 @@ struct flight {
     exchange result;
 };
 
-static void ctx_unref(wxs_ctx *ctx);
 
 /* ---- answering */
 
@@ -134,7 +122,7 @@ static void op_free(auth_op *op)
     wxs__free(op->raw);
     wxs__free(op->record);
     wxs__free(op);
-    ctx_unref(ctx);
+    wxs__ctx_unref(ctx);
 }
 
 /* ---- code-only path */
@@ -235,7 +223,7 @@ static void flight_closed(uv_handle_t *h)
     exchange_clear(&f->result);
     wxs__free(f->code);
     wxs__free(f);
-    ctx_unref(ctx);
+    wxs__ctx_unref(ctx);
 }
 
 /* Hand the flight's result to every waiting request and retire the flight. */
@@ -287,17 +275,14 @@ static char *remember_encode(const exchange *ex)
         json_object_set_new(o, "openid", json_string(ex->openid));
     if (ex->session_key != NULL)
         json_object_set_new(o, "session_key", json_string(ex->session_key));
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (text == NULL)
-        return NULL;
-    size_t n = strlen(text);
-    char *out = wxs__malloc(n + 2);
+    size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+    char *out = n > 0 ? wxs__malloc(n + 2) : NULL;
     if (out != NULL) {
         out[0] = 'x';
-        memcpy(out + 1, text, n + 1);
+        json_dumpb(o, out + 1, n, JSON_COMPACT);
+        out[n + 1] = '\0';
     }
-    free(text); /* jansson's own allocation */
+    json_decref(o);
     return out;
 }
 
@@ -578,6 +563,15 @@ int wxs_ctx_new(wxs_ctx **out, uv_loop_t *loop, const wxs_config *cfg, char *err
     rc = ops->open(&ctx->store, loop, cfg, err, errlen);
     if (rc < 0)
         goto out;
+    const wxs__paint_store_ops *pops = wxs__paint_store_find(cfg->paint_store);
+    if (pops == NULL) {
+        snprintf(err, errlen, "option 'paints.store': unknown store '%s'", cfg->paint_store);
+        rc = WXS_ECONFIG;
+        goto out;
+    }
+    rc = pops->open(&ctx->paints, loop, cfg, err, errlen);
+    if (rc < 0)
+        goto out;
     rc = wxs__wechat_new(&ctx->wechat, loop, cfg);
     if (rc < 0) {
         snprintf(err, errlen, "WeChat client: %s", wxs_strerror(rc));
@@ -588,12 +582,14 @@ out:
     if (rc < 0) {
         if (ctx->store != NULL)
             ctx->store->ops->close(ctx->store);
+        if (ctx->paints != NULL)
+            ctx->paints->ops->close(ctx->paints);
         wxs__free(ctx);
     }
     return rc;
 }
 
-static void ctx_unref(wxs_ctx *ctx)
+void wxs__ctx_unref(wxs_ctx *ctx)
 {
     if (--ctx->refs == 0 && ctx->closing)
         wxs__free(ctx);
@@ -618,7 +614,8 @@ void wxs_ctx_free(wxs_ctx *ctx)
     wxs__wechat_free(ctx->wechat); /* in-flight exchanges call back with WXS_ECANCELED */
     ctx->wechat = NULL;
     ctx->store->ops->close(ctx->store); /* pending ops call back with WXS_ECANCELED */
-    ctx_unref(ctx);
+    ctx->paints->ops->close(ctx->paints);
+    wxs__ctx_unref(ctx);
 }
 
 int wxs_ctx_store_ready(const wxs_ctx *ctx)

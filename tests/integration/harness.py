@@ -110,8 +110,8 @@ class Server(Process):
     """wxsessiond with a JSON config file (written from `config`), extra flags and env."""
 
     def __init__(self, config=None, args=(), env=None, name="wxsessiond", workers=2,
-                 wait=True):
-        self.port = free_port()
+                 wait=True, port=None, healthy=True):
+        self.port = port or free_port()
         cfg = {"port": self.port, "workers": workers, "appId": APP_ID, "appSecret": APP_SECRET}
         cfg.update(config or {})
         self.config = cfg
@@ -126,6 +126,17 @@ class Server(Process):
         self._cfgdir = tmp
         if wait:
             wait_port(self.port, self.proc, name)
+        if wait and healthy:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout=10.0):
+        """Until /healthz says 200 (the store connection is up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.request("GET", "/healthz")[0] == 200:
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} not healthy within {timeout}s:\n{self.output()[-2000:]}")
 
     def cleanup(self):
         super().cleanup()

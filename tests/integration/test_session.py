@@ -396,10 +396,10 @@ class RedisWithPassword(unittest.TestCase):
         for p in reversed(self.procs):
             p.cleanup()
 
-    def start(self, password):
+    def start(self, password, healthy=True):
         server = Server({"store": "redis", "wechat": {"apiBase": self.sim.base},
                          "redis": {"port": self.redis.port}},
-                        env={"WXS_REDIS_PASSWORD": password})
+                        env={"WXS_REDIS_PASSWORD": password}, healthy=healthy)
         self.procs.append(server)
         return server
 
@@ -413,7 +413,7 @@ class RedisWithPassword(unittest.TestCase):
         self.assertNotIn("redis-pa55word", server.output())
 
     def test_wrong_password(self):
-        server = self.start("not-the-password")
+        server = self.start("not-the-password", healthy=False)
         time.sleep(0.3)
         status, _, body = server.request("GET", "/applet/session", {"X-WX-Code": "abc"})
         self.assertEqual(status, 503, body)
