@@ -64,7 +64,9 @@ typedef void *(*wxs_realloc_fn)(void *ptr, size_t size);
 typedef void *(*wxs_calloc_fn)(size_t count, size_t size);
 typedef void (*wxs_free_fn)(void *ptr);
 
-/** Replace the allocator the library uses. Call before any other wxs_ function.
+/** Replace the allocator the library uses for its own memory and libcurl's. Call before any
+ *  other wxs_ function. The other libraries keep their own allocators (jansson's is
+ *  json_set_alloc_funcs(); hiredis 0.14 has no hook; SQLite and libmongoc have their own).
  *  Returns WXS_EINVAL if any function is NULL. */
 int wxs_replace_allocator(wxs_malloc_fn m, wxs_realloc_fn r, wxs_calloc_fn c, wxs_free_fn f);
 
@@ -198,6 +200,57 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
 
 /** 1 when the context's store connection is up (for /healthz), else 0. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx);
+
+/* ------------------------------------------------------ One Stroke drawings */
+
+/* The demo app's drawings (DESIGN.md section 3), kept by the store named by `paints.store`.
+ * Every call is scoped to one user's openId: nobody reads, overwrites or deletes another
+ * user's drawing. A drawing id is 1..64 bytes of [A-Za-z0-9_-]; its actions are an opaque
+ * string of valid JSON text, at most `paints.maxActionsBytes`. */
+
+typedef struct wxs_paint {
+    const char *id;
+    const char *actions;
+    size_t actions_len;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+} wxs_paint;
+
+/** The fields of a save or delete request body, owned (free with wxs_paint_body_clear). */
+typedef struct wxs_paint_body {
+    char *id;      /* NULL when the body has none */
+    char *actions; /* NULL when the body has none; NUL-terminated */
+    size_t actions_len;
+} wxs_paint_body;
+
+/** Parse a request body: JSON ({"id":..,"actions":..}; actions a string, or an array/object
+ *  which is kept as its compact JSON text) when content_type is application/json or the body
+ *  starts with '{', else application/x-www-form-urlencoded. Pure. Returns 0, or WXS_EPARSE
+ *  with a wire reason in *reason ("ERR_BAD_BODY", "ERR_BAD_ACTIONS") and a message in err. */
+int wxs_paint_body_parse(const char *content_type, const char *body, size_t len, int max_depth,
+                         wxs_paint_body *out, const char **reason, char *err, size_t errlen);
+void wxs_paint_body_clear(wxs_paint_body *b);
+
+/** data_json: the page as a JSON array of {"id","actions","createdAt","updatedAt"} (newest
+ *  first); next: the cursor of the following page or NULL. Valid during the callback. */
+typedef void (*wxs_paint_list_cb)(void *arg, int status, const char *data_json, size_t len,
+                                  const char *next);
+typedef void (*wxs_paint_done_cb)(void *arg, int status);
+
+/** List openid's drawings: limit 0 means `paints.pageSize`; over `paints.maxPageSize` or a
+ *  malformed cursor: WXS_EINVAL (no callback). Status WXS_ESTORE when the store is down. */
+int wxs_paints_list(wxs_ctx *ctx, const char *openid, const char *cursor, unsigned limit,
+                    wxs_paint_list_cb cb, void *arg);
+/** Save (insert or replace) openid's drawing. Checked before anything is stored, answered by
+ *  the return value (no callback): WXS_EINVAL bad id, WXS_ETOOBIG actions too large, WXS_EPARSE
+ *  actions not JSON (or nested past limits.jsonDepth). Callback statuses: 0, WXS_ETOOBIG (the
+ *  user has paints.maxPerUser drawings), WXS_ESTORE. */
+int wxs_paints_save(wxs_ctx *ctx, const char *openid, const char *id, const char *actions,
+                    size_t actions_len, wxs_paint_done_cb cb, void *arg);
+/** Delete openid's drawing id: WXS_EINVAL bad id (no callback); callback statuses 0,
+ *  WXS_ENOTFOUND (the user has no such drawing), WXS_ESTORE. */
+int wxs_paints_delete(wxs_ctx *ctx, const char *openid, const char *id, wxs_paint_done_cb cb,
+                      void *arg);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,7 @@ static int check_api_base(const char *value, char *why, size_t whylen);
 static int check_nonempty(const char *value, char *why, size_t whylen);
 
 static const char *const store_choices[] = {"sqlite", "redis", NULL};
+static const char *const paint_store_choices[] = {"sqlite", "mongodb", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"text", "json", NULL};
 
@@ -97,20 +98,31 @@ static const config_option options[] = {
     OPT_STR("redis.prefix", "redis-prefix", "WXS_REDIS_PREFIX", session_prefix,
             "weapp-session:", check_prefix,
             "Key prefix of session entries (every store); at most 64 bytes, no spaces"),
+    OPT_ENUM("paints.store", "paints-store", "WXS_PAINTS_STORE", paint_store, "sqlite",
+             paint_store_choices, "One Stroke drawing store (sqlite uses sqlite.path)"),
+    OPT_INT("paints.maxActionsBytes", "paints-max-actions-bytes", "WXS_PAINTS_MAX_ACTIONS_BYTES",
+            paint_max_actions_bytes, 524288, 1024, 16777216,
+            "Largest `actions` of one drawing, in bytes"),
+    OPT_INT("paints.maxPerUser", "paints-max-per-user", "WXS_PAINTS_MAX_PER_USER",
+            paint_max_per_user, 10000, 1, 100000000, "Drawings one user may keep"),
+    OPT_INT("paints.pageSize", "paints-page-size", "WXS_PAINTS_PAGE_SIZE", paint_page_size, 20,
+            1, 1000, "Drawings per list page when the request names no limit"),
+    OPT_INT("paints.maxPageSize", "paints-max-page-size", "WXS_PAINTS_MAX_PAGE_SIZE",
+            paint_max_page_size, 100, 1, 1000, "Largest list page a request may ask for"),
     OPT_SECRET("mongo.uri", "mongo-uri", "WXS_MONGO_URI", mongo_uri,
-               "MongoDB connection URI; overrides the other mongo options (not used yet)"),
+               "MongoDB connection URI; overrides the other mongo options"),
     OPT_STR("mongo.username", "mongo-username", "WXS_MONGO_USERNAME", mongo_username, "", NULL,
-            "MongoDB user name (not used yet)"),
+            "MongoDB user name"),
     OPT_SECRET("mongo.password", "mongo-password", "WXS_MONGO_PASSWORD", mongo_password,
-               "MongoDB password (not used yet)"),
+               "MongoDB password"),
     OPT_STR("mongo.host", "mongo-host", "WXS_MONGO_HOST", mongo_host, "127.0.0.1", NULL,
-            "MongoDB host (not used yet)"),
+            "MongoDB host"),
     OPT_INT("mongo.port", "mongo-port", "WXS_MONGO_PORT", mongo_port, 27017, 1, 65535,
-            "MongoDB port (not used yet)"),
+            "MongoDB port"),
     OPT_STR("mongo.query", "mongo-query", "WXS_MONGO_QUERY", mongo_query, "", NULL,
-            "MongoDB URI query string, e.g. authSource=admin (not used yet)"),
+            "MongoDB URI query string, e.g. authSource=admin"),
     OPT_STR("mongo.database", "mongo-database", "WXS_MONGO_DATABASE", mongo_database, "weapp", NULL,
-            "MongoDB database (not used yet)"),
+            "MongoDB database"),
     OPT_STR("wechat.apiBase", "wechat-api-base", "WXS_WECHAT_API_BASE", wechat_api_base,
             "https://api.weixin.qq.com", check_api_base,
             "Base URL of the WeChat API (http:// or https://, no trailing slash)"),
@@ -601,6 +613,10 @@ int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t er
         goto out;
     json_error_t jerr;
     root = json_loadb(text.data ? text.data : "", text.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
+        goto out;
+    }
     if (root == NULL) {
         json_reason(&jerr, why, sizeof why);
         rc = fail(err, errlen, WXS_ECONFIG, "%s: line %d, column %d: %s", path, jerr.line,
@@ -730,6 +746,12 @@ int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen)
         return fail(err, errlen, WXS_ECONFIG, "appId is required (or run with --dev)");
     if (!cfg->simulator && cfg->app_secret[0] == '\0')
         return fail(err, errlen, WXS_ECONFIG, "appSecret is required (or run with --dev)");
+    if (cfg->paint_page_size > cfg->paint_max_page_size)
+        return fail(err, errlen, WXS_ECONFIG,
+                    "option 'paints.pageSize' must not exceed 'paints.maxPageSize'");
+    if (cfg->paint_max_actions_bytes > cfg->limit_body_bytes)
+        return fail(err, errlen, WXS_ECONFIG,
+                    "option 'paints.maxActionsBytes' must not exceed 'limits.bodyBytes'");
     return 0;
 }
 

@@ -74,6 +74,11 @@ struct wxs_config {
     char *redis_password;
     long long redis_db;
     long long redis_timeout_ms;
+    char *paint_store; /* "sqlite" | "mongodb" */
+    long long paint_max_actions_bytes;
+    long long paint_max_per_user;
+    long long paint_page_size;
+    long long paint_max_page_size;
     char *mongo_uri;
     char *mongo_username;
     char *mongo_password;

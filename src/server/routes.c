@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct route_call route_call;
-typedef void (*route_fn)(route_call *call, const wxs_auth_result *auth);
-
-/* A request on its way through the session layer to its route. */
-struct route_call {
-    app *app;
-    http_req *req;
-    route_fn route;
-};
-
 static int path_is(const char *path, size_t len, const char *want)
 {
     size_t n = strlen(want);
@@ -56,17 +46,23 @@ static void route_session(route_call *call, const wxs_auth_result *auth)
         respond_wrapped(call->req, "wxUserInfo", auth->user_json, auth->user_len);
     else
         respond_wrapped(call->req, "wxUserInfo", "null", 4);
+    free(call);
 }
 
+/* The session layer has spoken: a rejection is answered here; otherwise the route runs and
+ * owns the call from then on (it frees it, now or when its store answers). */
 static void authenticated(void *arg, const wxs_auth_result *auth)
 {
     route_call *call = arg;
-    if (auth->kind == WXS_AUTH_REJECT)
+    if (auth->kind == WXS_AUTH_REJECT) {
         http_respond(call->req, auth->http_status, NULL, auth->body, auth->body_len,
                      auth->http_status >= 400 && auth->http_status != 503);
-    else
-        call->route(call, auth);
-    free(call);
+        free(call);
+        return;
+    }
+    if (auth->kind == WXS_AUTH_USER)
+        snprintf(call->openid, sizeof call->openid, "%s", auth->openid);
+    call->route(call, auth);
 }
 
 /* Run the session layer on req, then route (unless the session layer answered). */
@@ -84,6 +80,7 @@ static void with_session(app *a, http_req *req, route_fn route)
     call->app = a;
     call->req = req;
     call->route = route;
+    call->openid[0] = '\0';
     int rc = wxs_ctx_authenticate(a->ctx, &ar, authenticated, call);
     if (rc < 0) {
         free(call);
@@ -92,6 +89,35 @@ static void with_session(app *a, http_req *req, route_fn route)
         else
             http_respond_error(req, 500, "ERR_INTERNAL", wxs_strerror(rc));
     }
+}
+
+/* The application's routes below routeBasePath, each behind the session layer. */
+typedef struct app_route {
+    const char *path;
+    int post; /* 1: POST only; 0: GET/HEAD only */
+    route_fn fn;
+} app_route;
+
+static const app_route app_routes[] = {
+    {"/session", 0, route_session},
+    {"/session/paints/list", 0, paints_list},
+    {"/session/paints/save", 1, paints_save},
+    {"/session/paints/delete", 1, paints_delete},
+};
+
+/* The embedded web page: "/" is index.html. */
+static int serve_asset(http_req *req, const char *sub, size_t sublen)
+{
+    if (sublen == 1)
+        sub = "/index.html", sublen = 11;
+    for (size_t i = 0; i < web_assets_count; i++) {
+        const web_asset *w = &web_assets[i];
+        if (path_is(sub, sublen, w->path)) {
+            http_respond(req, 200, w->content_type, (const char *)w->data, w->len, 0);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void route_health(app *a, http_req *req)
@@ -125,14 +151,19 @@ void app_handle(void *arg, http_req *req)
         memcmp(path, a->route_base, a->route_base_len) == 0 && path[a->route_base_len] == '/') {
         const char *sub = path + a->route_base_len;
         size_t sublen = len - a->route_base_len;
-        if (path_is(sub, sublen, "/session")) {
-            if (!readonly) {
-                http_respond_error(req, 405, "ERR_METHOD_NOT_ALLOWED", "use GET");
-                return;
-            }
-            with_session(a, req, route_session);
+        for (size_t i = 0; i < sizeof app_routes / sizeof app_routes[0]; i++) {
+            const app_route *r = &app_routes[i];
+            if (!path_is(sub, sublen, r->path))
+                continue;
+            if (r->post ? method != HTTP_POST : !readonly)
+                http_respond_error(req, 405, "ERR_METHOD_NOT_ALLOWED",
+                                   r->post ? "use POST" : "use GET");
+            else
+                with_session(a, req, r->fn);
             return;
         }
+        if (readonly && serve_asset(req, sub, sublen))
+            return;
     }
     http_respond_error(req, 404, "ERR_NOT_FOUND", "no such route");
 }

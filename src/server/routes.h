@@ -17,6 +17,32 @@ typedef struct app {
     size_t route_base_len;
 } app;
 
+typedef struct route_call route_call;
+typedef void (*route_fn)(route_call *call, const wxs_auth_result *auth);
+
+/* A request on its way through the session layer to its route, then to the store. */
+struct route_call {
+    app *app;
+    http_req *req;
+    route_fn route;
+    char openid[129]; /* the user's, copied for routes that go on after the auth callback */
+};
+
+/* One Stroke routes (src/server/paints.c), each run after the session layer. */
+void paints_list(route_call *call, const wxs_auth_result *auth);
+void paints_save(route_call *call, const wxs_auth_result *auth);
+void paints_delete(route_call *call, const wxs_auth_result *auth);
+
+/* Static web assets embedded at build time (generated web_assets.c). */
+typedef struct web_asset {
+    const char *path; /* below routeBasePath, e.g. "/index.html", "/client/wxsession.js" */
+    const char *content_type;
+    const unsigned char *data;
+    size_t len;
+} web_asset;
+extern const web_asset web_assets[];
+extern const size_t web_assets_count;
+
 /** The http_handler_fn of wxsessiond (app is an `app *`). */
 void app_handle(void *app, http_req *req);
 

@@ -1,0 +1,1091 @@
+/* paints_mongo.c: the One Stroke drawing store on MongoDB (libmongoc 1.23): collection
+ * "paints", one client pool per instance, every op on the libuv thread pool. */
+#include "paints_mongo.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Threads. open() only parses the URI: nothing touches the network on the loop thread. Each op
+ * is a job on the libuv pool; at most MAX_RUNNING jobs of an instance run at once (the pool has
+ * few threads and the session store needs them too), the others wait in a FIFO on the loop. A
+ * job pops a client from the instance's mongoc_client_pool_t, which is created on a pool thread
+ * by the first job (a mongodb+srv URI resolves DNS there) under the instance's mutex; the first
+ * job also creates the indexes, and every job retries both until they succeed, so a server that
+ * was down at start-up is picked up without a restart. Every call is bounded by the URI's
+ * serverSelectionTimeoutMS / connectTimeoutMS / socketTimeoutMS, which get defaults here when
+ * the URI has none.
+ *
+ * The per-user limit. MongoDB has no cheap multi-document transaction here, so save updates an
+ * existing drawing first; only a new id is counted (count_documents with limit max) and then
+ * upserted. Two concurrent saves of two new ids by one user may both pass the count and leave
+ * the user one drawing over the limit; the SQLite store has no such window.
+ *
+ * Process-wide libmongoc state. mongoc_init() runs once per process (pthread_once) and
+ * mongoc_cleanup() is deliberately never called: another part of the process may still use
+ * libmongoc, and the memory mongoc_init() holds stays reachable (LeakSanitizer and valgrind
+ * count it as "still reachable", not leaked). libmongoc's own log lines go through wxs__log;
+ * lines that could quote a URI or credentials are withheld. libbson and libmongoc allocate with
+ * libbson's allocator (bson_mem_set_vtable is the embedding program's choice, not ours); what this
+ * store keeps or hands to callbacks comes from wxs__malloc. */
+
+#define MAX_RUNNING 2
+#define LIST_MAX 1000
+#define ACTIONS_MAX (16 * 1024 * 1024)
+#define PAGE_MAX_BYTES (32 * 1024 * 1024)
+#define ERROR_LOG_INTERVAL_MS 10000
+
+#define F_OPENID "openId"
+#define F_ID "id"
+#define F_ACTIONS "actions"
+#define F_CREATED "createdAt"
+#define F_UPDATED "updatedAt"
+
+enum job_kind { JOB_LIST, JOB_SAVE, JOB_DEL, JOB_CONNECT };
+
+static const char *const job_name[] = {"list", "save", "delete", "connect"};
+
+typedef struct paints_mongo paints_mongo;
+
+/* One op, with its own work request (several run at once). Arguments are copied in; a list's
+ * items (each one allocation holding id then actions) are built on the pool thread. */
+typedef struct job {
+    struct job *next;
+    paints_mongo *st;
+    uv_work_t work;
+    enum job_kind kind;
+    int status;
+    char openid[WXS__OPENID_MAX + 1];
+    char id[WXS__PAINT_ID_MAX + 1];
+    wxs__paint_cursor cursor;
+    unsigned limit;
+    int64_t now_ms;
+    long long max_per_user;
+    wxs__paint *items;
+    size_t n;
+    int more;
+    wxs__paint_list_cb list_cb;
+    wxs__paint_done_cb done_cb;
+    void *arg;
+    size_t actions_len;
+    char actions[];
+} job;
+
+struct paints_mongo {
+    wxs__paint_store base;
+    uv_loop_t *loop;
+    mongoc_uri_t *uri; /* with the timeouts applied */
+    char *database;
+    char *redacted; /* the URI for log lines */
+    /* shared with the pool threads */
+    pthread_mutex_t lock; /* guards pool creation and the error log */
+    mongoc_client_pool_t *pool;
+    atomic_int indexes_ready;
+    atomic_int up; /* the last op reached the server */
+    int last_log_class;
+    uint64_t last_log_ms;
+    /* loop thread */
+    job *head; /* waiting for a slot */
+    job *tail;
+    job *running; /* on the pool */
+    unsigned nrunning;
+    int closing;
+    int finishing;
+    uv_work_t final;
+};
+
+static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
+
+/* ------------------------------------------------------------ URI */
+
+static int add_percent_encoded(wxs__buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p != '\0'; p++) {
+        unsigned char c = *p;
+        int unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+        if (unreserved) {
+            rc = wxs__buf_add(b, p, 1);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            rc = wxs__buf_add(b, esc, 3);
+        }
+    }
+    return rc;
+}
+
+static int name_has_password(const char *key, size_t len)
+{
+    static const char word[] = "password";
+    for (size_t i = 0; i + sizeof word - 1 <= len; i++) {
+        if (strncasecmp(key + i, word, sizeof word - 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Append a URI query (without its '?'); with redact, the value of any option whose name
+ * contains "password" (tlsCertificateKeyFilePassword) becomes "***". */
+static int add_query(wxs__buf *b, const char *q, int redact)
+{
+    int rc = 0;
+    while (rc == 0 && *q != '\0') {
+        size_t len = strcspn(q, "&");
+        const char *eq = memchr(q, '=', len);
+        if (redact && eq != NULL && name_has_password(q, (size_t)(eq - q))) {
+            rc = wxs__buf_add(b, q, (size_t)(eq - q) + 1);
+            if (rc == 0)
+                rc = wxs__buf_adds(b, "***");
+        } else {
+            rc = wxs__buf_add(b, q, len);
+        }
+        q += len;
+        if (rc == 0 && *q == '&') {
+            rc = wxs__buf_add(b, "&", 1);
+            q++;
+        }
+    }
+    return rc;
+}
+
+/* Copy a user's URI with the password of its user info (and password-like query options)
+ * replaced by "***". Anything without "://" is not shown at all. */
+static int redact_uri_string(wxs__buf *b, const char *uri)
+{
+    const char *scheme_end = strstr(uri, "://");
+    if (scheme_end == NULL)
+        return wxs__buf_adds(b, "***");
+    const char *host = scheme_end + 3;
+    size_t authority = strcspn(host, "/?");
+    const char *at = NULL;
+    for (const char *p = host; p < host + authority; p++) {
+        if (*p == '@')
+            at = p;
+    }
+    const char *colon = at != NULL ? memchr(host, ':', (size_t)(at - host)) : NULL;
+    int rc = 0;
+    if (colon != NULL) {
+        rc = wxs__buf_add(b, uri, (size_t)(colon + 1 - uri));
+        if (rc == 0)
+            rc = wxs__buf_adds(b, "***");
+        uri = at;
+    }
+    const char *query = strchr(uri, '?');
+    if (rc == 0)
+        rc = wxs__buf_add(b, uri, query != NULL ? (size_t)(query + 1 - uri) : strlen(uri));
+    if (rc == 0 && query != NULL)
+        rc = add_query(b, query + 1, 1);
+    return rc;
+}
+
+static const char *str_or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* mongodb://[user[:pass]@]host:port/database[?query] from the separate options. */
+static int build_uri(wxs__buf *b, const wxs_config *cfg, int redact)
+{
+    const char *user = str_or_empty(cfg->mongo_username);
+    const char *pass = str_or_empty(cfg->mongo_password);
+    const char *host = str_or_empty(cfg->mongo_host);
+    const char *query = str_or_empty(cfg->mongo_query);
+    int ipv6 = strchr(host, ':') != NULL && host[0] != '[';
+    if (host[0] == '\0')
+        return WXS_EINVAL;
+    int rc = wxs__buf_adds(b, "mongodb://");
+    if (rc == 0 && user[0] != '\0') {
+        rc = add_percent_encoded(b, user);
+        if (rc == 0 && pass[0] != '\0')
+            rc = redact ? wxs__buf_adds(b, ":***") : wxs__buf_add(b, ":", 1);
+        if (rc == 0 && pass[0] != '\0' && !redact)
+            rc = add_percent_encoded(b, pass);
+        if (rc == 0)
+            rc = wxs__buf_add(b, "@", 1);
+    }
+    if (rc == 0)
+        rc = wxs__buf_printf(b, "%s%s%s:%lld/", ipv6 ? "[" : "", host, ipv6 ? "]" : "",
+                             cfg->mongo_port > 0 ? cfg->mongo_port : 27017LL);
+    if (rc == 0)
+        rc = add_percent_encoded(b, str_or_empty(cfg->mongo_database));
+    if (query[0] == '?')
+        query++;
+    if (rc == 0 && query[0] != '\0') {
+        rc = wxs__buf_add(b, "?", 1);
+        if (rc == 0)
+            rc = add_query(b, query, redact);
+    }
+    return rc;
+}
+
+static int make_uri(const wxs_config *cfg, int redact, char **out)
+{
+    wxs__buf b;
+    const char *uri = str_or_empty(cfg->mongo_uri);
+    int rc;
+    *out = NULL;
+    wxs__buf_init(&b, WXS__MONGO_URI_MAX);
+    if (uri[0] != '\0')
+        rc = redact ? redact_uri_string(&b, uri) : wxs__buf_adds(&b, uri);
+    else
+        rc = build_uri(&b, cfg, redact);
+    if (rc == 0) {
+        *out = wxs__buf_take(&b, NULL);
+        rc = *out != NULL ? 0 : WXS_ENOMEM;
+    }
+    wxs__buf_free(&b);
+    return rc;
+}
+
+/* The connection URI (paints.h). Returns 0, WXS_EINVAL (no host), WXS_ETOOBIG (longer than
+ * WXS__MONGO_URI_MAX) or WXS_ENOMEM; *out is freed with wxs__free. */
+int wxs__mongo_uri(const wxs_config *cfg, char **out)
+{
+    return make_uri(cfg, 0, out);
+}
+
+/* The URI with its password (and password-like query values) shown as "***", for logs. */
+int wxs__mongo_uri_redacted(const wxs_config *cfg, char **out)
+{
+    return make_uri(cfg, 1, out);
+}
+
+/* ------------------------------------------------------------ error mapping */
+
+static wxs__mongo_error_class classify_server_code(uint32_t code)
+{
+    switch (code) {
+    case 11000: /* DuplicateKey */
+    case 11001:
+    case 12582:
+        return WXS__MONGO_DUPLICATE_KEY;
+    case 50: /* MaxTimeMSExpired */
+        return WXS__MONGO_TIMEOUT;
+    case 13: /* Unauthorized */
+    case 18: /* AuthenticationFailed */
+        return WXS__MONGO_AUTH;
+    case 6:     /* HostUnreachable */
+    case 7:     /* HostNotFound */
+    case 89:    /* NetworkTimeout */
+    case 91:    /* ShutdownInProgress */
+    case 189:   /* PrimarySteppedDown */
+    case 10107: /* NotWritablePrimary */
+    case 11600: /* InterruptedAtShutdown */
+    case 11602: /* InterruptedDueToReplStateChange */
+    case 13435: /* NotPrimaryNoSecondaryOk */
+    case 13436: /* NotPrimaryOrSecondary */
+        return WXS__MONGO_UNREACHABLE;
+    default:
+        return WXS__MONGO_FAILED;
+    }
+}
+
+/* The class of a libmongoc error (domain, code); see paints_mongo.h. */
+wxs__mongo_error_class wxs__mongo_error_classify(uint32_t domain, uint32_t code)
+{
+    switch (domain) {
+    case 0:
+        return code == 0 ? WXS__MONGO_OK : WXS__MONGO_FAILED;
+    case MONGOC_ERROR_SERVER_SELECTION:
+    case MONGOC_ERROR_STREAM:
+        return WXS__MONGO_UNREACHABLE;
+    case MONGOC_ERROR_SASL:
+    case MONGOC_ERROR_SCRAM:
+        return WXS__MONGO_AUTH;
+    case MONGOC_ERROR_CLIENT:
+        if (code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
+            return WXS__MONGO_AUTH;
+        if (code == MONGOC_ERROR_CLIENT_NOT_READY || code == MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER)
+            return WXS__MONGO_UNREACHABLE;
+        return WXS__MONGO_FAILED;
+    case MONGOC_ERROR_SERVER:
+    case MONGOC_ERROR_COMMAND:
+    case MONGOC_ERROR_QUERY:
+    case MONGOC_ERROR_COLLECTION:
+    case MONGOC_ERROR_INSERT:
+    case MONGOC_ERROR_WRITE_CONCERN:
+        return classify_server_code(code);
+    default:
+        return WXS__MONGO_FAILED;
+    }
+}
+
+const char *wxs__mongo_error_class_name(wxs__mongo_error_class c)
+{
+    static const char *const names[] = {
+        [WXS__MONGO_OK] = "ok",
+        [WXS__MONGO_UNREACHABLE] = "server unreachable",
+        [WXS__MONGO_AUTH] = "authentication failed",
+        [WXS__MONGO_DUPLICATE_KEY] = "duplicate key",
+        [WXS__MONGO_TIMEOUT] = "timed out",
+        [WXS__MONGO_FAILED] = "failed",
+    };
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "failed";
+}
+
+int wxs__mongo_error_status(uint32_t domain, uint32_t code)
+{
+    return wxs__mongo_error_classify(domain, code) == WXS__MONGO_OK ? 0 : WXS_ESTORE;
+}
+
+/* ------------------------------------------------------------ document mapping */
+
+static int append_str(bson_t *doc, const char *key, const char *s, size_t len)
+{
+    return len <= INT32_MAX && bson_append_utf8(doc, key, -1, s, (int)len);
+}
+
+int wxs__mongo_paint_to_bson(bson_t *doc, const char *openid, const wxs__paint *p)
+{
+    int ok = append_str(doc, F_OPENID, openid, strlen(openid)) &&
+             append_str(doc, F_ID, p->id, strlen(p->id)) &&
+             append_str(doc, F_ACTIONS, p->actions, p->actions_len) &&
+             bson_append_date_time(doc, F_CREATED, -1, p->created_at_ms) &&
+             bson_append_date_time(doc, F_UPDATED, -1, p->updated_at_ms);
+    return ok ? 0 : WXS_ETOOBIG;
+}
+
+int wxs__mongo_paint_from_bson(const bson_t *doc, wxs__paint *out)
+{
+    bson_iter_t it;
+    uint32_t len = 0;
+    memset(out, 0, sizeof *out);
+    if (!bson_iter_init_find(&it, doc, F_ID) || !BSON_ITER_HOLDS_UTF8(&it))
+        return WXS_EPARSE;
+    out->id = bson_iter_utf8(&it, &len);
+    if (!wxs__paint_id_valid(out->id, len) || strlen(out->id) != len)
+        return WXS_EPARSE;
+    if (!bson_iter_init_find(&it, doc, F_ACTIONS) || !BSON_ITER_HOLDS_UTF8(&it))
+        return WXS_EPARSE;
+    out->actions = bson_iter_utf8(&it, &len);
+    out->actions_len = len;
+    if (!bson_iter_init_find(&it, doc, F_CREATED) || !BSON_ITER_HOLDS_DATE_TIME(&it))
+        return WXS_EPARSE;
+    out->created_at_ms = bson_iter_date_time(&it);
+    out->updated_at_ms = out->created_at_ms;
+    if (bson_iter_init_find(&it, doc, F_UPDATED) && BSON_ITER_HOLDS_DATE_TIME(&it))
+        out->updated_at_ms = bson_iter_date_time(&it);
+    return 0;
+}
+
+int wxs__mongo_key_filter(bson_t *doc, const char *openid, const char *id)
+{
+    int ok =
+        append_str(doc, F_OPENID, openid, strlen(openid)) && append_str(doc, F_ID, id, strlen(id));
+    return ok ? 0 : WXS_ETOOBIG;
+}
+
+int wxs__mongo_save_update(bson_t *doc, const char *actions, size_t actions_len, int64_t now_ms)
+{
+    bson_t set, on_insert;
+    int ok = bson_append_document_begin(doc, "$set", -1, &set);
+    if (!ok)
+        return WXS_ETOOBIG;
+    ok = append_str(&set, F_ACTIONS, actions, actions_len) &&
+         bson_append_date_time(&set, F_UPDATED, -1, now_ms);
+    ok = bson_append_document_end(doc, &set) && ok;
+    ok = ok && bson_append_document_begin(doc, "$setOnInsert", -1, &on_insert);
+    if (!ok)
+        return WXS_ETOOBIG;
+    ok = bson_append_date_time(&on_insert, F_CREATED, -1, now_ms);
+    ok = bson_append_document_end(doc, &on_insert) && ok;
+    return ok ? 0 : WXS_ETOOBIG;
+}
+
+int wxs__mongo_list_filter(bson_t *doc, const char *openid, const wxs__paint_cursor *cursor)
+{
+    bson_t lte, ors, older, same_time, lt_time, lt_id;
+    int ok = append_str(doc, F_OPENID, openid, strlen(openid));
+    if (!ok)
+        return WXS_ETOOBIG;
+    if (cursor == NULL || cursor->id[0] == '\0')
+        return 0;
+    /* createdAt <= t AND (createdAt < t OR id < c.id) */
+    ok = BSON_APPEND_DOCUMENT_BEGIN(doc, F_CREATED, &lte) &&
+         BSON_APPEND_DATE_TIME(&lte, "$lte", cursor->created_at_ms) &&
+         bson_append_document_end(doc, &lte) && BSON_APPEND_ARRAY_BEGIN(doc, "$or", &ors) &&
+         BSON_APPEND_DOCUMENT_BEGIN(&ors, "0", &older) &&
+         BSON_APPEND_DOCUMENT_BEGIN(&older, F_CREATED, &lt_time) &&
+         BSON_APPEND_DATE_TIME(&lt_time, "$lt", cursor->created_at_ms) &&
+         bson_append_document_end(&older, &lt_time) && bson_append_document_end(&ors, &older) &&
+         BSON_APPEND_DOCUMENT_BEGIN(&ors, "1", &same_time) &&
+         BSON_APPEND_DOCUMENT_BEGIN(&same_time, F_ID, &lt_id) &&
+         BSON_APPEND_UTF8(&lt_id, "$lt", cursor->id) &&
+         bson_append_document_end(&same_time, &lt_id) &&
+         bson_append_document_end(&ors, &same_time) && bson_append_array_end(doc, &ors);
+    return ok ? 0 : WXS_ETOOBIG;
+}
+
+int wxs__mongo_list_opts(bson_t *doc, unsigned limit)
+{
+    bson_t sort, proj;
+    int ok = BSON_APPEND_DOCUMENT_BEGIN(doc, "sort", &sort) &&
+             BSON_APPEND_INT32(&sort, F_CREATED, -1) && BSON_APPEND_INT32(&sort, F_ID, -1) &&
+             bson_append_document_end(doc, &sort) &&
+             BSON_APPEND_INT64(doc, "limit", (int64_t)limit + 1) &&
+             BSON_APPEND_DOCUMENT_BEGIN(doc, "projection", &proj) &&
+             BSON_APPEND_INT32(&proj, "_id", 0) && BSON_APPEND_INT32(&proj, F_ID, 1) &&
+             BSON_APPEND_INT32(&proj, F_ACTIONS, 1) && BSON_APPEND_INT32(&proj, F_CREATED, 1) &&
+             BSON_APPEND_INT32(&proj, F_UPDATED, 1) && bson_append_document_end(doc, &proj);
+    return ok ? 0 : WXS_ETOOBIG;
+}
+
+/* ------------------------------------------------------------ process-wide init, logging */
+
+static uint64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* libmongoc's log lines, into the library's log. Warnings and errors only; a line that could
+ * quote a URI or credentials is replaced by a notice. */
+static void mongoc_log_to_wxs(mongoc_log_level_t level, const char *domain, const char *message,
+                              void *data)
+{
+    if (level > MONGOC_LOG_LEVEL_WARNING)
+        return;
+    int risky = strstr(message, "://") != NULL || strstr(message, "@") != NULL ||
+                name_has_password(message, strlen(message));
+    wxs__log(level == MONGOC_LOG_LEVEL_WARNING ? WXS_LOG_WARN : WXS_LOG_ERROR, "mongoc %s: %s",
+             domain, risky ? "(message withheld: it may quote credentials)" : message);
+}
+
+static void init_mongoc_once(void)
+{
+    mongoc_init(); /* never paired with mongoc_cleanup(): see the comment at the top */
+    mongoc_log_set_handler(mongoc_log_to_wxs, NULL);
+}
+
+/* Log a failed job: op, user tag, error class, and libmongoc's message only for errors that
+ * cannot quote stored data (a server error may quote the document: openid, actions). Repeated
+ * errors of one class at most every 10 s. */
+static void log_job_error(paints_mongo *st, const job *j, const bson_error_t *e)
+{
+    wxs__mongo_error_class c = wxs__mongo_error_classify(e->domain, e->code);
+    int show = c == WXS__MONGO_UNREACHABLE || c == WXS__MONGO_AUTH;
+    uint64_t now = clock_ms();
+    char tag[9] = "";
+    pthread_mutex_lock(&st->lock);
+    int quiet = (int)c == st->last_log_class && now - st->last_log_ms < ERROR_LOG_INTERVAL_MS;
+    if (!quiet) {
+        st->last_log_class = (int)c;
+        st->last_log_ms = now;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (quiet)
+        return;
+    if (j->openid[0] != '\0')
+        wxs__log_tag(j->openid, strlen(j->openid), tag);
+    wxs__warn("paints mongodb: %s%s%s failed (%s, domain %u code %u)%s%s; uri %s",
+              job_name[j->kind], tag[0] ? " for user " : "", tag, wxs__mongo_error_class_name(c),
+              e->domain, e->code, show ? ": " : "", show ? e->message : "", st->redacted);
+}
+
+/* ------------------------------------------------------------ pool side */
+
+static void set_error(bson_error_t *e, uint32_t domain, uint32_t code, const char *msg)
+{
+    e->domain = domain;
+    e->code = code;
+    snprintf(e->message, sizeof e->message, "%s", msg);
+}
+
+/* Create the client pool on first use. 0 or -1 with e set. */
+static int ensure_pool(paints_mongo *st, bson_error_t *e)
+{
+    int rc = 0;
+    pthread_mutex_lock(&st->lock);
+    if (st->pool == NULL) {
+        st->pool = mongoc_client_pool_new_with_error(st->uri, e);
+        if (st->pool != NULL) {
+            mongoc_client_pool_set_error_api(st->pool, MONGOC_ERROR_API_VERSION_2);
+            mongoc_client_pool_set_appname(st->pool, "wxsession");
+        }
+    }
+    if (st->pool == NULL) {
+        if (e->domain == 0)
+            set_error(e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NOT_READY,
+                      "cannot create the client pool");
+        rc = -1;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* Create the collection's indexes once (createIndexes is idempotent; a race runs it twice). */
+static int ensure_indexes(paints_mongo *st, mongoc_client_t *client, bson_error_t *e)
+{
+    if (atomic_load(&st->indexes_ready))
+        return 0;
+    mongoc_database_t *db = mongoc_client_get_database(client, st->database);
+    bson_t *cmd =
+        BCON_NEW("createIndexes", BCON_UTF8(WXS__MONGO_COLLECTION), "indexes", "[", "{", "key", "{",
+                 F_OPENID, BCON_INT32(1), F_ID, BCON_INT32(1), "}", "name",
+                 BCON_UTF8("openId_1_id_1"), "unique", BCON_BOOL(true), "}", "{", "key", "{",
+                 F_OPENID, BCON_INT32(1), F_CREATED, BCON_INT32(-1), F_ID, BCON_INT32(-1), "}",
+                 "name", BCON_UTF8("openId_1_createdAt_-1_id_-1"), "}", "]");
+    bson_t reply;
+    int ok = mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, e);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    mongoc_database_destroy(db);
+    if (!ok)
+        return -1;
+    atomic_store(&st->indexes_ready, 1);
+    return 0;
+}
+
+static int64_t reply_count(const bson_t *reply, const char *field)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, reply, field) && BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return 0;
+}
+
+/* update_one(filter, update, opts); *matched receives matchedCount + upsertedCount. */
+static int update(mongoc_collection_t *coll, const bson_t *filter, const bson_t *upd,
+                  const bson_t *opts, int64_t *matched, bson_error_t *e)
+{
+    bson_t reply;
+    int ok = mongoc_collection_update_one(coll, filter, upd, opts, &reply, e);
+    *matched = reply_count(&reply, "matchedCount") + reply_count(&reply, "upsertedCount");
+    bson_destroy(&reply);
+    return ok ? 0 : -1;
+}
+
+/* Count the user's drawings, up to max. */
+static int count_user(mongoc_collection_t *coll, const job *j, int64_t *n, bson_error_t *e)
+{
+    bson_t filter, opts;
+    bson_init(&filter);
+    bson_init(&opts);
+    int ok = append_str(&filter, F_OPENID, j->openid, strlen(j->openid)) &&
+             BSON_APPEND_INT64(&opts, "limit", j->max_per_user);
+    *n = ok ? mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, e) : -1;
+    if (!ok)
+        set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the count");
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    return *n < 0 ? -1 : 0;
+}
+
+/* Save: replace an existing drawing; else count, then upsert (a duplicate key means a
+ * concurrent save inserted the same id: the retry updates it). Sets j->status to 0 or
+ * WXS_ETOOBIG; returns -1 with e set on a MongoDB error. */
+static int run_save(mongoc_collection_t *coll, job *j, bson_error_t *e)
+{
+    bson_t filter, upd, upsert;
+    int64_t matched = 0, n = 0;
+    int rc = -1;
+    bson_init(&filter);
+    bson_init(&upd);
+    bson_init(&upsert);
+    if (wxs__mongo_key_filter(&filter, j->openid, j->id) < 0 ||
+        wxs__mongo_save_update(&upd, j->actions, j->actions_len, j->now_ms) < 0 ||
+        !BSON_APPEND_BOOL(&upsert, "upsert", true)) {
+        set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "document too large");
+        goto out;
+    }
+    rc = update(coll, &filter, &upd, NULL, &matched, e);
+    if (rc < 0 || matched > 0)
+        goto out;
+    rc = count_user(coll, j, &n, e);
+    if (rc < 0)
+        goto out;
+    if (n >= j->max_per_user) {
+        j->status = WXS_ETOOBIG;
+        goto out;
+    }
+    rc = update(coll, &filter, &upd, &upsert, &matched, e);
+    if (rc < 0 && wxs__mongo_error_classify(e->domain, e->code) == WXS__MONGO_DUPLICATE_KEY)
+        rc = update(coll, &filter, &upd, NULL, &matched, e);
+out:
+    bson_destroy(&filter);
+    bson_destroy(&upd);
+    bson_destroy(&upsert);
+    return rc;
+}
+
+static int run_del(mongoc_collection_t *coll, job *j, bson_error_t *e)
+{
+    bson_t filter, reply;
+    bson_init(&filter);
+    if (wxs__mongo_key_filter(&filter, j->openid, j->id) < 0) {
+        bson_destroy(&filter);
+        set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the filter");
+        return -1;
+    }
+    int ok = mongoc_collection_delete_one(coll, &filter, NULL, &reply, e);
+    if (ok && reply_count(&reply, "deletedCount") == 0)
+        j->status = WXS_ENOTFOUND;
+    bson_destroy(&reply);
+    bson_destroy(&filter);
+    return ok ? 0 : -1;
+}
+
+/* Copy a drawing into j->items[j->n]: one allocation holding id then actions. */
+static int copy_paint(job *j, const wxs__paint *p)
+{
+    size_t idlen = strlen(p->id);
+    char *block = wxs__malloc(idlen + 1 + p->actions_len + 1);
+    if (block == NULL)
+        return WXS_ENOMEM;
+    memcpy(block, p->id, idlen + 1);
+    memcpy(block + idlen + 1, p->actions, p->actions_len);
+    block[idlen + 1 + p->actions_len] = '\0';
+    wxs__paint *item = &j->items[j->n++];
+    *item = *p;
+    item->id = block;
+    item->actions = block + idlen + 1;
+    return 0;
+}
+
+/* Read the page's documents from the cursor; a document this store could not have written
+ * (no valid id, actions or createdAt) is skipped with a warning. */
+static int read_page(mongoc_cursor_t *cur, job *j, bson_error_t *e)
+{
+    const bson_t *doc;
+    size_t bytes = 0;
+    while (mongoc_cursor_next(cur, &doc)) {
+        wxs__paint p;
+        if (wxs__mongo_paint_from_bson(doc, &p) < 0) {
+            wxs__warn("paints mongodb: skipped a malformed document in collection paints");
+            continue;
+        }
+        if (j->n == j->limit || (j->n > 0 && p.actions_len > PAGE_MAX_BYTES - bytes)) {
+            j->more = 1;
+            return 0;
+        }
+        if (copy_paint(j, &p) < 0) {
+            j->status = WXS_ENOMEM;
+            return 0;
+        }
+        bytes += p.actions_len < PAGE_MAX_BYTES - bytes ? p.actions_len : PAGE_MAX_BYTES - bytes;
+    }
+    return mongoc_cursor_error(cur, e) ? -1 : 0;
+}
+
+static int run_list(mongoc_collection_t *coll, job *j, bson_error_t *e)
+{
+    bson_t filter, opts;
+    int rc = -1;
+    bson_init(&filter);
+    bson_init(&opts);
+    j->items = wxs__calloc(j->limit, sizeof *j->items);
+    if (j->items == NULL) {
+        j->status = WXS_ENOMEM;
+        rc = 0;
+        goto out;
+    }
+    if (wxs__mongo_list_filter(&filter, j->openid, &j->cursor) < 0 ||
+        wxs__mongo_list_opts(&opts, j->limit) < 0) {
+        set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the query");
+        goto out;
+    }
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    rc = read_page(cur, j, e);
+    mongoc_cursor_destroy(cur);
+out:
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    return rc;
+}
+
+/* Ping the server (the warm-up job at open): marks the store up or down early. */
+static int run_ping(mongoc_client_t *client, paints_mongo *st, bson_error_t *e)
+{
+    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+    bson_t reply;
+    int ok = mongoc_client_command_simple(client, st->database, cmd, NULL, &reply, e);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    return ok ? 0 : -1;
+}
+
+static int run_job(paints_mongo *st, mongoc_client_t *client, job *j, bson_error_t *e)
+{
+    if (ensure_indexes(st, client, e) < 0)
+        return -1;
+    if (j->kind == JOB_CONNECT)
+        return run_ping(client, st, e);
+    mongoc_collection_t *coll =
+        mongoc_client_get_collection(client, st->database, WXS__MONGO_COLLECTION);
+    int rc = j->kind == JOB_SAVE  ? run_save(coll, j, e)
+             : j->kind == JOB_DEL ? run_del(coll, j, e)
+                                  : run_list(coll, j, e);
+    mongoc_collection_destroy(coll);
+    return rc;
+}
+
+static void free_items(job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        wxs__free((void *)j->items[i].id);
+    wxs__free(j->items);
+    j->items = NULL;
+    j->n = 0;
+    j->more = 0;
+}
+
+static void job_work(uv_work_t *w)
+{
+    job *j = w->data;
+    paints_mongo *st = j->st;
+    bson_error_t e;
+    memset(&e, 0, sizeof e);
+    int rc = ensure_pool(st, &e);
+    if (rc == 0) {
+        mongoc_client_t *client = mongoc_client_pool_pop(st->pool);
+        rc = run_job(st, client, j, &e);
+        mongoc_client_pool_push(st->pool, client);
+    }
+    if (rc < 0) {
+        log_job_error(st, j, &e);
+        free_items(j);
+        j->status = wxs__mongo_error_status(e.domain, e.code);
+        if (j->status == 0)
+            j->status = WXS_ESTORE;
+    }
+    if (rc == 0 || wxs__mongo_error_classify(e.domain, e.code) == WXS__MONGO_UNREACHABLE)
+        atomic_store(&st->up, rc == 0);
+}
+
+/* ------------------------------------------------------------ loop side */
+
+static void job_done(uv_work_t *w, int status);
+
+static void start_jobs(paints_mongo *st)
+{
+    while (st->head != NULL && st->nrunning < MAX_RUNNING && !st->closing) {
+        job *j = st->head;
+        st->head = j->next;
+        if (st->head == NULL)
+            st->tail = NULL;
+        j->next = st->running;
+        st->running = j;
+        st->nrunning++;
+        uv_queue_work(st->loop, &j->work, job_work, job_done);
+    }
+}
+
+static void submit(paints_mongo *st, job *j)
+{
+    j->next = NULL;
+    if (st->tail != NULL)
+        st->tail->next = j;
+    else
+        st->head = j;
+    st->tail = j;
+    start_jobs(st);
+}
+
+static void finish_job(job *j)
+{
+    if (j->kind == JOB_LIST) {
+        if (j->status < 0)
+            j->list_cb(j->arg, j->status, NULL, 0, 0);
+        else
+            j->list_cb(j->arg, 0, j->items, j->n, j->more);
+        free_items(j);
+    } else if (j->kind != JOB_CONNECT) {
+        j->done_cb(j->arg, j->status);
+    }
+    wxs__free(j);
+}
+
+static void final_work(uv_work_t *w)
+{
+    paints_mongo *st = w->data;
+    if (st->pool != NULL)
+        mongoc_client_pool_destroy(st->pool); /* may talk to the server (endSessions) */
+    st->pool = NULL;
+}
+
+static void destroy(paints_mongo *st)
+{
+    mongoc_uri_destroy(st->uri);
+    wxs__free(st->database);
+    wxs__free(st->redacted);
+    pthread_mutex_destroy(&st->lock);
+    wxs__free(st);
+}
+
+static void final_done(uv_work_t *w, int status)
+{
+    destroy(w->data);
+}
+
+static void maybe_finish(paints_mongo *st)
+{
+    if (!st->closing || st->finishing || st->running != NULL || st->head != NULL)
+        return;
+    st->finishing = 1;
+    uv_queue_work(st->loop, &st->final, final_work, final_done);
+}
+
+/* Back on the loop: take the job off the running list, start waiting ones (unless closing),
+ * call its callback; once closing, jobs still waiting end with WXS_ECANCELED. */
+static void job_done(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    paints_mongo *st = j->st;
+    for (job **p = &st->running; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
+    st->nrunning--;
+    if (status == UV_ECANCELED) {
+        free_items(j);
+        j->status = WXS_ECANCELED;
+    }
+    start_jobs(st);
+    finish_job(j);
+    while (st->closing && st->head != NULL) {
+        job *q = st->head;
+        st->head = q->next;
+        if (st->head == NULL)
+            st->tail = NULL;
+        q->status = WXS_ECANCELED;
+        finish_job(q);
+    }
+    maybe_finish(st);
+}
+
+/* ------------------------------------------------------------ ops */
+
+static int check_user(const char *openid, const char *id)
+{
+    if (openid == NULL || openid[0] == '\0' ||
+        strnlen(openid, WXS__OPENID_MAX + 1) > WXS__OPENID_MAX)
+        return WXS_EINVAL;
+    if (id != NULL && !wxs__paint_id_valid(id, strnlen(id, WXS__PAINT_ID_MAX + 1)))
+        return WXS_EINVAL;
+    return 0;
+}
+
+static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, const char *id,
+                    size_t extra, void *arg)
+{
+    job *j = wxs__calloc(1, sizeof *j + extra);
+    if (j == NULL)
+        return NULL;
+    j->st = st;
+    j->work.data = j;
+    j->kind = kind;
+    j->arg = arg;
+    if (openid != NULL)
+        memcpy(j->openid, openid, strlen(openid) + 1);
+    if (id != NULL)
+        memcpy(j->id, id, strlen(id) + 1);
+    return j;
+}
+
+/* List (paints.h). Returns 0 (cb runs once, later, with 0, WXS_ESTORE or WXS_ECANCELED),
+ * WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
+static int pm_list(wxs__paint_store *base, const char *openid, const wxs__paint_cursor *cursor,
+                   unsigned limit, wxs__paint_list_cb cb, void *arg)
+{
+    paints_mongo *st = (paints_mongo *)base;
+    int first = cursor == NULL || cursor->id[0] == '\0';
+    int rc = cb == NULL || limit == 0 || limit > LIST_MAX ? WXS_EINVAL : check_user(openid, NULL);
+    if (rc == 0 && !first &&
+        !wxs__paint_id_valid(cursor->id, strnlen(cursor->id, sizeof cursor->id)))
+        rc = WXS_EINVAL;
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(st, JOB_LIST, openid, NULL, 0, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    if (!first)
+        j->cursor = *cursor;
+    j->limit = limit;
+    j->list_cb = cb;
+    submit(st, j);
+    return 0;
+}
+
+/* Save (paints.h). Returns 0 (cb runs once, later), WXS_EINVAL, WXS_ETOOBIG (actions over
+ * 16 MiB), WXS_ECANCELED or WXS_ENOMEM. The actions are copied. */
+static int pm_save(wxs__paint_store *base, const char *openid, const char *id, const char *actions,
+                   size_t actions_len, int64_t now_ms, long long max_per_user,
+                   wxs__paint_done_cb cb, void *arg)
+{
+    paints_mongo *st = (paints_mongo *)base;
+    int rc = cb == NULL || actions == NULL || id == NULL || max_per_user <= 0
+                 ? WXS_EINVAL
+                 : check_user(openid, id);
+    if (rc == 0 && actions_len > ACTIONS_MAX)
+        rc = WXS_ETOOBIG;
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(st, JOB_SAVE, openid, id, actions_len + 1, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    memcpy(j->actions, actions, actions_len);
+    j->actions[actions_len] = '\0';
+    j->actions_len = actions_len;
+    j->now_ms = now_ms;
+    j->max_per_user = max_per_user;
+    j->done_cb = cb;
+    submit(st, j);
+    return 0;
+}
+
+/* Delete (paints.h). Returns 0 (cb runs once, later, with 0, WXS_ENOTFOUND, WXS_ESTORE or
+ * WXS_ECANCELED), WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
+static int pm_del(wxs__paint_store *base, const char *openid, const char *id, wxs__paint_done_cb cb,
+                  void *arg)
+{
+    paints_mongo *st = (paints_mongo *)base;
+    int rc = cb == NULL || id == NULL ? WXS_EINVAL : check_user(openid, id);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(st, JOB_DEL, openid, id, 0, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    j->done_cb = cb;
+    submit(st, j);
+    return 0;
+}
+
+/* 1 when the last op (or the warm-up ping at open) reached the server. */
+static int pm_ready(const wxs__paint_store *base)
+{
+    paints_mongo *st = (paints_mongo *)base;
+    return st != NULL && !st->closing && atomic_load(&st->up);
+}
+
+/* Start closing: jobs not yet running end with WXS_ECANCELED; running ones finish (bounded by
+ * the URI's timeouts) with their real result; all callbacks run on later loop iterations. Then
+ * the client pool is destroyed on the pool and the memory released. NULL is a no-op. */
+static void pm_close(wxs__paint_store *base)
+{
+    paints_mongo *st = (paints_mongo *)base;
+    if (st == NULL || st->closing)
+        return;
+    st->closing = 1;
+    for (job *j = st->running; j != NULL; j = j->next)
+        uv_cancel((uv_req_t *)&j->work);
+    maybe_finish(st);
+}
+
+/* ------------------------------------------------------------ open */
+
+static void set_err(char *err, size_t errlen, const char *what, const char *detail)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "paints mongodb: %s%s%s", what, detail ? ": " : "",
+                 detail ? detail : "");
+}
+
+/* Give the URI bounded timeouts where it sets none. */
+static void apply_timeouts(mongoc_uri_t *uri)
+{
+    static const struct {
+        const char *name;
+        int32_t ms;
+    } defaults[] = {
+        {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, WXS__MONGO_SELECTION_TIMEOUT_MS},
+        {MONGOC_URI_CONNECTTIMEOUTMS, WXS__MONGO_CONNECT_TIMEOUT_MS},
+        {MONGOC_URI_SOCKETTIMEOUTMS, WXS__MONGO_SOCKET_TIMEOUT_MS},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        if (!mongoc_uri_has_option(uri, defaults[i].name))
+            mongoc_uri_set_option_as_int32(uri, defaults[i].name, defaults[i].ms);
+    }
+}
+
+/* Parse the configured URI (never logging or reporting it unredacted) and pick the database:
+ * the URI's, else mongo.database, else "weapp". */
+static int parse_uri(paints_mongo *st, const wxs_config *cfg, char *err, size_t errlen)
+{
+    char *text = NULL;
+    bson_error_t e;
+    int rc = wxs__mongo_uri(cfg, &text);
+    if (rc == 0)
+        rc = wxs__mongo_uri_redacted(cfg, &st->redacted);
+    if (rc < 0) {
+        set_err(err, errlen, "cannot build the connection URI", wxs_strerror(rc));
+        goto out;
+    }
+    st->uri = mongoc_uri_new_with_error(text, &e);
+    if (st->uri == NULL) {
+        /* libmongoc's message may quote the URI: name only the redacted form */
+        set_err(err, errlen, "invalid connection URI", st->redacted);
+        rc = WXS_ECONFIG;
+        goto out;
+    }
+    apply_timeouts(st->uri);
+    const char *db = mongoc_uri_get_database(st->uri);
+    if (db == NULL || db[0] == '\0')
+        db = cfg->mongo_database != NULL && cfg->mongo_database[0] != '\0'
+                 ? cfg->mongo_database
+                 : WXS__MONGO_DEFAULT_DATABASE;
+    st->database = wxs__strdup(db);
+    rc = st->database != NULL ? 0 : WXS_ENOMEM;
+out:
+    if (text != NULL)
+        memset(text, 0, strlen(text)); /* it may hold the password */
+    wxs__free(text);
+    return rc;
+}
+
+/* Open an instance on loop: parses the URI (no network I/O on the loop thread) and queues a
+ * warm-up job that creates the client pool and the indexes and pings the server on the pool.
+ * Returns 0, WXS_ECONFIG (bad URI), WXS_EINVAL (no host) or WXS_ENOMEM, with a reason in err.
+ * A server that is down is not an open error: ops fail with WXS_ESTORE until it is up. */
+static int pm_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
+                   size_t errlen)
+{
+    *out = NULL;
+    pthread_once(&mongoc_once, init_mongoc_once);
+    paints_mongo *st = wxs__calloc(1, sizeof *st);
+    if (st == NULL)
+        return WXS_ENOMEM;
+    st->base.ops = &wxs__paints_mongo_ops;
+    st->loop = loop;
+    st->final.data = st;
+    st->last_log_class = -1;
+    atomic_init(&st->indexes_ready, 0);
+    atomic_init(&st->up, 0);
+    pthread_mutex_init(&st->lock, NULL);
+    int rc = parse_uri(st, cfg, err, errlen);
+    job *warm = rc == 0 ? job_new(st, JOB_CONNECT, NULL, NULL, 0, NULL) : NULL;
+    if (rc == 0 && warm == NULL)
+        rc = WXS_ENOMEM;
+    if (rc < 0) {
+        destroy(st);
+        return rc;
+    }
+    wxs__info("paints mongodb: using %s, database %s", st->redacted, st->database);
+    submit(st, warm);
+    *out = &st->base;
+    return 0;
+}
+
+const wxs__paint_store_ops wxs__paints_mongo_ops = {
+    .name = "mongodb",
+    .open = pm_open,
+    .close = pm_close,
+    .ready = pm_ready,
+    .list = pm_list,
+    .save = pm_save,
+    .del = pm_del,
+};

@@ -1,0 +1,59 @@
+/* paints_mongo.h: the MongoDB drawing store's pieces that need no server (document mapping,
+ * error mapping), exposed so the unit test can check them. Includes libbson: only
+ * lib/paints_mongo.c and tests include this header, never session logic. */
+#ifndef WXS_PAINTS_MONGO_H
+#define WXS_PAINTS_MONGO_H
+
+#include "paints.h"
+
+#include <bson/bson.h>
+
+#define WXS__MONGO_COLLECTION "paints"
+#define WXS__MONGO_DEFAULT_DATABASE "weapp"
+#define WXS__MONGO_URI_MAX 4096              /* longest URI built or accepted, bytes */
+#define WXS__MONGO_SELECTION_TIMEOUT_MS 2000 /* serverSelectionTimeoutMS unless the URI sets it */
+#define WXS__MONGO_CONNECT_TIMEOUT_MS 2000   /* connectTimeoutMS unless the URI sets it */
+#define WXS__MONGO_SOCKET_TIMEOUT_MS 10000   /* socketTimeoutMS unless the URI sets it */
+
+/* What a failed libmongoc call means for the store. */
+typedef enum wxs__mongo_error_class {
+    WXS__MONGO_OK = 0,        /* no error (domain 0) */
+    WXS__MONGO_UNREACHABLE,   /* no server selectable, network, node shutting down/stepping down */
+    WXS__MONGO_AUTH,          /* authentication or authorization failed: check the credentials */
+    WXS__MONGO_DUPLICATE_KEY, /* E11000: a concurrent upsert inserted the same (openId, id) */
+    WXS__MONGO_TIMEOUT,       /* the server gave up (MaxTimeMSExpired) */
+    WXS__MONGO_FAILED,        /* any other error */
+} wxs__mongo_error_class;
+
+/** Classify a bson_error_t by its domain and code (libmongoc error API version 2; the version 1
+ *  domains for server errors, COMMAND, QUERY, COLLECTION, INSERT, WRITE_CONCERN, too). */
+wxs__mongo_error_class wxs__mongo_error_classify(uint32_t domain, uint32_t code);
+/** A short name for logs ("unreachable", "duplicate key"...); never NULL. */
+const char *wxs__mongo_error_class_name(wxs__mongo_error_class c);
+/** The status an op reports for that error: 0 for no error, else WXS_ESTORE (a store that is
+ *  down, refuses us or fails is all the same to a caller: 503, retry later). */
+int wxs__mongo_error_status(uint32_t domain, uint32_t code);
+
+/* ---- document mapping. A drawing is stored as
+ *   {openId: <string>, id: <string>, actions: <string>, createdAt: <date>, updatedAt: <date>}
+ * The builders append to an initialized, empty bson_t and return 0, or WXS_ETOOBIG when the
+ * document would exceed BSON's size limit (the bson_t is then unspecified: destroy it). */
+
+/** The whole document of openid's drawing p. */
+int wxs__mongo_paint_to_bson(bson_t *doc, const char *openid, const wxs__paint *p);
+/** Read a drawing out of a document (from a list, so openId is not needed): id must be a valid
+ *  drawing id, actions a string, createdAt a date; updatedAt, when missing, is createdAt. The
+ *  strings in *out borrow from doc. 0 or WXS_EPARSE. */
+int wxs__mongo_paint_from_bson(const bson_t *doc, wxs__paint *out);
+/** {openId, id}: selects one drawing of one user. */
+int wxs__mongo_key_filter(bson_t *doc, const char *openid, const char *id);
+/** {$set: {actions, updatedAt: now}, $setOnInsert: {createdAt: now}} */
+int wxs__mongo_save_update(bson_t *doc, const char *actions, size_t actions_len, int64_t now_ms);
+/** The page after cursor (NULL or id "" = first page):
+ *  {openId} or {openId, createdAt: {$lte: c.t}, $or: [{createdAt: {$lt: c.t}}, {id: {$lt: c.id}}]}
+ *  (the $lte bound lets the server seek the index {openId: 1, createdAt: -1, id: -1}). */
+int wxs__mongo_list_filter(bson_t *doc, const char *openid, const wxs__paint_cursor *cursor);
+/** {sort: {createdAt: -1, id: -1}, limit: limit + 1, projection: {_id: 0, ...}} */
+int wxs__mongo_list_opts(bson_t *doc, unsigned limit);
+
+#endif /* WXS_PAINTS_MONGO_H */

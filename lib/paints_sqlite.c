@@ -1,0 +1,808 @@
+/* paints_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
+ * file (cfg->sqlite_path), WAL mode; every op runs on the libuv thread pool. */
+#include "paints.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Durability. The file is in WAL mode with synchronous=NORMAL (as the session store's). A save
+ * or delete is acknowledged (its callback runs) only after its transaction committed, that is
+ * after its WAL frames were handed to the kernel with write(2): a kill -9 of the process never
+ * loses an acknowledged write, the next opener replays the WAL. An OS crash or power loss may
+ * roll back the last few transactions (NORMAL does not fsync every commit) but never corrupts
+ * the file. Nothing is acknowledged that did not commit: any failure rolls back and reports
+ * WXS_ESTORE.
+ *
+ * Threads. Each instance owns two connections, each driven by a "lane": the write lane runs
+ * saves and deletes, the read lane runs lists. A lane runs its jobs in FIFO order, one libuv
+ * pool work item at a time, so its connection is used by one thread at a time and the writes of
+ * one instance apply in the order they were issued. A list (pages can be megabytes) never waits
+ * behind a write nor a write behind a list: a WAL reader does not block the writer.
+ * uv_queue_work hands a job from the loop to the pool thread and back, which orders the memory
+ * accesses; no mutex is needed. Several instances (one per worker loop, or per process) share
+ * the file; SQLite's locking with a busy timeout serialises their writers, and BEGIN IMMEDIATE
+ * makes the per-user count check and the insert one atomic step across all of them.
+ *
+ * Schema. Tables paints and paint_counts live beside the session store's kv table. The session
+ * store owns PRAGMA user_version, so this store records its own version in the row
+ * ('paints', version) of the shared table wxs_schema. */
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000 /* a connection waits this long for another instance's writer */
+#define ERROR_LOG_INTERVAL_MS 10000
+#define LIST_MAX 1000
+#define ACTIONS_MAX (16 * 1024 * 1024)    /* the largest paints.maxActionsBytes allowed */
+#define PAGE_MAX_BYTES (32 * 1024 * 1024) /* a page ends early (more = 1) past this many bytes */
+
+/* Test hooks, not for production. query_only: when set at open, the write connection refuses
+ * every write (PRAGMA query_only), as a read-only file would even for root. work_hook: called on
+ * the pool thread before each job. */
+int wxs__paints_sqlite_test_query_only;
+void (*wxs__paints_sqlite_work_hook)(void);
+
+enum {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_UPDATE,
+    W_COUNT,
+    W_INSERT,
+    W_COUNT_INC,
+    W_DELETE,
+    W_COUNT_DEC,
+    W_COUNT_DROP,
+    W_STMTS
+};
+
+enum { R_FIRST, R_AFTER, R_STMTS };
+
+#define MAX_STMTS W_STMTS
+
+static const char *const write_sql[W_STMTS] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_UPDATE] = "UPDATE paints SET actions = ?3, updated_at = ?4 WHERE open_id = ?1 AND id = ?2",
+    [W_COUNT] = "SELECT n FROM paint_counts WHERE open_id = ?1",
+    [W_INSERT] = "INSERT INTO paints(open_id, id, actions, created_at, updated_at) "
+                 "VALUES (?1, ?2, ?3, ?4, ?4)",
+    [W_COUNT_INC] = "INSERT INTO paint_counts(open_id, n) VALUES (?1, 1) "
+                    "ON CONFLICT(open_id) DO UPDATE SET n = n + 1",
+    [W_DELETE] = "DELETE FROM paints WHERE open_id = ?1 AND id = ?2",
+    [W_COUNT_DEC] = "UPDATE paint_counts SET n = n - 1 WHERE open_id = ?1",
+    [W_COUNT_DROP] = "DELETE FROM paint_counts WHERE open_id = ?1 AND n <= 0",
+};
+
+/* Keyset paging on the index paints_by_time: a seek to (open_id, cursor), then limit+1 rows in
+ * index order (the extra row only tells whether more follow). */
+#define LIST_COLUMNS "SELECT id, actions, created_at, updated_at FROM paints "
+#define LIST_ORDER " ORDER BY created_at DESC, id DESC LIMIT ?4"
+static const char *const read_sql[R_STMTS] = {
+    [R_FIRST] = LIST_COLUMNS "WHERE open_id = ?1" LIST_ORDER,
+    [R_AFTER] = LIST_COLUMNS "WHERE open_id = ?1 AND (created_at, id) < (?2, ?3)" LIST_ORDER,
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS paints (open_id TEXT NOT NULL, id TEXT NOT NULL, "
+    "actions TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+    "PRIMARY KEY (open_id, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS paints_by_time ON paints(open_id, created_at DESC, id DESC);"
+    "CREATE TABLE IF NOT EXISTS paint_counts (open_id TEXT PRIMARY KEY, n INTEGER NOT NULL) "
+    "WITHOUT ROWID;"
+    "INSERT INTO wxs_schema(component, version) VALUES ('paints', 1) "
+    "ON CONFLICT(component) DO UPDATE SET version = excluded.version;";
+
+enum job_kind { JOB_LIST, JOB_SAVE, JOB_DEL };
+
+static const char *const job_name[] = {"list", "save", "delete"};
+
+/* One op. Arguments are copied in; a list's result (items, each item one allocation holding id
+ * then actions) is built on the pool thread and freed after the callback. */
+typedef struct job {
+    struct job *next;
+    enum job_kind kind;
+    int status;
+    char openid[WXS__OPENID_MAX + 1];
+    char id[WXS__PAINT_ID_MAX + 1];
+    wxs__paint_cursor cursor;
+    unsigned limit;
+    int64_t now_ms;
+    long long max_per_user;
+    wxs__paint *items;
+    size_t n;
+    int more;
+    wxs__paint_list_cb list_cb;
+    wxs__paint_done_cb done_cb;
+    void *arg;
+    size_t actions_len;
+    char actions[]; /* save: the actions, NUL-terminated */
+} job;
+
+/* Rate limit for error lines: one line per distinct error, repeated at most every 10 s. */
+typedef struct error_log {
+    int last_rc;
+    uint64_t last_ms;
+} error_log;
+
+typedef struct paints_sqlite paints_sqlite;
+
+/* A connection and the FIFO of jobs it runs. head/tail/busy belong to the loop thread; db,
+ * stmt, current and errors to whichever thread runs the current job. */
+typedef struct lane {
+    paints_sqlite *st;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[MAX_STMTS];
+    int nstmts;
+    job *head;
+    job *tail;
+    job *current;
+    int busy;
+    uv_work_t work;
+    error_log errors;
+} lane;
+
+struct paints_sqlite {
+    wxs__paint_store base;
+    uv_loop_t *loop;
+    lane writer;
+    lane reader;
+    int closing;
+    int finishing; /* the final work item (closing the connections) is queued */
+    uv_work_t final;
+};
+
+static uint64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void set_err(char *err, size_t errlen, const char *what, const char *detail)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "paints sqlite: %s%s%s", what, detail ? ": " : "",
+                 detail ? detail : "");
+}
+
+/* Log a failed job by its op, a tag of the user and SQLite's error text (never actions nor the
+ * openid itself), at most once per 10 s for a repeated error. */
+static void log_job_error(lane *ln, const job *j, int rc)
+{
+    char tag[9];
+    uint64_t now = clock_ms();
+    if (rc == ln->errors.last_rc && now - ln->errors.last_ms < ERROR_LOG_INTERVAL_MS)
+        return;
+    ln->errors.last_rc = rc;
+    ln->errors.last_ms = now;
+    wxs__log_tag(j->openid, strlen(j->openid), tag);
+    wxs__warn("paints sqlite: %s for user %s failed: %s", job_name[j->kind], tag,
+              sqlite3_errstr(rc));
+}
+
+/* ------------------------------------------------------------ pool side */
+
+/* Step a statement that returns no rows and reset it. SQLITE_OK or the error code. */
+static int exec_stmt(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void bind_user(sqlite3_stmt *s, const job *j, int with_id)
+{
+    sqlite3_bind_text(s, 1, j->openid, -1, SQLITE_STATIC);
+    if (with_id)
+        sqlite3_bind_text(s, 2, j->id, -1, SQLITE_STATIC);
+}
+
+/* How many drawings the user has, from paint_counts (0 without a row). */
+static int read_count(lane *ln, const job *j, long long *n)
+{
+    sqlite3_stmt *s = ln->stmt[W_COUNT];
+    bind_user(s, j, 0);
+    int rc = sqlite3_step(s);
+    *n = 0;
+    if (rc == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Insert the new drawing and count it. */
+static int insert_new(lane *ln, const job *j)
+{
+    sqlite3_stmt *s = ln->stmt[W_INSERT];
+    bind_user(s, j, 1);
+    sqlite3_bind_text(s, 3, j->actions, (int)j->actions_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, j->now_ms);
+    int rc = exec_stmt(s);
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_user(ln->stmt[W_COUNT_INC], j, 0);
+    return exec_stmt(ln->stmt[W_COUNT_INC]);
+}
+
+/* The save transaction: an existing (openid, id) gets the new actions and updated_at (created_at
+ * kept); a new id is inserted and counted when the user has fewer than max_per_user drawings,
+ * else j->status = WXS_ETOOBIG and nothing changes. Returns SQLITE_OK or the failing code (the
+ * transaction is then rolled back). */
+static int run_save(lane *ln, job *j)
+{
+    sqlite3_stmt *up = ln->stmt[W_UPDATE];
+    long long n = 0;
+    int rc = exec_stmt(ln->stmt[W_BEGIN]);
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_user(up, j, 1);
+    sqlite3_bind_text(up, 3, j->actions, (int)j->actions_len, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 4, j->now_ms);
+    rc = exec_stmt(up);
+    if (rc != SQLITE_OK || sqlite3_changes(ln->db) > 0)
+        goto out;
+    rc = read_count(ln, j, &n);
+    if (rc != SQLITE_OK)
+        goto out;
+    if (n >= j->max_per_user) {
+        j->status = WXS_ETOOBIG;
+        goto out;
+    }
+    rc = insert_new(ln, j);
+out:
+    if (rc == SQLITE_OK && j->status == 0)
+        rc = exec_stmt(ln->stmt[W_COMMIT]);
+    if (!sqlite3_get_autocommit(ln->db))
+        exec_stmt(ln->stmt[W_ROLLBACK]);
+    return rc;
+}
+
+/* The delete transaction: remove (openid, id) and uncount it; j->status = WXS_ENOTFOUND when
+ * the user has no such drawing. */
+static int run_del(lane *ln, job *j)
+{
+    int rc = exec_stmt(ln->stmt[W_BEGIN]);
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_user(ln->stmt[W_DELETE], j, 1);
+    rc = exec_stmt(ln->stmt[W_DELETE]);
+    if (rc != SQLITE_OK)
+        goto out;
+    if (sqlite3_changes(ln->db) == 0) {
+        j->status = WXS_ENOTFOUND;
+        goto out;
+    }
+    bind_user(ln->stmt[W_COUNT_DEC], j, 0);
+    rc = exec_stmt(ln->stmt[W_COUNT_DEC]);
+    if (rc != SQLITE_OK)
+        goto out;
+    bind_user(ln->stmt[W_COUNT_DROP], j, 0);
+    rc = exec_stmt(ln->stmt[W_COUNT_DROP]);
+out:
+    if (rc == SQLITE_OK && j->status == 0)
+        rc = exec_stmt(ln->stmt[W_COMMIT]);
+    if (!sqlite3_get_autocommit(ln->db))
+        exec_stmt(ln->stmt[W_ROLLBACK]);
+    return rc;
+}
+
+/* Copy the current row into j->items[j->n]: one allocation holding id then actions. */
+static int copy_row(sqlite3_stmt *s, job *j)
+{
+    const char *id = (const char *)sqlite3_column_text(s, 0);
+    size_t idlen = (size_t)sqlite3_column_bytes(s, 0);
+    const char *actions = (const char *)sqlite3_column_text(s, 1);
+    size_t alen = (size_t)sqlite3_column_bytes(s, 1);
+    if (id == NULL || actions == NULL || idlen > WXS__PAINT_ID_MAX)
+        return SQLITE_CORRUPT; /* NULL from a NOT NULL column: only out of memory or a bad row */
+    char *block = wxs__malloc(idlen + 1 + alen + 1);
+    if (block == NULL)
+        return SQLITE_NOMEM;
+    memcpy(block, id, idlen);
+    block[idlen] = '\0';
+    memcpy(block + idlen + 1, actions, alen);
+    block[idlen + 1 + alen] = '\0';
+    wxs__paint *p = &j->items[j->n++];
+    p->id = block;
+    p->actions = block + idlen + 1;
+    p->actions_len = alen;
+    p->created_at_ms = sqlite3_column_int64(s, 2);
+    p->updated_at_ms = sqlite3_column_int64(s, 3);
+    return SQLITE_OK;
+}
+
+/* One page: up to limit rows after the cursor, and whether more follow. A page also ends early
+ * (with more = 1) once it holds PAGE_MAX_BYTES of actions; it always holds at least one row. */
+static int run_list(lane *ln, job *j)
+{
+    int after = j->cursor.id[0] != '\0';
+    sqlite3_stmt *s = ln->stmt[after ? R_AFTER : R_FIRST];
+    size_t bytes = 0;
+    int rc;
+    j->items = wxs__calloc(j->limit, sizeof *j->items);
+    if (j->items == NULL)
+        return SQLITE_NOMEM;
+    bind_user(s, j, 0);
+    if (after) {
+        sqlite3_bind_int64(s, 2, j->cursor.created_at_ms);
+        sqlite3_bind_text(s, 3, j->cursor.id, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)j->limit + 1);
+    for (;;) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        size_t alen = (size_t)sqlite3_column_bytes(s, 1);
+        if (j->n == j->limit || (j->n > 0 && alen > PAGE_MAX_BYTES - bytes)) {
+            j->more = 1;
+            rc = SQLITE_DONE;
+            break;
+        }
+        rc = copy_row(s, j);
+        if (rc != SQLITE_OK)
+            break;
+        bytes += alen < PAGE_MAX_BYTES - bytes ? alen : PAGE_MAX_BYTES - bytes;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void free_items(job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        wxs__free((void *)j->items[i].id);
+    wxs__free(j->items);
+    j->items = NULL;
+    j->n = 0;
+    j->more = 0;
+}
+
+static void lane_work(uv_work_t *w)
+{
+    lane *ln = w->data;
+    job *j = ln->current;
+    int rc;
+    if (wxs__paints_sqlite_work_hook != NULL)
+        wxs__paints_sqlite_work_hook();
+    if (j->kind == JOB_SAVE)
+        rc = run_save(ln, j);
+    else if (j->kind == JOB_DEL)
+        rc = run_del(ln, j);
+    else
+        rc = run_list(ln, j);
+    if (rc != SQLITE_OK) {
+        log_job_error(ln, j, rc);
+        free_items(j);
+        j->status = rc == SQLITE_NOMEM ? WXS_ENOMEM : WXS_ESTORE;
+    }
+}
+
+/* ------------------------------------------------------------ loop side */
+
+static void lane_done(uv_work_t *w, int status);
+static void maybe_finish(paints_sqlite *st);
+
+static void lane_next(lane *ln)
+{
+    if (ln->head == NULL)
+        return;
+    ln->current = ln->head;
+    ln->head = ln->head->next;
+    if (ln->head == NULL)
+        ln->tail = NULL;
+    ln->busy = 1;
+    uv_queue_work(ln->st->loop, &ln->work, lane_work, lane_done);
+}
+
+static void lane_submit(lane *ln, job *j)
+{
+    j->next = NULL;
+    if (ln->tail != NULL)
+        ln->tail->next = j;
+    else
+        ln->head = j;
+    ln->tail = j;
+    if (!ln->busy)
+        lane_next(ln);
+}
+
+/* Call the job's callback with its result and free it. */
+static void finish_job(job *j)
+{
+    if (j->kind == JOB_LIST) {
+        if (j->status < 0)
+            j->list_cb(j->arg, j->status, NULL, 0, 0);
+        else
+            j->list_cb(j->arg, 0, j->items, j->n, j->more);
+        free_items(j);
+    } else {
+        j->done_cb(j->arg, j->status);
+    }
+    wxs__free(j);
+}
+
+/* Closing: the jobs still queued never ran; they end with WXS_ECANCELED. */
+static void cancel_queued(lane *ln)
+{
+    while (ln->head != NULL) {
+        job *j = ln->head;
+        ln->head = j->next;
+        if (ln->head == NULL)
+            ln->tail = NULL;
+        j->status = WXS_ECANCELED;
+        finish_job(j);
+    }
+}
+
+/* Back on the loop: start the lane's next job (unless closing), then call this one's callback.
+ * Callbacks may issue ops or close the store; the instance outlives this function either way
+ * (it is freed only by final_done, queued from here or from close at the earliest). */
+static void lane_done(uv_work_t *w, int status)
+{
+    lane *ln = w->data;
+    paints_sqlite *st = ln->st;
+    job *j = ln->current;
+    ln->current = NULL;
+    ln->busy = 0;
+    if (status == UV_ECANCELED) {
+        free_items(j);
+        j->status = WXS_ECANCELED;
+    }
+    if (!st->closing)
+        lane_next(ln);
+    finish_job(j);
+    if (st->closing)
+        cancel_queued(ln);
+    maybe_finish(st);
+}
+
+static void finalize_lane(lane *ln)
+{
+    for (int i = 0; i < ln->nstmts; i++) {
+        sqlite3_finalize(ln->stmt[i]);
+        ln->stmt[i] = NULL;
+    }
+    sqlite3_close_v2(ln->db); /* the last connection out checkpoints the WAL */
+    ln->db = NULL;
+}
+
+static void final_work(uv_work_t *w)
+{
+    paints_sqlite *st = w->data;
+    finalize_lane(&st->reader);
+    finalize_lane(&st->writer);
+}
+
+static void final_done(uv_work_t *w, int status)
+{
+    wxs__free(w->data);
+}
+
+/* Once closing with both lanes idle: close the connections on the pool (closing may checkpoint,
+ * a write) and free the instance after that. */
+static void maybe_finish(paints_sqlite *st)
+{
+    if (!st->closing || st->finishing || st->writer.busy || st->reader.busy ||
+        st->writer.head != NULL || st->reader.head != NULL)
+        return;
+    st->finishing = 1;
+    uv_queue_work(st->loop, &st->final, final_work, final_done);
+}
+
+/* ------------------------------------------------------------ ops */
+
+/* 0 when openid is 1..WXS__OPENID_MAX bytes and (if given) id is a valid drawing id. */
+static int check_user(const char *openid, const char *id)
+{
+    if (openid == NULL || openid[0] == '\0' ||
+        strnlen(openid, WXS__OPENID_MAX + 1) > WXS__OPENID_MAX)
+        return WXS_EINVAL;
+    if (id != NULL && !wxs__paint_id_valid(id, strnlen(id, WXS__PAINT_ID_MAX + 1)))
+        return WXS_EINVAL;
+    return 0;
+}
+
+static job *job_new(enum job_kind kind, const char *openid, const char *id, size_t extra, void *arg)
+{
+    job *j = wxs__calloc(1, sizeof *j + extra);
+    if (j == NULL)
+        return NULL;
+    j->kind = kind;
+    j->arg = arg;
+    memcpy(j->openid, openid, strlen(openid) + 1);
+    if (id != NULL)
+        memcpy(j->id, id, strlen(id) + 1);
+    return j;
+}
+
+/* List up to limit (1..1000) of openid's drawings after cursor (NULL or id "" = first page).
+ * Returns 0 (cb will run once, on a later loop iteration), WXS_EINVAL, WXS_ECANCELED (closing)
+ * or WXS_ENOMEM. */
+static int ps_list(wxs__paint_store *base, const char *openid, const wxs__paint_cursor *cursor,
+                   unsigned limit, wxs__paint_list_cb cb, void *arg)
+{
+    paints_sqlite *st = (paints_sqlite *)base;
+    int first = cursor == NULL || cursor->id[0] == '\0';
+    int rc = cb == NULL || limit == 0 || limit > LIST_MAX ? WXS_EINVAL : check_user(openid, NULL);
+    if (rc == 0 && !first &&
+        !wxs__paint_id_valid(cursor->id, strnlen(cursor->id, sizeof cursor->id)))
+        rc = WXS_EINVAL;
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(JOB_LIST, openid, NULL, 0, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    if (!first)
+        j->cursor = *cursor;
+    j->limit = limit;
+    j->list_cb = cb;
+    lane_submit(&st->reader, j);
+    return 0;
+}
+
+/* Save (insert or replace) openid's drawing id. Returns 0 (cb will run once with 0,
+ * WXS_ETOOBIG or WXS_ESTORE), WXS_EINVAL, WXS_ETOOBIG (actions over 16 MiB), WXS_ECANCELED or
+ * WXS_ENOMEM. The actions are copied. */
+static int ps_save(wxs__paint_store *base, const char *openid, const char *id, const char *actions,
+                   size_t actions_len, int64_t now_ms, long long max_per_user,
+                   wxs__paint_done_cb cb, void *arg)
+{
+    paints_sqlite *st = (paints_sqlite *)base;
+    int rc = cb == NULL || actions == NULL || id == NULL || max_per_user <= 0
+                 ? WXS_EINVAL
+                 : check_user(openid, id);
+    if (rc == 0 && actions_len > ACTIONS_MAX)
+        rc = WXS_ETOOBIG;
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(JOB_SAVE, openid, id, actions_len + 1, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    memcpy(j->actions, actions, actions_len);
+    j->actions[actions_len] = '\0';
+    j->actions_len = actions_len;
+    j->now_ms = now_ms;
+    j->max_per_user = max_per_user;
+    j->done_cb = cb;
+    lane_submit(&st->writer, j);
+    return 0;
+}
+
+/* Delete openid's drawing id. Returns 0 (cb will run once with 0, WXS_ENOTFOUND or
+ * WXS_ESTORE), WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
+static int ps_del(wxs__paint_store *base, const char *openid, const char *id, wxs__paint_done_cb cb,
+                  void *arg)
+{
+    paints_sqlite *st = (paints_sqlite *)base;
+    int rc = cb == NULL || id == NULL ? WXS_EINVAL : check_user(openid, id);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = job_new(JOB_DEL, openid, id, 0, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    j->done_cb = cb;
+    lane_submit(&st->writer, j);
+    return 0;
+}
+
+static int ps_ready(const wxs__paint_store *base)
+{
+    const paints_sqlite *st = (const paints_sqlite *)base;
+    return st != NULL && !st->closing;
+}
+
+/* Start closing. A job already running on the pool completes and its callback gets its real
+ * result; jobs not yet started (queued in a lane, or waiting for a pool thread) get
+ * WXS_ECANCELED, having changed nothing. All callbacks run on later loop iterations: close()
+ * itself calls none. Then the connections close on the pool and the memory is released. Ops
+ * issued after close() return WXS_ECANCELED. NULL is a no-op. */
+static void ps_close(wxs__paint_store *base)
+{
+    paints_sqlite *st = (paints_sqlite *)base;
+    if (st == NULL || st->closing)
+        return;
+    st->closing = 1;
+    if (st->writer.busy)
+        uv_cancel((uv_req_t *)&st->writer.work);
+    if (st->reader.busy)
+        uv_cancel((uv_req_t *)&st->reader.work);
+    maybe_finish(st);
+}
+
+/* ------------------------------------------------------------ open */
+
+/* Run a one-row query and copy its first column as text into out (cap bytes); "" without a
+ * row. SQLITE_OK or the error code. */
+static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    out[0] = '\0';
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        goto out;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
+        rc = SQLITE_DONE;
+    }
+    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Switch the file to WAL (mode receives the resulting mode). While another connection creates
+ * the same file this pragma can fail with SQLITE_BUSY without calling the busy handler, so
+ * retry it for up to the busy timeout. */
+static int enable_wal(sqlite3 *db, char *mode, size_t cap)
+{
+    int rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
+    for (int waited = 0; rc == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS; waited += 10) {
+        sqlite3_sleep(10);
+        rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
+    }
+    return rc;
+}
+
+/* Create this store's tables when missing (in one transaction, racing instances serialised by
+ * BEGIN IMMEDIATE); refuse a file whose paints schema is newer than this code. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    char version[32];
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db,
+                          "CREATE TABLE IF NOT EXISTS wxs_schema (component TEXT PRIMARY "
+                          "KEY, version INTEGER NOT NULL) WITHOUT ROWID",
+                          NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = query_text(db, "SELECT version FROM wxs_schema WHERE component = 'paints'", version,
+                        sizeof version);
+    if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
+        set_err(err, errlen, "the database file has a newer paints schema than this version", NULL);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return WXS_ECONFIG;
+    }
+    if (rc == SQLITE_OK && atoi(version) < SCHEMA_VERSION)
+        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot create the schema", sqlite3_errstr(rc));
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return WXS_ESTORE;
+    }
+    return 0;
+}
+
+static int prepare_all(lane *ln, const char *const *sql, int n, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        int rc =
+            sqlite3_prepare_v3(ln->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ln->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            set_err(err, errlen, "cannot prepare a statement", sqlite3_errstr(rc));
+            return WXS_ESTORE;
+        }
+        ln->nstmts = i + 1;
+    }
+    return 0;
+}
+
+static int open_writer(lane *ln, const char *path, char *err, size_t errlen)
+{
+    char mode[16];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &ln->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot open the database file", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    sqlite3_busy_timeout(ln->db, BUSY_TIMEOUT_MS);
+    rc = enable_wal(ln->db, mode, sizeof mode);
+    if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {
+        set_err(err, errlen, "cannot enable WAL journal mode", rc ? sqlite3_errstr(rc) : mode);
+        return WXS_ESTORE;
+    }
+    rc = sqlite3_exec(ln->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    int mrc = migrate(ln->db, err, errlen);
+    if (mrc < 0)
+        return mrc;
+    if (wxs__paints_sqlite_test_query_only)
+        sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
+    return prepare_all(ln, write_sql, W_STMTS, err, errlen);
+}
+
+static int open_reader(lane *ln, const char *path, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(path, &ln->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(ln->db, BUSY_TIMEOUT_MS);
+        rc = sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot open the read connection", sqlite3_errstr(rc));
+        return WXS_ESTORE;
+    }
+    return prepare_all(ln, read_sql, R_STMTS, err, errlen);
+}
+
+static void lane_init(lane *ln, paints_sqlite *st)
+{
+    ln->st = st;
+    ln->work.data = ln;
+}
+
+/* Open an instance on loop: opens (creating if needed) cfg->sqlite_path, switches it to WAL,
+ * creates this store's tables and prepares the statements. Runs on the calling (loop) thread
+ * and may block briefly on file I/O: call it at start-up. Returns 0, WXS_ECONFIG (no path,
+ * newer schema), WXS_ESTORE (SQLite refused: unreadable file, missing directory...) or
+ * WXS_ENOMEM, with a reason in err. */
+static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
+                   size_t errlen)
+{
+    paints_sqlite *st = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0') {
+        set_err(err, errlen, "no database path configured (sqlite.path)", NULL);
+        return WXS_ECONFIG;
+    }
+    if (!sqlite3_threadsafe()) {
+        set_err(err, errlen, "the SQLite library was built without thread safety", NULL);
+        return WXS_ECONFIG;
+    }
+    st = wxs__calloc(1, sizeof *st);
+    if (st == NULL)
+        return WXS_ENOMEM;
+    st->base.ops = &wxs__paints_sqlite_ops;
+    st->loop = loop;
+    st->final.data = st;
+    lane_init(&st->writer, st);
+    lane_init(&st->reader, st);
+    rc = open_writer(&st->writer, cfg->sqlite_path, err, errlen);
+    if (rc == 0)
+        rc = open_reader(&st->reader, cfg->sqlite_path, err, errlen);
+    if (rc < 0)
+        goto out;
+    wxs__debug("paints sqlite: opened %s", cfg->sqlite_path);
+    *out = &st->base;
+out:
+    if (rc < 0) {
+        finalize_lane(&st->reader);
+        finalize_lane(&st->writer);
+        wxs__free(st);
+    }
+    return rc;
+}
+
+const wxs__paint_store_ops wxs__paints_sqlite_ops = {
+    .name = "sqlite",
+    .open = ps_open,
+    .close = ps_close,
+    .ready = ps_ready,
+    .list = ps_list,
+    .save = ps_save,
+    .del = ps_del,
+};

@@ -1,0 +1,309 @@
+"""test_paints.py: the One Stroke routes against the real wxsessiond: envelopes, owner scoping,
+paging, limits, urlencoded bodies and durability across SIGKILL; on SQLite (sessions in SQLite,
+and sessions in Redis with paints in SQLite), and on MongoDB when WXS_TEST_MONGODB_URI is set."""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+from harness import Redis, Server, Simulator, login_headers
+
+OK_EMPTY = '{"code":0,"msg":"success","data":{}}'
+
+
+def fail_reason(body):
+    doc = json.loads(body)
+    assert doc["code"] == -1 and doc["msg"] == "fail", body
+    return doc["error"]["reason"]
+
+
+class PaintsApi:
+    """The cases; subclasses choose the stores."""
+    paint_limits = {"maxActionsBytes": 4096, "maxPerUser": 30, "pageSize": 10,
+                    "maxPageSize": 50}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = []
+        cls.tmp = tempfile.mkdtemp(prefix="wxs-paints-")
+        cls.sim = Simulator()
+        cls.procs.append(cls.sim)
+        cfg = {"wechat": {"apiBase": cls.sim.base}, "sqlite": {"path": cls.db_path()},
+               "paints": dict(cls.paint_limits)}
+        cfg.update(cls.extra_config())
+        cls.server = Server(cfg)
+        cls.procs.append(cls.server)
+        cls.users = {}
+
+    @classmethod
+    def extra_config(cls):
+        return {}
+
+    @classmethod
+    def db_path(cls):
+        return os.path.join(cls.tmp, "one-stroke.db")
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.server.stop()
+        for p in reversed(cls.procs):
+            p.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert status == 0, f"wxsessiond exited with {status}"
+
+    def user(self, name):
+        """Headers of a logged-in user (logged in once per class, then code-only)."""
+        if name not in self.users:
+            creds = self.sim.login(name)
+            status, _, body = self.server.request("GET", "/applet/session", login_headers(creds))
+            assert status == 200, body
+            self.users[name] = {"X-WX-Code": creds["code"]}
+        return dict(self.users[name])
+
+    def call(self, method, route, user=None, body=None, ctype="application/json"):
+        headers = self.user(user) if user else {}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers["Content-Type"] = ctype
+        status, _, out = self.server.request(method, "/applet/session/paints/" + route, headers,
+                                             data)
+        return status, out.decode()
+
+    def save(self, user, pid, actions):
+        return self.call("POST", "save", user, {"id": pid, "actions": actions})
+
+    def list_all(self, user, limit=None):
+        items, cursor = [], None
+        for _ in range(1000):
+            q = {}
+            if limit:
+                q["limit"] = limit
+            if cursor:
+                q["cursor"] = cursor
+            status, body = self.call("GET", "list?" + urllib.parse.urlencode(q), user)
+            assert status == 200, body
+            doc = json.loads(body)
+            assert doc["code"] == 0, body
+            items += doc["data"]
+            cursor = doc["next"]
+            if cursor is None:
+                return items
+        raise AssertionError("paging did not end")
+
+    # ---- envelopes
+    def test_save_list_delete_envelopes(self):
+        actions = json.dumps([{"type": "moveTo", "x": 1, "y": 2}, {"type": "lineTo", "x": 3}])
+        self.assertEqual(self.save("ann", "d1", actions), (200, OK_EMPTY))
+        status, body = self.call("GET", "list", "ann")
+        self.assertEqual(status, 200)
+        doc = json.loads(body)
+        self.assertEqual([list(doc), doc["code"], doc["msg"]],
+                         [["code", "msg", "data", "next"], 0, "success"])
+        self.assertEqual(doc["data"][0]["id"], "d1")
+        self.assertEqual(doc["data"][0]["actions"], actions, "actions stored as given")
+        self.assertEqual(self.call("POST", "delete", "ann", {"id": "d1"}), (200, OK_EMPTY))
+        self.assertEqual(json.loads(self.call("GET", "list", "ann")[1])["data"], [])
+        status, body = self.call("POST", "delete", "ann", {"id": "d1"})
+        self.assertEqual((status, fail_reason(body)), (200, "ERR_NOT_FOUND"))
+
+    def test_no_session(self):
+        for method, route, body in (("GET", "list", None), ("POST", "save", {"id": "x"}),
+                                    ("POST", "delete", {"id": "x"})):
+            status, out = self.call(method, route, None, body)
+            self.assertEqual((status, fail_reason(out)), (200, "ERR_NO_SESSION"))
+        # an expired code gets the session layer's answer, which makes the client log in again
+        status, _, out = self.server.request("GET", "/applet/session/paints/list",
+                                             {"X-WX-Code": "expired-code"})
+        self.assertEqual(json.loads(out)["reason"], "ERR_SESSION_EXPIRED")
+
+    # ---- owner scoping (the original keyed saves by id alone)
+    def test_owner_scoping(self):
+        self.assertEqual(self.save("alice", "shared-id", '"alice art"')[1], OK_EMPTY)
+        self.assertEqual(self.save("alice", "alice-only", '"mine"')[1], OK_EMPTY)
+        self.assertEqual([p["id"] for p in self.list_all("bob")
+                          if p["id"] in ("shared-id", "alice-only")], [])
+        # bob saving alice's id makes bob's own drawing; alice's is untouched
+        self.assertEqual(self.save("bob", "shared-id", '"bob art"')[1], OK_EMPTY)
+        alice = {p["id"]: p["actions"] for p in self.list_all("alice")}
+        bob = {p["id"]: p["actions"] for p in self.list_all("bob")}
+        self.assertEqual(alice["shared-id"], '"alice art"')
+        self.assertEqual(bob["shared-id"], '"bob art"')
+        status, body = self.call("POST", "delete", "bob", {"id": "alice-only"})
+        self.assertEqual(fail_reason(body), "ERR_NOT_FOUND")
+        self.assertIn("alice-only", {p["id"] for p in self.list_all("alice")})
+
+    # ---- paging
+    def test_paging_newest_first(self):
+        ids = [f"p{i:03d}" for i in range(25)]
+        for pid in ids:
+            self.assertEqual(self.save("pager", pid, json.dumps([pid]))[1], OK_EMPTY)
+        status, body = self.call("GET", "list", "pager")
+        doc = json.loads(body)
+        self.assertEqual(len(doc["data"]), 10, "paints.pageSize")
+        self.assertIsNotNone(doc["next"])
+        got = [p["id"] for p in self.list_all("pager", limit=7)]
+        self.assertEqual(got, list(reversed(ids)), "newest first, no gaps, no repeats")
+        # re-saving keeps a drawing's place (createdAt) and updates its actions
+        self.assertEqual(self.save("pager", "p003", '["edited"]')[1], OK_EMPTY)
+        items = self.list_all("pager", limit=50)
+        self.assertEqual([p["id"] for p in items], list(reversed(ids)))
+        edited = next(p for p in items if p["id"] == "p003")
+        self.assertEqual(edited["actions"], '["edited"]')
+        self.assertGreaterEqual(edited["updatedAt"], edited["createdAt"])
+
+    def test_bad_paging_parameters(self):
+        for q, reason in (("limit=0", "ERR_BAD_LIMIT"), ("limit=51", "ERR_BAD_LIMIT"),
+                          ("limit=x", "ERR_BAD_LIMIT"), ("cursor=nonsense", "ERR_BAD_CURSOR"),
+                          ("cursor=12.bad%2Fid", "ERR_BAD_CURSOR")):
+            status, body = self.call("GET", "list?" + q, "ann")
+            self.assertEqual((status, fail_reason(body)), (200, reason), q)
+
+    # ---- bodies and limits
+    def test_urlencoded_bodies(self):
+        actions = '[{"t":"微信 😀"}]'
+        body = urllib.parse.urlencode({"id": "form-1", "actions": actions}).encode()
+        status, out = self.call("POST", "save", "carl", body,
+                                "application/x-www-form-urlencoded")
+        self.assertEqual((status, out), (200, OK_EMPTY))
+        self.assertEqual({p["id"]: p["actions"] for p in self.list_all("carl")}["form-1"],
+                         actions)
+        status, out = self.call("POST", "delete", "carl", b"id=form-1",
+                                "application/x-www-form-urlencoded")
+        self.assertEqual((status, out), (200, OK_EMPTY))
+
+    def test_bad_bodies_change_nothing(self):
+        before = self.list_all("dora")
+        cases = [
+            ({"actions": "[]"}, "ERR_MISSING_ID"),
+            ({"id": "ok"}, "ERR_MISSING_ACTIONS"),
+            ({"id": "", "actions": "[]"}, "ERR_BAD_ID"),
+            ({"id": "a" * 65, "actions": "[]"}, "ERR_BAD_ID"),
+            ({"id": "../etc", "actions": "[]"}, "ERR_BAD_ID"),
+            ({"id": "ok", "actions": "not json"}, "ERR_BAD_ACTIONS"),
+            ({"id": "ok", "actions": 12}, "ERR_BAD_ACTIONS"),
+            ({"id": "ok", "actions": json.dumps(["x" * 5000])}, "ERR_ACTIONS_TOO_LARGE"),
+            (b"{not json", "ERR_BAD_BODY"),
+            (b"[1,2]", "ERR_BAD_BODY"),
+        ]
+        for body, reason in cases:
+            status, out = self.call("POST", "save", "dora", body)
+            self.assertEqual((status, fail_reason(out)), (200, reason), body)
+        self.assertEqual(self.list_all("dora"), before)
+        status, _, _ = self.server.request("GET", "/applet/session/paints/save", self.user("dora"))
+        self.assertEqual(status, 405)
+
+    def test_drawings_per_user_limit(self):
+        for i in range(30):
+            self.assertEqual(self.save("full", f"f{i}", "[]")[1], OK_EMPTY)
+        status, out = self.save("full", "one-too-many", "[]")
+        self.assertEqual((status, fail_reason(out)), (200, "ERR_TOO_MANY_PAINTS"))
+        self.assertEqual(len(self.list_all("full")), 30)
+        self.assertEqual(self.save("full", "f5", '["still editable"]')[1], OK_EMPTY)
+        self.assertEqual(self.call("POST", "delete", "full", {"id": "f0"})[1], OK_EMPTY)
+        self.assertEqual(self.save("full", "one-too-many", "[]")[1], OK_EMPTY, "a freed slot")
+
+
+class SqlitePaints(PaintsApi, unittest.TestCase):
+    pass
+
+
+class RedisSessionsSqlitePaints(PaintsApi, unittest.TestCase):
+    """Sessions in Redis, drawings in SQLite: each store chosen in config."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis()
+        super().setUpClass()
+        cls.procs.insert(0, cls.redis)
+
+    @classmethod
+    def extra_config(cls):
+        return {"store": "redis", "redis": {"port": cls.redis.port}}
+
+
+@unittest.skipUnless(os.environ.get("WXS_TEST_MONGODB_URI"), "WXS_TEST_MONGODB_URI is not set")
+class MongoPaints(PaintsApi, unittest.TestCase):
+    @classmethod
+    def extra_config(cls):
+        db = f"wxs_test_{os.getpid()}"
+        return {"paints": dict(cls.paint_limits, store="mongodb"),
+                "mongo": {"uri": os.environ["WXS_TEST_MONGODB_URI"], "database": db}}
+
+
+class Durability(unittest.TestCase):
+    """Saves acknowledged while the server is killed with SIGKILL are all there after restart."""
+
+    def test_acknowledged_saves_survive_sigkill(self):
+        tmp = tempfile.mkdtemp(prefix="wxs-durable-")
+        sim = Simulator()
+        cfg = {"wechat": {"apiBase": sim.base}, "sqlite": {"path": os.path.join(tmp, "d.db")}}
+        server = Server(cfg)
+        try:
+            creds = sim.login("durable")
+            status, _, body = server.request("GET", "/applet/session", login_headers(creds))
+            self.assertEqual(status, 200, body)
+            hdrs = {"X-WX-Code": creds["code"], "Content-Type": "application/json"}
+            acked, stop = [], threading.Event()
+
+            def saver(n):
+                i = 0
+                while not stop.is_set():
+                    pid = f"w{n}-{i}"
+                    i += 1
+                    try:
+                        status, _, out = server.request(
+                            "POST", "/applet/session/paints/save", hdrs,
+                            json.dumps({"id": pid, "actions": "[1]"}).encode(), timeout=5)
+                    except OSError:
+                        return
+                    if status == 200 and out.decode() == OK_EMPTY:
+                        acked.append(pid)
+
+            threads = [threading.Thread(target=saver, args=(n,)) for n in range(8)]
+            for t in threads:
+                t.start()
+            time.sleep(1.5)
+            server.kill()  # SIGKILL mid-load
+            stop.set()
+            for t in threads:
+                t.join()
+            self.assertGreater(len(acked), 50, "the load did save")
+            restarted = Server(dict(cfg, paints={"maxPageSize": 1000}), port=server.port)
+            try:
+                login = sim.login("durable")
+                status, _, body = restarted.request("GET", "/applet/session",
+                                                    login_headers(login))
+                self.assertEqual(status, 200, body)
+                items, cursor = [], None
+                while True:
+                    q = "limit=1000" + (f"&cursor={cursor}" if cursor else "")
+                    status, _, out = restarted.request("GET", "/applet/session/paints/list?" + q,
+                                                       {"X-WX-Code": login["code"]})
+                    doc = json.loads(out)
+                    self.assertEqual(doc["code"], 0, out)
+                    items += [p["id"] for p in doc["data"]]
+                    cursor = doc["next"]
+                    if not cursor:
+                        break
+                missing = set(acked) - set(items)
+                print(f"durability: {len(acked)} saves acknowledged before SIGKILL, "
+                      f"{len(items)} present after restart, {len(missing)} missing",
+                      file=sys.stderr)
+                self.assertEqual(missing, set())
+                self.assertEqual(restarted.stop(), 0)
+            finally:
+                restarted.cleanup()
+        finally:
+            server.cleanup()
+            sim.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1258 @@
+/* test_paints.c: the One Stroke drawing stores (lib/paints*.c): SQLite on a real file, MongoDB's
+ * URI, document and error mapping without a server, and the same behaviour on a real MongoDB
+ * server when WXS_TEST_MONGODB_URI names one. */
+#include "paints_mongo.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <mongoc/mongoc.h>
+#include <sqlite3.h>
+
+/* test hooks of lib/paints_sqlite.c */
+extern int wxs__paints_sqlite_test_query_only;
+extern void (*wxs__paints_sqlite_work_hook)(void);
+
+#define T0 1700000000000LL /* a fixed "now" in ms; tests step it by hand */
+#define MAX_ITEMS 1024
+
+/* ------------------------------------------------------------ environment */
+
+typedef struct backend {
+    const char *name;
+    const wxs__paint_store_ops *ops;
+    int mongo;
+} backend;
+
+static const backend sqlite_backend = {"sqlite", &wxs__paints_sqlite_ops, 0};
+static const backend mongo_backend = {"mongodb", &wxs__paints_mongo_ops, 1};
+
+typedef struct env {
+    const backend *be;
+    uv_loop_t loop;
+    wxs_config cfg;
+    wxs__paint_store *st;
+    char dir[64];
+    char path[128];
+    char db_name[64];
+    char *mongo_uri; /* malloc'd */
+} env;
+
+/* The configuration a test starts from: zeroed, strings "" where read. */
+static void config_init(wxs_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sqlite_path = "";
+    cfg->paint_store = "sqlite";
+    cfg->paint_max_per_user = 10000;
+    cfg->mongo_uri = "";
+    cfg->mongo_username = "";
+    cfg->mongo_password = "";
+    cfg->mongo_host = "127.0.0.1";
+    cfg->mongo_port = 27017;
+    cfg->mongo_query = "";
+    cfg->mongo_database = "weapp";
+}
+
+static void store_open(env *e)
+{
+    char err[256] = "";
+    int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg, err, sizeof err);
+    if (rc != 0)
+        fail_msg("open %s: %s (%s)", e->be->name, wxs_err_name(rc), err);
+    assert_non_null(e->st);
+}
+
+/* Close a store and run the loop until everything it queued has finished and its memory is
+ * released. */
+static void store_close(env *e, wxs__paint_store *st)
+{
+    e->be->ops->close(st);
+    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+}
+
+/* The test's own MongoDB URI: WXS_TEST_MONGODB_URI with its database path replaced by db (the
+ * store takes the URI's database before mongo.database); a database that held the credentials
+ * is kept as authSource. NULL without the env. */
+static char *mongo_test_uri(const char *db)
+{
+    const char *base = getenv("WXS_TEST_MONGODB_URI");
+    bson_error_t err;
+    if (base == NULL || base[0] == '\0')
+        return NULL;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(base, &err);
+    if (uri == NULL)
+        fail_msg("WXS_TEST_MONGODB_URI is not a valid URI: %s", err.message);
+    const char *orig = mongoc_uri_get_database(uri);
+    int keep_auth = orig != NULL && mongoc_uri_get_username(uri) != NULL &&
+                    mongoc_uri_get_auth_source(uri) == NULL;
+    const char *hosts = strstr(base, "://") + 3;
+    size_t authority = (size_t)(hosts - base) + strcspn(hosts, "/?");
+    const char *query = strchr(base + authority, '?');
+    size_t cap = strlen(base) + strlen(db) + (orig != NULL ? strlen(orig) : 0) + 32;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    int n = snprintf(s, cap, "%.*s/%s", (int)authority, base, db);
+    if (query != NULL && query[1] != '\0')
+        n += snprintf(s + n, cap - (size_t)n, "?%s", query + 1);
+    if (keep_auth)
+        snprintf(s + n, cap - (size_t)n, "%sauthSource=%s", query != NULL ? "&" : "?", orig);
+    mongoc_uri_destroy(uri);
+    return s;
+}
+
+static void mongo_drop_database(const char *uri_text, const char *db)
+{
+    bson_error_t err;
+    mongoc_client_t *client = mongoc_client_new(uri_text);
+    assert_non_null(client);
+    mongoc_database_t *d = mongoc_client_get_database(client, db);
+    if (!mongoc_database_drop(d, &err))
+        print_message("warning: dropping test database %s: %s\n", db, err.message);
+    mongoc_database_destroy(d);
+    mongoc_client_destroy(client);
+}
+
+static void rm_rf_dir(const char *dir)
+{
+    static const char *const names[] = {"paints.db", "paints.db-wal", "paints.db-shm",
+                                        "paints.db-journal"};
+    char p[256];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
+static int setup_env(void **state)
+{
+    const backend *be = *state;
+    env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    e->be = be;
+    config_init(&e->cfg);
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    if (be->mongo) {
+        snprintf(e->db_name, sizeof e->db_name, "wxs_test_%d_%ld", (int)getpid(), (long)random());
+        e->mongo_uri = mongo_test_uri(e->db_name);
+        e->cfg.paint_store = "mongodb";
+        e->cfg.mongo_uri = e->mongo_uri != NULL ? e->mongo_uri : "";
+        e->cfg.mongo_database = e->db_name;
+    } else {
+        snprintf(e->dir, sizeof e->dir, "/tmp/wxs-paints-XXXXXX");
+        assert_non_null(mkdtemp(e->dir));
+        snprintf(e->path, sizeof e->path, "%s/paints.db", e->dir);
+        e->cfg.sqlite_path = e->path;
+    }
+    *state = e;
+    if (!be->mongo || e->mongo_uri != NULL)
+        store_open(e);
+    return 0;
+}
+
+static int teardown_env(void **state)
+{
+    env *e = *state;
+    if (e->st != NULL)
+        store_close(e, e->st);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+    if (e->mongo_uri != NULL) {
+        mongo_drop_database(e->mongo_uri, e->db_name);
+        free(e->mongo_uri);
+    }
+    if (e->dir[0] != '\0')
+        rm_rf_dir(e->dir);
+    free(e);
+    return 0;
+}
+
+/* The env of a behavioural test; skips (visibly) the MongoDB run without a server. */
+static env *begin(void **state)
+{
+    env *e = *state;
+    if (e->be->mongo && e->mongo_uri == NULL) {
+        print_message("SKIP: MongoDB tests need WXS_TEST_MONGODB_URI (no MongoDB server is "
+                      "installable from Debian/npm here)\n");
+        skip();
+    }
+    return e;
+}
+
+/* ------------------------------------------------------------ synchronous wrappers */
+
+typedef struct waiter {
+    int returned; /* set once the op returned: the callback must come after */
+    int calls;
+    int status;
+} waiter;
+
+static void done_cb(void *arg, int status)
+{
+    waiter *w = arg;
+    assert_int_equal(w->returned, 1);
+    w->calls++;
+    w->status = status;
+}
+
+typedef struct item {
+    char id[WXS__PAINT_ID_MAX + 1];
+    char *actions;
+    size_t actions_len;
+    int64_t created, updated;
+} item;
+
+typedef struct page {
+    waiter w;
+    size_t n;
+    int more;
+    item items[MAX_ITEMS];
+} page;
+
+static void page_free(page *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->items[i].actions);
+    p->n = 0;
+}
+
+static void list_cb(void *arg, int status, const wxs__paint *items, size_t n, int more)
+{
+    page *p = arg;
+    done_cb(&p->w, status);
+    assert_true(n <= MAX_ITEMS);
+    if (status < 0)
+        assert_true(items == NULL && n == 0);
+    p->n = n;
+    p->more = more;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(strlen(items[i].id) <= WXS__PAINT_ID_MAX);
+        strcpy(p->items[i].id, items[i].id);
+        p->items[i].actions = malloc(items[i].actions_len + 1);
+        assert_non_null(p->items[i].actions);
+        memcpy(p->items[i].actions, items[i].actions, items[i].actions_len + 1);
+        assert_int_equal(items[i].actions[items[i].actions_len], '\0');
+        p->items[i].actions_len = items[i].actions_len;
+        p->items[i].created = items[i].created_at_ms;
+        p->items[i].updated = items[i].updated_at_ms;
+    }
+}
+
+static void run_until(env *e, const waiter *w)
+{
+    while (w->calls == 0)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(w->calls, 1);
+}
+
+static int save_n(env *e, wxs__paint_store *st, const char *openid, const char *id,
+                  const char *actions, size_t len, int64_t now, long long max)
+{
+    waiter w = {0};
+    int rc = e->be->ops->save(st, openid, id, actions, len, now, max, done_cb, &w);
+    if (rc < 0)
+        return rc;
+    w.returned = 1;
+    run_until(e, &w);
+    return w.status;
+}
+
+static int save(env *e, const char *openid, const char *id, const char *actions, int64_t now)
+{
+    return save_n(e, e->st, openid, id, actions, strlen(actions), now, 10000);
+}
+
+static int del_in(env *e, wxs__paint_store *st, const char *openid, const char *id)
+{
+    waiter w = {0};
+    int rc = e->be->ops->del(st, openid, id, done_cb, &w);
+    if (rc < 0)
+        return rc;
+    w.returned = 1;
+    run_until(e, &w);
+    return w.status;
+}
+
+static int del(env *e, const char *openid, const char *id)
+{
+    return del_in(e, e->st, openid, id);
+}
+
+/* List into p (after p's last item when after != 0). Returns the op's or callback's status. */
+static int list_in(env *e, wxs__paint_store *st, const char *openid, page *p, unsigned limit,
+                   int after)
+{
+    wxs__paint_cursor c;
+    memset(&c, 0, sizeof c);
+    if (after) {
+        assert_true(p->n > 0);
+        c.created_at_ms = p->items[p->n - 1].created;
+        strcpy(c.id, p->items[p->n - 1].id);
+    }
+    page_free(p);
+    memset(&p->w, 0, sizeof p->w);
+    p->more = -1;
+    int rc = e->be->ops->list(st, openid, after ? &c : NULL, limit, list_cb, p);
+    if (rc < 0)
+        return rc;
+    p->w.returned = 1;
+    run_until(e, &p->w);
+    return p->w.status;
+}
+
+static int list(env *e, const char *openid, page *p, unsigned limit, int after)
+{
+    return list_in(e, e->st, openid, p, limit, after);
+}
+
+static page *page_new(void)
+{
+    page *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static void page_destroy(page *p)
+{
+    page_free(p);
+    free(p);
+}
+
+/* ------------------------------------------------------------ behaviour (both stores) */
+
+static void test_round_trip(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    assert_int_equal(list(e, "userA", p, 20, 0), 0);
+    assert_int_equal(p->n, 0);
+    assert_int_equal(p->more, 0);
+    assert_int_equal(save(e, "userA", "d1", "[{\"x\":1}]", T0), 0);
+    assert_int_equal(list(e, "userA", p, 20, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->more, 0);
+    assert_string_equal(p->items[0].id, "d1");
+    assert_string_equal(p->items[0].actions, "[{\"x\":1}]");
+    assert_int_equal(p->items[0].created, T0);
+    assert_int_equal(p->items[0].updated, T0);
+    assert_int_equal(del(e, "userA", "d1"), 0);
+    assert_int_equal(list(e, "userA", p, 20, 0), 0);
+    assert_int_equal(p->n, 0);
+    assert_int_equal(del(e, "userA", "d1"), WXS_ENOTFOUND);
+    assert_true(e->be->ops->ready(e->st));
+    page_destroy(p);
+}
+
+/* Ops refuse bad arguments by their return value and never call back. */
+static void test_bad_arguments(void **state)
+{
+    env *e = begin(state);
+    const wxs__paint_store_ops *ops = e->be->ops;
+    waiter w = {0};
+    char long_openid[WXS__OPENID_MAX + 2];
+    memset(long_openid, 'o', sizeof long_openid - 1);
+    long_openid[sizeof long_openid - 1] = '\0';
+    wxs__paint_cursor bad = {.created_at_ms = 1, .id = "no/slash"};
+    assert_int_equal(ops->save(e->st, "u", "bad id", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->save(e->st, "u", "", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->save(e->st, "", "a", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->save(e->st, long_openid, "a", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->save(e->st, "u", "a", "1", 1, T0, 0, done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->save(e->st, "u", "a", "1", 1, T0, 10, NULL, &w), WXS_EINVAL);
+    assert_int_equal(ops->del(e->st, "u", "a.b", done_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", NULL, 0, list_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", NULL, 1001, list_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", &bad, 10, list_cb, &w), WXS_EINVAL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(w.calls, 0);
+}
+
+/* Save ids d0..d(n-1) for openid, d<i> at T0 + i * step (so equal times when step is 0). */
+static void save_many(env *e, const char *openid, int n, int64_t step)
+{
+    char id[16], actions[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "d%d", i);
+        snprintf(actions, sizeof actions, "[%d]", i);
+        assert_int_equal(save(e, openid, id, actions, T0 + i * step), 0);
+    }
+}
+
+/* Newest first by createdAt, ties broken by id descending; keyset pages of 3 over 9 drawings:
+ * 3 pages, `more` exactly on the first two. */
+static void test_order_and_paging(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    static const char *const want[] = {"d8", "d7", "d6", "d5", "d4", "d3", "d2", "d1", "d0"};
+    save_many(e, "pager", 9, 1000);
+    for (int pg = 0; pg < 3; pg++) {
+        assert_int_equal(list(e, "pager", p, 3, pg > 0), 0);
+        assert_int_equal(p->n, 3);
+        assert_int_equal(p->more, pg < 2);
+        for (int i = 0; i < 3; i++) {
+            assert_string_equal(p->items[i].id, want[pg * 3 + i]);
+            assert_int_equal(p->items[i].created, T0 + (8 - (pg * 3 + i)) * 1000);
+        }
+    }
+    /* one page holding all: no more */
+    assert_int_equal(list(e, "pager", p, 9, 0), 0);
+    assert_int_equal(p->n, 9);
+    assert_int_equal(p->more, 0);
+    assert_int_equal(list(e, "pager", p, 8, 0), 0);
+    assert_int_equal(p->more, 1);
+    /* equal createdAt: id order decides, and the cursor still splits exactly */
+    save_many(e, "ties", 5, 0);
+    assert_int_equal(list(e, "ties", p, 2, 0), 0);
+    assert_string_equal(p->items[0].id, "d4");
+    assert_string_equal(p->items[1].id, "d3");
+    assert_int_equal(list(e, "ties", p, 2, 1), 0);
+    assert_string_equal(p->items[0].id, "d2");
+    assert_string_equal(p->items[1].id, "d1");
+    assert_int_equal(p->more, 1);
+    assert_int_equal(list(e, "ties", p, 2, 1), 0);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->items[0].id, "d0");
+    assert_int_equal(p->more, 0);
+    page_destroy(p);
+}
+
+/* The original defect: save keyed by id alone. Every op is scoped to the openId. */
+static void test_owner_scoping(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    assert_int_equal(save(e, "alice", "shared", "\"alice's\"", T0), 0);
+    assert_int_equal(list(e, "bob", p, 20, 0), 0);
+    assert_int_equal(p->n, 0);
+    /* bob saving alice's id makes bob's own drawing */
+    assert_int_equal(save(e, "bob", "shared", "\"bob's\"", T0 + 5), 0);
+    assert_int_equal(list(e, "alice", p, 20, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->items[0].actions, "\"alice's\"");
+    assert_int_equal(p->items[0].updated, T0);
+    assert_int_equal(list(e, "bob", p, 20, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->items[0].actions, "\"bob's\"");
+    /* bob deleting alice's (only) drawing: not found, alice's stays */
+    assert_int_equal(del(e, "bob", "shared"), 0);
+    assert_int_equal(del(e, "bob", "shared"), WXS_ENOTFOUND);
+    assert_int_equal(list(e, "alice", p, 20, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->items[0].actions, "\"alice's\"");
+    /* openids that are prefixes of one another do not mix */
+    assert_int_equal(list(e, "alic", p, 20, 0), 0);
+    assert_int_equal(p->n, 0);
+    page_destroy(p);
+}
+
+static void test_resave_keeps_created(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    assert_int_equal(save(e, "u", "x", "[1]", T0), 0);
+    assert_int_equal(save(e, "u", "y", "[2]", T0 + 10), 0);
+    assert_int_equal(save(e, "u", "x", "[1,1]", T0 + 99), 0);
+    assert_int_equal(list(e, "u", p, 20, 0), 0);
+    assert_int_equal(p->n, 2);
+    /* x keeps its place (createdAt T0), y stays newest */
+    assert_string_equal(p->items[0].id, "y");
+    assert_string_equal(p->items[1].id, "x");
+    assert_string_equal(p->items[1].actions, "[1,1]");
+    assert_int_equal(p->items[1].created, T0);
+    assert_int_equal(p->items[1].updated, T0 + 99);
+    page_destroy(p);
+}
+
+static void test_max_per_user(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    const char *a = "[0]";
+    assert_int_equal(save_n(e, e->st, "m", "a", a, 3, T0, 3), 0);
+    assert_int_equal(save_n(e, e->st, "m", "b", a, 3, T0 + 1, 3), 0);
+    assert_int_equal(save_n(e, e->st, "m", "c", a, 3, T0 + 2, 3), 0);
+    assert_int_equal(save_n(e, e->st, "m", "d", a, 3, T0 + 3, 3), WXS_ETOOBIG);
+    assert_int_equal(list(e, "m", p, 20, 0), 0);
+    assert_int_equal(p->n, 3);
+    assert_string_equal(p->items[0].id, "c");
+    /* re-saving an existing id at the limit still works */
+    assert_int_equal(save_n(e, e->st, "m", "b", "[9]", 3, T0 + 4, 3), 0);
+    /* the limit is per user */
+    assert_int_equal(save_n(e, e->st, "other", "d", a, 3, T0 + 5, 3), 0);
+    /* a delete frees a slot */
+    assert_int_equal(del(e, "m", "a"), 0);
+    assert_int_equal(save_n(e, e->st, "m", "d", a, 3, T0 + 6, 3), 0);
+    assert_int_equal(save_n(e, e->st, "m", "e", a, 3, T0 + 7, 3), WXS_ETOOBIG);
+    assert_int_equal(list(e, "m", p, 20, 0), 0);
+    assert_int_equal(p->n, 3);
+    assert_string_equal(p->items[0].id, "d");
+    assert_string_equal(p->items[1].id, "c");
+    assert_string_equal(p->items[2].id, "b");
+    assert_string_equal(p->items[2].actions, "[9]");
+    page_destroy(p);
+}
+
+static void test_utf8_and_large_actions(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    static const char utf8[] =
+        "[{\"t\":\"一笔到底 ✍️ 🎨\",\"q\":\"\\\"\\\\\\u0001\",\"n\":\"é\\n\"}]";
+    assert_int_equal(save(e, "微信用户", "u8", utf8, T0), 0);
+    assert_int_equal(list(e, "微信用户", p, 1, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->items[0].actions_len, strlen(utf8));
+    assert_memory_equal(p->items[0].actions, utf8, strlen(utf8));
+
+    size_t big = 512 * 1024;
+    char *actions = malloc(big + 1);
+    assert_non_null(actions);
+    actions[0] = '[';
+    for (size_t i = 1; i < big - 1; i++)
+        actions[i] = i % 2 ? '1' : ',';
+    actions[big - 2] = '1';
+    actions[big - 1] = ']';
+    actions[big] = '\0';
+    assert_int_equal(save_n(e, e->st, "big", "big", actions, big, T0, 10), 0);
+    assert_int_equal(list(e, "big", p, 5, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->items[0].actions_len, big);
+    assert_memory_equal(p->items[0].actions, actions, big);
+    free(actions);
+    page_destroy(p);
+}
+
+/* Two instances (two workers, or two processes) on one store see each other's writes. */
+static void test_two_instances(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    wxs__paint_store *second = NULL;
+    char err[256] = "";
+    assert_int_equal(e->be->ops->open(&second, &e->loop, &e->cfg, err, sizeof err), 0);
+    assert_int_equal(save(e, "two", "one", "[1]", T0), 0);
+    assert_int_equal(list_in(e, second, "two", p, 10, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(save_n(e, second, "two", "two", "[2]", 3, T0 + 1, 2), 0);
+    assert_int_equal(save_n(e, second, "two", "three", "[3]", 3, T0 + 2, 2), WXS_ETOOBIG);
+    assert_int_equal(list(e, "two", p, 10, 0), 0);
+    assert_int_equal(p->n, 2);
+    assert_string_equal(p->items[0].id, "two");
+    assert_int_equal(del_in(e, second, "two", "one"), 0);
+    assert_int_equal(del(e, "two", "one"), WXS_ENOTFOUND);
+    store_close(e, second);
+    page_destroy(p);
+}
+
+typedef struct inflight {
+    waiter w[40];
+    page *pages[8];
+} inflight;
+
+/* Close with ops in flight: every callback runs exactly once, with its real result or
+ * WXS_ECANCELED; a canceled save stored nothing and an acknowledged one is there. */
+static void test_close_in_flight(void **state)
+{
+    env *e = begin(state);
+    inflight *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    char id[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof id, "f%d", i);
+        assert_int_equal(
+            e->be->ops->save(e->st, "fly", id, "[1]", 3, T0 + i, 100, done_cb, &f->w[i]), 0);
+        f->w[i].returned = 1;
+    }
+    for (int i = 0; i < 8; i++) {
+        f->pages[i] = page_new();
+        assert_int_equal(e->be->ops->list(e->st, "fly", NULL, 50, list_cb, f->pages[i]), 0);
+        f->pages[i]->w.returned = 1;
+    }
+    store_close(e, e->st);
+    e->st = NULL;
+    int acked = 0;
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(f->w[i].calls, 1);
+        assert_true(f->w[i].status == 0 || f->w[i].status == WXS_ECANCELED);
+        acked += f->w[i].status == 0;
+    }
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(f->pages[i]->w.calls, 1);
+        assert_true(f->pages[i]->w.status == 0 || f->pages[i]->w.status == WXS_ECANCELED);
+        page_destroy(f->pages[i]);
+    }
+    /* after close: refused (the store is gone, so check on a fresh one that it kept exactly
+     * the acknowledged saves) */
+    store_open(e);
+    page *p = page_new();
+    assert_int_equal(list(e, "fly", p, 100, 0), 0);
+    assert_int_equal((int)p->n, acked);
+    for (size_t k = 0; k < p->n; k++) {
+        int i = atoi(p->items[k].id + 1);
+        assert_int_equal(f->w[i].status, 0);
+    }
+    print_message("close in flight (%s): %d of 40 saves acknowledged\n", e->be->name, acked);
+    page_destroy(p);
+    free(f);
+}
+
+static void test_ops_after_close(void **state)
+{
+    env *e = begin(state);
+    waiter w = {0};
+    wxs__paint_store *st = e->st;
+    e->be->ops->close(st);
+    assert_false(e->be->ops->ready(st));
+    assert_int_equal(e->be->ops->save(st, "u", "a", "1", 1, T0, 10, done_cb, &w), WXS_ECANCELED);
+    assert_int_equal(e->be->ops->del(st, "u", "a", done_cb, &w), WXS_ECANCELED);
+    assert_int_equal(e->be->ops->list(st, "u", NULL, 5, list_cb, &w), WXS_ECANCELED);
+    e->be->ops->close(st); /* twice is harmless */
+    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+    e->st = NULL;
+    assert_int_equal(w.calls, 0);
+}
+
+/* ------------------------------------------------------------ SQLite only */
+
+static sqlite3 *raw_open(const env *e)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static long long raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    long long v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static const char *raw_text(sqlite3 *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return out;
+}
+
+/* The per-user counts always equal the rows, and the session store's user_version is left
+ * alone. */
+static void test_sqlite_schema_and_counts(void **state)
+{
+    env *e = begin(state);
+    char mode[16];
+    save_many(e, "c1", 4, 10);
+    save_many(e, "c2", 2, 10);
+    assert_int_equal(save(e, "c1", "d0", "[7]", T0 + 100), 0);
+    assert_int_equal(del(e, "c1", "d1"), 0);
+    assert_int_equal(del(e, "c2", "d0"), 0);
+    assert_int_equal(del(e, "c2", "d1"), 0);
+    sqlite3 *db = raw_open(e);
+    assert_int_equal(raw_int(db, "SELECT n FROM paint_counts WHERE open_id = 'c1'"), 3);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM paints WHERE open_id = 'c1'"), 3);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM paint_counts WHERE open_id = 'c2'"), 0);
+    assert_int_equal(raw_int(db, "SELECT version FROM wxs_schema WHERE component = 'paints'"), 1);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), 0);
+    assert_string_equal(raw_text(db, "PRAGMA journal_mode", mode, sizeof mode), "wal");
+    /* the session store's version marker survives a reopen of the paints store */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    store_close(e, e->st);
+    store_open(e);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+    /* a file from a newer version is refused */
+    assert_int_equal(sqlite3_exec(db, "UPDATE wxs_schema SET version = 2", NULL, NULL, NULL),
+                     SQLITE_OK);
+    wxs__paint_store *st = NULL;
+    char err[256] = "";
+    assert_int_equal(e->be->ops->open(&st, &e->loop, &e->cfg, err, sizeof err), WXS_ECONFIG);
+    assert_null(st);
+    assert_non_null(strstr(err, "newer"));
+    assert_int_equal(sqlite3_exec(db, "UPDATE wxs_schema SET version = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void assert_plan_uses_index(sqlite3 *db, const char *sql)
+{
+    char q[512];
+    sqlite3_stmt *s = NULL;
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+    int seek = 0, sorts = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(s, 3);
+        seek += strstr(detail, "SEARCH paints USING INDEX paints_by_time (open_id=?") != NULL;
+        sorts += strstr(detail, "TEMP B-TREE") != NULL;
+    }
+    sqlite3_finalize(s);
+    assert_int_equal(seek, 1);
+    assert_int_equal(sorts, 0);
+}
+
+static double elapsed_ms(const struct timespec *a)
+{
+    struct timespec b;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a->tv_sec) * 1e3 + (double)(b.tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* A user with 10,000 drawings: pages are index seeks (no scan, no sort), fast at any depth, and
+ * the limit check does not count rows. */
+static void test_sqlite_ten_thousand(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    sqlite3 *db = raw_open(e);
+    sqlite3_stmt *ins = NULL;
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO paints VALUES ('heavy', ?1, "
+                                        "'[1,2,3]', ?2, ?2)",
+                                        -1, &ins, NULL),
+                     SQLITE_OK);
+    char id[16];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(id, sizeof id, "p%05d", i);
+        sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 2, T0 + i);
+        assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO paint_counts VALUES ('heavy', 10000); COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_plan_uses_index(db, "SELECT id, actions, created_at, updated_at FROM paints WHERE "
+                               "open_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?4");
+    assert_plan_uses_index(db, "SELECT id, actions, created_at, updated_at FROM paints WHERE "
+                               "open_id = ?1 AND (created_at, id) < (?2, ?3) ORDER BY "
+                               "created_at DESC, id DESC LIMIT ?4");
+    sqlite3_close(db);
+
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    assert_int_equal(list(e, "heavy", p, 100, 0), 0);
+    assert_string_equal(p->items[0].id, "p09999");
+    int pages = 1;
+    while (p->more) {
+        assert_int_equal(list(e, "heavy", p, 100, 1), 0);
+        pages++;
+    }
+    double ms = elapsed_ms(&t);
+    assert_int_equal(pages, 100);
+    assert_string_equal(p->items[p->n - 1].id, "p00000");
+    print_message("10,000 drawings: 100 pages of 100 in %.1f ms\n", ms);
+    assert_true(ms < 5000);
+    assert_int_equal(save_n(e, e->st, "heavy", "new", "[]", 2, T0 + 20000, 10000), WXS_ETOOBIG);
+    assert_int_equal(save_n(e, e->st, "heavy", "p00042", "[]", 2, T0 + 20000, 10000), 0);
+    page_destroy(p);
+}
+
+/* A write the file refuses is WXS_ESTORE and nothing is acknowledged. Root ignores file
+ * permissions, so the refusal comes from the test hook (PRAGMA query_only on the write
+ * connection: SQLite answers SQLITE_READONLY as for a read-only file); the chmod variant runs
+ * when not root. Reads still work. */
+static void test_sqlite_write_refused(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    assert_int_equal(save(e, "ro", "keep", "[1]", T0), 0);
+    store_close(e, e->st);
+    wxs__paints_sqlite_test_query_only = 1;
+    store_open(e);
+    wxs__paints_sqlite_test_query_only = 0;
+    assert_int_equal(save(e, "ro", "new", "[2]", T0 + 1), WXS_ESTORE);
+    assert_int_equal(save(e, "ro", "keep", "[3]", T0 + 1), WXS_ESTORE);
+    assert_int_equal(del(e, "ro", "keep"), WXS_ESTORE);
+    assert_int_equal(list(e, "ro", p, 10, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_string_equal(p->items[0].actions, "[1]");
+    store_close(e, e->st);
+    e->st = NULL;
+    if (geteuid() == 0) {
+        print_message("note: running as root, chmod 0444 cannot make the file read-only; "
+                      "the query_only hook above covered the refused write\n");
+    } else {
+        chmod(e->path, 0444);
+        chmod(e->dir, 0555);
+        char err[256] = "";
+        int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg, err, sizeof err);
+        if (rc == 0) {
+            assert_int_equal(save(e, "ro", "new", "[2]", T0 + 1), WXS_ESTORE);
+            store_close(e, e->st);
+        } else {
+            assert_int_equal(rc, WXS_ESTORE);
+        }
+        chmod(e->dir, 0700);
+        chmod(e->path, 0644);
+    }
+    store_open(e);
+    assert_int_equal(list(e, "ro", p, 10, 0), 0);
+    assert_int_equal(p->n, 1);
+    page_destroy(p);
+}
+
+static void test_sqlite_open_errors(void **state)
+{
+    env *e = begin(state);
+    wxs__paint_store *st = NULL;
+    char err[256] = "";
+    wxs_config cfg = e->cfg;
+    cfg.sqlite_path = "/nonexistent-dir-wxs/paints.db";
+    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg, err, sizeof err), WXS_ESTORE);
+    assert_null(st);
+    assert_non_null(strstr(err, "cannot open"));
+    cfg.sqlite_path = "";
+    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg, err, sizeof err), WXS_ECONFIG);
+    assert_non_null(strstr(err, "sqlite.path"));
+}
+
+/* An acknowledged save survives kill -9 of the process: a child saves, reports the callback
+ * through a pipe and is killed; the parent finds the drawing. */
+static void test_sqlite_kill9(void **state)
+{
+    env *e = begin(state);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uv_loop_t loop;
+        wxs__paint_store *st = NULL;
+        char err[256];
+        waiter w = {.returned = 1};
+        close(fds[0]);
+        uv_loop_init(&loop);
+        if (wxs__paints_sqlite_ops.open(&st, &loop, &e->cfg, err, sizeof err) != 0)
+            _exit(2);
+        for (int i = 0; i < 5; i++) {
+            char id[8];
+            snprintf(id, sizeof id, "k%d", i);
+            w.calls = 0;
+            if (wxs__paints_sqlite_ops.save(st, "kill", id, "[\"durable\"]", 11, T0 + i, 100,
+                                            done_cb, &w) != 0)
+                _exit(3);
+            while (w.calls == 0)
+                uv_run(&loop, UV_RUN_ONCE);
+            if (w.status != 0 || write(fds[1], "k", 1) != 1)
+                _exit(4);
+        }
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char buf[8];
+    size_t got = 0;
+    while (got < 5) {
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    kill(pid, SIGKILL);
+    int wstatus = 0;
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_true(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+    page *p = page_new();
+    assert_int_equal(list(e, "kill", p, 10, 0), 0);
+    assert_int_equal(p->n, 5);
+    assert_string_equal(p->items[0].id, "k4");
+    assert_string_equal(p->items[0].actions, "[\"durable\"]");
+    page_destroy(p);
+}
+
+/* ------------------------------------------------------------ MongoDB without a server */
+
+typedef struct uri_case {
+    const char *uri, *user, *pass, *host;
+    long long port;
+    const char *query, *db;
+    const char *want, *want_redacted;
+} uri_case;
+
+static void test_mongo_uri(void **state)
+{
+    static const uri_case cases[] = {
+        {"", "", "", "127.0.0.1", 27017, "", "weapp", "mongodb://127.0.0.1:27017/weapp",
+         "mongodb://127.0.0.1:27017/weapp"},
+        {"", "admin", "p@ss:w/rd%", "db.local", 27018, "", "weapp",
+         "mongodb://admin:p%40ss%3Aw%2Frd%25@db.local:27018/weapp",
+         "mongodb://admin:***@db.local:27018/weapp"},
+        {"", "us@r:/%", "", "h", 1, "", "d", "mongodb://us%40r%3A%2F%25@h:1/d",
+         "mongodb://us%40r%3A%2F%25@h:1/d"},
+        {"", "u", "~ok-._", "h", 2, "authSource=admin&replicaSet=rs0", "d",
+         "mongodb://u:~ok-._@h:2/d?authSource=admin&replicaSet=rs0",
+         "mongodb://u:***@h:2/d?authSource=admin&replicaSet=rs0"},
+        {"", "", "", "h", 3, "?tls=true&tlsCertificateKeyFilePassword=s3cret", "d",
+         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=s3cret",
+         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=***"},
+        {"", "", "", "::1", 27017, "", "weapp", "mongodb://[::1]:27017/weapp",
+         "mongodb://[::1]:27017/weapp"},
+        {"", "u", "pw", "h", 0, "", "", "mongodb://u:pw@h:27017/", "mongodb://u:***@h:27017/"},
+        {"mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin", "ignored", "ignored", "x", 9,
+         "", "weapp", "mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin",
+         "mongodb://root:***@a:1,b:2/app?authSource=admin"},
+        {"mongodb+srv://only-user@cluster.example/x", "", "", "", 0, "", "",
+         "mongodb+srv://only-user@cluster.example/x", "mongodb+srv://only-user@cluster.example/x"},
+        {"not a uri with secret", "", "", "", 0, "", "", "not a uri with secret", "***"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uri_case *c = &cases[i];
+        wxs_config cfg;
+        config_init(&cfg);
+        cfg.mongo_uri = (char *)c->uri;
+        cfg.mongo_username = (char *)c->user;
+        cfg.mongo_password = (char *)c->pass;
+        cfg.mongo_host = (char *)c->host;
+        cfg.mongo_port = c->port;
+        cfg.mongo_query = (char *)c->query;
+        cfg.mongo_database = (char *)c->db;
+        char *uri = NULL, *red = NULL;
+        assert_int_equal(wxs__mongo_uri(&cfg, &uri), 0);
+        assert_int_equal(wxs__mongo_uri_redacted(&cfg, &red), 0);
+        assert_string_equal(uri, c->want);
+        assert_string_equal(red, c->want_redacted);
+        if (c->pass[0] != '\0' && c->uri[0] == '\0')
+            assert_null(strstr(red, c->pass));
+        if (c->uri[0] == '\0') { /* libmongoc reads back what was encoded */
+            bson_error_t err;
+            mongoc_uri_t *m = mongoc_uri_new_with_error(uri, &err);
+            if (m == NULL)
+                fail_msg("case %zu: libmongoc refused %s: %s", i, c->want_redacted, err.message);
+            if (c->user[0] != '\0')
+                assert_string_equal(mongoc_uri_get_username(m), c->user);
+            if (c->pass[0] != '\0')
+                assert_string_equal(mongoc_uri_get_password(m), c->pass);
+            mongoc_uri_destroy(m);
+        }
+        wxs__free(uri);
+        wxs__free(red);
+    }
+    /* no host, and a URI past the limit */
+    wxs_config cfg;
+    char *out = NULL;
+    config_init(&cfg);
+    cfg.mongo_host = "";
+    assert_int_equal(wxs__mongo_uri(&cfg, &out), WXS_EINVAL);
+    assert_null(out);
+    char *huge = malloc(WXS__MONGO_URI_MAX + 10);
+    assert_non_null(huge);
+    memset(huge, 'h', WXS__MONGO_URI_MAX + 9);
+    huge[WXS__MONGO_URI_MAX + 9] = '\0';
+    config_init(&cfg);
+    cfg.mongo_host = huge;
+    assert_int_equal(wxs__mongo_uri(&cfg, &out), WXS_ETOOBIG);
+    free(huge);
+}
+
+static void test_mongo_document_mapping(void **state)
+{
+    wxs__paint in = {.id = "draw-1_X",
+                     .actions = "[\"一笔\",{\"a\":1}]",
+                     .created_at_ms = T0,
+                     .updated_at_ms = T0 + 5};
+    in.actions_len = strlen(in.actions);
+    bson_t doc = BSON_INITIALIZER;
+    assert_int_equal(wxs__mongo_paint_to_bson(&doc, "oUser", &in), 0);
+    char *json = bson_as_canonical_extended_json(&doc, NULL);
+    assert_string_equal(json, "{ \"openId\" : \"oUser\", \"id\" : \"draw-1_X\", \"actions\" : "
+                              "\"[\\\"一笔\\\",{\\\"a\\\":1}]\", \"createdAt\" : { \"$date\" : { "
+                              "\"$numberLong\" : \"1700000000000\" } }, \"updatedAt\" : { "
+                              "\"$date\" : { \"$numberLong\" : \"1700000000005\" } } }");
+    bson_free(json);
+    wxs__paint out;
+    assert_int_equal(wxs__mongo_paint_from_bson(&doc, &out), 0);
+    assert_string_equal(out.id, in.id);
+    assert_int_equal(out.actions_len, in.actions_len);
+    assert_memory_equal(out.actions, in.actions, in.actions_len);
+    assert_int_equal(out.created_at_ms, T0);
+    assert_int_equal(out.updated_at_ms, T0 + 5);
+    bson_destroy(&doc);
+
+    /* malformed documents: each is refused; updatedAt missing defaults to createdAt */
+    static const char *const bad[] = {
+        "{\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a b\",\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":5,\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a\",\"actions\":[1,2],\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a\",\"actions\":\"[]\",\"createdAt\":17}",
+        "{\"id\":\"a\",\"actions\":\"[]\"}",
+    };
+    bson_error_t err;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bson_t *b = bson_new_from_json((const uint8_t *)bad[i], -1, &err);
+        assert_non_null(b);
+        assert_int_equal(wxs__mongo_paint_from_bson(b, &out), WXS_EPARSE);
+        bson_destroy(b);
+    }
+    bson_t *ok = bson_new_from_json((const uint8_t *)"{\"id\":\"a\",\"actions\":\"\","
+                                                     "\"createdAt\":{\"$date\":7}}",
+                                    -1, &err);
+    assert_int_equal(wxs__mongo_paint_from_bson(ok, &out), 0);
+    assert_int_equal(out.updated_at_ms, 7);
+    assert_int_equal(out.actions_len, 0);
+    bson_destroy(ok);
+}
+
+static void assert_bson_json(const bson_t *b, const char *want)
+{
+    char *json = bson_as_relaxed_extended_json(b, NULL);
+    assert_string_equal(json, want);
+    bson_free(json);
+}
+
+static void test_mongo_query_documents(void **state)
+{
+    bson_t b = BSON_INITIALIZER;
+    assert_int_equal(wxs__mongo_key_filter(&b, "o1", "d1"), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"id\" : \"d1\" }");
+    bson_reinit(&b);
+    assert_int_equal(wxs__mongo_save_update(&b, "[1]", 3, 1000), 0);
+    assert_bson_json(&b, "{ \"$set\" : { \"actions\" : \"[1]\", \"updatedAt\" : { \"$date\" : "
+                         "\"1970-01-01T00:00:01Z\" } }, \"$setOnInsert\" : { \"createdAt\" : "
+                         "{ \"$date\" : \"1970-01-01T00:00:01Z\" } } }");
+    bson_reinit(&b);
+    assert_int_equal(wxs__mongo_list_filter(&b, "o1", NULL), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\" }");
+    bson_reinit(&b);
+    wxs__paint_cursor c = {.created_at_ms = 2000, .id = "k9"};
+    assert_int_equal(wxs__mongo_list_filter(&b, "o1", &c), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"createdAt\" : { \"$lte\" : { \"$date\" : "
+                         "\"1970-01-01T00:00:02Z\" } }, \"$or\" : [ { \"createdAt\" : { \"$lt\" "
+                         ": { \"$date\" : \"1970-01-01T00:00:02Z\" } } }, { \"id\" : { \"$lt\" : "
+                         "\"k9\" } } ] }");
+    bson_reinit(&b);
+    assert_int_equal(wxs__mongo_list_opts(&b, 20), 0);
+    assert_bson_json(&b, "{ \"sort\" : { \"createdAt\" : -1, \"id\" : -1 }, \"limit\" : 21, "
+                         "\"projection\" : { \"_id\" : 0, \"id\" : 1, \"actions\" : 1, "
+                         "\"createdAt\" : 1, \"updatedAt\" : 1 } }");
+    bson_destroy(&b);
+}
+
+static void test_mongo_error_mapping(void **state)
+{
+    static const struct {
+        uint32_t domain, code;
+        wxs__mongo_error_class want;
+    } cases[] = {
+        {0, 0, WXS__MONGO_OK},
+        {MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+         WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_CONNECT, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_SOCKET, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_NAME_RESOLUTION, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_AUTHENTICATE, WXS__MONGO_AUTH},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NOT_READY, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG, WXS__MONGO_FAILED},
+        {MONGOC_ERROR_SASL, 1, WXS__MONGO_AUTH},
+        {MONGOC_ERROR_SCRAM, MONGOC_ERROR_SCRAM_PROTOCOL_ERROR, WXS__MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 11000, WXS__MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_COLLECTION, 11000, WXS__MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_COMMAND, 11001, WXS__MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_SERVER, 50, WXS__MONGO_TIMEOUT},
+        {MONGOC_ERROR_SERVER, 18, WXS__MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 13, WXS__MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 91, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_SERVER, 10107, WXS__MONGO_UNREACHABLE},
+        {MONGOC_ERROR_WRITE_CONCERN, 64, WXS__MONGO_FAILED},
+        {MONGOC_ERROR_SERVER, 2, WXS__MONGO_FAILED},
+        {MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, WXS__MONGO_FAILED},
+        {MONGOC_ERROR_PROTOCOL, MONGOC_ERROR_PROTOCOL_BAD_WIRE_VERSION, WXS__MONGO_FAILED},
+        {0, 5, WXS__MONGO_FAILED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wxs__mongo_error_class got = wxs__mongo_error_classify(cases[i].domain, cases[i].code);
+        if (got != cases[i].want)
+            fail_msg("case %zu (domain %u code %u): %s, want %s", i, cases[i].domain, cases[i].code,
+                     wxs__mongo_error_class_name(got), wxs__mongo_error_class_name(cases[i].want));
+        assert_int_equal(wxs__mongo_error_status(cases[i].domain, cases[i].code),
+                         cases[i].want == WXS__MONGO_OK ? 0 : WXS_ESTORE);
+    }
+    assert_string_equal(wxs__mongo_error_class_name((wxs__mongo_error_class)99), "failed");
+}
+
+/* Log lines captured to check that no secret reaches them. */
+static char log_lines[16384];
+static size_t log_len;
+
+static void capture_log(void *arg, wxs_log_level level, const char *line)
+{
+    size_t n = strlen(line);
+    if (n + 2 < sizeof log_lines - log_len) {
+        memcpy(log_lines + log_len, line, n);
+        log_lines[log_len + n] = '\n';
+        log_len += n + 1;
+        log_lines[log_len] = '\0';
+    }
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* MongoDB down (nothing listens on the port): every op ends with WXS_ESTORE within the
+ * selection timeout, ready() is 0, close is clean, and the password is never logged. */
+static void test_mongo_server_down(void **state)
+{
+    env e;
+    memset(&e, 0, sizeof e);
+    e.be = &mongo_backend;
+    config_init(&e.cfg);
+    assert_int_equal(uv_loop_init(&e.loop), 0);
+    e.cfg.paint_store = "mongodb";
+    e.cfg.mongo_username = "wx";
+    e.cfg.mongo_password = "Sup3r-s3cret";
+    e.cfg.mongo_port = free_port();
+    e.cfg.mongo_query = "serverSelectionTimeoutMS=300&connectTimeoutMS=300";
+    log_len = 0;
+    log_lines[0] = '\0';
+    wxs_set_log(capture_log, NULL, WXS_LOG_DEBUG, 0);
+    store_open(&e);
+    page *p = page_new();
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    assert_int_equal(save(&e, "u", "a", "[1]", T0), WXS_ESTORE);
+    assert_int_equal(del(&e, "u", "a"), WXS_ESTORE);
+    assert_int_equal(list(&e, "u", p, 10, 0), WXS_ESTORE);
+    assert_true(elapsed_ms(&t) < 10000);
+    assert_false(e.be->ops->ready(e.st));
+    /* close with ops in flight against a dead server */
+    waiter w[6] = {{0}};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(e.be->ops->save(e.st, "u", "b", "[1]", 3, T0, 10, done_cb, &w[i]), 0);
+        w[i].returned = 1;
+    }
+    store_close(&e, e.st);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_true(w[i].status == WXS_ESTORE || w[i].status == WXS_ECANCELED);
+    }
+    wxs_set_log(NULL, NULL, WXS_LOG_INFO, 0);
+    assert_non_null(strstr(log_lines, "mongodb://wx:***@127.0.0.1:"));
+    assert_non_null(strstr(log_lines, "server unreachable"));
+    assert_null(strstr(log_lines, "Sup3r-s3cret"));
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+    page_destroy(p);
+}
+
+static void test_mongo_bad_uri(void **state)
+{
+    uv_loop_t loop;
+    wxs_config cfg;
+    wxs__paint_store *st = NULL;
+    char err[256] = "";
+    uv_loop_init(&loop);
+    config_init(&cfg);
+    cfg.mongo_uri = "mongodb://user:Hunter2@@@/?=&";
+    log_len = 0;
+    log_lines[0] = '\0';
+    wxs_set_log(capture_log, NULL, WXS_LOG_DEBUG, 0);
+    assert_int_equal(wxs__paints_mongo_ops.open(&st, &loop, &cfg, err, sizeof err), WXS_ECONFIG);
+    wxs_set_log(NULL, NULL, WXS_LOG_INFO, 0);
+    assert_null(st);
+    assert_non_null(strstr(err, "invalid connection URI"));
+    assert_null(strstr(err, "Hunter2"));
+    assert_null(strstr(log_lines, "Hunter2"));
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_registry(void **state)
+{
+    assert_ptr_equal(wxs__paint_store_find("sqlite"), &wxs__paints_sqlite_ops);
+    assert_ptr_equal(wxs__paint_store_find("mongodb"), &wxs__paints_mongo_ops);
+    assert_null(wxs__paint_store_find("redis"));
+    assert_null(wxs__paint_store_find(NULL));
+    assert_true(wxs__paint_id_valid("aZ09_-", 6));
+    assert_false(wxs__paint_id_valid("", 0));
+    assert_false(wxs__paint_id_valid("a.b", 3));
+    assert_false(wxs__paint_id_valid("a b", 3));
+    assert_false(wxs__paint_id_valid("é", 2));
+    char id[WXS__PAINT_ID_MAX + 2];
+    memset(id, 'a', sizeof id);
+    assert_true(wxs__paint_id_valid(id, WXS__PAINT_ID_MAX));
+    assert_false(wxs__paint_id_valid(id, WXS__PAINT_ID_MAX + 1));
+}
+
+/* ------------------------------------------------------------ main */
+
+#define BEHAVIOUR(be)                                                                              \
+    cmocka_unit_test_prestate_setup_teardown(test_round_trip, setup_env, teardown_env, be),        \
+        cmocka_unit_test_prestate_setup_teardown(test_bad_arguments, setup_env, teardown_env, be), \
+        cmocka_unit_test_prestate_setup_teardown(test_order_and_paging, setup_env, teardown_env,   \
+                                                 be),                                              \
+        cmocka_unit_test_prestate_setup_teardown(test_owner_scoping, setup_env, teardown_env, be), \
+        cmocka_unit_test_prestate_setup_teardown(test_resave_keeps_created, setup_env,             \
+                                                 teardown_env, be),                                \
+        cmocka_unit_test_prestate_setup_teardown(test_max_per_user, setup_env, teardown_env, be),  \
+        cmocka_unit_test_prestate_setup_teardown(test_utf8_and_large_actions, setup_env,           \
+                                                 teardown_env, be),                                \
+        cmocka_unit_test_prestate_setup_teardown(test_two_instances, setup_env, teardown_env, be), \
+        cmocka_unit_test_prestate_setup_teardown(test_close_in_flight, setup_env, teardown_env,    \
+                                                 be),                                              \
+        cmocka_unit_test_prestate_setup_teardown(test_ops_after_close, setup_env, teardown_env,    \
+                                                 be)
+
+#define SQLITE_ONLY(test)                                                                          \
+    cmocka_unit_test_prestate_setup_teardown(test, setup_env, teardown_env, (void *)&sqlite_backend)
+
+int main(void)
+{
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+    const struct CMUnitTest common[] = {
+        cmocka_unit_test(test_registry),
+    };
+    const struct CMUnitTest sqlite_tests[] = {
+        BEHAVIOUR((void *)&sqlite_backend),    SQLITE_ONLY(test_sqlite_schema_and_counts),
+        SQLITE_ONLY(test_sqlite_ten_thousand), SQLITE_ONLY(test_sqlite_write_refused),
+        SQLITE_ONLY(test_sqlite_open_errors),  SQLITE_ONLY(test_sqlite_kill9),
+    };
+    const struct CMUnitTest mongo_offline[] = {
+        cmocka_unit_test(test_mongo_uri),
+        cmocka_unit_test(test_mongo_document_mapping),
+        cmocka_unit_test(test_mongo_query_documents),
+        cmocka_unit_test(test_mongo_error_mapping),
+        cmocka_unit_test(test_mongo_bad_uri),
+        cmocka_unit_test(test_mongo_server_down),
+    };
+    const struct CMUnitTest mongo_server[] = {
+        BEHAVIOUR((void *)&mongo_backend),
+    };
+    int failed = 0;
+    failed += cmocka_run_group_tests_name("paints", common, NULL, NULL);
+    failed += cmocka_run_group_tests_name("paints_sqlite", sqlite_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("paints_mongo_offline", mongo_offline, NULL, NULL);
+    failed += cmocka_run_group_tests_name("paints_mongo_server", mongo_server, NULL, NULL);
+    return failed == 0 ? 0 : 1;
+}
