@@ -1,0 +1,266 @@
+/* app.js: the One Stroke web page: sign in as a simulator test user, draw one stroke, save
+ * it, list the user's drawings as thumbnails, delete one. All server calls go through the
+ * wxsession client with the browser adapter standing in for wx. */
+(function () {
+    'use strict';
+
+    const { createClient, createBrowserWx } = window.wxsession;
+    const stroke = window.oneStroke;
+    const USER_KEY = 'one-stroke:user';
+    const PAGE_SIZE = 24;
+    const THUMB_W = 300;
+    const THUMB_H = 200;
+
+    /* {routeBasePath}: the page is served at {base}/ or {base}/index.html. */
+    const base = location.pathname.replace(/\/[^/]*$/, '');
+    const wx = createBrowserWx({ origin: location.origin, user: 'test' });
+    const client = createClient({ wx, storageKey: 'one-stroke:code' });
+    const $ = (id) => document.getElementById(id);
+
+    const board = $('board');
+    const boardCtx = board.getContext('2d');
+    let current = stroke.createStroke({ width: board.width, height: board.height });
+    let drawing = false;
+    let nextCursor = null;
+
+    /* body[data-state]: signed-out, loading or ready (for people styling it, and for tests). */
+    function setState(state) {
+        document.body.dataset.state = state;
+    }
+
+    function setStatus(text, isError) {
+        $('status').textContent = text;
+        $('status').classList.toggle('error', Boolean(isError));
+    }
+
+    function describe(err) {
+        if (err && err.code)
+            return err.code + (err.message && err.message !== err.code ? ': ' + err.message : '');
+        return String(err && err.message ? err.message : err);
+    }
+
+    /* A paints API call: the envelope's data, or an Error with the server's reason. */
+    async function api(path, method, data) {
+        const res = await client.request({ url: base + path, method, data });
+        const body = res.data;
+        if (res.statusCode !== 200 || !body || body.code !== 0) {
+            const reason = body && body.error ? body.error.reason : 'HTTP ' + res.statusCode;
+            const e = new Error((body && body.error && body.error.message) || reason);
+            e.code = reason;
+            throw e;
+        }
+        return body;
+    }
+
+    /* ---------------------------------------------------------------- signing in */
+
+    function showSignedIn(user) {
+        $('signin').hidden = true;
+        $('app').hidden = false;
+        $('who').hidden = false;
+        $('nick').textContent = user.nickName || '(no nickname)';
+        $('openid').textContent = user.openId || '';
+        $('avatar').textContent = wx.getUser().slice(0, 1).toUpperCase();
+    }
+
+    function showSignedOut() {
+        $('signin').hidden = false;
+        $('app').hidden = true;
+        $('who').hidden = true;
+        $('paints').textContent = '';
+    }
+
+    /* GET {base}/session through the client: logs in on the first call. */
+    async function openSession() {
+        setStatus('Signing in as ' + wx.getUser() + '…');
+        setState('loading');
+        try {
+            const res = await client.request({ url: base + '/session' });
+            const user = res.data && res.data.wxUserInfo;
+            if (!user)
+                throw new Error('the server answered without a user (HTTP ' + res.statusCode + ')');
+            showSignedIn(user);
+            setStatus('Signed in as ' + wx.getUser() + '.');
+            await loadPaints(true);
+            setState('ready');
+        } catch (e) {
+            showSignedOut();
+            setState('signed-out');
+            setStatus('Sign-in failed: ' + describe(e), true);
+        }
+    }
+
+    function signIn(name) {
+        wx.setUser(name);
+        client.clearSession();
+        localStorage.setItem(USER_KEY, name);
+        return openSession();
+    }
+
+    function signOut() {
+        client.clearSession();
+        localStorage.removeItem(USER_KEY);
+        clearBoard();
+        showSignedOut();
+        setState('signed-out');
+        setStatus('Signed out.');
+    }
+
+    /* ---------------------------------------------------------------- the board */
+
+    function redrawBoard() {
+        stroke.draw(boardCtx, current, board.width, board.height);
+    }
+
+    function clearBoard() {
+        current = stroke.createStroke({ width: board.width, height: board.height });
+        $('save').disabled = true;
+        redrawBoard();
+    }
+
+    /* Board coordinates of a pointer event (the canvas is scaled by CSS). */
+    function boardPoint(ev) {
+        const r = board.getBoundingClientRect();
+        return [(ev.clientX - r.left) * (board.width / r.width),
+            (ev.clientY - r.top) * (board.height / r.height)];
+    }
+
+    function onPointerDown(ev) {
+        if (ev.button !== undefined && ev.button !== 0)
+            return;
+        ev.preventDefault();
+        drawing = true;
+        if (board.setPointerCapture && ev.pointerId !== undefined)
+            board.setPointerCapture(ev.pointerId);
+        current = stroke.createStroke({ width: board.width, height: board.height });
+        const [x, y] = boardPoint(ev);
+        stroke.addPoint(current, x, y);
+        redrawBoard();
+    }
+
+    function onPointerMove(ev) {
+        if (!drawing)
+            return;
+        ev.preventDefault();
+        const [x, y] = boardPoint(ev);
+        if (stroke.addPoint(current, x, y))
+            redrawBoard();
+    }
+
+    function onPointerUp() {
+        if (!drawing)
+            return;
+        drawing = false;
+        $('save').disabled = current.points.length < 2;
+    }
+
+    async function save() {
+        $('save').disabled = true;
+        setStatus('Saving…');
+        try {
+            await api('/session/paints/save', 'POST',
+                { id: stroke.newId(), actions: stroke.serialize(current) });
+            clearBoard();
+            setStatus('Saved.');
+            await loadPaints(true);
+        } catch (e) {
+            $('save').disabled = false;
+            setStatus('Save failed: ' + describe(e), true);
+        }
+    }
+
+    /* ---------------------------------------------------------------- the list */
+
+    function thumbnail(paint) {
+        const li = document.createElement('li');
+        li.className = 'thumb';
+        li.dataset.id = paint.id;
+        const canvas = document.createElement('canvas');
+        canvas.width = THUMB_W;
+        canvas.height = THUMB_H;
+        stroke.draw(canvas.getContext('2d'), stroke.parse(paint.actions), THUMB_W, THUMB_H);
+        const time = document.createElement('time');
+        const when = new Date(paint.createdAt || paint.updatedAt || Date.now());
+        time.dateTime = when.toISOString();
+        time.textContent = when.toLocaleString(undefined,
+            { dateStyle: 'short', timeStyle: 'short' });
+        const del = document.createElement('button');
+        del.type = 'button';
+        del.className = 'delete';
+        del.textContent = 'Delete';
+        del.setAttribute('aria-label', 'Delete this drawing');
+        del.addEventListener('click', () => remove(paint.id, del));
+        const foot = document.createElement('div');
+        foot.className = 'thumb-foot';
+        foot.append(time, del);
+        li.append(canvas, foot);
+        return li;
+    }
+
+    function updateCount() {
+        const n = $('paints').children.length;
+        $('count').textContent = n ? '(' + n + (nextCursor ? '+' : '') + ')' : '';
+        $('empty').hidden = n > 0;
+    }
+
+    /* Loads the first page (fresh) or the next one. */
+    async function loadPaints(fresh) {
+        let path = '/session/paints/list?limit=' + PAGE_SIZE;
+        if (!fresh && nextCursor)
+            path += '&cursor=' + encodeURIComponent(nextCursor);
+        try {
+            const body = await api(path, 'GET');
+            if (fresh)
+                $('paints').textContent = '';
+            for (const paint of body.data || [])
+                $('paints').append(thumbnail(paint));
+            nextCursor = body.next || null;
+            $('more').hidden = !nextCursor;
+            updateCount();
+        } catch (e) {
+            setStatus('Could not list drawings: ' + describe(e), true);
+        }
+    }
+
+    async function remove(id, button) {
+        button.disabled = true;
+        try {
+            await api('/session/paints/delete', 'POST', { id });
+            const li = $('paints').querySelector('li[data-id="' + CSS.escape(id) + '"]');
+            if (li)
+                li.remove();
+            updateCount();
+            setStatus('Deleted.');
+        } catch (e) {
+            button.disabled = false;
+            setStatus('Delete failed: ' + describe(e), true);
+        }
+    }
+
+    /* ---------------------------------------------------------------- wiring */
+
+    $('signin-form').addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const name = $('user').value.trim();
+        if (name)
+            signIn(name);
+    });
+    $('signout').addEventListener('click', signOut);
+    $('clear').addEventListener('click', clearBoard);
+    $('save').addEventListener('click', save);
+    $('more').addEventListener('click', () => loadPaints(false));
+    board.addEventListener('pointerdown', onPointerDown);
+    board.addEventListener('pointermove', onPointerMove);
+    board.addEventListener('pointerup', onPointerUp);
+    board.addEventListener('pointercancel', onPointerUp);
+    redrawBoard();
+    setState('signed-out');
+
+    /* A reload keeps the user and (through wx storage) the session code. */
+    const saved = localStorage.getItem(USER_KEY);
+    if (saved) {
+        wx.setUser(saved);
+        $('user').value = saved;
+        openSession();
+    }
+})();

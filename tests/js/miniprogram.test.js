@@ -1,0 +1,217 @@
+/* miniprogram.test.js: the One Stroke mini program as far as node can check it: JSON files
+ * parse, app.json's pages exist, WXML is well-formed and binds handlers the page defines, and
+ * the pages run (onLoad/onReady/onShow, drawing, saving, listing, deleting) with a fake wx. */
+'use strict';
+
+const { describe, it } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { REPO } = require('./helpers/server.js');
+const { checkWxml, eventHandlers } = require('./helpers/wxml-check.js');
+const { MP_DIR, loadMiniprogram, fakeWx } = require('./helpers/miniprogram.js');
+const stroke = require(path.join(MP_DIR, 'utils', 'stroke.js'));
+
+const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms || 10));
+
+function walk(dir) {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        return e.isDirectory() ? (e.name === 'node_modules' || e.name === 'miniprogram_npm' ? []
+            : walk(p)) : [p];
+    });
+}
+
+function paint(id, createdAt) {
+    const s = stroke.createStroke({ width: 300, height: 200 });
+    stroke.addPoint(s, 10, 10);
+    stroke.addPoint(s, 100, 80);
+    stroke.addPoint(s, 200, 20);
+    return { id, actions: stroke.serialize(s), createdAt, updatedAt: createdAt };
+}
+
+describe('WXML checker', () => {
+    const good = [
+        '<view class="a">hi {{name}}</view>',
+        '<view wx:if="{{a < b && c > d}}">{{ a < b ? "x" : \'y\' }}</view><view wx:else>z</view>',
+        '<input value="{{v}}" disabled /><!-- a <comment> -->',
+        '<template is="t" data="{{ {a: 1, b: {c: 2}} }}"/>',
+        '<wxs module="m">var f = function (a) { return a < 2 && "</view>"; };</wxs><text>x</text>',
+    ];
+    const bad = [
+        ['<view><text>x</view></text>', /closes <text>/],
+        ['<view>', /<view> is not closed/],
+        ['</view>', /closes nothing/],
+        ['<view class=a>x</view>', /not quoted/],
+        ['<view class="a>x</view>', /closing quote/],
+        ['<view>{{name</view>', /'\{\{' is not closed/],
+        ['<view class="{{a">x</view>', /'\{\{' is not closed/],
+        ['<view>name}}</view>', /'\}\}' without '\{\{'/],
+        ['<view a="1" a="2"></view>', /duplicate attribute/],
+        ['<view>1 < 2</view>', /starts no tag/],
+        ['<!-- open <view></view>', /comment is not closed/],
+        ['<view', /unterminated start tag/],
+    ];
+    for (const text of good) {
+        it(`accepts ${text}`, () => assert.deepEqual(checkWxml(text).errors, []));
+    }
+    for (const [text, why] of bad) {
+        it(`rejects ${text}`, () => {
+            const { errors } = checkWxml(text);
+            assert.ok(errors.some((e) => why.test(e)), `errors: ${JSON.stringify(errors)}`);
+        });
+    }
+});
+
+describe('mini program files', () => {
+    const files = walk(MP_DIR);
+    const appJson = JSON.parse(fs.readFileSync(path.join(MP_DIR, 'app.json'), 'utf8'));
+
+    it('every .json file is valid JSON', () => {
+        const jsons = files.filter((f) => f.endsWith('.json'));
+        assert.ok(jsons.length >= 6);
+        for (const f of jsons)
+            assert.doesNotThrow(() => JSON.parse(fs.readFileSync(f, 'utf8')), f);
+    });
+
+    it('app.json lists pages that have .js .json .wxml .wxss, and the tab bar uses them',
+        () => {
+            assert.deepEqual(appJson.pages, ['pages/draw/draw', 'pages/list/list']);
+            for (const page of appJson.pages) {
+                for (const ext of ['.js', '.json', '.wxml', '.wxss'])
+                    assert.ok(fs.existsSync(path.join(MP_DIR, page + ext)), page + ext);
+            }
+            for (const tab of appJson.tabBar.list)
+                assert.ok(appJson.pages.includes(tab.pagePath), tab.pagePath);
+            assert.ok(fs.existsSync(path.join(MP_DIR, appJson.sitemapLocation)));
+        });
+
+    it('every .wxml file is well-formed', () => {
+        const wxmls = files.filter((f) => f.endsWith('.wxml'));
+        assert.equal(wxmls.length, 2);
+        for (const f of wxmls)
+            assert.deepEqual(checkWxml(fs.readFileSync(f, 'utf8')).errors, [], f);
+    });
+
+    it('every .wxss file has balanced braces and closed comments', () => {
+        for (const f of files.filter((x) => x.endsWith('.wxss'))) {
+            const text = fs.readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+            assert.ok(!text.includes('/*'), f + ': unclosed comment');
+            let depth = 0;
+            for (const c of text) {
+                depth += c === '{' ? 1 : c === '}' ? -1 : 0;
+                assert.ok(depth >= 0 && depth <= 1, f + ': unbalanced braces');
+            }
+            assert.equal(depth, 0, f);
+        }
+    });
+
+    it('the event handlers bound in WXML are methods of the page', () => {
+        const { pages } = loadMiniprogram(fakeWx().wx);
+        for (const page of appJson.pages) {
+            const { elements } = checkWxml(fs.readFileSync(path.join(MP_DIR, page + '.wxml'),
+                'utf8'));
+            const handlers = eventHandlers(elements);
+            assert.ok(handlers.length > 0, page);
+            for (const h of handlers)
+                assert.equal(typeof pages[page][h], 'function', `${page}: ${h}`);
+        }
+    });
+
+    it('utils/stroke.js is the web page\'s stroke.js', () => {
+        const web = path.join(REPO, 'examples', 'one-stroke', 'web', 'stroke.js');
+        assert.equal(fs.readFileSync(path.join(MP_DIR, 'utils', 'stroke.js'), 'utf8'),
+            fs.readFileSync(web, 'utf8'), 'keep the two copies identical');
+    });
+
+    it('config.js says where the server is', () => {
+        const { app } = loadMiniprogram(fakeWx().wx);
+        assert.match(app.globalData.config.host, /^https?:\/\//);
+        assert.match(app.globalData.config.basePath, /^\/[\w/-]*$/);
+    });
+});
+
+describe('mini program pages with a fake wx', () => {
+    it('draw page: logs in on show, draws a stroke by touch, saves it', async () => {
+        const fake = fakeWx();
+        const mp = loadMiniprogram(fake.wx);
+        const page = mp.loadPage('pages/draw/draw');
+        page.onLoad({});
+        page.onReady();
+        await page.onShow();
+        assert.equal(page.data.nickName, '微信用户');
+        assert.equal(fake.log.logins, 1);
+        const first = fake.log.requests[0];
+        assert.ok(first.header['X-WX-Code'] && first.header['X-WX-RawData'] &&
+            first.header['X-WX-Signature'], 'the first request logs in');
+        await tick();
+        assert.equal(page.boardWidth, 351, 'the canvas was attached');
+
+        page.touchStart({ touches: [{ x: 20, y: 30 }] });
+        for (let i = 1; i <= 20; i++)
+            page.touchMove({ touches: [{ x: 20 + i * 10, y: 30 + i * 5 }] });
+        page.touchEnd({});
+        assert.equal(page.data.canSave, true);
+        const board = fake.log.canvases.find((c) => c.sel === '#board').canvas;
+        assert.equal(board.width, 702, 'backed with device pixels');
+        assert.ok(board.ctx.calls.some((c) => c[0] === 'lineTo'), 'the stroke is drawn');
+
+        await page.save();
+        assert.deepEqual(fake.log.toasts, ['已保存']);
+        assert.equal(fake.paints.length, 1);
+        assert.match(fake.paints[0].id, /^[A-Za-z0-9_-]{1,64}$/);
+        const saved = stroke.parse(fake.paints[0].actions);
+        assert.ok(saved, 'actions is a stroke');
+        assert.equal(saved.points.length, 21);
+        assert.deepEqual(saved.points[0], [20, 30]);
+        const save = fake.log.requests[fake.log.requests.length - 1];
+        assert.equal(save.header['X-WX-RawData'], undefined, 'later requests send the code only');
+        assert.equal(page.data.canSave, false, 'the board is cleared');
+    });
+
+    it('list page: shows thumbnails newest first, pages on reach bottom, long press deletes',
+        async () => {
+            const paints = Array.from({ length: 25 }, (_, i) => paint(`p${i}`, 1000 + i));
+            const fake = fakeWx({ paints });
+            const mp = loadMiniprogram(fake.wx);
+            const page = mp.loadPage('pages/list/list');
+            page.onLoad({});
+            await page.onShow();
+            await tick(20);
+            assert.equal(page.data.paints.length, 20);
+            assert.equal(page.data.paints[0].id, 'p24');
+            assert.equal(page.data.more, true);
+            assert.match(page.data.paints[0].time, /^\d{4}-\d\d-\d\d \d\d:\d\d$/);
+            const thumbs = fake.log.canvases.filter((c) => c.sel === '.thumb-canvas');
+            assert.equal(thumbs.length, 20);
+            assert.ok(thumbs.every((t) => t.canvas.ctx.calls.some((c) => c[0] === 'lineTo')),
+                'each thumbnail is drawn');
+
+            await page.onReachBottom();
+            assert.equal(page.data.paints.length, 25);
+            assert.equal(page.data.more, false);
+
+            page.onLongPress({ currentTarget: { dataset: { id: 'p24' } } });
+            await tick(30);
+            assert.deepEqual(fake.log.modals, ['删除这幅画？']);
+            assert.equal(page.data.paints.length, 24);
+            assert.ok(!paints.some((p) => p.id === 'p24'));
+            assert.ok(fake.log.toasts.includes('已删除'));
+            assert.equal(fake.log.logins, 1, 'one login for the whole visit');
+        });
+
+    it('list page: an empty list and a declined delete', async () => {
+        const fake = fakeWx({ paints: [paint('only', 5)], confirm: false });
+        const page = loadMiniprogram(fake.wx).loadPage('pages/list/list');
+        page.onLoad({});
+        await page.onShow();
+        page.onLongPress({ currentTarget: { dataset: { id: 'only' } } });
+        await tick(30);
+        assert.equal(page.data.paints.length, 1, 'cancel keeps it');
+        assert.equal(fake.paints.length, 1);
+        fake.paints.length = 0;
+        await page.onPullDownRefresh();
+        assert.deepEqual(page.data.paints, []);
+        assert.equal(page.data.loading, false);
+    });
+});
