@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages wxsession needs that are missing (Debian 12).
 #   scripts/deps.sh          build + run dependencies
-#   scripts/deps.sh --test   also what the tests need (redis-server, python3)
+#   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libhiredis-dev
-      libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev python3 curl)
+      libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev libmongoc-dev python3 curl)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(redis-server redis-tools sqlite3)
+  pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei)
+  # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
+  command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 
 missing=()

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
+npm ci --no-audit --no-fund --loglevel=error   # playwright-core for the browser test
 status=0
 for variant in "" --asan; do
   dir=build; [ -n "$variant" ] && dir=build-asan

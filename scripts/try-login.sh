@@ -9,6 +9,7 @@ field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]
 code=$(field code)
 raw=$(python3 -c 'import json,sys,urllib.parse as u; print(u.quote(json.loads(sys.argv[1])["rawData"], safe="-_.!~*()'"'"'"))' "$creds")
 sig=$(field signature)
+echo "code:      $code"
 echo "login:     $(curl -s "$base/applet/session" -H "X-WX-Code: $code" -H "X-WX-RawData: $raw" -H "X-WX-Signature: $sig")"
 echo "code only: $(curl -s "$base/applet/session" -H "X-WX-Code: $code")"
 echo "expired:   $(curl -s "$base/applet/session" -H "X-WX-Code: not-a-live-code")"
