@@ -1,6 +1,7 @@
 /* paints_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
  * file (cfg->sqlite_path), WAL mode; every op runs on the libuv thread pool. */
 #include "paints.h"
+#include "sqlite_util.h"
 
 #include <sqlite3.h>
 #include <stdint.h>
@@ -626,40 +627,6 @@ static void ps_close(wxs__paint_store *base)
 
 /* ------------------------------------------------------------ open */
 
-/* Run a one-row query and copy its first column as text into out (cap bytes); "" without a
- * row. SQLITE_OK or the error code. */
-static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    out[0] = '\0';
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc != SQLITE_OK)
-        goto out;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(s, 0);
-        snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
-        rc = SQLITE_DONE;
-    }
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-out:
-    sqlite3_finalize(s);
-    return rc;
-}
-
-/* Switch the file to WAL (mode receives the resulting mode). While another connection creates
- * the same file this pragma can fail with SQLITE_BUSY without calling the busy handler, so
- * retry it for up to the busy timeout. */
-static int enable_wal(sqlite3 *db, char *mode, size_t cap)
-{
-    int rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
-    for (int waited = 0; rc == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS; waited += 10) {
-        sqlite3_sleep(10);
-        rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
-    }
-    return rc;
-}
-
 /* Create this store's tables when missing (in one transaction, racing instances serialised by
  * BEGIN IMMEDIATE); refuse a file whose paints schema is newer than this code. */
 static int migrate(sqlite3 *db, char *err, size_t errlen)
@@ -672,7 +639,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
                           "KEY, version INTEGER NOT NULL) WITHOUT ROWID",
                           NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = query_text(db, "SELECT version FROM wxs_schema WHERE component = 'paints'", version,
+        rc = wxs__sqlite_query_text(db, "SELECT version FROM wxs_schema WHERE component = 'paints'", version,
                         sizeof version);
     if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
         set_err(err, errlen, "the database file has a newer paints schema than this version", NULL);
@@ -708,24 +675,9 @@ static int prepare_all(lane *ln, const char *const *sql, int n, char *err, size_
 
 static int open_writer(lane *ln, const char *path, char *err, size_t errlen)
 {
-    char mode[16];
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &ln->db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot open the database file", sqlite3_errstr(rc));
-        return WXS_ESTORE;
-    }
-    sqlite3_busy_timeout(ln->db, BUSY_TIMEOUT_MS);
-    rc = enable_wal(ln->db, mode, sizeof mode);
-    if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {
-        set_err(err, errlen, "cannot enable WAL journal mode", rc ? sqlite3_errstr(rc) : mode);
-        return WXS_ESTORE;
-    }
-    rc = sqlite3_exec(ln->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
-        return WXS_ESTORE;
-    }
+    int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "paints sqlite", &ln->db, err, errlen);
+    if (rc < 0)
+        return rc;
     int mrc = migrate(ln->db, err, errlen);
     if (mrc < 0)
         return mrc;

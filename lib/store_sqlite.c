@@ -1,5 +1,6 @@
 /* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run inline on
  * the loop thread, writes run in order on the libuv thread pool. */
+#include "sqlite_util.h"
 #include "store.h"
 
 #include <sqlite3.h>
@@ -715,44 +716,13 @@ static void destroy_now(sqlite_store *st)
     wxs__free(st);
 }
 
-/* Run a one-row query and copy its first column as text into out (cap bytes). */
-static int query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-    if (rc != SQLITE_OK)
-        goto out;
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW)
-        goto out;
-    const unsigned char *t = sqlite3_column_text(s, 0);
-    snprintf(out, cap, "%s", t != NULL ? (const char *)t : "");
-    rc = SQLITE_OK;
-out:
-    sqlite3_finalize(s);
-    return rc;
-}
-
-/* Switch the file to WAL; the resulting mode is copied into mode. While another instance is
- * creating the same file this pragma can fail with SQLITE_BUSY without calling the busy
- * handler, so retry it for up to the busy timeout. */
-static int enable_wal(sqlite3 *db, char *mode, size_t cap)
-{
-    int rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
-    for (int waited = 0; rc == SQLITE_BUSY && waited < WRITE_BUSY_TIMEOUT_MS; waited += 10) {
-        sqlite3_sleep(10);
-        rc = query_text(db, "PRAGMA journal_mode=WAL", mode, cap);
-    }
-    return rc;
-}
-
 /* Create the schema when the file is new; refuse a file from a newer version. */
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
     char version[32];
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = query_text(db, "PRAGMA user_version", version, sizeof version);
+        rc = wxs__sqlite_query_text(db, "PRAGMA user_version", version, sizeof version);
     if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
         set_err(err, errlen, "the database file has a newer schema than this version", NULL);
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -773,24 +743,9 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 
 static int open_write_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
 {
-    char mode[16];
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &st->wdb, flags, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot open the database file", sqlite3_errstr(rc));
-        return WXS_ESTORE;
-    }
-    sqlite3_busy_timeout(st->wdb, WRITE_BUSY_TIMEOUT_MS);
-    rc = enable_wal(st->wdb, mode, sizeof mode);
-    if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {
-        set_err(err, errlen, "cannot enable WAL journal mode", rc ? sqlite3_errstr(rc) : mode);
-        return WXS_ESTORE;
-    }
-    rc = sqlite3_exec(st->wdb, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
-        return WXS_ESTORE;
-    }
+    int rc = wxs__sqlite_open_wal(path, WRITE_BUSY_TIMEOUT_MS, "sqlite", &st->wdb, err, errlen);
+    if (rc < 0)
+        return rc;
     int mrc = migrate(st->wdb, err, errlen);
     if (mrc < 0)
         return mrc;
