@@ -1,8 +1,10 @@
 # embed_assets.cmake: write a C file holding the web page's files, for wxsessiond to serve.
 # Run with -DOUT=<file.c> -DWEB_DIR=<dir> -DCLIENT_DIR=<dir>: every file directly in WEB_DIR is
 # served at {routeBasePath}/<name>; every *.js and *.d.ts directly in CLIENT_DIR at
-# {routeBasePath}/client/<name>.
+# {routeBasePath}/client/<name>; EXTRA_FILES (a ;-list) are served at {routeBasePath}/<name> too
+# (the mini program's stroke.js, shared with the web page).
 file(GLOB web_files LIST_DIRECTORIES false "${WEB_DIR}/*")
+list(APPEND web_files ${EXTRA_FILES})
 file(GLOB client_files LIST_DIRECTORIES false "${CLIENT_DIR}/*.js" "${CLIENT_DIR}/*.d.ts")
 list(SORT web_files)
 list(SORT client_files)

@@ -118,12 +118,6 @@ describe('mini program files', () => {
         }
     });
 
-    it('utils/stroke.js is the web page\'s stroke.js', () => {
-        const web = path.join(REPO, 'examples', 'one-stroke', 'web', 'stroke.js');
-        assert.equal(fs.readFileSync(path.join(MP_DIR, 'utils', 'stroke.js'), 'utf8'),
-            fs.readFileSync(web, 'utf8'), 'keep the two copies identical');
-    });
-
     it('config.js says where the server is', () => {
         const { app } = loadMiniprogram(fakeWx().wx);
         assert.match(app.globalData.config.host, /^https?:\/\//);

@@ -10,7 +10,7 @@ const vm = require('node:vm');
 const { REPO } = require('./helpers/server.js');
 const protocol = require(path.join(REPO, 'client', 'protocol.js'));
 const { buildRequest } = require(path.join(REPO, 'client', 'browser-wx.js'));
-const stroke = require(path.join(REPO, 'examples', 'one-stroke', 'web', 'stroke.js'));
+const stroke = require(path.join(REPO, 'examples', 'one-stroke', 'miniprogram', 'utils', 'stroke.js'));
 const { recordingContext } = require('./helpers/miniprogram.js');
 
 const CLIENT_SCRIPTS = ['protocol.js', 'errors.js', 'callbacks.js', 'session.js',

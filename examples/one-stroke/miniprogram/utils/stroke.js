@@ -1,7 +1,7 @@
 /* stroke.js: One Stroke's drawing as data: one stroke of points on a board, serialized to the
  * `actions` JSON text that the paints API stores, and drawn back onto any 2D canvas context.
  * The same file serves the web page (<script>, global `oneStroke`) and the mini program
- * (CommonJS, miniprogram/utils/stroke.js must stay identical to web/stroke.js). */
+ * (CommonJS here; wxsessiond also serves this file as the web page's stroke.js). */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports)
