@@ -71,6 +71,17 @@ const wxs__paint_store_ops *wxs__paint_store_find(const char *name);
 /** 1 when id is 1..64 bytes of [A-Za-z0-9_-]. */
 int wxs__paint_id_valid(const char *id, size_t len);
 
+#define WXS__PAINT_LIST_MAX 1000                     /* the largest page a store serves */
+#define WXS__PAINT_ACTIONS_MAX (16 * 1024 * 1024)    /* the largest paints.maxActionsBytes */
+
+/* Argument checks every backend runs first (0, WXS_EINVAL, or WXS_ETOOBIG for actions over
+ * WXS__PAINT_ACTIONS_MAX), so that the backends agree on what they refuse. */
+int wxs__paint_check_list(const char *openid, const wxs__paint_cursor *cursor, unsigned limit,
+                          int has_cb);
+int wxs__paint_check_save(const char *openid, const char *id, const char *actions,
+                          size_t actions_len, long long max_per_user, int has_cb);
+int wxs__paint_check_del(const char *openid, const char *id, int has_cb);
+
 /* ---- MongoDB pieces that need no server (lib/paints_mongo.c), unit-tested */
 
 /** The connection URI: cfg->mongo_uri when set, else built from mongo.username, password,

@@ -34,8 +34,6 @@
  * store keeps or hands to callbacks comes from wxs__malloc. */
 
 #define MAX_RUNNING 2
-#define LIST_MAX 1000
-#define ACTIONS_MAX (16 * 1024 * 1024)
 #define PAGE_MAX_BYTES (32 * 1024 * 1024)
 #define ERROR_LOG_INTERVAL_MS 10000
 
@@ -862,18 +860,6 @@ static void job_done(uv_work_t *w, int status)
     maybe_finish(st);
 }
 
-/* ------------------------------------------------------------ ops */
-
-static int check_user(const char *openid, const char *id)
-{
-    if (openid == NULL || openid[0] == '\0' ||
-        strnlen(openid, WXS__OPENID_MAX + 1) > WXS__OPENID_MAX)
-        return WXS_EINVAL;
-    if (id != NULL && !wxs__paint_id_valid(id, strnlen(id, WXS__PAINT_ID_MAX + 1)))
-        return WXS_EINVAL;
-    return 0;
-}
-
 static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, const char *id,
                     size_t extra, void *arg)
 {
@@ -898,10 +884,7 @@ static int pm_list(wxs__paint_store *base, const char *openid, const wxs__paint_
 {
     paints_mongo *st = (paints_mongo *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
-    int rc = cb == NULL || limit == 0 || limit > LIST_MAX ? WXS_EINVAL : check_user(openid, NULL);
-    if (rc == 0 && !first &&
-        !wxs__paint_id_valid(cursor->id, strnlen(cursor->id, sizeof cursor->id)))
-        rc = WXS_EINVAL;
+    int rc = wxs__paint_check_list(openid, cursor, limit, cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
@@ -924,11 +907,8 @@ static int pm_save(wxs__paint_store *base, const char *openid, const char *id, c
                    wxs__paint_done_cb cb, void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
-    int rc = cb == NULL || actions == NULL || id == NULL || max_per_user <= 0
-                 ? WXS_EINVAL
-                 : check_user(openid, id);
-    if (rc == 0 && actions_len > ACTIONS_MAX)
-        rc = WXS_ETOOBIG;
+    int rc = wxs__paint_check_save(openid, id, actions, actions_len, max_per_user,
+                                   cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
@@ -952,7 +932,7 @@ static int pm_del(wxs__paint_store *base, const char *openid, const char *id, wx
                   void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
-    int rc = cb == NULL || id == NULL ? WXS_EINVAL : check_user(openid, id);
+    int rc = wxs__paint_check_del(openid, id, cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)

@@ -35,8 +35,6 @@
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000 /* a connection waits this long for another instance's writer */
 #define ERROR_LOG_INTERVAL_MS 10000
-#define LIST_MAX 1000
-#define ACTIONS_MAX (16 * 1024 * 1024)    /* the largest paints.maxActionsBytes allowed */
 #define PAGE_MAX_BYTES (32 * 1024 * 1024) /* a page ends early (more = 1) past this many bytes */
 
 /* Test hooks, not for production. query_only: when set at open, the write connection refuses
@@ -501,17 +499,6 @@ static void maybe_finish(paints_sqlite *st)
 
 /* ------------------------------------------------------------ ops */
 
-/* 0 when openid is 1..WXS__OPENID_MAX bytes and (if given) id is a valid drawing id. */
-static int check_user(const char *openid, const char *id)
-{
-    if (openid == NULL || openid[0] == '\0' ||
-        strnlen(openid, WXS__OPENID_MAX + 1) > WXS__OPENID_MAX)
-        return WXS_EINVAL;
-    if (id != NULL && !wxs__paint_id_valid(id, strnlen(id, WXS__PAINT_ID_MAX + 1)))
-        return WXS_EINVAL;
-    return 0;
-}
-
 static job *job_new(enum job_kind kind, const char *openid, const char *id, size_t extra, void *arg)
 {
     job *j = wxs__calloc(1, sizeof *j + extra);
@@ -533,10 +520,7 @@ static int ps_list(wxs__paint_store *base, const char *openid, const wxs__paint_
 {
     paints_sqlite *st = (paints_sqlite *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
-    int rc = cb == NULL || limit == 0 || limit > LIST_MAX ? WXS_EINVAL : check_user(openid, NULL);
-    if (rc == 0 && !first &&
-        !wxs__paint_id_valid(cursor->id, strnlen(cursor->id, sizeof cursor->id)))
-        rc = WXS_EINVAL;
+    int rc = wxs__paint_check_list(openid, cursor, limit, cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
@@ -560,11 +544,8 @@ static int ps_save(wxs__paint_store *base, const char *openid, const char *id, c
                    wxs__paint_done_cb cb, void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
-    int rc = cb == NULL || actions == NULL || id == NULL || max_per_user <= 0
-                 ? WXS_EINVAL
-                 : check_user(openid, id);
-    if (rc == 0 && actions_len > ACTIONS_MAX)
-        rc = WXS_ETOOBIG;
+    int rc = wxs__paint_check_save(openid, id, actions, actions_len, max_per_user,
+                                   cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
@@ -588,7 +569,7 @@ static int ps_del(wxs__paint_store *base, const char *openid, const char *id, wx
                   void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
-    int rc = cb == NULL || id == NULL ? WXS_EINVAL : check_user(openid, id);
+    int rc = wxs__paint_check_del(openid, id, cb != NULL);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
