@@ -125,6 +125,7 @@ typedef struct sqlite_store {
     int busy;         /* a batch is on the pool */
     int purge_queued; /* a purge job is queued or running */
     int closing;
+    int in_get; /* inside a get callback: the row it was handed is still live */
     int timer_closed;
     int finishing; /* the final work item (closing the write connection) is queued */
     uv_timer_t purge_timer;
@@ -620,10 +621,15 @@ out:
 
 /* get: inline on the read connection. The value is copied out and the statement reset before
  * the callback, so the callback may issue ops (even get) on this store. */
+/* Look key up on the read connection, inline on the loop thread (a WAL reader never waits for
+ * writers). The value goes to the callback straight from the row, without a copy: it is valid
+ * until the statement is reset after the callback. A get from inside a get's callback (the
+ * outer row still live) runs on a one-off statement and hands over a copy. */
 static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
                   void *arg)
 {
     sqlite_store *st = (sqlite_store *)base;
+    int nested = st->in_get;
     sqlite3_stmt *s = st->get_stmt;
     char *copy = NULL;
     size_t len = 0;
@@ -632,30 +638,63 @@ static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get
         rc = WXS_ECANCELED;
     if (rc == 0 && cb == NULL)
         rc = WXS_EINVAL;
+    if (rc == 0 && nested && sqlite3_prepare_v2(st->rdb, SELECT_SQL, -1, &s, NULL) != SQLITE_OK)
+        rc = WXS_ESTORE;
     if (rc < 0)
         return rc;
-    wxs__buf_reset(&st->keybuf);
-    if (wxs__buf_add(&st->keybuf, st->prefix, st->prefix_len) < 0 ||
-        wxs__buf_add(&st->keybuf, key, klen) < 0)
-        return WXS_ENOMEM;
-    sqlite3_bind_text(s, 1, st->keybuf.data, (int)st->keybuf.len, SQLITE_STATIC);
+    /* the key: in the store's buffer, or (nested: the outer get's key is still bound) in its own */
+    char *k = nested ? wxs__malloc(st->prefix_len + klen) : NULL;
+    if (nested && k == NULL) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    if (!nested) {
+        wxs__buf_reset(&st->keybuf);
+        if (wxs__buf_add(&st->keybuf, st->prefix, st->prefix_len) < 0 ||
+            wxs__buf_add(&st->keybuf, key, klen) < 0) {
+            rc = WXS_ENOMEM;
+            goto out;
+        }
+        sqlite3_bind_text(s, 1, st->keybuf.data, (int)st->keybuf.len, SQLITE_STATIC);
+    } else {
+        memcpy(k, st->prefix, st->prefix_len);
+        memcpy(k + st->prefix_len, key, klen);
+        sqlite3_bind_text(s, 1, k, (int)(st->prefix_len + klen), wxs__free);
+    }
     sqlite3_bind_int64(s, 2, (int64_t)now_ms());
     int src = sqlite3_step(s);
     int status = WXS_ENOTFOUND;
+    const char *val = NULL;
     if (src == SQLITE_ROW) {
+        val = (const char *)sqlite3_column_text(s, 0);
         len = (size_t)sqlite3_column_bytes(s, 0);
-        copy = wxs__strndup((const char *)sqlite3_column_text(s, 0), len);
-        status = copy != NULL ? 0 : WXS_ENOMEM;
+        if (val == NULL) {
+            rc = WXS_ENOMEM;
+            goto out;
+        }
+        status = 0;
     } else if (src != SQLITE_DONE) {
         log_sqlite_error(&st->read_errors, "get", src);
         status = WXS_ESTORE;
     }
-    sqlite3_reset(s);
-    if (status == WXS_ENOMEM)
-        return WXS_ENOMEM;
-    cb(arg, status, copy, status == 0 ? len : 0);
+    if (nested && status == 0) {
+        copy = wxs__strndup(val, len);
+        if (copy == NULL) {
+            rc = WXS_ENOMEM;
+            goto out;
+        }
+        val = copy;
+    }
+    st->in_get = 1;
+    cb(arg, status, val, status == 0 ? len : 0);
+    st->in_get = nested;
+out:
+    if (nested)
+        sqlite3_finalize(s);
+    else
+        sqlite3_reset(s);
     wxs__free(copy);
-    return 0;
+    return rc;
 }
 
 static int sq_ready(const wxs__store *base)
