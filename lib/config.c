@@ -172,7 +172,8 @@ static const config_option options[] = {
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Write a formatted reason into err (when there is room) and return rc. */
+/* Write a formatted reason into err (when there is room) and return rc. Control bytes (a quoted
+ * key or value may hold them) become '?', so the reason stays one printable line. */
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -182,6 +183,10 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
+        for (char *p = err; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        }
     }
     return rc;
 }
@@ -600,48 +605,15 @@ int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t er
 {
     int rc = 0;
     wxs__buf text;
-    json_t *root = NULL;
-    wxs_config *next = NULL;
-    char why[256];
 
     if (cfg == NULL || path == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
     rc = read_file(path, &text, CONFIG_FILE_MAX, err, errlen);
     if (rc == WXS_ETOOBIG)
         rc = WXS_ECONFIG; /* the reason says "larger than" */
-    if (rc < 0)
-        goto out;
-    json_error_t jerr;
-    root = json_loadb(text.data ? text.data : "", text.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
-        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (root == NULL) {
-        json_reason(&jerr, why, sizeof why);
-        rc = fail(err, errlen, WXS_ECONFIG, "%s: line %d, column %d: %s", path, jerr.line,
-                  jerr.column, why);
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        rc = fail(err, errlen, WXS_ECONFIG, "%s: the top level must be a JSON object", path);
-        goto out;
-    }
-    next = config_alloc(cfg);
-    if (next == NULL) {
-        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = load_object(next, root, "", why, sizeof why);
-    if (rc < 0) {
-        rc = fail(err, errlen, rc, "%s: %s", path, why);
-        goto out;
-    }
-    config_replace(cfg, next);
-    next = NULL;
-out:
-    wxs_config_free(next);
-    json_decref(root);
+    if (rc == 0)
+        rc = wxs__config_load_buffer(cfg, text.data ? text.data : "", text.len, path, err,
+                                     errlen);
     buf_wipe(&text);
     return rc;
 }
@@ -974,4 +946,56 @@ void wxs_config_print_markdown(FILE *out)
         fprintf(out, "\n## Example: the defaults as a config file\n\n```json\n%s```\n", b.data);
     wxs__buf_free(&b);
     wxs_config_free(defaults);
+}
+
+/* ------------------------------------------------------------------ config text */
+
+/* Merge the JSON config text[0..len) into cfg, all or nothing; name stands for the text in
+ * reasons (the file's path). Returns 0, WXS_ECONFIG (text over 1 MiB, not JSON, not an object,
+ * a bad option), WXS_ENOMEM or WXS_EINVAL, with a one-line reason in err that never quotes a
+ * secret's value. */
+int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const char *name,
+                            char *err, size_t errlen)
+{
+    int rc = 0;
+    json_t *root = NULL;
+    wxs_config *next = NULL;
+    json_error_t jerr;
+    char why[256];
+
+    if (cfg == NULL || text == NULL || name == NULL)
+        return fail(err, errlen, WXS_EINVAL, "invalid argument");
+    if (len > CONFIG_FILE_MAX)
+        return fail(err, errlen, WXS_ECONFIG, "%s: larger than %d bytes", name, CONFIG_FILE_MAX);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (root == NULL) {
+        json_reason(&jerr, why, sizeof why);
+        rc = fail(err, errlen, WXS_ECONFIG, "%s: line %d, column %d: %s", name, jerr.line,
+                  jerr.column, why);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        rc = fail(err, errlen, WXS_ECONFIG, "%s: the top level must be a JSON object", name);
+        goto out;
+    }
+    next = config_alloc(cfg);
+    if (next == NULL) {
+        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = load_object(next, root, "", why, sizeof why);
+    if (rc < 0) {
+        rc = fail(err, errlen, rc, "%s: %s", name, why);
+        goto out;
+    }
+    config_replace(cfg, next);
+    next = NULL;
+out:
+    wxs_config_free(next);
+    json_decref(root);
+    return rc;
 }

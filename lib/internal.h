@@ -106,4 +106,9 @@ struct wxs_config {
     char *log_format; /* text|json */
 };
 
+/** wxs_config_load_file on text[0..len) already in memory (lib/config.c): name stands for the
+ *  text in reasons. Same results and reasons as the file loader. */
+int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const char *name,
+                            char *err, size_t errlen);
+
 #endif /* WXS_INTERNAL_H */

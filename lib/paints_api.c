@@ -19,6 +19,8 @@ static int cursor_decode(const char *text, wxs__paint_cursor *c)
     for (const char *p = text; p < dot; p++) {
         if (*p < '0' || *p > '9')
             return WXS_EINVAL;
+        if (ms > (INT64_MAX - (*p - '0')) / 10)
+            return WXS_EINVAL; /* past int64 (found by fuzz/driver_paint_body) */
         ms = ms * 10 + (*p - '0');
     }
     size_t idlen = strlen(dot + 1);

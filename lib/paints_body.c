@@ -117,6 +117,7 @@ static int parse_form_body(const char *body, size_t len, wxs_paint_body *out, co
                            char *err, size_t errlen)
 {
     size_t i = 0;
+    size_t id_len = 0;
     while (i < len) {
         size_t end = i;
         while (end < len && body[end] != '&')
@@ -127,10 +128,9 @@ static int parse_form_body(const char *body, size_t len, wxs_paint_body *out, co
         size_t vlen = (size_t)(body + end - v);
         char **dst = NULL;
         size_t *dst_len = NULL;
-        size_t ignored;
         if (klen == 2 && memcmp(body + i, "id", 2) == 0) {
             dst = &out->id;
-            dst_len = &ignored;
+            dst_len = &id_len;
         } else if (klen == 7 && memcmp(body + i, "actions", 7) == 0) {
             dst = &out->actions;
             dst_len = &out->actions_len;
@@ -147,6 +147,9 @@ static int parse_form_body(const char *body, size_t len, wxs_paint_body *out, co
         }
         i = end + 1;
     }
+    /* ids are C strings: "a%00b" must not pass as "a" (found by fuzz/driver_paint_body) */
+    if (out->id != NULL && strlen(out->id) != id_len)
+        return body_fail(reason, "ERR_BAD_ID", err, errlen, "id holds a NUL byte");
     return 0;
 }
 

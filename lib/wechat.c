@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -29,7 +30,6 @@ typedef struct exchange {
     void *arg;
     wxs__buf body;
     int body_error; /* WXS_ETOOBIG or WXS_ENOMEM when the write callback gave up */
-    char reason[32];
     struct exchange *prev, *next;
 } exchange;
 
@@ -160,7 +160,7 @@ static const char *string_member(json_t *obj, const char *key)
 }
 
 /* Reads errcode: 1 and *out set when present as a number, 0 when absent, -1 when present
- * with another type. */
+ * with another type or as a real outside the range of a long. */
 static int errcode_member(json_t *obj, long *out)
 {
     json_t *v = json_object_get(obj, "errcode");
@@ -171,56 +171,71 @@ static int errcode_member(json_t *obj, long *out)
         return 1;
     }
     if (json_is_real(v)) {
-        *out = (long)json_real_value(v);
+        double d = json_real_value(v);
+        if (!(d > (double)LONG_MIN && d < (double)LONG_MAX))
+            return -1; /* converting it would be undefined (found by fuzz/driver_wechat_reply) */
+        *out = (long)d;
         return 1;
     }
     return -1;
 }
 
-/* Turns a complete HTTP 200 body into res. *root receives the parsed document (res points into
- * it) and must be released by the caller with json_decref. */
-static void parse_reply(const wxs__wechat *w, exchange *ex, wxs__exchange_result *res,
-                        json_t **root)
+/* Turns a complete reply (HTTP status and body) into res: see wechat.h. */
+int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long max_depth,
+                            wxs__exchange_result *res, wxs__wechat_reply *reply)
 {
-    long depth_limit =
-        w->cfg->limit_json_depth > 0 ? (long)w->cfg->limit_json_depth : WECHAT_DEFAULT_JSON_DEPTH;
-    const char *text = ex->body.data != NULL ? ex->body.data : "";
+    const char *text = body != NULL ? body : "";
     res->status = WXS_EUPSTREAM;
-    if (json_depth(text, ex->body.len, depth_limit) > depth_limit) {
+    if (http_status != 200) {
+        snprintf(reply->reason, sizeof reply->reason, "HTTP %ld", http_status);
+        res->reason = reply->reason;
+        return res->status;
+    }
+    if (max_depth <= 0)
+        max_depth = WECHAT_DEFAULT_JSON_DEPTH;
+    if (json_depth(text, len, max_depth) > max_depth) {
         res->reason = "reply is too deeply nested";
-        return;
+        return res->status;
     }
     json_error_t jerr;
-    *root = json_loadb(text, ex->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    if (*root == NULL || !json_is_object(*root)) {
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    reply->root = root;
+    if (root == NULL || !json_is_object(root)) {
         res->reason = "reply is not JSON";
-        return;
+        return res->status;
     }
     long errcode = 0;
-    int has_errcode = errcode_member(*root, &errcode);
+    int has_errcode = errcode_member(root, &errcode);
     if (has_errcode < 0) {
         res->reason = "reply has a malformed errcode";
-        return;
+        return res->status;
     }
     if (has_errcode > 0 && errcode != 0) {
-        json_t *msg = json_object_get(*root, "errmsg");
+        json_t *msg = json_object_get(root, "errmsg");
         res->status = WXS_EEXCHANGE;
         res->errcode = errcode;
         res->errmsg = json_is_string(msg) ? json_string_value(msg) : "";
         res->reason = "rejected by WeChat";
-        return;
+        return res->status;
     }
-    res->openid = string_member(*root, "openid");
-    res->session_key = string_member(*root, "session_key");
+    res->openid = string_member(root, "openid");
+    res->session_key = string_member(root, "session_key");
     if (res->openid == NULL || res->session_key == NULL) {
         res->openid = NULL;
         res->session_key = NULL;
         res->reason = "reply lacks openid or session_key";
-        return;
+        return res->status;
     }
-    res->unionid = string_member(*root, "unionid");
+    res->unionid = string_member(root, "unionid");
     res->status = 0;
     res->reason = "ok";
+    return 0;
+}
+
+void wxs__wechat_reply_clear(wxs__wechat_reply *reply)
+{
+    json_decref(reply->root);
+    reply->root = NULL;
 }
 
 /* Short text for a transport failure: never libcurl's error buffer, which may hold the URL. */
@@ -255,7 +270,7 @@ static const char *transport_reason(CURL *easy, CURLcode cc)
 
 /* Classifies a finished transfer into res (see wechat.h for the mapping). */
 static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
-                     json_t **root)
+                     wxs__wechat_reply *reply)
 {
     if (ex->body_error == WXS_ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
         res->status = WXS_ENOMEM;
@@ -279,13 +294,8 @@ static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__excha
     }
     long http_status = 0;
     curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &http_status);
-    if (http_status != 200) {
-        snprintf(ex->reason, sizeof ex->reason, "HTTP %ld", http_status);
-        res->status = WXS_EUPSTREAM;
-        res->reason = ex->reason;
-        return;
-    }
-    parse_reply(w, ex, res, root);
+    wxs__wechat_parse_reply(ex->body.data, ex->body.len, http_status,
+                            (long)w->cfg->limit_json_depth, res, reply);
 }
 
 /* ------------------------------------------------------------------ completion */
@@ -312,13 +322,13 @@ static void exchange_free(exchange *ex)
 static void exchange_complete(wxs__wechat *w, exchange *ex, CURLcode cc)
 {
     wxs__exchange_result res = {0};
-    json_t *root = NULL;
-    classify(w, ex, cc, &res, &root);
+    wxs__wechat_reply reply = {0};
+    classify(w, ex, cc, &res, &reply);
     exchange_detach(w, ex);
     if (res.status < 0 && res.status != WXS_EEXCHANGE)
         wxs__info("wechat: jscode2session failed: %s", res.reason);
     ex->cb(ex->arg, &res);
-    json_decref(root);
+    wxs__wechat_reply_clear(&reply);
     exchange_free(ex);
 }
 

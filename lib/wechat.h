@@ -40,4 +40,23 @@ void wxs__wechat_free(wxs__wechat *w);
 int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
                          void *arg);
 
+/* Storage a parsed reply's result points into: the parsed document and the "HTTP <status>"
+ * reason. Zero-initialize it; release it with wxs__wechat_reply_clear once res is done with. */
+typedef struct wxs__wechat_reply {
+    struct json_t *root;
+    char reason[32];
+} wxs__wechat_reply;
+
+/** Classify a complete jscode2session reply (pure, no I/O; used by the client and the fuzz
+ *  driver): http_status other than 200, JSON nesting deeper than max_depth (<= 0: 64), a body
+ *  that is not a JSON object (duplicate keys rejected), a non-numeric errcode, or a reply without
+ *  non-empty NUL-free openid and session_key: WXS_EUPSTREAM; a non-zero errcode: WXS_EEXCHANGE
+ *  with errcode and errmsg ("" when absent); else 0 with openid, session_key and unionid (NULL
+ *  when absent). res and reply must start zeroed; res->status is the return value and res's
+ *  strings point into reply or are static. */
+int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long max_depth,
+                            wxs__exchange_result *res, wxs__wechat_reply *reply);
+/** Release what wxs__wechat_parse_reply kept in reply; reply may be reused after. */
+void wxs__wechat_reply_clear(wxs__wechat_reply *reply);
+
 #endif /* WXS_WECHAT_H */
