@@ -317,6 +317,15 @@ static void remembered(void *arg, int status)
     flight_resolve(arg); /* the result stands even when remembering it failed */
 }
 
+/* Whether WeChat's answer is about the code itself (and so stands for the code's life). -1
+ * (system busy) and 45011 (minute quota) are not: the code is still good for a retry. */
+static int answer_is_about_the_code(const wxs__exchange_result *res)
+{
+    if (res->status == 0)
+        return 1;
+    return res->status == WXS_EEXCHANGE && res->errcode != -1 && res->errcode != 45011;
+}
+
 static void exchanged(void *arg, const wxs__exchange_result *res)
 {
     flight *f = arg;
@@ -334,7 +343,7 @@ static void exchanged(void *arg, const wxs__exchange_result *res)
         flight_resolve(f);
         return;
     }
-    if (res->status != 0 && res->status != WXS_EEXCHANGE) {
+    if (!answer_is_about_the_code(res)) {
         /* no answer about the code: release the claim so a retry may exchange again */
         if (ctx->store->ops->del(ctx->store, f->key, strlen(f->key), remembered, f) < 0)
             flight_resolve(f);

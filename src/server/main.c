@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 64
 #define DEV_APP_ID "wx0000000000000dev"
 #define DEV_APP_SECRET "0000000000000000000000000000dev0"
 #define DEFAULT_API_BASE "https://api.weixin.qq.com"
+#define RESERVED_FDS 64 /* stores, WeChat client, listeners, log: what is not a client socket */
 
 typedef struct worker {
     uv_loop_t loop;
@@ -233,6 +235,39 @@ static int worker_listen(worker *w, const char *host, int port)
     return rc;
 }
 
+/* Raise the soft limit on open files to the hard limit, and lower limits.connections when
+ * the workers' connections could not all get a descriptor, keeping a tenth of the descriptors
+ * for connections being refused (each is accepted, answered 503 and lingers briefly), so that a
+ * connection past the limit is answered 503 rather than dropped by EMFILE. Returns 0 or -1. */
+static int fit_connections_to_fd_limit(int nworkers)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        if (want == RLIM_INFINITY || want > (rlim_t)1 << 20)
+            want = (rlim_t)1 << 20;
+        if (want > rl.rlim_cur) {
+            rl.rlim_cur = want;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    long long budget = (long long)rl.rlim_cur - RESERVED_FDS - (long long)rl.rlim_cur / 10;
+    long long per_worker = budget > nworkers ? budget / nworkers : 1;
+    long long conns = wxs_config_get_int(g.cfg, "limits.connections");
+    if (rl.rlim_cur == RLIM_INFINITY || conns <= per_worker)
+        return 0;
+    char value[24];
+    snprintf(value, sizeof value, "%lld", per_worker);
+    fprintf(stderr,
+            "wxsessiond: limits.connections lowered from %lld to %lld per worker: %d workers "
+            "and an open-file limit of %llu (raise it with ulimit -n / LimitNOFILE)\n",
+            conns, per_worker, nworkers, (unsigned long long)rl.rlim_cur);
+    return set_opt("limits.connections", value);
+}
+
 static int start_workers(void)
 {
     const char *host = wxs_config_get_str(g.cfg, "listen");
@@ -244,6 +279,8 @@ static int start_workers(void)
     }
     if (n > MAX_WORKERS)
         n = MAX_WORKERS;
+    if (fit_connections_to_fd_limit(n) < 0)
+        return -1;
     g.workers = calloc((size_t)n, sizeof *g.workers);
     if (g.workers == NULL)
         return -1;
@@ -309,6 +346,7 @@ int main(int argc, char **argv)
 {
     int status = 2;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE a write fails with EFBIG: a store error */
     g.cfg = wxs_config_new();
     if (g.cfg == NULL)
         return 2;
@@ -339,6 +377,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < g.nworkers; i++) {
             if (g.workers[i].app.ctx != NULL)
                 wxs_ctx_free(g.workers[i].app.ctx);
+            if (g.workers[i].server != NULL)
+                http_server_stop(g.workers[i].server, NULL, NULL);
             finish_loop(&g.workers[i].loop);
         }
         finish_loop(&g.loop);

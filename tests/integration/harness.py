@@ -21,6 +21,13 @@ WXSESSION_CLI = os.path.join(BUILD_DIR, "wxsession")
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "s3cr3t-app-secret-0123456789abcd"
 
+# WXS_VALGRIND=1: run every wxsessiond the harness starts under valgrind memcheck (normal build,
+# not ASan). A leak or an invalid access makes it exit 99, which the tests' "stop() == 0" catch.
+VALGRIND = os.environ.get("WXS_VALGRIND") == "1"
+VALGRIND_ARGV = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                 "--errors-for-leak-kinds=definite,indirect", "--track-fds=no", "-q"]
+SLOWDOWN = 10.0 if VALGRIND else 1.0  # start-up and stop take this much longer
+
 
 def free_port():
     with socket.socket() as s:
@@ -44,13 +51,13 @@ def wait_port(port, proc, what, timeout=10.0):
 class Process:
     """A child process with its output in a log file, stopped with SIGTERM."""
 
-    def __init__(self, argv, name, env=None, cwd=None):
+    def __init__(self, argv, name, env=None, cwd=None, preexec_fn=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"wxs-{name}-")
         self.log_path = os.path.join(self.dir, f"{name}.log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env, cwd=cwd or self.dir)
+                                     env=env, cwd=cwd or self.dir, preexec_fn=preexec_fn)
 
     def output(self):
         if not self.log.closed:
@@ -60,6 +67,7 @@ class Process:
 
     def stop(self, timeout=15):
         """SIGTERM and wait; returns the exit status (SIGKILL after timeout: returns None)."""
+        timeout *= SLOWDOWN
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -110,7 +118,7 @@ class Server(Process):
     """wxsessiond with a JSON config file (written from `config`), extra flags and env."""
 
     def __init__(self, config=None, args=(), env=None, name="wxsessiond", workers=2,
-                 wait=True, port=None, healthy=True):
+                 wait=True, port=None, healthy=True, preexec_fn=None):
         self.port = port or free_port()
         cfg = {"port": self.port, "workers": workers, "appId": APP_ID, "appSecret": APP_SECRET}
         cfg.update(config or {})
@@ -121,17 +129,18 @@ class Server(Process):
         self.config_path = os.path.join(tmp, "config.json")
         with open(self.config_path, "w") as f:
             json.dump(cfg, f)
-        super().__init__([WXSESSIOND, "--config", self.config_path] + list(args), name,
-                         env=full_env)
+        argv = [WXSESSIOND, "--config", self.config_path] + list(args)
+        super().__init__((VALGRIND_ARGV if VALGRIND else []) + argv, name, env=full_env,
+                         preexec_fn=preexec_fn)
         self._cfgdir = tmp
         if wait:
-            wait_port(self.port, self.proc, name)
+            wait_port(self.port, self.proc, name, timeout=10.0 * SLOWDOWN)
         if wait and healthy:
             self.wait_healthy()
 
     def wait_healthy(self, timeout=10.0):
         """Until /healthz says 200 (the store connection is up)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOWDOWN
         while time.monotonic() < deadline:
             if self.request("GET", "/healthz")[0] == 200:
                 return
@@ -214,3 +223,90 @@ def raw_exchange(sock_port, data, timeout=5):
         except socket.timeout:
             pass
         return b"".join(chunks)
+
+
+# ---- helpers for the fault-injection, hostile-client and secrets tests
+
+class PersistentRedis(Redis):
+    """redis-server with an append-only file (appendfsync always) in a directory that outlives
+    restarts, so what Redis acknowledged survives kill -9 and restart()."""
+
+    def __init__(self, password=None, port=None, data_dir=None):
+        self._old_dirs = getattr(self, "_old_dirs", [])
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="wxs-redis-data-")
+        self.port = port or free_port()
+        self.password = password
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--dir", self.data_dir]
+        if password:
+            argv += ["--requirepass", password]
+        Process.__init__(self, argv, "redis")
+        wait_port(self.port, self.proc, "redis-server")
+
+    def restart(self):
+        """Start again on the same port and data directory after stop() or kill()."""
+        self._old_dirs.append(self.dir)
+        old_log = self.log
+        self.__init__(self.password, self.port, self.data_dir)
+        if not old_log.closed:
+            old_log.close()
+
+    def cleanup(self):
+        super().cleanup()
+        for d in self._old_dirs + [self.data_dir]:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def rss_kib(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def open_fds(pid):
+    """How many file descriptors a process has open."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raise_nofile(want):
+    """Raise this process's soft RLIMIT_NOFILE towards want (at most the hard limit; as root the
+    hard limit is raised too when allowed). Returns the soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            want = hard
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return soft
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return want
+
+
+def http_status(data):
+    """The status code of the first response in raw bytes (None if there is none)."""
+    if not data.startswith(b"HTTP/1.1 "):
+        return None
+    return int(data[9:12])
+
+
+def split_responses(data):
+    """Raw bytes of pipelined responses (with Content-Length) -> [(status, body bytes)]."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep or not head.startswith(b"HTTP/1.1 "):
+            break
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        out.append((int(head[9:12]), rest[:length]))
+        data = rest[length:]
+    return out
