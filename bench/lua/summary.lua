@@ -1,0 +1,4 @@
+-- summary.lua: the measured runs of scenarios whose request never changes (nginx, anonymous,
+-- code-only, paints list): no request() or response() hook, so the client spends nothing extra
+-- per request; wrk still counts socket errors and HTTP statuses >= 400. The answer bodies are
+-- checked by a separate short run with check.lua.
