@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libhiredis-dev
       libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev libmongoc-dev python3 curl)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei)
+  pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei clang libclang-rt-14-dev)
   # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
