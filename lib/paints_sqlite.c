@@ -608,36 +608,15 @@ static void ps_close(wxs__paint_store *base)
 
 /* ------------------------------------------------------------ open */
 
-/* Create this store's tables when missing (in one transaction, racing instances serialised by
- * BEGIN IMMEDIATE); refuse a file whose paints schema is newer than this code. */
+/* Create this store's tables when missing; refuse a file whose paints schema is newer than this
+ * code. Its version lives in wxs_schema, so the session store's user_version stays its own. */
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
-    char version[32];
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db,
-                          "CREATE TABLE IF NOT EXISTS wxs_schema (component TEXT PRIMARY "
-                          "KEY, version INTEGER NOT NULL) WITHOUT ROWID",
-                          NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = wxs__sqlite_query_text(db, "SELECT version FROM wxs_schema WHERE component = 'paints'", version,
-                        sizeof version);
-    if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
-        set_err(err, errlen, "the database file has a newer paints schema than this version", NULL);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return WXS_ECONFIG;
-    }
-    if (rc == SQLITE_OK && atoi(version) < SCHEMA_VERSION)
-        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot create the schema", sqlite3_errstr(rc));
-        if (!sqlite3_get_autocommit(db))
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return WXS_ESTORE;
-    }
-    return 0;
+    return wxs__sqlite_migrate(db,
+                               "CREATE TABLE IF NOT EXISTS wxs_schema (component TEXT PRIMARY "
+                               "KEY, version INTEGER NOT NULL) WITHOUT ROWID",
+                               "SELECT version FROM wxs_schema WHERE component = 'paints'",
+                               SCHEMA_VERSION, schema_sql, "paints sqlite", err, errlen);
 }
 
 static int prepare_all(lane *ln, const char *const *sql, int n, char *err, size_t errlen)

@@ -2,6 +2,7 @@
 #include "sqlite_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int wxs__sqlite_query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
@@ -52,5 +53,32 @@ int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3
     rc = sqlite3_exec(*db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return fail(err, errlen, who, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
+    return 0;
+}
+
+int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_sql, int version,
+                        const char *schema_sql, const char *who, char *err, size_t errlen)
+{
+    char current[32] = "";
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && setup_sql != NULL)
+        rc = sqlite3_exec(db, setup_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = wxs__sqlite_query_text(db, version_sql, current, sizeof current);
+    if (rc == SQLITE_OK && atoi(current) > version) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        fail(err, errlen, who, "cannot use the database file",
+             "its schema is newer than this version");
+        return WXS_ECONFIG;
+    }
+    if (rc == SQLITE_OK && atoi(current) < version)
+        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return fail(err, errlen, who, "cannot create the schema", sqlite3_errstr(rc));
+    }
     return 0;
 }

@@ -18,4 +18,11 @@ int wxs__sqlite_query_text(sqlite3 *db, const char *sql, char *out, size_t cap);
 int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3 **db, char *err,
                          size_t errlen);
 
+/** Bring a store's tables up to version, in one BEGIN IMMEDIATE transaction (racing instances
+ *  are serialised): run setup_sql (may be NULL), read the current version with version_sql
+ *  (one text value; "" or 0 when new), run schema_sql (idempotent) when it is older, refuse a
+ *  newer one (WXS_ECONFIG). Returns 0, WXS_ECONFIG or WXS_ESTORE, with err as in open_wal. */
+int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_sql, int version,
+                        const char *schema_sql, const char *who, char *err, size_t errlen);
+
 #endif /* WXS_SQLITE_UTIL_H */

@@ -758,26 +758,8 @@ static void destroy_now(sqlite_store *st)
 /* Create the schema when the file is new; refuse a file from a newer version. */
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
-    char version[32];
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = wxs__sqlite_query_text(db, "PRAGMA user_version", version, sizeof version);
-    if (rc == SQLITE_OK && atoi(version) > SCHEMA_VERSION) {
-        set_err(err, errlen, "the database file has a newer schema than this version", NULL);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return WXS_ECONFIG;
-    }
-    if (rc == SQLITE_OK && atoi(version) < SCHEMA_VERSION)
-        rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        set_err(err, errlen, "cannot create the schema", sqlite3_errstr(rc));
-        if (!sqlite3_get_autocommit(db))
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return WXS_ESTORE;
-    }
-    return 0;
+    return wxs__sqlite_migrate(db, NULL, "PRAGMA user_version", SCHEMA_VERSION, schema_sql,
+                               "sqlite", err, errlen);
 }
 
 static int open_write_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
