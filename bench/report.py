@@ -194,15 +194,23 @@ def targets_summary(r):
 def machine_lines(m):
     return (f"- CPU: {m['nproc']} cores (`nproc`), {m['cpu']}\n"
             f"- memory: {m['memory_gib']} GiB; {m['os']}, Linux {m['kernel']}\n"
-            f"- wrk {m['wrk']}, nginx {m['nginx']}, redis {m['redis']}, node {m['node']}\n"
-            f"- load average before the run: {' '.join(m['load_before'])}\n")
+            f"- wrk {m['wrk']}, nginx {m['nginx'].replace('nginx/', '')}, redis {m['redis']}, "
+            f"node {m['node']}\n"
+            f"- load average before the run: {' '.join(m['load_before'])}"
+            + (f", after: {' '.join(m['load_after'])}" if m.get("load_after") else "")
+            + " (anything above 0 is other work sharing the cores: the figures are lower "
+            "and noisier then)\n")
 
 
 def method_lines(meta):
     return (
         f"- Every scenario: `{meta['wrk']}` on loopback, {meta['runs']} measured runs after a "
         "warm-up; req/s is the median of the runs, p50/p99 the median of the runs' percentiles. "
-        "wrk, the server, redis-server and the simulator share the same cores.\n"
+        "wrk, the server, redis-server and the simulator share the same cores. The scenarios "
+        "of a group (nginx + anonymous + code-only + Node; simulator exchange + logins; the "
+        "same with WeChat latency; the pinned pair) run round-robin, run 1 of each, then run "
+        "2..., with all their servers started up front, so a change in the machine's load hits "
+        "a scenario and its reference alike.\n"
         f"- wxsessiond and nginx run {meta['workers']} workers (nginx `worker_processes "
         f"{meta['workers']}`, `listen ... reuseport`, `access_log off`, `return 200 "
         "'{\"wxUserInfo\":null}'`). Each scenario starts its own server, so its peak RSS "
@@ -241,7 +249,8 @@ def memory_section(mem):
     out.append(f"Run {mem['date']}. SQLite store; sessions written straight into the store's "
                "table (`kv`, key `weapp-session:<code>`, value the user JSON with `openId`) "
                "while wxsessiond was stopped; code-only lookups of random codes from the set "
-               f"(`{mem['wrk']}`, median of {mem['runs']}).\n")
+               f"(`{mem['wrk']}`, median of {mem['runs']}). Load average before: "
+               f"{' '.join(mem['machine']['load_before'])}.\n")
     out.append("| sessions | req/s (median) | p50 | p99 | errors | RSS after | RssAnon after "
                "| peak RSS |")
     out.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -268,10 +277,6 @@ def memory_section(mem):
                    f"{load['login_rps']:,.0f}/s, errors {load['login_errors']}). RSS of "
                    "wxsessiond (MiB, VmRSS / RssAnon), sampled every "
                    f"{load['interval_s']} s, shown once a minute:\n")
-        out.append("A leak grows steadily; a bounded cache fills once and shows as one step. "
-                   "Expect one step about 5-6 minutes in: remembered code exchanges are kept "
-                   "300 s, and from then on the store's purge (every 60 s) deletes them, so the "
-                   "SQLite write connection's page cache (about 2 MiB by default) fills.\n")
         samples = load["samples"]
         step = max(1, 60 // load["interval_s"])
         samples = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
@@ -279,6 +284,10 @@ def memory_section(mem):
                  for s in samples]
         for i in range(0, len(cells), 6):
             out.append("    " + "   ".join(cells[i:i + 6]))
+        out.append("\nA leak grows steadily; a bounded cache fills once and shows as one step. "
+                   "Expect one step about 5-6 minutes in: remembered code exchanges are kept "
+                   "300 s, and from then on the store's purge (every 60 s) deletes them, so the "
+                   "SQLite write connection's page cache (about 2 MiB by default) fills.")
     return "\n".join(out) + "\n"
 
 
@@ -378,7 +387,8 @@ def chart_svg(r):
          f'(median of {meta["runs"]})</text>',
          f'<text x="16" y="46" fill="#4b5563">{escape(meta["wrk"])}, {meta["workers"]} '
          f'workers, {escape(meta["machine"]["nproc"])} cores shared by client and servers; '
-         f'{escape(meta["date"])}</text>']
+         f'{escape(meta["date"])}; load average before: '
+         f'{escape(meta["machine"]["load_before"][0])}</text>']
     x = 16
     for system, name in (("wxsessiond", "wxsessiond"), ("nginx", "nginx return 200"),
                          ("node", "Node baseline"), ("simulator", "simulator"),

@@ -446,6 +446,7 @@ def main(argv):
             suite.run()
         finally:
             suite.sup.stop_all()
+        meta["machine"]["load_after"] = open("/proc/loadavg").read().split()[:3]
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump({"meta": meta, "scenarios": suite.results, "refs": suite.refs}, f, indent=1)
     text = report.write_all(out)
