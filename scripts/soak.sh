@@ -6,9 +6,10 @@
 #   steps: redis   Redis SIGKILL/restart cycles under load for MINUTES (test_faults, more cycles)
 #          hostile 10,000 idle connections, slowloris waves and unread pipelined floods against
 #                  one wxsessiond for MINUTES, sampling its VmRSS (growth across cycles = a leak)
+#          flood   test_hostile's unread pipelined flood (skipped by ctest: timing-dependent)
 #          valgrind  the integration suite with every wxsessiond under valgrind memcheck
-#                  (WXS_VALGRIND=1; about 5 minutes on a 2-core machine)
-#   default: all three. BUILD_DIR (default build/, built if missing) picks the build; use an
+#                  (WXS_VALGRIND=1; about 3 minutes on a 2-core machine)
+#   default: all four. BUILD_DIR (default build/, built if missing) picks the build; use an
 #   ASan build (scripts/build.sh --asan; BUILD_DIR=build-asan) for redis and hostile, never for
 #   valgrind. Processes are on loopback with free ports and are all stopped by the steps.
 set -uo pipefail
@@ -67,7 +68,7 @@ tmp = tempfile.mkdtemp(prefix="wxs-soak-")
 sim = Simulator()
 server = Server({"sqlite": {"path": os.path.join(tmp, "s.db")}, "wechat": {"apiBase": sim.base},
                  "timeouts": {"headerMs": 1000}},
-                env={"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"})
+                env=th.MEASURABLE_MEMORY)
 pid = server.proc.pid
 creds = sim.login("soak")
 assert server.request("GET", "/applet/session", login_headers(creds))[0] == 200
@@ -148,7 +149,7 @@ try:
     samples = []
     end = time.monotonic() + minutes * 60
     wave = 0
-    while time.monotonic() < end:
+    while wave == 0 or time.monotonic() < end:  # at least one wave
         wave += 1
         idle_peak, latency = idle_wave()
         slow_ok = slowloris_wave()
@@ -186,7 +187,7 @@ PY
       test_cli test_secrets test_faults test_hostile
     ;;
   *)
-    echo "unknown step '$step' (redis, hostile, valgrind)" >&2
+    echo "unknown step '$step' (redis, hostile, flood, valgrind)" >&2
     exit 2
     ;;
   esac
