@@ -40,6 +40,7 @@ struct auth_op {
     char *record;         /* the stored user record */
     size_t record_len;
     char openid[OPENID_MAX + 1];
+    const char *flight_key; /* the exchange key of the flight op waits on */
     auth_op *next_waiter;
 };
 
@@ -53,6 +54,7 @@ struct flight {
     uv_timer_t poll;
     uint64_t deadline_ms;
     exchange result;
+    char *remember; /* the result to remember, until a login write carries it */
 };
 
 
@@ -157,7 +159,10 @@ static void login_written(void *arg, int status)
     op_free(op);
 }
 
-static void login_continue(auth_op *op, const exchange *ex)
+/* Verify op's login against the exchange and write the session. *remember (when not NULL) is the
+ * code's remembered exchange: the login write carries it, and it is freed and set to NULL once a
+ * write has taken it. */
+static void login_continue(auth_op *op, const exchange *ex, char **remember)
 {
     wxs_ctx *ctx = op->ctx;
     if (ex->status == WXS_ESTORE || ex->status == WXS_ECANCELED) {
@@ -193,9 +198,25 @@ static void login_continue(auth_op *op, const exchange *ex)
         answer_store_down(op, WXS_ECANCELED);
         goto done;
     }
-    int rc = ctx->store->ops->login(ctx->store, op->code, op->code_len, op->openid,
-                                    strlen(op->openid), op->record, op->record_len,
-                                    ctx->cfg->session_ttl, login_written, op);
+    wxs__login lw = {.code = op->code,
+                     .code_len = op->code_len,
+                     .openid = op->openid,
+                     .openid_len = strlen(op->openid),
+                     .user_json = op->record,
+                     .user_len = op->record_len,
+                     .ttl_s = ctx->cfg->session_ttl};
+    if (remember != NULL && *remember != NULL) {
+        lw.extra_key = op->flight_key;
+        lw.extra_key_len = strlen(op->flight_key);
+        lw.extra_val = *remember;
+        lw.extra_val_len = strlen(*remember);
+        lw.extra_ttl_s = EXCHANGE_REMEMBER_S;
+    }
+    int rc = ctx->store->ops->login(ctx->store, &lw, login_written, op);
+    if (rc == 0 && lw.extra_key != NULL) {
+        wxs__free(*remember);
+        *remember = NULL;
+    }
     if (rc < 0) {
         answer_store_down(op, rc);
         goto done;
@@ -221,12 +242,20 @@ static void flight_closed(uv_handle_t *h)
     flight *f = h->data;
     wxs_ctx *ctx = f->ctx;
     exchange_clear(&f->result);
+    wxs__free(f->remember);
     wxs__free(f->code);
     wxs__free(f);
     wxs__ctx_unref(ctx);
 }
 
-/* Hand the flight's result to every waiting request and retire the flight. */
+static void remembered_alone(void *arg, int status)
+{
+    (void)arg;
+    (void)status; /* the result stands even when remembering it failed */
+}
+
+/* Hand the flight's result to every waiting request and retire the flight. A result to remember
+ * that no login write carried (every waiter failed before its write) is written on its own. */
 static void flight_resolve(flight *f)
 {
     wxs_ctx *ctx = f->ctx;
@@ -240,9 +269,12 @@ static void flight_resolve(flight *f)
     f->waiters = NULL;
     while (w != NULL) {
         auth_op *next = w->next_waiter;
-        login_continue(w, &f->result);
+        login_continue(w, &f->result, &f->remember);
         w = next;
     }
+    if (f->remember != NULL && !ctx->closing)
+        ctx->store->ops->set_ex(ctx->store, f->key, strlen(f->key), f->remember,
+                                strlen(f->remember), EXCHANGE_REMEMBER_S, remembered_alone, NULL);
     uv_close((uv_handle_t *)&f->poll, flight_closed);
 }
 
@@ -349,6 +381,12 @@ static void exchanged(void *arg, const wxs__exchange_result *res)
             flight_resolve(f);
         return;
     }
+    if (ex->status == 0) {
+        /* remembered by the first login write (flight_resolve), no round trip of its own */
+        f->remember = remember_encode(ex);
+        flight_resolve(f);
+        return;
+    }
     char *record = remember_encode(ex);
     int rc = WXS_ENOMEM;
     if (record != NULL)
@@ -439,6 +477,7 @@ static int flight_join(auth_op *op)
     wxs_ctx *ctx = op->ctx;
     flight *f = flight_find(ctx, op->code, op->code_len);
     if (f != NULL) {
+        op->flight_key = f->key;
         op->next_waiter = f->waiters;
         f->waiters = op;
         return 0;
@@ -457,6 +496,7 @@ static int flight_join(auth_op *op)
     f->ctx = ctx;
     f->code_len = op->code_len;
     f->waiters = op;
+    op->flight_key = f->key;
     f->deadline_ms = uv_now(ctx->loop) + (uint64_t)ctx->cfg->wechat_timeout_ms +
                      (uint64_t)ctx->cfg->wechat_connect_timeout_ms + 2000;
     uv_timer_init(ctx->loop, &f->poll);

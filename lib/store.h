@@ -21,6 +21,22 @@
 
 typedef struct wxs__store wxs__store; /* each backend defines its own struct, first member ops */
 
+/** The login write's arguments. code and openid are NUL-free, 1 to 256 bytes. */
+typedef struct wxs__login {
+    const char *code;
+    size_t code_len;
+    const char *openid;
+    size_t openid_len;
+    const char *user_json;
+    size_t user_len;
+    long long ttl_s;
+    const char *extra_key; /* optional (NULL: none): one more key written with the login */
+    size_t extra_key_len;
+    const char *extra_val;
+    size_t extra_val_len;
+    long long extra_ttl_s;
+} wxs__login;
+
 typedef void (*wxs__store_get_cb)(void *arg, int status, const char *val, size_t len);
 typedef void (*wxs__store_done_cb)(void *arg, int status);
 
@@ -47,10 +63,11 @@ typedef struct wxs__store_ops {
      *    SET <prefix><code> user_json EX ttl
      *    SET <prefix><openid> "\"<code>\"" EX ttl     (code as a JSON string)
      *    if prev is a JSON string naming another code: DEL <prefix><that code>
-     *  so one user has one live session. code and openid are NUL-free, at most 256 bytes. */
-    int (*login)(wxs__store *st, const char *code, size_t code_len, const char *openid,
-                 size_t openid_len, const char *user_json, size_t user_len, long long ttl_s,
-                 wxs__store_done_cb cb, void *arg);
+     *    if extra_key: SET <prefix><extra_key> extra_val EX extra_ttl_s
+     *  so one user has one live session; the extra entry (the remembered exchange of the code,
+     *  lib/session.c) costs no round trip of its own. The store copies what it needs before
+     *  returning. */
+    int (*login)(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb, void *arg);
 } wxs__store_ops;
 
 struct wxs__store {
@@ -62,5 +79,21 @@ extern const wxs__store_ops wxs__store_redis_ops;
 
 /** The ops table named by cfg->store, or NULL. */
 const wxs__store_ops *wxs__store_find(const char *name);
+
+/* Limits every backend enforces, and the argument checks they share. */
+#define WXS__STORE_MAX_PREFIX 256
+#define WXS__STORE_MAX_KEY 1024
+#define WXS__STORE_MAX_VALUE (1024 * 1024)
+#define WXS__STORE_MAX_LOGIN_ID 256
+#define WXS__STORE_MAX_TTL_S (10LL * 365 * 24 * 3600)
+
+/** 0, WXS_EINVAL (NULL or empty key) or WXS_ETOOBIG (longer than WXS__STORE_MAX_KEY). */
+int wxs__store_check_key(const char *key, size_t klen);
+/** 0, WXS_EINVAL (NULL value, ttl out of 1..WXS__STORE_MAX_TTL_S) or WXS_ETOOBIG. */
+int wxs__store_check_value(const char *val, size_t vlen, long long ttl_s);
+/** The checks of a login write (lw may be NULL: WXS_EINVAL). */
+int wxs__store_check_login(const wxs__login *lw);
+/** Append the code as a JSON string literal (what the openId entry holds) to b. */
+int wxs__store_code_json(wxs__buf *b, const char *code, size_t code_len);
 
 #endif /* WXS_STORE_H */

@@ -27,16 +27,12 @@
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
 #define DEFAULT_TIMEOUT_MS 1000
-#define MAX_PREFIX 256
-#define MAX_KEY 1024
-#define MAX_VALUE (1024 * 1024)
-#define MAX_LOGIN_ID 256
-#define MAX_TTL_S (10LL * 365 * 24 * 3600)
 
-/* The login write (store.h), atomically. KEYS[1] = prefix..code, KEYS[2] = prefix..openId;
- * ARGV = user info JSON, the code as a JSON string, ttl, the bare code, the prefix. The previous
- * code's key is built inside the script and is not declared in KEYS: fine on a standalone Redis
- * (with or without replicas), not valid on Redis Cluster. */
+/* The login write (store.h), atomically. KEYS[1] = prefix..code, KEYS[2] = prefix..openId,
+ * optional KEYS[3] = prefix..extra key; ARGV = user info JSON, the code as a JSON string, ttl,
+ * the bare code, the prefix, and with KEYS[3] its value and ttl. The previous code's key is built
+ * inside the script and is not declared in KEYS: fine on a standalone Redis (with or without
+ * replicas), not valid on Redis Cluster. */
 static const char login_script[] =
     "local prev = redis.call('GET', KEYS[2])\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
@@ -47,6 +43,7 @@ static const char login_script[] =
     "    redis.call('DEL', ARGV[5] .. old)\n"
     "  end\n"
     "end\n"
+    "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7]) end\n"
     "return 1\n";
 
 enum cmd_kind { CMD_AUTH, CMD_SELECT, CMD_GET, CMD_SET, CMD_SET_NX, CMD_DEL, CMD_LOGIN };
@@ -66,9 +63,9 @@ typedef struct redis_cmd {
     wxs__store_get_cb get_cb;
     wxs__store_done_cb done_cb;
     void *arg;
-    const char *code, *openid, *user_json, *code_json; /* login only */
-    size_t code_len, openid_len, user_len, code_json_len;
-    long long ttl_s;
+    wxs__login login; /* login only: its arguments, copied into bytes[] */
+    const char *code_json;
+    size_t code_json_len;
     char bytes[];
 } redis_cmd;
 
@@ -453,20 +450,6 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* ------------------------------------------------------------ ops */
 
-static int check_key(const char *key, size_t klen)
-{
-    if (key == NULL || klen == 0)
-        return WXS_EINVAL;
-    return klen > MAX_KEY ? WXS_ETOOBIG : 0;
-}
-
-static int check_value(const char *val, size_t vlen, long long ttl_s)
-{
-    if (val == NULL || ttl_s <= 0 || ttl_s > MAX_TTL_S)
-        return WXS_EINVAL;
-    return vlen > MAX_VALUE ? WXS_ETOOBIG : 0;
-}
-
 /* Common entry checks; then a command for the op, or NULL with *rc set. */
 static redis_cmd *op_begin(redis_store *st, enum cmd_kind kind, size_t extra, int *rc)
 {
@@ -493,7 +476,7 @@ static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get
                   void *arg)
 {
     redis_store *st = (redis_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
     redis_cmd *c = op_begin(st, CMD_GET, 0, &rc);
     if (c == NULL)
         return rc;
@@ -509,9 +492,9 @@ static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, siz
                       void *arg)
 {
     redis_store *st = (redis_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
     if (rc == 0)
-        rc = check_value(val, vlen, ttl_s);
+        rc = wxs__store_check_value(val, vlen, ttl_s);
     redis_cmd *c = op_begin(st, kind, 0, &rc);
     if (c == NULL)
         return rc;
@@ -540,7 +523,7 @@ static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
                   void *arg)
 {
     redis_store *st = (redis_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
     redis_cmd *c = op_begin(st, CMD_DEL, 0, &rc);
     if (c == NULL)
         return rc;
@@ -554,70 +537,65 @@ static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
 /* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
 static int send_login(redis_store *st, redis_cmd *c, int with_body)
 {
-    const char *fmt = with_body ? "EVAL %s 2 %b%b %b%b %b %b %lld %b %b"
-                                : "EVALSHA %s 2 %b%b %b%b %b %b %lld %b %b";
+    static const char *const fmt[2][2] = {
+        {"EVALSHA %s 2 %b%b %b%b %b %b %lld %b %b",
+         "EVALSHA %s 3 %b%b %b%b %b%b %b %b %lld %b %b %b %lld"},
+        {"EVAL %s 2 %b%b %b%b %b %b %lld %b %b",
+         "EVAL %s 3 %b%b %b%b %b%b %b %b %lld %b %b %b %lld"}};
+    const wxs__login *l = &c->login;
+    const char *script = with_body ? login_script : st->script_sha;
     if (!st->ready)
         return WXS_ESTORE;
-    return send_cmd(st, c, fmt, with_body ? login_script : st->script_sha, st->prefix,
-                    st->prefix_len, c->code, c->code_len, st->prefix, st->prefix_len, c->openid,
-                    c->openid_len, c->user_json, c->user_len, c->code_json, c->code_json_len,
-                    c->ttl_s, c->code, c->code_len, st->prefix, st->prefix_len);
-}
-
-static int check_login(const char *code, size_t code_len, const char *openid,
-                       size_t openid_len, const char *user_json, size_t user_len,
-                       long long ttl_s)
-{
-    if (code == NULL || openid == NULL || code_len == 0 || openid_len == 0)
-        return WXS_EINVAL;
-    if (code_len > MAX_LOGIN_ID || openid_len > MAX_LOGIN_ID)
-        return WXS_ETOOBIG;
-    if (memchr(code, '\0', code_len) != NULL || memchr(openid, '\0', openid_len) != NULL)
-        return WXS_EINVAL;
-    return check_value(user_json, user_len, ttl_s);
+    if (l->extra_key == NULL)
+        return send_cmd(st, c, fmt[with_body][0], script, st->prefix, st->prefix_len, l->code,
+                        l->code_len, st->prefix, st->prefix_len, l->openid, l->openid_len,
+                        l->user_json, l->user_len, c->code_json, c->code_json_len, l->ttl_s,
+                        l->code, l->code_len, st->prefix, st->prefix_len);
+    return send_cmd(st, c, fmt[with_body][1], script, st->prefix, st->prefix_len, l->code,
+                    l->code_len, st->prefix, st->prefix_len, l->openid, l->openid_len,
+                    st->prefix, st->prefix_len, l->extra_key, l->extra_key_len, l->user_json,
+                    l->user_len, c->code_json, c->code_json_len, l->ttl_s, l->code, l->code_len,
+                    st->prefix, st->prefix_len, l->extra_val, l->extra_val_len, l->extra_ttl_s);
 }
 
 /* Copy n bytes to *w and advance it; returns where the copy starts. */
 static const char *put(char **w, const char *p, size_t n)
 {
     char *start = *w;
-    memcpy(start, p, n);
+    if (n > 0)
+        memcpy(start, p, n);
     *w = start + n;
     return start;
 }
 
-static int rd_login(wxs__store *base, const char *code, size_t code_len, const char *openid,
-                    size_t openid_len, const char *user_json, size_t user_len, long long ttl_s,
-                    wxs__store_done_cb cb, void *arg)
+static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
 {
     redis_store *st = (redis_store *)base;
     redis_cmd *c = NULL;
     wxs__buf json;
     char *w;
-    int rc = cb == NULL ? WXS_EINVAL
-                        : check_login(code, code_len, openid, openid_len, user_json, user_len,
-                                      ttl_s);
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_login(lw);
     if (rc < 0)
         return rc;
-    wxs__buf_init(&json, 6 * MAX_LOGIN_ID + 2);
-    rc = wxs__buf_adds(&json, "\"");
+    wxs__buf_init(&json, 6 * WXS__STORE_MAX_LOGIN_ID + 2);
+    rc = wxs__store_code_json(&json, lw->code, lw->code_len);
+    size_t extra = lw->extra_key != NULL ? lw->extra_key_len + lw->extra_val_len : 0;
     if (rc == 0)
-        rc = wxs__buf_add_json_escaped(&json, code, code_len);
-    if (rc == 0)
-        rc = wxs__buf_adds(&json, "\"");
-    c = op_begin(st, CMD_LOGIN, code_len + openid_len + user_len + json.len, &rc);
+        c = op_begin(st, CMD_LOGIN, lw->code_len + lw->openid_len + lw->user_len + json.len + extra,
+                     &rc);
     if (c == NULL)
         goto out;
     w = c->bytes;
-    c->code = put(&w, code, code_len);
-    c->code_len = code_len;
-    c->openid = put(&w, openid, openid_len);
-    c->openid_len = openid_len;
-    c->user_json = put(&w, user_json, user_len);
-    c->user_len = user_len;
+    c->login = *lw;
+    c->login.code = put(&w, lw->code, lw->code_len);
+    c->login.openid = put(&w, lw->openid, lw->openid_len);
+    c->login.user_json = put(&w, lw->user_json, lw->user_len);
+    if (lw->extra_key != NULL) {
+        c->login.extra_key = put(&w, lw->extra_key, lw->extra_key_len);
+        c->login.extra_val = put(&w, lw->extra_val, lw->extra_val_len);
+    }
     c->code_json = put(&w, json.data, json.len);
     c->code_json_len = json.len;
-    c->ttl_s = ttl_s;
     c->done_cb = cb;
     c->arg = arg;
     rc = op_end(st, c, send_login(st, c, 0));
@@ -694,7 +672,7 @@ static int open_check(const wxs_config *cfg, const char *prefix, char *err, size
         why = "redis.port must be 1..65535";
     else if (cfg->redis_db < 0 || cfg->redis_db > 1000000)
         why = "redis.db must be 0 or more";
-    else if (strlen(prefix) > MAX_PREFIX)
+    else if (strlen(prefix) > WXS__STORE_MAX_PREFIX)
         why = "redis.prefix is longer than 256 bytes";
     if (why != NULL && err != NULL && errlen > 0)
         snprintf(err, errlen, "redis: %s", why);

@@ -35,11 +35,9 @@
 #define PURGE_MAX_BATCHES 20
 #define JOBS_PER_BATCH 32
 #define ERROR_LOG_INTERVAL_MS 10000
-#define MAX_PREFIX 256
-#define MAX_KEY 1024
-#define MAX_VALUE (1024 * 1024)
-#define MAX_LOGIN_ID 256
-#define MAX_TTL_S (10LL * 365 * 24 * 3600)
+#define MAX_PREFIX WXS__STORE_MAX_PREFIX
+#define MAX_KEY WXS__STORE_MAX_KEY
+#define MAX_LOGIN_ID WXS__STORE_MAX_LOGIN_ID
 
 /* Test hook: when set, called on the thread that runs each write batch. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
@@ -98,6 +96,11 @@ typedef struct job {
     size_t val2_len;
     const char *code; /* login: the bare code (inside key) */
     size_t code_len;
+    const char *key3; /* login: the prefixed extra key, or NULL */
+    size_t key3_len;
+    const char *val3;
+    size_t val3_len;
+    long long ttl3_s;
     int status;
     wxs__store_done_cb cb;
     void *arg;
@@ -159,22 +162,6 @@ static void log_sqlite_error(error_log *el, const char *what, int rc)
     el->last_rc = rc;
     el->last_ms = now;
     wxs__warn("sqlite: %s failed: %s", what, sqlite3_errstr(rc));
-}
-
-/* ------------------------------------------------------------ argument checks */
-
-static int check_key(const char *key, size_t klen)
-{
-    if (key == NULL || klen == 0)
-        return WXS_EINVAL;
-    return klen > MAX_KEY ? WXS_ETOOBIG : 0;
-}
-
-static int check_value(const char *val, size_t vlen, long long ttl_s)
-{
-    if (val == NULL || ttl_s <= 0 || ttl_s > MAX_TTL_S)
-        return WXS_EINVAL;
-    return vlen > MAX_VALUE ? WXS_ETOOBIG : 0;
 }
 
 /* ------------------------------------------------------------ JSON string */
@@ -341,6 +328,12 @@ static int run_login(sqlite_store *st, const job *j, int64_t now)
         memcpy(prev_key, st->prefix, st->prefix_len);
         memcpy(prev_key + st->prefix_len, prev, prev_len);
         rc = write_delete(st, prev_key, st->prefix_len + prev_len, now, &deleted);
+        if (rc != SQLITE_OK)
+            goto out;
+    }
+    if (j->key3 != NULL) {
+        rc = write_upsert(st, ST_UPSERT, j->key3, j->key3_len, j->val3, j->val3_len,
+                          now + j->ttl3_s * 1000, now, NULL);
         if (rc != SQLITE_OK)
             goto out;
     }
@@ -523,9 +516,9 @@ static int queue_write(wxs__store *base, enum job_kind kind, const char *key, si
                        void *arg)
 {
     sqlite_store *st = (sqlite_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : check_key(key, klen);
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
     if (rc == 0 && kind != JOB_DEL)
-        rc = check_value(val, vlen, ttl_s);
+        rc = wxs__store_check_value(val, vlen, ttl_s);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc < 0)
@@ -560,28 +553,13 @@ static int sq_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
     return queue_write(base, JOB_DEL, key, klen, NULL, 0, 0, cb, arg);
 }
 
-static int check_login(const char *code, size_t code_len, const char *openid,
-                       size_t openid_len, const char *user_json, size_t user_len,
-                       long long ttl_s)
-{
-    if (code == NULL || openid == NULL || code_len == 0 || openid_len == 0)
-        return WXS_EINVAL;
-    if (code_len > MAX_LOGIN_ID || openid_len > MAX_LOGIN_ID)
-        return WXS_ETOOBIG;
-    if (memchr(code, '\0', code_len) != NULL || memchr(openid, '\0', openid_len) != NULL)
-        return WXS_EINVAL;
-    return check_value(user_json, user_len, ttl_s);
-}
-
-static int sq_login(wxs__store *base, const char *code, size_t code_len, const char *openid,
-                    size_t openid_len, const char *user_json, size_t user_len, long long ttl_s,
-                    wxs__store_done_cb cb, void *arg)
+static int sq_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
 {
     sqlite_store *st = (sqlite_store *)base;
     wxs__buf code_json;
     job *j = NULL;
     char *w;
-    int rc = check_login(code, code_len, openid, openid_len, user_json, user_len, ttl_s);
+    int rc = wxs__store_check_login(lw);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc == 0 && cb == NULL)
@@ -589,30 +567,37 @@ static int sq_login(wxs__store *base, const char *code, size_t code_len, const c
     if (rc < 0)
         return rc;
     wxs__buf_init(&code_json, 6 * MAX_LOGIN_ID + 2);
-    rc = wxs__buf_adds(&code_json, "\"");
-    if (rc == 0)
-        rc = wxs__buf_add_json_escaped(&code_json, code, code_len);
-    if (rc == 0)
-        rc = wxs__buf_adds(&code_json, "\"");
+    rc = wxs__store_code_json(&code_json, lw->code, lw->code_len);
     if (rc < 0)
         goto out;
-    j = job_new(JOB_LOGIN, 2 * st->prefix_len + code_len + openid_len + user_len + code_json.len,
-                ttl_s, cb, arg);
+    size_t extra = lw->extra_key != NULL ? st->prefix_len + lw->extra_key_len + lw->extra_val_len
+                                         : 0;
+    j = job_new(JOB_LOGIN,
+                2 * st->prefix_len + lw->code_len + lw->openid_len + lw->user_len +
+                    code_json.len + extra,
+                lw->ttl_s, cb, arg);
     if (j == NULL) {
         rc = WXS_ENOMEM;
         goto out;
     }
     w = j->bytes;
-    j->key = put2(&w, st->prefix, st->prefix_len, code, code_len);
-    j->key_len = st->prefix_len + code_len;
+    j->key = put2(&w, st->prefix, st->prefix_len, lw->code, lw->code_len);
+    j->key_len = st->prefix_len + lw->code_len;
     j->code = j->key + st->prefix_len;
-    j->code_len = code_len;
-    j->key2 = put2(&w, st->prefix, st->prefix_len, openid, openid_len);
-    j->key2_len = st->prefix_len + openid_len;
-    j->val = put2(&w, user_json, user_len, NULL, 0);
-    j->val_len = user_len;
+    j->code_len = lw->code_len;
+    j->key2 = put2(&w, st->prefix, st->prefix_len, lw->openid, lw->openid_len);
+    j->key2_len = st->prefix_len + lw->openid_len;
+    j->val = put2(&w, lw->user_json, lw->user_len, NULL, 0);
+    j->val_len = lw->user_len;
     j->val2 = put2(&w, code_json.data, code_json.len, NULL, 0);
     j->val2_len = code_json.len;
+    if (lw->extra_key != NULL) {
+        j->key3 = put2(&w, st->prefix, st->prefix_len, lw->extra_key, lw->extra_key_len);
+        j->key3_len = st->prefix_len + lw->extra_key_len;
+        j->val3 = put2(&w, lw->extra_val, lw->extra_val_len, NULL, 0);
+        j->val3_len = lw->extra_val_len;
+        j->ttl3_s = lw->extra_ttl_s;
+    }
     submit(st, j);
 out:
     wxs__buf_free(&code_json);
@@ -633,7 +618,7 @@ static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get
     sqlite3_stmt *s = st->get_stmt;
     char *copy = NULL;
     size_t len = 0;
-    int rc = check_key(key, klen);
+    int rc = wxs__store_check_key(key, klen);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc == 0 && cb == NULL)

@@ -108,8 +108,15 @@ class SessionProtocol:
     def test_bad_signature_is_untrusted(self):
         creds = self.login("mallory")
         sig = ("0" if creds["signature"][0] != "0" else "1") + creds["signature"][1:]
+        before = self.sim.stats()["exchanges"]
         status, _, body = self.get_session(login_headers(creds, signature=sig))
         self.assertEqual((status, body), (200, UNTRUSTED))
+        # no login write carried the exchange, so it was remembered on its own: the same
+        # (single-use) code with the right signature logs in without a second exchange
+        status, _, body = self.get_session(login_headers(creds))
+        self.assertEqual(status, 200)
+        self.assert_user(body, creds)
+        self.assertEqual(self.sim.stats()["exchanges"] - before, 1)
         # tampered rawData with the right signature
         creds = self.login("mallory")
         raw = creds["rawData"].replace('"gender":0', '"gender":1')

@@ -459,13 +459,25 @@ static int t_del(fixture *f, const char *key)
     return wait_op(f, &o);
 }
 
+static wxs__login login_args(const char *code, size_t code_len, const char *openid,
+                             size_t openid_len, const char *user, long long ttl_s)
+{
+    wxs__login lw = {.code = code,
+                     .code_len = code_len,
+                     .openid = openid,
+                     .openid_len = openid_len,
+                     .user_json = user,
+                     .user_len = strlen(user),
+                     .ttl_s = ttl_s};
+    return lw;
+}
+
 static int t_login_on(fixture *f, wxs__store *st, const char *code, const char *openid,
                       const char *user)
 {
     op o = {0};
-    assert_int_equal(st->ops->login(st, code, strlen(code), openid, strlen(openid), user,
-                                    strlen(user), 7200, done_cb, &o),
-                     0);
+    wxs__login lw = login_args(code, strlen(code), openid, strlen(openid), user, 7200);
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), 0);
     return wait_op(f, &o);
 }
 
@@ -618,6 +630,29 @@ static void test_login_semantics(void **state)
     check_hit(f, "codeC", "{\"openId\":\"openid-2\"}");
 }
 
+/* The login write carries one extra entry (the remembered exchange) with its own ttl. */
+static void test_login_extra_entry(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    op o = {0};
+    wxs__login lw = login_args("codeX1", 6, "openid-x1", 9, "{\"openId\":\"openid-x1\"}", 7200);
+    lw.extra_key = "exchange:abc";
+    lw.extra_key_len = strlen(lw.extra_key);
+    lw.extra_val = "x{\"status\":0}";
+    lw.extra_val_len = strlen(lw.extra_val);
+    lw.extra_ttl_s = 1;
+    assert_int_equal(f->st->ops->login(f->st, &lw, done_cb, &o), 0);
+    assert_true(wait_op(f, &o) >= 0);
+    check_hit(f, "codeX1", "{\"openId\":\"openid-x1\"}");
+    check_hit(f, "openid-x1", "\"codeX1\"");
+    check_hit(f, "exchange:abc", "x{\"status\":0}");
+    /* the extra entry expires by its own ttl, the session does not */
+    run_for(f, 1150);
+    check_miss(f, "exchange:abc");
+    check_hit(f, "codeX1", "{\"openId\":\"openid-x1\"}");
+}
+
 static void test_login_previous_values(void **state)
 {
     fixture *f = *state;
@@ -685,11 +720,23 @@ static void test_bad_arguments(void **state)
     assert_int_equal(st->ops->set_ex(st, "k", 1, "v", (size_t)2 << 20, 60, done_cb, &o),
                      WXS_ETOOBIG);
     assert_int_equal(st->ops->del(st, "k", 1, NULL, NULL), WXS_EINVAL);
-    assert_int_equal(st->ops->login(st, "c", 1, "", 0, "{}", 2, 60, done_cb, &o), WXS_EINVAL);
-    assert_int_equal(st->ops->login(st, "c\0d", 3, "o", 1, "{}", 2, 60, done_cb, &o),
-                     WXS_EINVAL);
-    assert_int_equal(st->ops->login(st, huge_key, 300, "o", 1, "{}", 2, 60, done_cb, &o),
-                     WXS_ETOOBIG);
+    wxs__login lw = login_args("c", 1, "", 0, "{}", 60);
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL);
+    lw = login_args("c\0d", 3, "o", 1, "{}", 60);
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL);
+    lw = login_args(huge_key, 300, "o", 1, "{}", 60);
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_ETOOBIG);
+    lw = login_args("c", 1, "o", 1, "{}", 60);
+    lw.extra_key = "";
+    lw.extra_val = "v";
+    lw.extra_val_len = 1;
+    lw.extra_ttl_s = 60;
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL); /* empty extra key */
+    lw.extra_key = "x";
+    lw.extra_key_len = 1;
+    lw.extra_ttl_s = 0;
+    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL); /* extra without ttl */
+    assert_int_equal(st->ops->login(st, NULL, done_cb, &o), WXS_EINVAL);
     run_for(f, 20);
     assert_int_equal(o.calls, 0); /* an op that returns < 0 never calls back */
 }
@@ -786,6 +833,7 @@ static void test_reentrant_callbacks(void **state)
         cmocka_unit_test_setup_teardown(test_prefix_applied, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_login_semantics, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_login_previous_values, setup, teardown),             \
+        cmocka_unit_test_setup_teardown(test_login_extra_entry, setup, teardown),             \
         cmocka_unit_test_setup_teardown(test_binary_values, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(test_close_with_ops_in_flight, setup, teardown),          \
