@@ -129,22 +129,47 @@ static void op_free(auth_op *op)
 
 /* ---- code-only path */
 
+/* A lookup needs less than a login: a small op of its own, not a zeroed auth_op. */
+typedef struct lookup_op {
+    wxs_ctx *ctx;
+    wxs_auth_cb cb;
+    void *arg;
+} lookup_op;
+
 static void lookup_done(void *arg, int status, const char *val, size_t len)
 {
-    auth_op *op = arg;
+    lookup_op *lk = arg;
+    auth_op op = {.ctx = lk->ctx, .cb = lk->cb, .arg = lk->arg}; /* for the answer_* helpers */
     if (status == 0 && len > 0 && val[0] == '{') {
         /* a user record; anything else under a code key (an openId entry holding a JSON string,
          * an exchange claim) is not a session: the original served those as users */
         char openid[OPENID_MAX + 1] = "";
         if (wxs__user_openid(val, len, openid, sizeof openid) < 0)
             openid[0] = '\0';
-        answer_user(op, val, len, openid);
+        answer_user(&op, val, len, openid);
     } else if (status == 0 || status == WXS_ENOTFOUND) {
-        answer_protocol(op, WXS_ENOTFOUND, wxs__error_body_expired);
+        answer_protocol(&op, WXS_ENOTFOUND, wxs__error_body_expired);
     } else {
-        answer_store_down(op, status);
+        answer_store_down(&op, status);
     }
-    op_free(op);
+    wxs__free(lk);
+    wxs__ctx_unref(op.ctx);
+}
+
+/* Look the code up; 0 when lookup_done will answer, or a negative code (nothing answered). */
+static int lookup_start(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb cb, void *arg)
+{
+    lookup_op *lk = wxs__malloc(sizeof *lk);
+    if (lk == NULL)
+        return WXS_ENOMEM;
+    *lk = (lookup_op){.ctx = ctx, .cb = cb, .arg = arg};
+    ctx->refs++;
+    int rc = ctx->store->ops->get(ctx->store, req->code, req->code_len, lookup_done, lk);
+    if (rc < 0) {
+        wxs__free(lk);
+        ctx->refs--; /* cannot reach 0 here: the caller holds ctx */
+    }
+    return rc;
 }
 
 /* ---- login path: after the exchange */
@@ -561,6 +586,9 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
     }
     if (ctx->closing)
         return WXS_ECANCELED;
+    if (req->code_len <= (size_t)ctx->cfg->limit_code_bytes &&
+        (req->raw_data == NULL || req->raw_data_len == 0))
+        return lookup_start(ctx, req, cb, arg);
     auth_op *op = wxs__calloc(1, sizeof *op);
     if (op == NULL)
         return WXS_ENOMEM;
@@ -574,10 +602,6 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
         snprintf(err, sizeof err, "X-WX-Code exceeds %lld bytes", ctx->cfg->limit_code_bytes);
         answer_error(op, WXS_ETOOBIG, 400, "ERR_CODE_TOO_LONG", err);
         rc = 1;
-    } else if (req->raw_data == NULL || req->raw_data_len == 0) {
-        rc = ctx->store->ops->get(ctx->store, req->code, req->code_len, lookup_done, op);
-        if (rc == 0)
-            return 0; /* lookup_done owns op */
     } else {
         op->code = wxs__strndup(req->code, req->code_len);
         op->code_len = req->code_len;

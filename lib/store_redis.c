@@ -85,6 +85,7 @@ struct redis_store {
     size_t prefix_len;
     uint64_t timeout_ms;
     char script_sha[41];
+    wxs__buf out;          /* the command being encoded */
     redisAsyncContext *ac; /* NULL while disconnected */
     int connected;         /* the TCP connect completed */
     int handshake_left;    /* AUTH / SELECT replies still awaited */
@@ -254,16 +255,72 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 /* Write a command on the current connection and queue c for its reply. 0 or WXS_ESTORE (not
  * connected, or hiredis refused: c stays with the caller). */
-static int send_cmd(redis_store *st, redis_cmd *c, const char *fmt, ...)
+/* One command argument: the bytes of a, then those of b (a prefixed key needs no copy). */
+typedef struct rarg {
+    const char *a;
+    size_t alen;
+    const char *b;
+    size_t blen;
+} rarg;
+
+#define RSTR(s) ((rarg){(s), strlen(s), NULL, 0})
+#define RBYTES(p, n) ((rarg){(p), (n), NULL, 0})
+#define RKEY(st, k, n) ((rarg){(st)->prefix, (st)->prefix_len, (k), (n)})
+#define RESP_KEEP_BYTES (64 * 1024) /* a bigger encoding buffer is released after use */
+
+/* Decimal digits of v into out (at least 20 bytes); returns their count. */
+static size_t fmt_u64(char *out, unsigned long long v)
 {
-    va_list ap;
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = t[n - 1 - i];
+    return n;
+}
+
+static int add_resp_len(wxs__buf *b, char type, size_t n)
+{
+    char line[24];
+    size_t k = 0;
+    line[k++] = type;
+    k += fmt_u64(line + k, n);
+    line[k++] = '\r';
+    line[k++] = '\n';
+    return wxs__buf_add(b, line, k);
+}
+
+/* Encode argv as a RESP array (what redisFormatCommand builds, without its printf-style parse:
+ * that parse was a third of the code-only path's instructions) and queue it; c awaits the
+ * reply. */
+static int send_cmd(redis_store *st, redis_cmd *c, int argc, const rarg *argv)
+{
+    wxs__buf *b = &st->out;
+    int rc;
     if (st->ac == NULL)
         return WXS_ESTORE;
-    va_start(ap, fmt);
-    int rc = redisvAsyncCommand(st->ac, on_reply, c, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK)
-        return WXS_ESTORE;
+    wxs__buf_reset(b);
+    rc = add_resp_len(b, '*', (size_t)argc);
+    for (int i = 0; i < argc && rc == 0; i++) {
+        rc = add_resp_len(b, '$', argv[i].alen + argv[i].blen);
+        if (rc == 0)
+            rc = wxs__buf_add(b, argv[i].a, argv[i].alen);
+        if (rc == 0 && argv[i].blen > 0)
+            rc = wxs__buf_add(b, argv[i].b, argv[i].blen);
+        if (rc == 0)
+            rc = wxs__buf_add(b, "\r\n", 2);
+    }
+    if (rc == 0 && redisAsyncFormattedCommand(st->ac, on_reply, c, b->data, b->len) != REDIS_OK)
+        rc = WXS_ESTORE;
+    if (c->kind == CMD_AUTH && b->data != NULL)
+        memset(b->data, 0, b->cap); /* no copy of the password left behind here */
+    if (b->cap > RESP_KEEP_BYTES)
+        wxs__buf_free(b);
+    if (rc < 0)
+        return rc == WXS_ENOMEM ? rc : WXS_ESTORE;
     c->sent_ms = mono_ms();
     list_push(&st->pending, c);
     return 0;
@@ -275,7 +332,8 @@ static int send_handshake(redis_store *st)
     redis_cmd *c;
     if (st->password[0] != '\0') {
         c = cmd_new(st, CMD_AUTH, 0);
-        if (c == NULL || send_cmd(st, c, "AUTH %s", st->password) < 0) {
+        rarg argv[] = {RSTR("AUTH"), RSTR(st->password)};
+        if (c == NULL || send_cmd(st, c, 2, argv) < 0) {
             wxs__free(c);
             return WXS_ESTORE;
         }
@@ -283,7 +341,9 @@ static int send_handshake(redis_store *st)
     }
     if (st->db != 0) {
         c = cmd_new(st, CMD_SELECT, 0);
-        if (c == NULL || send_cmd(st, c, "SELECT %lld", st->db) < 0) {
+        char db[24];
+        rarg argv[] = {RSTR("SELECT"), RBYTES(db, fmt_u64(db, (unsigned long long)st->db))};
+        if (c == NULL || send_cmd(st, c, 2, argv) < 0) {
             wxs__free(c);
             return WXS_ESTORE;
         }
@@ -482,8 +542,8 @@ static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get
         return rc;
     c->get_cb = cb;
     c->arg = arg;
-    int sent = st->ready ? send_cmd(st, c, "GET %b%b", st->prefix, st->prefix_len, key, klen)
-                         : WXS_ESTORE;
+    rarg argv[] = {RSTR("GET"), RKEY(st, key, klen)};
+    int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
     return op_end(st, c, sent);
 }
 
@@ -500,10 +560,12 @@ static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, siz
         return rc;
     c->done_cb = cb;
     c->arg = arg;
-    const char *fmt = kind == CMD_SET_NX ? "SET %b%b %b NX EX %lld" : "SET %b%b %b EX %lld";
-    int sent = st->ready ? send_cmd(st, c, fmt, st->prefix, st->prefix_len, key, klen, val,
-                                    vlen, ttl_s)
-                         : WXS_ESTORE;
+    char ttl[24];
+    rarg argv[] = {RSTR("SET"),    RKEY(st, key, klen), RBYTES(val, vlen), RSTR("NX"),
+                   RSTR("EX"), RBYTES(ttl, fmt_u64(ttl, (unsigned long long)ttl_s))};
+    if (kind != CMD_SET_NX)
+        argv[3] = argv[4], argv[4] = argv[5];
+    int sent = st->ready ? send_cmd(st, c, kind == CMD_SET_NX ? 6 : 5, argv) : WXS_ESTORE;
     return op_end(st, c, sent);
 }
 
@@ -529,33 +591,40 @@ static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
         return rc;
     c->done_cb = cb;
     c->arg = arg;
-    int sent = st->ready ? send_cmd(st, c, "DEL %b%b", st->prefix, st->prefix_len, key, klen)
-                         : WXS_ESTORE;
+    rarg argv[] = {RSTR("DEL"), RKEY(st, key, klen)};
+    int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
     return op_end(st, c, sent);
 }
 
 /* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
 static int send_login(redis_store *st, redis_cmd *c, int with_body)
 {
-    static const char *const fmt[2][2] = {
-        {"EVALSHA %s 2 %b%b %b%b %b %b %lld %b %b",
-         "EVALSHA %s 3 %b%b %b%b %b%b %b %b %lld %b %b %b %lld"},
-        {"EVAL %s 2 %b%b %b%b %b %b %lld %b %b",
-         "EVAL %s 3 %b%b %b%b %b%b %b %b %lld %b %b %b %lld"}};
     const wxs__login *l = &c->login;
-    const char *script = with_body ? login_script : st->script_sha;
+    int extra = l->extra_key != NULL;
+    char ttl[24], extra_ttl[24];
+    rarg argv[] = {
+        with_body ? RSTR("EVAL") : RSTR("EVALSHA"),
+        with_body ? RSTR(login_script) : RSTR(st->script_sha),
+        extra ? RSTR("3") : RSTR("2"),
+        RKEY(st, l->code, l->code_len),
+        RKEY(st, l->openid, l->openid_len),
+        RKEY(st, l->extra_key, l->extra_key_len), /* dropped below when there is no extra */
+        RBYTES(l->user_json, l->user_len),
+        RBYTES(c->code_json, c->code_json_len),
+        RBYTES(ttl, fmt_u64(ttl, (unsigned long long)l->ttl_s)),
+        RBYTES(l->code, l->code_len),
+        RBYTES(st->prefix, st->prefix_len),
+        RBYTES(l->extra_val, l->extra_val_len),
+        RBYTES(extra_ttl, fmt_u64(extra_ttl, (unsigned long long)l->extra_ttl_s)),
+    };
+    int argc = (int)(sizeof argv / sizeof argv[0]);
     if (!st->ready)
         return WXS_ESTORE;
-    if (l->extra_key == NULL)
-        return send_cmd(st, c, fmt[with_body][0], script, st->prefix, st->prefix_len, l->code,
-                        l->code_len, st->prefix, st->prefix_len, l->openid, l->openid_len,
-                        l->user_json, l->user_len, c->code_json, c->code_json_len, l->ttl_s,
-                        l->code, l->code_len, st->prefix, st->prefix_len);
-    return send_cmd(st, c, fmt[with_body][1], script, st->prefix, st->prefix_len, l->code,
-                    l->code_len, st->prefix, st->prefix_len, l->openid, l->openid_len,
-                    st->prefix, st->prefix_len, l->extra_key, l->extra_key_len, l->user_json,
-                    l->user_len, c->code_json, c->code_json_len, l->ttl_s, l->code, l->code_len,
-                    st->prefix, st->prefix_len, l->extra_val, l->extra_val_len, l->extra_ttl_s);
+    if (!extra) { /* no KEYS[3], ARGV[6], ARGV[7] */
+        memmove(&argv[5], &argv[6], 5 * sizeof argv[0]);
+        argc -= 3;
+    }
+    return send_cmd(st, c, argc, argv);
 }
 
 /* Copy n bytes to *w and advance it; returns where the copy starts. */
@@ -625,6 +694,7 @@ static void free_store(redis_store *st)
     wipe(st->password);
     wxs__free(st->password);
     wxs__free(st->prefix);
+    wxs__buf_free(&st->out);
     wxs__free(st);
 }
 
@@ -709,6 +779,7 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     st->timeout_ms = cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms
                                                : DEFAULT_TIMEOUT_MS;
     st->backoff_ms = RECONNECT_MIN_MS;
+    wxs__buf_init(&st->out, 2 * WXS__STORE_MAX_VALUE + 64 * 1024);
     wxs__sha1_hex(login_script, strlen(login_script), "", 0, st->script_sha);
     uint64_t tick = st->timeout_ms / 4;
     tick = tick < 10 ? 10 : tick > 250 ? 250 : tick;
