@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define WECHAT_MAX_CODE_BYTES 1024 /* longer codes are refused before any I/O */
 #define WECHAT_MAX_URL_BYTES 16384 /* base + encoded appid, secret and code */
@@ -14,22 +16,33 @@
 #define WECHAT_DEFAULT_TIMEOUT_MS 3000
 #define WECHAT_DEFAULT_REPLY_BYTES 65536
 #define WECHAT_DEFAULT_JSON_DEPTH 64
+#define WECHAT_MAX_SPARE_EXCHANGES 16 /* finished exchanges kept with their easy handles */
+#define WECHAT_SPARE_BODY_BYTES 4096  /* a spare keeps its reply buffer up to this size */
 
-/* One libcurl socket watched by the loop. */
+/* One libcurl socket watched by the loop. A connection's socket (opened by on_open_socket)
+ * keeps its poll handle while the connection waits in libcurl's cache between transfers, and
+ * loses it in on_close_socket just before the descriptor is closed. Any other socket (the
+ * threaded resolver's wake-up pair) loses it on CURL_POLL_REMOVE. */
 typedef struct wechat_sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct wxs__wechat *w;
+    int events;     /* UV_READABLE | UV_WRITABLE being polled, 0 when stopped */
+    int connection; /* opened by on_open_socket: only on_close_socket ends it */
+    int parked;     /* a connection no transfer uses: unreferenced, polled for readable only */
     struct wechat_sock *prev, *next;
 } wechat_sock;
 
-/* One exchange in flight: its easy handle, its reply so far and whom to tell. */
+/* One exchange: its easy handle, its reply so far and whom to tell. A finished exchange is
+ * kept as a spare with its easy handle, whose options other than the URL, the timeouts and
+ * the reply cap are set once, when the handle is made. */
 typedef struct exchange {
     CURL *easy;
     wxs__exchange_cb cb;
     void *arg;
     wxs__buf body;
     int body_error; /* WXS_ETOOBIG or WXS_ENOMEM when the write callback gave up */
+    /* in flight: doubly linked; spare: next only */
     struct exchange *prev, *next;
 } exchange;
 
@@ -39,7 +52,11 @@ struct wxs__wechat {
     CURLM *multi;
     uv_timer_t timer;
     char *base;            /* api base without trailing slashes */
+    wxs__buf url;          /* the request URL up to js_code= (it holds the app secret), kept */
+    size_t url_prefix_len; /* 0 until the first exchange builds it */
     exchange *inflight;    /* doubly linked */
+    exchange *spare;       /* singly linked, at most WECHAT_MAX_SPARE_EXCHANGES */
+    unsigned spare_count;
     wechat_sock *socks;    /* doubly linked; every poll handle not yet closing */
     unsigned open_handles; /* uv handles whose close callback has not run */
     int closing;
@@ -105,7 +122,7 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_release(w);
 }
 
-/* Stops watching a socket (before libcurl closes it) and frees its record on close. */
+/* Stops watching a socket (before its descriptor is closed) and frees its record on close. */
 static void sock_close(wechat_sock *sk)
 {
     wxs__wechat *w = sk->w;
@@ -300,22 +317,41 @@ static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__excha
 
 /* ------------------------------------------------------------------ completion */
 
-/* Takes ex out of the multi handle and the in-flight list and frees its easy handle; the
- * connection stays in the multi's cache for the next exchange. */
+/* Takes ex out of the multi handle and the in-flight list; the connection stays in the
+ * multi's cache for the next exchange. */
 static void exchange_detach(wxs__wechat *w, exchange *ex)
 {
     exchange_unlink(w, ex);
-    if (ex->easy != NULL) {
-        curl_multi_remove_handle(w->multi, ex->easy);
-        curl_easy_cleanup(ex->easy);
-        ex->easy = NULL;
-    }
+    curl_multi_remove_handle(w->multi, ex->easy);
 }
 
-static void exchange_free(exchange *ex)
+static void exchange_destroy(exchange *ex)
 {
+    if (ex->easy != NULL)
+        curl_easy_cleanup(ex->easy);
     wxs__buf_free(&ex->body);
     wxs__free(ex);
+}
+
+/* Keeps a detached exchange as a spare, its reply wiped (it held the session key), or frees it
+ * when there are spares enough or the client is closing. */
+static void exchange_put(wxs__wechat *w, exchange *ex)
+{
+    if (w->closing || w->spare_count >= WECHAT_MAX_SPARE_EXCHANGES) {
+        exchange_destroy(ex);
+        return;
+    }
+    if (ex->body.cap > WECHAT_SPARE_BODY_BYTES)
+        wxs__buf_free(&ex->body);
+    else if (ex->body.data != NULL)
+        explicit_bzero(ex->body.data, ex->body.len);
+    wxs__buf_reset(&ex->body);
+    ex->cb = NULL;
+    ex->arg = NULL;
+    ex->prev = NULL;
+    ex->next = w->spare;
+    w->spare = ex;
+    w->spare_count++;
 }
 
 /* Finishes one transfer: classify, detach, tell the caller, free. */
@@ -329,7 +365,7 @@ static void exchange_complete(wxs__wechat *w, exchange *ex, CURLcode cc)
         wxs__info("wechat: jscode2session failed: %s", res.reason);
     ex->cb(ex->arg, &res);
     wxs__wechat_reply_clear(&reply);
-    exchange_free(ex);
+    exchange_put(w, ex);
 }
 
 /* Delivers every finished transfer. Stops when a callback frees the client. */
@@ -365,10 +401,32 @@ static void socket_action(wxs__wechat *w, curl_socket_t fd, int flags)
 
 /* ------------------------------------------------------------------ loop <-> libcurl */
 
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Polls sk for events (0: stop), skipping the call when nothing changes: each start or stop
+ * of a uv_poll handle costs epoll_ctl calls. Returns 0 or a libuv error. */
+static int sock_watch(wechat_sock *sk, int events)
+{
+    if (events == sk->events)
+        return 0;
+    int rc = events != 0 ? uv_poll_start(&sk->poll, events, on_poll) : uv_poll_stop(&sk->poll);
+    if (rc == 0)
+        sk->events = events;
+    return rc;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     wechat_sock *sk = h->data;
     int flags = 0;
+    if (status < 0)
+        sk->events = 0; /* libuv stopped the handle */
+    if (sk->parked) {
+        /* an idle connection became readable: the peer closed it (or broke the protocol).
+         * libcurl finds it dead when it next looks for a connection, and closes it. */
+        sock_watch(sk, 0);
+        return;
+    }
     if (status < 0)
         flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE)
@@ -396,8 +454,18 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return uv_timer_start(&w->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
 }
 
-/* A new socket from libcurl: a poll handle for it, remembered through curl_multi_assign. */
-static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd)
+/* The record of a socket not yet closing, or NULL. A short list: at most the cached
+ * connections and the sockets of transfers in flight. */
+static wechat_sock *sock_find(wxs__wechat *w, curl_socket_t fd)
+{
+    for (wechat_sock *sk = w->socks; sk != NULL; sk = sk->next)
+        if (sk->fd == fd)
+            return sk;
+    return NULL;
+}
+
+/* A poll handle for fd, not yet polling; NULL when out of memory or refused by libuv. */
+static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd, int connection)
 {
     wechat_sock *sk = wxs__calloc(1, sizeof *sk);
     if (sk == NULL)
@@ -409,16 +477,46 @@ static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd)
     sk->poll.data = sk;
     sk->fd = fd;
     sk->w = w;
+    sk->connection = connection;
     sk->next = w->socks;
     if (w->socks != NULL)
         w->socks->prev = sk;
     w->socks = sk;
     w->open_handles++;
+    return sk;
+}
+
+/* The record for a socket libcurl starts watching (a parked connection taken back into use, or
+ * another socket, given a poll handle), remembered through curl_multi_assign; NULL on
+ * failure. */
+static wechat_sock *sock_attach(wxs__wechat *w, curl_socket_t fd)
+{
+    wechat_sock *sk = sock_find(w, fd);
+    if (sk == NULL)
+        sk = sock_open(w, fd, 0);
+    if (sk == NULL)
+        return NULL;
     if (curl_multi_assign(w->multi, fd, sk) != CURLM_OK) {
-        sock_close(sk);
+        if (!sk->connection)
+            sock_close(sk);
         return NULL;
     }
     return sk;
+}
+
+/* libcurl stopped watching sk: a connection is parked (it stays polled for readable, which
+ * costs nothing until the peer closes it, so taking it back usually needs no epoll_ctl), any
+ * other socket is closed. */
+static void sock_release(wechat_sock *sk)
+{
+    if (!sk->connection) {
+        sock_close(sk);
+        return;
+    }
+    sk->parked = 1;
+    uv_unref((uv_handle_t *)&sk->poll); /* an idle connection does not keep the loop alive */
+    if (sk->events != UV_READABLE)
+        sock_watch(sk, 0);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: watch the socket for what libcurl asks, or stop watching it. */
@@ -429,21 +527,55 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (sk != NULL)
-            sock_close(sk);
+            sock_release(sk);
         return 0;
     }
     if (w->closing)
         return -1;
     if (sk == NULL)
-        sk = sock_open(w, fd);
+        sk = sock_attach(w, fd); /* libcurl forgets socketp on CURL_POLL_REMOVE */
     if (sk == NULL)
         return -1;
+    if (sk->parked) {
+        sk->parked = 0;
+        uv_ref((uv_handle_t *)&sk->poll);
+    }
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    return uv_poll_start(&sk->poll, events, on_poll) == 0 ? 0 : -1;
+    return sock_watch(sk, events) == 0 ? 0 : -1;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a connection's socket, with the poll handle it keeps until
+ * on_close_socket. CURL_SOCKET_BAD (libcurl fails the connect) when out of memory. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *address)
+{
+    wxs__wechat *w = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(address->family, address->socktype, address->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return CURL_SOCKET_BAD;
+    wechat_sock *stale = sock_find(w, fd);
+    if (stale != NULL)
+        sock_close(stale); /* that descriptor was closed without on_close_socket */
+    if (sock_open(w, fd, 1) == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: libcurl drops a connection. The poll handle closes first: libuv
+ * must not poll a descriptor that is gone, and the number may be reused at once. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    wechat_sock *sk = sock_find(clientp, fd);
+    if (sk != NULL)
+        sock_close(sk);
+    return close(fd);
 }
 
 /* ------------------------------------------------------------------ client */
@@ -476,6 +608,7 @@ int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
         return WXS_ENOMEM;
     w->loop = loop;
     w->cfg = cfg;
+    wxs__buf_init(&w->url, WECHAT_MAX_URL_BYTES);
     w->base = trimmed_base(cfg->wechat_api_base);
     w->multi = curl_multi_init();
     if (w->base == NULL || w->multi == NULL) {
@@ -505,8 +638,9 @@ out:
     return rc;
 }
 
-/* Ends every exchange in flight with WXS_ECANCELED, then closes the uv handles; the client's
- * memory goes with the last close callback. Safe to call from an exchange callback. */
+/* Ends every exchange in flight with WXS_ECANCELED, then closes the connections (through
+ * on_close_socket) and the uv handles; the client's memory goes with the last close callback.
+ * Safe to call from an exchange callback. */
 void wxs__wechat_free(wxs__wechat *w)
 {
     if (w == NULL || w->closing)
@@ -519,10 +653,20 @@ void wxs__wechat_free(wxs__wechat *w)
         res.reason = "canceled";
         exchange_detach(w, ex);
         ex->cb(ex->arg, &res);
-        exchange_free(ex);
+        exchange_put(w, ex);
     }
     curl_multi_cleanup(w->multi);
     w->multi = NULL;
+    while (w->spare != NULL) {
+        exchange *ex = w->spare;
+        w->spare = ex->next;
+        exchange_destroy(ex);
+    }
+    w->spare_count = 0;
+    if (w->url.data != NULL)
+        explicit_bzero(w->url.data, w->url.len); /* it holds the app secret */
+    wxs__buf_free(&w->url);
+    /* left: sockets libcurl closed without on_close_socket (not ours to close) */
     while (w->socks != NULL)
         sock_close(w->socks);
     uv_close((uv_handle_t *)&w->timer, on_timer_closed);
@@ -532,23 +676,32 @@ void wxs__wechat_free(wxs__wechat *w)
 static int add_encoded(wxs__buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
+    size_t plain_from = 0; /* start of the run of unreserved characters not yet added */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char c = (unsigned char)s[i];
         int plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '.' || c == '_' || c == '~';
+        if (plain)
+            continue;
         char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-        int rc = plain ? wxs__buf_add(b, &s[i], 1) : wxs__buf_add(b, esc, 3);
-        if (rc < 0)
-            return rc;
+        rc = wxs__buf_add(b, &s[plain_from], i - plain_from);
+        if (rc == 0)
+            rc = wxs__buf_add(b, esc, 3);
+        plain_from = i + 1;
     }
-    return 0;
+    if (rc == 0)
+        rc = wxs__buf_add(b, &s[plain_from], n - plain_from);
+    return rc;
 }
 
-/* Builds the jscode2session URL into url (which then holds the app secret). */
-static int build_url(const wxs__wechat *w, const char *code, size_t code_len, wxs__buf *url)
+/* Builds the part of the jscode2session URL that every exchange shares, up to "js_code=",
+ * into w->url (which then holds the app secret) and remembers its length. */
+static int build_url_prefix(wxs__wechat *w)
 {
     const char *app_id = w->cfg->app_id != NULL ? w->cfg->app_id : "";
     const char *secret = w->cfg->app_secret != NULL ? w->cfg->app_secret : "";
+    wxs__buf *url = &w->url;
     int rc = wxs__buf_adds(url, w->base);
     if (rc == 0)
         rc = wxs__buf_adds(url, "/sns/jscode2session?appid=");
@@ -560,10 +713,33 @@ static int build_url(const wxs__wechat *w, const char *code, size_t code_len, wx
         rc = add_encoded(url, secret, strlen(secret));
     if (rc == 0)
         rc = wxs__buf_adds(url, "&js_code=");
-    if (rc == 0)
-        rc = add_encoded(url, code, code_len);
+    if (rc == 0) {
+        w->url_prefix_len = url->len;
+    } else if (url->data != NULL) {
+        explicit_bzero(url->data, url->len);
+        wxs__buf_reset(url);
+    }
+    return rc;
+}
+
+/* Sets e's URL for code: the shared part (built by the first exchange) and the code. The code
+ * is wiped from w->url once libcurl has its copy. */
+static int set_url(wxs__wechat *w, CURL *e, const char *code, size_t code_len)
+{
+    wxs__buf *url = &w->url;
+    int rc = w->url_prefix_len > 0 ? 0 : build_url_prefix(w);
+    if (rc < 0)
+        return rc;
+    rc = add_encoded(url, code, code_len);
     if (rc == 0)
         rc = wxs__buf_adds(url, "&grant_type=authorization_code");
+    if (rc == 0) {
+        CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, url->data);
+        if (cc != CURLE_OK)
+            rc = cc == CURLE_OUT_OF_MEMORY ? WXS_ENOMEM : WXS_ECONFIG;
+    }
+    explicit_bzero(url->data + w->url_prefix_len, url->len - w->url_prefix_len);
+    url->len = w->url_prefix_len;
     return rc;
 }
 
@@ -585,29 +761,69 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-/* Configures a fresh easy handle for one GET of url. */
-static int easy_setup(const wxs__wechat *w, exchange *ex, const char *url)
+/* A new exchange whose easy handle has the options that never change; NULL when out of
+ * memory. */
+static exchange *exchange_new(wxs__wechat *w)
+{
+    exchange *ex = wxs__calloc(1, sizeof *ex);
+    if (ex == NULL)
+        return NULL;
+    wxs__buf_init(&ex->body, 0);
+    CURL *e = ex->easy = curl_easy_init();
+    if (e == NULL) {
+        exchange_destroy(ex);
+        return NULL;
+    }
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)ex);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, ex);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, w);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
+    CURLcode protocols = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode agent = curl_easy_setopt(e, CURLOPT_USERAGENT, "wxsession/" WXS_VERSION);
+    if (protocols == CURLE_OUT_OF_MEMORY || agent == CURLE_OUT_OF_MEMORY) {
+        exchange_destroy(ex);
+        return NULL;
+    }
+    return ex;
+}
+
+/* Readies a spare (or new) exchange for one GET of code: the URL, and the options read from
+ * the config at each exchange (timeouts, reply cap). Returns 0, WXS_ENOMEM, WXS_ETOOBIG or
+ * WXS_ECONFIG; on failure the exchange is back among the spares. */
+static int exchange_start(wxs__wechat *w, const char *code, size_t code_len, exchange **out)
 {
     const wxs_config *cfg = w->cfg;
     long long cap = positive_or(cfg->wechat_max_reply_bytes, WECHAT_DEFAULT_REPLY_BYTES);
+    exchange *ex = w->spare;
+    if (ex != NULL) {
+        w->spare = ex->next;
+        w->spare_count--;
+        ex->next = NULL;
+    } else {
+        ex = exchange_new(w);
+        if (ex == NULL)
+            return WXS_ENOMEM;
+    }
     CURL *e = ex->easy;
-    CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, url);
-    if (cc != CURLE_OK)
-        return cc == CURLE_OUT_OF_MEMORY ? WXS_ENOMEM : WXS_ECONFIG;
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)ex);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "wxsession/" WXS_VERSION);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    int rc = set_url(w, e, code, code_len);
+    if (rc < 0) {
+        exchange_put(w, ex);
+        return rc;
+    }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      (long)positive_or(cfg->wechat_timeout_ms, WECHAT_DEFAULT_TIMEOUT_MS));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)positive_or(cfg->wechat_connect_timeout_ms, WECHAT_DEFAULT_TIMEOUT_MS));
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, ex);
-    wxs__buf_init(&ex->body, (size_t)cap);
+    ex->body.max = (size_t)cap; /* the buffer is empty; a spare keeps its memory */
+    ex->body_error = 0;
+    *out = ex;
     return 0;
 }
 
@@ -617,42 +833,22 @@ static int easy_setup(const wxs__wechat *w, exchange *ex, const char *url)
 int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
                          void *arg)
 {
-    int rc = 0;
     exchange *ex = NULL;
-    wxs__buf url;
-    wxs__buf_init(&url, WECHAT_MAX_URL_BYTES);
     if (w == NULL || code == NULL || code_len == 0 || cb == NULL)
         return WXS_EINVAL;
     if (code_len > WECHAT_MAX_CODE_BYTES)
         return WXS_ETOOBIG;
     if (w->closing)
         return WXS_ECANCELED;
-    ex = wxs__calloc(1, sizeof *ex);
-    if (ex == NULL)
+    int rc = exchange_start(w, code, code_len, &ex);
+    if (rc < 0)
+        return rc;
+    if (curl_multi_add_handle(w->multi, ex->easy) != CURLM_OK) {
+        exchange_put(w, ex);
         return WXS_ENOMEM;
+    }
     ex->cb = cb;
     ex->arg = arg;
-    wxs__buf_init(&ex->body, 0);
-    ex->easy = curl_easy_init();
-    rc = ex->easy != NULL ? build_url(w, code, code_len, &url) : WXS_ENOMEM;
-    if (rc == 0)
-        rc = easy_setup(w, ex, url.data);
-    if (rc < 0)
-        goto out;
-    if (curl_multi_add_handle(w->multi, ex->easy) != CURLM_OK) {
-        rc = WXS_ENOMEM;
-        goto out;
-    }
     exchange_link(w, ex);
-    ex = NULL;
-out:
-    if (url.data != NULL)
-        explicit_bzero(url.data, url.len); /* it holds the app secret */
-    wxs__buf_free(&url);
-    if (ex != NULL) {
-        if (ex->easy != NULL)
-            curl_easy_cleanup(ex->easy);
-        exchange_free(ex);
-    }
-    return rc;
+    return 0;
 }

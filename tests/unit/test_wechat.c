@@ -627,6 +627,69 @@ static void test_keep_alive(void **state)
     assert_int_equal(fx->srv.accepts, 1);
 }
 
+/* The client's poll handles: how many, how many polling, how many keeping the loop alive. */
+typedef struct poll_census {
+    int handles;
+    int active;
+    int holding;
+} poll_census;
+
+static void count_poll(uv_handle_t *h, void *arg)
+{
+    poll_census *pc = arg;
+    if (h->type != UV_POLL || uv_is_closing(h))
+        return;
+    pc->handles++;
+    if (uv_is_active(h))
+        pc->active++;
+    if (uv_is_active(h) && uv_has_ref(h))
+        pc->holding++;
+}
+
+static poll_census census(fixture *fx)
+{
+    poll_census pc = {0};
+    uv_walk(&fx->loop, count_poll, &pc);
+    return pc;
+}
+
+/* Between exchanges the kept-alive connection keeps its poll handle, which does not keep the
+ * loop alive; the next exchange takes it back. */
+static void test_idle_connection_kept_unreferenced(void **state)
+{
+    fixture *fx = *state;
+    const char *ok = "{\"openid\":\"o\",\"session_key\":\"k\"}";
+    for (int i = 0; i < 3; i++) {
+        outcome o = exchange_once(fx, 200, ok, "c");
+        assert_int_equal(o.status, 0);
+        poll_census pc = census(fx);
+        assert_int_equal(pc.handles, 1);
+        assert_int_equal(pc.holding, 0);
+    }
+    assert_int_equal(fx->srv.accepts, 1);
+}
+
+/* The server closes the idle connection: the client stops polling it, and the next exchange
+ * opens a new one. */
+static void test_peer_closes_idle_connection(void **state)
+{
+    fixture *fx = *state;
+    const char *ok = "{\"openid\":\"o\",\"session_key\":\"k\"}";
+    assert_int_equal(exchange_once(fx, 200, ok, "c").status, 0);
+    while (fx->srv.conns != NULL)
+        conn_close(fx->srv.conns);
+    uint64_t deadline = uv_hrtime() + GUARD_MS * 1000000ULL;
+    while (census(fx).active > 0 && uv_hrtime() < deadline) {
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    assert_int_equal(census(fx).active, 0);
+    outcome o = exchange_once(fx, 200, ok, "c");
+    assert_int_equal(o.status, 0);
+    assert_int_equal(fx->srv.accepts, 2);
+    assert_int_equal(census(fx).handles, 1); /* the dead connection's handle is gone */
+}
+
 static void test_concurrent(void **state)
 {
     enum { N = 50 };
@@ -758,6 +821,8 @@ int main(void)
         T(test_connection_refused),
         T(test_closed_without_reply),
         T(test_keep_alive),
+        T(test_idle_connection_kept_unreferenced),
+        T(test_peer_closes_idle_connection),
         T(test_concurrent),
         T(test_free_in_flight),
         T(test_free_before_loop_runs),
