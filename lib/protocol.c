@@ -129,22 +129,25 @@ int wxs__user_parse(const char *raw, size_t raw_len, int max_depth, json_t **out
     return 0;
 }
 
+static int dump_to_buf(const char *p, size_t n, void *data)
+{
+    return wxs__buf_add(data, p, n) == 0 ? 0 : -1;
+}
+
 int wxs__user_dump(json_t *obj, const char *openid, char **out, size_t *out_len)
 {
     const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
     json_object_del(obj, "openId"); /* so ours is the last key (wxs__user_openid relies on it) */
     if (json_object_set_new(obj, "openId", json_string(openid)) != 0)
         return WXS_ENOMEM;
-    size_t need = json_dumpb(obj, NULL, 0, flags);
-    if (need == 0)
+    wxs__buf b;
+    wxs__buf_init(&b, (size_t)-1);
+    /* one pass (json_dumpb would need a second one to learn the size first) */
+    if (json_dump_callback(obj, dump_to_buf, &b, flags) != 0 || b.data == NULL) {
+        wxs__buf_free(&b);
         return WXS_ENOMEM;
-    char *p = wxs__malloc(need + 1);
-    if (p == NULL)
-        return WXS_ENOMEM;
-    json_dumpb(obj, p, need, flags);
-    p[need] = '\0';
-    *out = p;
-    *out_len = need;
+    }
+    *out = wxs__buf_take(&b, out_len);
     return 0;
 }
 

@@ -321,26 +321,34 @@ static int set_str(char **dst, const char *src)
 
 /* The remembered result: "x" + {"status":..,"errcode":..,"errmsg":..,"openid":..,
  * "session_key":..}. The leading 'x' keeps it from ever reading as a user record. */
+static int add_member(wxs__buf *b, const char *name, const char *value)
+{
+    if (value == NULL)
+        return 0;
+    int rc = wxs__buf_printf(b, ",\"%s\":\"", name);
+    if (rc == 0)
+        rc = wxs__buf_add_json_escaped(b, value, strlen(value));
+    return rc == 0 ? wxs__buf_add(b, "\"", 1) : rc;
+}
+
 static char *remember_encode(const exchange *ex)
 {
-    json_t *o = json_pack("{s:i,s:I}", "status", ex->status, "errcode", (json_int_t)ex->errcode);
-    if (o == NULL)
+    wxs__buf b;
+    wxs__buf_init(&b, (size_t)-1);
+    int rc = wxs__buf_printf(&b, "x{\"status\":%d,\"errcode\":%ld", ex->status, ex->errcode);
+    if (rc == 0)
+        rc = add_member(&b, "errmsg", ex->errmsg);
+    if (rc == 0)
+        rc = add_member(&b, "openid", ex->openid);
+    if (rc == 0)
+        rc = add_member(&b, "session_key", ex->session_key);
+    if (rc == 0)
+        rc = wxs__buf_add(&b, "}", 1);
+    if (rc < 0) {
+        wxs__buf_free(&b);
         return NULL;
-    if (ex->errmsg != NULL)
-        json_object_set_new(o, "errmsg", json_string(ex->errmsg));
-    if (ex->openid != NULL)
-        json_object_set_new(o, "openid", json_string(ex->openid));
-    if (ex->session_key != NULL)
-        json_object_set_new(o, "session_key", json_string(ex->session_key));
-    size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
-    char *out = n > 0 ? wxs__malloc(n + 2) : NULL;
-    if (out != NULL) {
-        out[0] = 'x';
-        json_dumpb(o, out + 1, n, JSON_COMPACT);
-        out[n + 1] = '\0';
     }
-    json_decref(o);
-    return out;
+    return wxs__buf_take(&b, NULL);
 }
 
 static int remember_decode(const char *val, size_t len, exchange *ex)
