@@ -1,8 +1,8 @@
 /* store_redis.c: the Redis session store: one async hiredis connection per loop, with AUTH and
  * SELECT only when configured, reconnection with backoff and a command timeout. */
+#include "redis_uv.h"
 #include "store.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -364,7 +364,7 @@ static void connect_now(redis_store *st)
         return;
     }
     ac->data = st;
-    if (redisLibuvAttach(ac, st->loop) != REDIS_OK) {
+    if (wxs__redis_uv_attach(ac, st->loop) != REDIS_OK) {
         log_down(st, "cannot attach to the loop", NULL);
         redisAsyncFree(ac);
         schedule_reconnect(st);

@@ -1,0 +1,18 @@
+/* redis_uv.h: hiredis's async context on a libuv loop, without the per-command epoll_ctl calls
+ * of the adapter hiredis ships (adapters/libuv.h restarts its poll handle for every command,
+ * and libuv turns each restart into an EPOLL_CTL_DEL and an EPOLL_CTL_ADD).
+ *
+ * Writes: commands queued during one loop iteration are written together right before the loop
+ * waits for I/O (a uv_prepare handle), with no poll for writability unless the socket's buffer
+ * is full. Reads: the socket stays polled for readability while hiredis wants replies. */
+#ifndef WXS_REDIS_UV_H
+#define WXS_REDIS_UV_H
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+/** Attach ac (connecting or connected) to loop. REDIS_OK or REDIS_ERR (out of memory, or a
+ *  descriptor libuv refuses); on REDIS_ERR nothing is attached and the caller frees ac. */
+int wxs__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
+
+#endif /* WXS_REDIS_UV_H */
