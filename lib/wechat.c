@@ -191,6 +191,8 @@ static int errcode_member(json_t *obj, long *out)
         double d = json_real_value(v);
         if (!(d > (double)LONG_MIN && d < (double)LONG_MAX))
             return -1; /* converting it would be undefined (found by fuzz/driver_wechat_reply) */
+        if (d != (double)(long)d)
+            return -1; /* 0.5 is no errcode (it truncated to 0, "success", before) */
         *out = (long)d;
         return 1;
     }

@@ -386,6 +386,12 @@ static int conn_write(http_conn *c, const char *head, size_t hlen, const char *b
 }
 
 /* The status line and headers of a response into out (HEAD_MAX bytes); returns the length. */
+/* 1xx, 204 and 304 answers end with their header block (RFC 9110, 6.4.1). */
+static int status_has_no_body(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
 static size_t build_head(http_server *s, char *out, int status, const char *ctype, size_t blen,
                          int keep)
 {
@@ -398,7 +404,7 @@ static size_t build_head(http_server *s, char *out, int status, const char *ctyp
     p = put_uint(p, (uint64_t)status);
     *p++ = ' ';
     p = put_str(p, reason);
-    if (status != 204) {
+    if (!status_has_no_body(status)) {
         p = put_str(p, "\r\nContent-Type: ");
         p = put_str(p, ctype);
         p = put_str(p, "\r\nContent-Length: ");
@@ -420,7 +426,7 @@ static void send_response(http_conn *c, int status, const char *ctype, const cha
     if (status < 100 || status > 599)
         status = 500;
     hlen = build_head(c->server, head, status, content_type_or_default(ctype), len, keep);
-    if (head_only || status == 204)
+    if (head_only || status_has_no_body(status))
         len = 0;
     if (conn_write(c, head, hlen, body, len) < 0)
         conn_close(c);

@@ -275,6 +275,10 @@ class HttpServerTest(unittest.TestCase):
         self.assertEqual(r.status, 204)
         self.assertNotIn("content-length", r.headers)
         self.assertEqual(c.request().status, 200)
+        r = c.request("GET", "/notmodified")  # a 304 ends with its headers: no body bytes
+        self.assertEqual((r.status, r.body), (304, b""))
+        self.assertNotIn("content-length", r.headers)
+        self.assertEqual(c.request().status, 200)  # the next answer is not mixed with a body
         self.assert_serves()
 
     def test_expect_100_continue(self):

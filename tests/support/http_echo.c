@@ -225,6 +225,8 @@ static void on_request(void *app, http_req *req)
         respond_big(req);
     } else if (plen == 10 && memcmp(path, "/nocontent", 10) == 0) {
         http_respond(req, 204, NULL, NULL, 0, 0);
+    } else if (plen == 12 && memcmp(path, "/notmodified", 12) == 0) {
+        http_respond(req, 304, NULL, "must not be sent", 16, 0); /* the body is dropped */
     } else {
         respond_echo(w, req);
     }

@@ -508,6 +508,10 @@ static void test_bad_replies(void **state)
         {200, "{\"openid\":\"\",\"session_key\":\"k\"}", "reply lacks openid or session_key"},
         {200, "{\"errcode\":\"x\",\"openid\":\"o\",\"session_key\":\"k\"}",
          "reply has a malformed errcode"},
+        {200, "{\"errcode\":0.5,\"openid\":\"o\",\"session_key\":\"k\"}",
+         "reply has a malformed errcode"}, /* it truncated to 0, "success", before */
+        {200, "{\"errcode\":1e300,\"openid\":\"o\",\"session_key\":\"k\"}",
+         "reply has a malformed errcode"},
         {200,
          "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
