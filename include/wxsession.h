@@ -226,7 +226,8 @@ typedef struct wxs_paint_body {
 /** Parse a request body: JSON ({"id":..,"actions":..}; actions a string, or an array/object
  *  which is kept as its compact JSON text) when content_type is application/json or the body
  *  starts with '{', else application/x-www-form-urlencoded. Pure. Returns 0, or WXS_EPARSE
- *  with a wire reason in *reason ("ERR_BAD_BODY", "ERR_BAD_ACTIONS") and a message in err. */
+ *  with a wire reason in *reason ("ERR_BAD_BODY", "ERR_BAD_ID", "ERR_BAD_ACTIONS") and a
+ *  message in err. */
 int wxs_paint_body_parse(const char *content_type, const char *body, size_t len, int max_depth,
                          wxs_paint_body *out, const char **reason, char *err, size_t errlen);
 void wxs_paint_body_clear(wxs_paint_body *b);

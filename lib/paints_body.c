@@ -40,6 +40,9 @@ static int parse_json_body(const char *body, size_t len, int max_depth, wxs_pain
         return body_fail(reason, "ERR_BAD_BODY", err, errlen, "body nests too deep");
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, 0, &jerr);
+    if (doc == NULL && json_error_code(&jerr) == json_error_null_character)
+        return body_fail(reason, "ERR_BAD_BODY", err, errlen,
+                         "body holds a NUL character (\\u0000)");
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
         return body_fail(reason, "ERR_BAD_BODY", err, errlen, "body is not a JSON object");

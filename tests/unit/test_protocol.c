@@ -246,6 +246,16 @@ static void paint_body_table(void **state)
         }
         wxs_paint_body_clear(&b);
     }
+    /* a \u0000 is named as such, not "not a JSON object" */
+    wxs_paint_body b;
+    const char *reason = NULL;
+    char err[128];
+    const char *nul = "{\"id\":\"a\\u0000b\"}";
+    assert_int_equal(wxs_paint_body_parse("application/json", nul, strlen(nul), 4, &b, &reason,
+                                          err, sizeof err),
+                     WXS_EPARSE);
+    assert_string_equal(reason, "ERR_BAD_BODY");
+    assert_string_equal(err, "body holds a NUL character (\\u0000)");
 }
 
 static void buf_limit(void **state)
