@@ -149,6 +149,8 @@ static const config_option options[] = {
             16, 1024, "Longest X-WX-Code header, in bytes"),
     OPT_INT("timeouts.headerMs", "timeouts-header-ms", "WXS_TIMEOUTS_HEADER_MS", timeout_header_ms,
             10000, 100, 600000, "Time allowed to send a request's headers, in milliseconds"),
+    OPT_INT("timeouts.bodyMs", "timeouts-body-ms", "WXS_TIMEOUTS_BODY_MS", timeout_body_ms, 30000,
+            100, 600000, "Time allowed to send a request's body after its headers, in milliseconds"),
     OPT_INT("timeouts.idleMs", "timeouts-idle-ms", "WXS_TIMEOUTS_IDLE_MS", timeout_idle_ms, 60000,
             100, 3600000, "Idle keep-alive connection timeout, in milliseconds"),
     OPT_INT("timeouts.shutdownMs", "timeouts-shutdown-ms", "WXS_TIMEOUTS_SHUTDOWN_MS",

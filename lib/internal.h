@@ -97,6 +97,7 @@ struct wxs_config {
     long long limit_connections;
     long long limit_code_bytes;
     long long timeout_header_ms;
+    long long timeout_body_ms;
     long long timeout_idle_ms;
     long long timeout_shutdown_ms;
     long long simulator;       /* bool: serve the WeChat simulator routes */

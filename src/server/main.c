@@ -217,6 +217,7 @@ static int worker_listen(worker *w, const char *host, int port)
         .body_bytes = (size_t)wxs_config_get_int(g.cfg, "limits.bodyBytes"),
         .max_connections = (unsigned)wxs_config_get_int(g.cfg, "limits.connections"),
         .header_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.headerMs"),
+        .body_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.bodyMs"),
         .idle_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.idleMs"),
     };
     uv_loop_init(&w->loop);

@@ -43,6 +43,15 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertTrue(err.strip())
 
+    def test_config_docs_are_current(self):
+        """docs/config.md is what `wxsession config-docs` prints from the option table."""
+        rc, out, err = run(WXSESSION_CLI, "config-docs")
+        self.assertEqual(rc, 0, err)
+        docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "config.md")
+        with open(docs, encoding="utf-8") as f:
+            self.assertEqual(f.read(), out,
+                             "docs/config.md is stale: run `wxsession config-docs > docs/config.md`")
+
     def test_check_config_hides_secrets(self):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump({"appId": "wxabc", "appSecret": "topsecret-value",

@@ -867,7 +867,7 @@ static void test_markdown(void **state)
         check_markdown_row(line, cfg);
         rows++;
     }
-    assert_int_equal(rows, 45);
+    assert_int_equal(rows, 46);
     wxs_config_free(cfg);
     free(md);
 }
@@ -889,7 +889,7 @@ static void test_help(void **state)
     int lines = 0;
     for (const char *p = help; *p != '\0'; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 45);
+    assert_int_equal(lines, 46);
     free(help);
 }
 
