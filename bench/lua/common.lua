@@ -18,6 +18,30 @@ function bench_has(body, needle)
     return body ~= nil and string.find(body, needle, 1, true) ~= nil
 end
 
+-- Reads this thread's share of the lines of path (thread k of n takes lines k, k+n, ...), calls
+-- take(line) for each; returns how many lines take accepted (returned true).
+function bench_read_share(path, threads, take)
+    local f = assert(io.open(path, "r"))
+    local line_no, count = 0, 0
+    for line in f:lines() do
+        line_no = line_no + 1
+        if (line_no - 1) % threads == tid - 1 and take(line) then
+            count = count + 1
+        end
+    end
+    f:close()
+    return count
+end
+
+-- The input index after i of count inputs, counting a wrap-around as exhausted (inputs reused).
+function bench_next(i, count)
+    if i >= count then
+        exhausted = exhausted + 1
+        return 1
+    end
+    return i + 1
+end
+
 -- Prints "WRKJSON {...}": totals over all threads, latency percentiles in microseconds.
 function done(summary, latency, requests)
     local b, ex = 0, 0

@@ -7,29 +7,20 @@ local count, next_index = 0, 0
 local prefix, suffix = "", "&grant_type=authorization_code"
 
 function init(args)
-    local threads = tonumber(args[4] or "1")
-    local f = assert(io.open(args[1], "r"))
-    local line_no = 0
     prefix = "/sns/jscode2session?appid=" .. args[2] .. "&secret=" .. args[3] .. "&js_code="
-    for line in f:lines() do
-        line_no = line_no + 1
-        if (line_no - 1) % threads == tid - 1 then
-            local c = string.match(line, "^([^\t]+)")
-            if c ~= nil then
-                count = count + 1
-                codes[count] = c
-            end
+    count = bench_read_share(args[1], tonumber(args[4] or "1"), function(line)
+        local c = string.match(line, "^([^\t]+)")
+        if c == nil then
+            return false
         end
-    end
-    f:close()
+        codes[count + 1] = c
+        count = count + 1
+        return true
+    end)
 end
 
 function request()
-    next_index = next_index + 1
-    if next_index > count then
-        exhausted = exhausted + 1
-        next_index = 1
-    end
+    next_index = bench_next(next_index, count)
     return wrk.format("GET", prefix .. codes[next_index] .. suffix)
 end
 

@@ -8,29 +8,20 @@ local count, next_index = 0, 0
 local path = "/"
 
 function init(args)
-    local threads = tonumber(args[3] or "1")
-    local f = assert(io.open(args[1], "r"))
-    local line_no = 0
     path = args[2]
-    for line in f:lines() do
-        line_no = line_no + 1
-        if (line_no - 1) % threads == tid - 1 then
-            local c, r, s = string.match(line, "^([^\t]+)\t([^\t]+)\t([^\t]+)$")
-            if c ~= nil then
-                count = count + 1
-                codes[count], raws[count], sigs[count] = c, r, s
-            end
+    count = bench_read_share(args[1], tonumber(args[3] or "1"), function(line)
+        local c, r, s = string.match(line, "^([^\t]+)\t([^\t]+)\t([^\t]+)$")
+        if c == nil then
+            return false
         end
-    end
-    f:close()
+        codes[count + 1], raws[count + 1], sigs[count + 1] = c, r, s
+        count = count + 1
+        return true
+    end)
 end
 
 function request()
-    next_index = next_index + 1
-    if next_index > count then
-        exhausted = exhausted + 1
-        next_index = 1
-    end
+    next_index = bench_next(next_index, count)
     return wrk.format("GET", path, {
         ["X-WX-Code"] = codes[next_index],
         ["X-WX-RawData"] = raws[next_index],

@@ -697,19 +697,25 @@ static void handle_exchange(sim *s, uv_loop_t *loop, http_req *req)
 
 /* ------------------------------------------------------------------ /__wxsim/login */
 
-static int valid_user_name(const char *n)
+/* 1 when s is min_len to max_len characters, each alphanumeric or one of extra. */
+static int alnum_or(const char *s, size_t min_len, size_t max_len, const char *extra)
 {
-    size_t len = strlen(n);
-    if (len == 0 || len > MAX_USER_NAME)
+    size_t len = strlen(s);
+    if (len < min_len || len > max_len)
         return 0;
     for (size_t i = 0; i < len; i++) {
-        char c = n[i];
+        char c = s[i];
         int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '.' || c == '-';
+                 strchr(extra, c) != NULL;
         if (!ok)
             return 0;
     }
     return 1;
+}
+
+static int valid_user_name(const char *n)
+{
+    return alnum_or(n, 1, MAX_USER_NAME, "_.-");
 }
 
 /* What /__wxsim/login was asked for; every field malloc'd or NULL. */
@@ -733,16 +739,7 @@ static void login_params_free(login_params *lp)
 /* 24 characters of the base64 alphabet, as WeChat's session keys are. */
 static int valid_session_key(const char *k)
 {
-    if (strlen(k) != KEY_LEN)
-        return 0;
-    for (size_t i = 0; i < KEY_LEN; i++) {
-        char c = k[i];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '+' || c == '/' || c == '=';
-        if (!ok)
-            return 0;
-    }
-    return 1;
+    return alnum_or(k, KEY_LEN, KEY_LEN, "+/=");
 }
 
 /* Reads and checks the parameters; NULL when fine, else the reason for a 400. */
