@@ -532,19 +532,27 @@ static int op_end(redis_store *st, redis_cmd *c, int sent)
     return 0;
 }
 
+/* GET or DEL of one key: the callback is get_cb (GET) or done_cb (DEL). */
+static int key_cmd(wxs__store *base, enum cmd_kind kind, const char *key, size_t klen,
+                   wxs__store_get_cb get_cb, wxs__store_done_cb done_cb, void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    int rc = get_cb == NULL && done_cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
+    redis_cmd *c = op_begin(st, kind, 0, &rc);
+    if (c == NULL)
+        return rc;
+    c->get_cb = get_cb;
+    c->done_cb = done_cb;
+    c->arg = arg;
+    rarg argv[] = {kind == CMD_GET ? RSTR("GET") : RSTR("DEL"), RKEY(st, key, klen)};
+    int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
+    return op_end(st, c, sent);
+}
+
 static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
                   void *arg)
 {
-    redis_store *st = (redis_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
-    redis_cmd *c = op_begin(st, CMD_GET, 0, &rc);
-    if (c == NULL)
-        return rc;
-    c->get_cb = cb;
-    c->arg = arg;
-    rarg argv[] = {RSTR("GET"), RKEY(st, key, klen)};
-    int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
-    return op_end(st, c, sent);
+    return key_cmd(base, CMD_GET, key, klen, cb, NULL, arg);
 }
 
 static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, size_t klen,
@@ -584,16 +592,7 @@ static int rd_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
 static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb,
                   void *arg)
 {
-    redis_store *st = (redis_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
-    redis_cmd *c = op_begin(st, CMD_DEL, 0, &rc);
-    if (c == NULL)
-        return rc;
-    c->done_cb = cb;
-    c->arg = arg;
-    rarg argv[] = {RSTR("DEL"), RKEY(st, key, klen)};
-    int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
-    return op_end(st, c, sent);
+    return key_cmd(base, CMD_DEL, key, klen, NULL, cb, arg);
 }
 
 /* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
