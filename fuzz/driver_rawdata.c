@@ -1,5 +1,7 @@
 /* driver_rawdata.c: libFuzzer driver for decoded rawData: wxs__user_parse, the stored user record
- * (wxs__user_dump, wxs__user_record) and wxs__user_openid, checked as a round trip. */
+ * (wxs__user_dump, wxs__user_record) and wxs__user_openid, checked as a round trip. It is also a
+ * differential test of the plain path: wxs__user_record writes plain rawData without jansson,
+ * and must agree byte for byte with wxs__user_parse + wxs__user_dump (jansson). */
 #include "fuzz.h"
 
 #include "protocol.h"

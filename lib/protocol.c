@@ -107,6 +107,225 @@ int wxs__json_depth_ok(const char *s, size_t n, int max_depth)
     return 1;
 }
 
+/* ---- plain rawData: the record without a JSON library
+ *
+ * Most rawData (WeChat's own) is a flat object of unescaped strings and small integers. For such
+ * text the record jansson would write is the text itself without its whitespace, plus the openId
+ * member. plain_value() checks the grammar and accepts only what jansson writes back unchanged:
+ * strings without escapes (valid UTF-8, no control bytes), integers of at most 18 digits without
+ * "-0", true/false/null, objects without duplicate keys (jansson keeps one of them), at most
+ * PLAIN_MAX_KEYS keys per object and PLAIN_MAX_DEPTH levels. Anything else returns 0 and goes to
+ * jansson, which also words the errors. fuzz/driver_rawdata.c checks that both paths agree. */
+
+#define PLAIN_MAX_KEYS 32
+#define PLAIN_MAX_DEPTH 8
+
+typedef struct plain {
+    const char *s;
+    size_t n;
+    size_t i;
+} plain;
+
+static void plain_ws(plain *p)
+{
+    while (p->i < p->n &&
+           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+/* A string without escapes; its contents (without quotes) in *start, *len. */
+static int plain_string(plain *p, size_t *start, size_t *len)
+{
+    if (p->i >= p->n || p->s[p->i] != '"')
+        return 0;
+    size_t b = ++p->i;
+    while (p->i < p->n) {
+        unsigned char c = (unsigned char)p->s[p->i];
+        if (c == '"')
+            break;
+        if (c < 0x20 || c == '\\')
+            return 0;
+        p->i++;
+    }
+    if (p->i >= p->n || !wxs__utf8_valid((const unsigned char *)p->s + b, p->i - b))
+        return 0;
+    *start = b;
+    *len = p->i - b;
+    p->i++;
+    return 1;
+}
+
+static int plain_number(plain *p)
+{
+    size_t b = p->i;
+    if (p->i < p->n && p->s[p->i] == '-')
+        p->i++;
+    size_t digits = p->i;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+        p->i++;
+    size_t nd = p->i - digits;
+    if (nd == 0 || nd > 18 || (nd > 1 && p->s[digits] == '0'))
+        return 0;
+    if (nd == 1 && p->s[digits] == '0' && digits > b)
+        return 0; /* "-0": jansson writes 0 */
+    return p->i >= p->n || (p->s[p->i] != '.' && p->s[p->i] != 'e' && p->s[p->i] != 'E');
+}
+
+static int plain_literal(plain *p, const char *word)
+{
+    size_t k = strlen(word);
+    if (p->n - p->i < k || memcmp(p->s + p->i, word, k) != 0)
+        return 0;
+    p->i += k;
+    return 1;
+}
+
+static int plain_value(plain *p, int depth, int top);
+
+static int plain_object(plain *p, int depth, int top)
+{
+    size_t keys[PLAIN_MAX_KEYS][2];
+    int nkeys = 0;
+    p->i++; /* '{' */
+    plain_ws(p);
+    if (p->i < p->n && p->s[p->i] == '}') {
+        p->i++;
+        return 1;
+    }
+    for (;;) {
+        size_t ks, kl;
+        if (nkeys == PLAIN_MAX_KEYS || !plain_string(p, &ks, &kl))
+            return 0;
+        for (int k = 0; k < nkeys; k++)
+            if (keys[k][1] == kl && memcmp(p->s + keys[k][0], p->s + ks, kl) == 0)
+                return 0;
+        if (top && kl == 6 && memcmp(p->s + ks, "openId", 6) == 0)
+            return 0; /* replaced by ours: jansson's path moves it to the end */
+        keys[nkeys][0] = ks;
+        keys[nkeys][1] = kl;
+        nkeys++;
+        plain_ws(p);
+        if (p->i >= p->n || p->s[p->i] != ':')
+            return 0;
+        p->i++;
+        plain_ws(p);
+        if (!plain_value(p, depth, 0))
+            return 0;
+        plain_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            plain_ws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == '}') {
+            p->i++;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+static int plain_array(plain *p, int depth)
+{
+    p->i++; /* '[' */
+    plain_ws(p);
+    if (p->i < p->n && p->s[p->i] == ']') {
+        p->i++;
+        return 1;
+    }
+    for (;;) {
+        if (!plain_value(p, depth, 0))
+            return 0;
+        plain_ws(p);
+        if (p->i < p->n && p->s[p->i] == ',') {
+            p->i++;
+            plain_ws(p);
+            continue;
+        }
+        if (p->i < p->n && p->s[p->i] == ']') {
+            p->i++;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+static int plain_value(plain *p, int depth, int top)
+{
+    size_t s, l;
+    if (p->i >= p->n)
+        return 0;
+    switch (p->s[p->i]) {
+    case '{':
+        return depth < PLAIN_MAX_DEPTH && plain_object(p, depth + 1, top);
+    case '[':
+        return depth < PLAIN_MAX_DEPTH && plain_array(p, depth + 1);
+    case '"':
+        return plain_string(p, &s, &l);
+    case 't':
+        return plain_literal(p, "true");
+    case 'f':
+        return plain_literal(p, "false");
+    case 'n':
+        return plain_literal(p, "null");
+    default:
+        return plain_number(p);
+    }
+}
+
+int wxs__user_plain(const char *raw, size_t raw_len, int max_depth)
+{
+    plain p = {raw, raw_len, 0};
+    if (max_depth < PLAIN_MAX_DEPTH && !wxs__json_depth_ok(raw, raw_len, max_depth))
+        return 0;
+    plain_ws(&p);
+    if (p.i >= p.n || raw[p.i] != '{' || !plain_value(&p, 0, 1))
+        return 0;
+    plain_ws(&p);
+    return p.i == p.n;
+}
+
+/* An openId jansson writes as it is: printable ASCII without '"' and '\'. */
+static int plain_openid(const char *openid)
+{
+    for (const char *c = openid; *c != '\0'; c++)
+        if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+            return 0;
+    return 1;
+}
+
+int wxs__user_plain_record(const char *raw, size_t raw_len, const char *openid, char **out,
+                           size_t *out_len)
+{
+    if (!plain_openid(openid))
+        return 0;
+    size_t idlen = strlen(openid);
+    char *rec = wxs__malloc(raw_len + idlen + 16);
+    if (rec == NULL)
+        return WXS_ENOMEM;
+    size_t o = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < raw_len; i++) { /* the text without whitespace outside strings */
+        char c = raw[i];
+        if (c == '"')
+            in_string = !in_string; /* plain strings hold no escaped quotes */
+        else if (!in_string && (c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+            continue;
+        rec[o++] = c;
+    }
+    o--; /* the closing '}' of the object */
+    if (rec[o - 1] != '{')
+        rec[o++] = ',';
+    memcpy(rec + o, "\"openId\":\"", 10);
+    o += 10;
+    memcpy(rec + o, openid, idlen);
+    o += idlen;
+    memcpy(rec + o, "\"}", 3);
+    *out = rec;
+    *out_len = o + 2;
+    return 1;
+}
+
 int wxs__user_parse(const char *raw, size_t raw_len, int max_depth, json_t **out, char *err,
                     size_t errlen)
 {
@@ -154,6 +373,11 @@ int wxs__user_dump(json_t *obj, const char *openid, char **out, size_t *out_len)
 int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid,
                      char **out, size_t *out_len, char *err, size_t errlen)
 {
+    if (openid != NULL && wxs__user_plain(raw, raw_len, max_depth)) {
+        int rc = wxs__user_plain_record(raw, raw_len, openid, out, out_len);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
     json_t *obj = NULL;
     int rc = wxs__user_parse(raw, raw_len, max_depth, &obj, err, errlen);
     if (rc < 0)

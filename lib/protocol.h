@@ -21,6 +21,16 @@ int wxs__user_parse(const char *raw, size_t raw_len, int max_depth, json_t **out
  *  UTF-8 unescaped (as JSON.stringify writes it). *out is freed with wxs__free. */
 int wxs__user_dump(json_t *obj, const char *openid, char **out, size_t *out_len);
 
+/** 1 when rawData is "plain" (lib/protocol.c): a JSON object, no deeper than max_depth, whose
+ *  record wxs__user_plain_record can write without a JSON library; 0 when it needs jansson
+ *  (wxs__user_parse decides whether it is valid at all). */
+int wxs__user_plain(const char *raw, size_t raw_len, int max_depth);
+
+/** The record of plain rawData (byte for byte what wxs__user_parse + wxs__user_dump make): 1 with
+ *  *out (free with wxs__free), 0 when openid needs escaping (use jansson), WXS_ENOMEM. */
+int wxs__user_plain_record(const char *raw, size_t raw_len, const char *openid, char **out,
+                           size_t *out_len);
+
 /** The stored user record: rawData (decoded, must be a JSON object no deeper than max_depth)
  *  with "openId" set as its last key (when openid is not NULL), compact, key order kept.
  *  On success *out (free with wxs__free) and *out_len; WXS_EPARSE with a SyntaxError-style

@@ -34,7 +34,8 @@ struct auth_op {
     size_t code_len;
     char *raw; /* decoded rawData */
     size_t raw_len;
-    json_t *user; /* parsed rawData */
+    json_t *user; /* parsed rawData (when not plain) */
+    int plain;    /* rawData is plain: its record needs no jansson (lib/protocol.c) */
     char signature[41];
     int signature_ok_len; /* 1 when the signature header had 40 bytes */
     char *record;         /* the stored user record */
@@ -184,6 +185,25 @@ static void login_written(void *arg, int status)
     op_free(op);
 }
 
+/* The stored record: without jansson for plain rawData (lib/protocol.c). */
+static int make_record(auth_op *op)
+{
+    const wxs_config *cfg = op->ctx->cfg;
+    char err[160];
+    if (op->plain) {
+        int rc = wxs__user_plain_record(op->raw, op->raw_len, op->openid, &op->record,
+                                        &op->record_len);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+        /* an openId that needs escaping: jansson writes it */
+        rc = wxs__user_parse(op->raw, op->raw_len, (int)cfg->limit_json_depth, &op->user, err,
+                             sizeof err);
+        if (rc < 0)
+            return rc;
+    }
+    return wxs__user_dump(op->user, op->openid, &op->record, &op->record_len);
+}
+
 /* Verify op's login against the exchange and write the session. *remember (when not NULL) is the
  * code's remembered exchange: the login write carries it, and it is freed and set to NULL once a
  * write has taken it. */
@@ -215,7 +235,7 @@ static void login_continue(auth_op *op, const exchange *ex, char **remember)
         goto done;
     }
     strcpy(op->openid, ex->openid);
-    if (wxs__user_dump(op->user, op->openid, &op->record, &op->record_len) < 0) {
+    if (make_record(op) < 0) {
         answer_error(op, WXS_ENOMEM, 500, "ERR_INTERNAL", "out of memory");
         goto done;
     }
@@ -566,8 +586,10 @@ static int login_start(auth_op *op, const wxs_auth_request *req)
         wxs__buf_free(&b);
         return 1;
     }
-    rc = wxs__user_parse(op->raw, op->raw_len, (int)cfg->limit_json_depth, &op->user, err,
-                         sizeof err);
+    op->plain = wxs__user_plain(op->raw, op->raw_len, (int)cfg->limit_json_depth);
+    rc = op->plain ? 0
+                   : wxs__user_parse(op->raw, op->raw_len, (int)cfg->limit_json_depth, &op->user,
+                                     err, sizeof err);
     if (rc < 0) {
         wxs__buf b;
         wxs__buf_init(&b, 4096);

@@ -139,6 +139,67 @@ static void user_record_appends_openid_last(void **state)
     }
 }
 
+/* Plain rawData (no jansson) must give byte for byte the record jansson gives; what is not
+ * plain goes to jansson. Each case: the text, whether it is plain. */
+static void user_record_plain_matches_jansson(void **state)
+{
+    static const struct {
+        const char *raw;
+        int plain;
+    } cases[] = {
+        {"{\"nickName\":\"Band\",\"gender\":1,\"language\":\"zh_CN\",\"city\":\"\"}", 1},
+        {" {\r\n\t\"a\" : [ 1 , -2 , true , false , null , { } , [ ] ] , \"b\" : { \"c\" : 0 } } ",
+         1},
+        {"{}", 1},
+        {"{\"u\":\"http://x/y?z=1\",\"emoji\":\"\xf0\x9f\x98\x80\",\"del\":\"\x7f\"}", 1},
+        {"{\"n\":123456789012345678}", 1},
+        {"{\"n\":1234567890123456789}", 0}, /* 19 digits: jansson's range check */
+        {"{\"n\":-0}", 0},                  /* jansson writes 0 */
+        {"{\"n\":1.5}", 0},
+        {"{\"n\":1e3}", 0},
+        {"{\"s\":\"a\\/b\"}", 0}, /* an escape: jansson writes a/b */
+        {"{\"s\":\"\\u5fae\"}", 0},
+        {"{\"a\":1,\"a\":2}", 0}, /* duplicate key: jansson keeps one */
+        {"{\"o\":{\"k\":1,\"k\":2}}", 0},
+        {"{\"openId\":\"x\",\"a\":1}", 0},
+        {"{\"a\":{\"openId\":\"nested\"}}", 1},
+        {"{\"a\":[[[[[[[[1]]]]]]]]}", 0}, /* deeper than the plain path goes */
+        {"{\"a\":01}", 0},
+        {"{\"a\":\"\xc3\x28\"}", 0}, /* invalid UTF-8 */
+        {"{\"a\":tru}", 0},
+        {"{\"a\":1,}", 0},
+        {"{\"a\":1} 2", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *raw = cases[i].raw;
+        size_t len = strlen(raw);
+        if (wxs__user_plain(raw, len, 64) != cases[i].plain)
+            fail_msg("case %zu (%s): plain should be %d", i, raw, cases[i].plain);
+        char *fast = NULL, *slow = NULL;
+        size_t fast_len = 0, slow_len = 0;
+        char err[128] = "", err2[128] = "";
+        int rc = wxs__user_record(raw, len, 64, "oABC-_9", &fast, &fast_len, err, sizeof err);
+        json_t *obj = NULL;
+        int rc2 = wxs__user_parse(raw, len, 64, &obj, err2, sizeof err2);
+        if (rc2 == 0)
+            rc2 = wxs__user_dump(obj, "oABC-_9", &slow, &slow_len);
+        json_decref(obj);
+        if (rc != rc2)
+            fail_msg("case %zu (%s): record %d, jansson %d", i, raw, rc, rc2);
+        if (rc == 0 && (fast_len != slow_len || memcmp(fast, slow, fast_len) != 0))
+            fail_msg("case %zu: %s\nplain:   %s\njansson: %s", i, raw, fast, slow);
+        if (cases[i].plain)
+            assert_int_equal(rc, 0); /* plain is always valid */
+        wxs__free(fast);
+        wxs__free(slow);
+    }
+    /* an openId that would need escaping is written by jansson, plain rawData or not */
+    char *out = NULL;
+    size_t n = 0;
+    assert_int_equal(wxs__user_plain_record("{}", 2, "a\"b", &out, &n), 0);
+    assert_null(out);
+}
+
 static void user_record_rejects(void **state)
 {
     static const char *bad[] = {"[1,2]", "\"str\"", "12", "null", "{\"a\":", "{\"a\":1} x", "",
@@ -284,6 +345,7 @@ int main(void)
         cmocka_unit_test(percent_decode_limit),
         cmocka_unit_test(json_depth),
         cmocka_unit_test(user_record_appends_openid_last),
+        cmocka_unit_test(user_record_plain_matches_jansson),
         cmocka_unit_test(user_record_rejects),
         cmocka_unit_test(openid_scan_not_fooled),
         cmocka_unit_test(error_bodies_exact),
