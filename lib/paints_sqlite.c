@@ -1,5 +1,6 @@
 /* paints_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
- * file (cfg->sqlite_path), WAL mode; every op runs on the libuv thread pool. */
+ * file (cfg->sqlite_path), WAL mode; saves and deletes run on the file's writer thread
+ * (lib/sqlite_util.h), lists on the libuv thread pool. */
 #include "paints.h"
 #include "sqlite_util.h"
 
@@ -11,42 +12,44 @@
 #include <time.h>
 
 /* Durability. The file is in WAL mode with synchronous=NORMAL (as the session store's). A save
- * or delete is acknowledged (its callback runs) only after its transaction committed, that is
- * after its WAL frames were handed to the kernel with write(2): a kill -9 of the process never
- * loses an acknowledged write, the next opener replays the WAL. An OS crash or power loss may
- * roll back the last few transactions (NORMAL does not fsync every commit) but never corrupts
- * the file. Nothing is acknowledged that did not commit: any failure rolls back and reports
- * WXS_ESTORE.
+ * or delete is acknowledged (its callback runs) only after the transaction that holds it
+ * committed, that is after its WAL frames were handed to the kernel with write(2): a kill -9 of
+ * the process never loses an acknowledged write, the next opener replays the WAL. An OS crash or
+ * power loss may roll back the last few transactions (NORMAL does not fsync every commit) but
+ * never corrupts the file. Nothing is acknowledged that did not commit: a failed write is rolled
+ * back (its savepoint, or the whole batch when the commit fails) and reports WXS_ESTORE.
  *
- * Threads. Each instance owns two connections, each driven by a "lane": the write lane runs
- * saves and deletes, the read lane runs lists. A lane runs its jobs in FIFO order, one libuv
- * pool work item at a time, so its connection is used by one thread at a time and the writes of
- * one instance apply in the order they were issued. A list (pages can be megabytes) never waits
- * behind a write nor a write behind a list: a WAL reader does not block the writer.
- * uv_queue_work hands a job from the loop to the pool thread and back, which orders the memory
- * accesses; no mutex is needed. Several instances (one per worker loop, or per process) share
- * the file; SQLite's locking with a busy timeout serialises their writers, and BEGIN IMMEDIATE
- * makes the per-user count check and the insert one atomic step across all of them.
+ * Threads. Saves and deletes go to the one writer of the file in this process
+ * (lib/sqlite_util.h): one connection and one thread shared by every instance, drawings and
+ * sessions, of every worker. It runs the writes queued by all of them in FIFO order as group
+ * commits (BEGIN IMMEDIATE, each write in a savepoint of its own, one COMMIT), so the writes of
+ * one instance apply in the order they were issued, a failing write fails alone, and the
+ * per-user count check and the insert are one atomic step across every instance and process
+ * (the write lock is held from BEGIN IMMEDIATE to COMMIT). Results come back to the instance's
+ * loop through a uv_async_t. Lists run on the instance's read connection, driven by a "lane":
+ * its jobs in FIFO order, one libuv pool work item at a time, so the connection is used by one
+ * thread at a time (uv_queue_work orders the memory accesses; no mutex). A list (pages can be
+ * megabytes) never waits behind a write nor a write behind a list: a WAL reader does not block
+ * the writer. Another process on the same file has its own writer; SQLite's locking with a busy
+ * timeout serialises the two.
  *
  * Schema. Tables paints and paint_counts live beside the session store's kv table. The session
  * store owns PRAGMA user_version, so this store records its own version in the row
  * ('paints', version) of the shared table wxs_schema. */
 
 #define SCHEMA_VERSION 1
-#define BUSY_TIMEOUT_MS 5000 /* a connection waits this long for another instance's writer */
+#define BUSY_TIMEOUT_MS 5000 /* a reader waits this long for another instance's writer */
 #define ERROR_LOG_INTERVAL_MS 10000
 #define PAGE_MAX_BYTES (32 * 1024 * 1024) /* a page ends early (more = 1) past this many bytes */
 
-/* Test hooks, not for production. query_only: when set at open, the write connection refuses
- * every write (PRAGMA query_only), as a read-only file would even for root. work_hook: called on
- * the pool thread before each job. */
+/* Test hooks, not for production. query_only: when set at open, the instance's writes are
+ * refused by the write connection (PRAGMA query_only around each of them), as on a read-only
+ * file even for root. work_hook: called before each job on the thread that runs it (the writer
+ * thread for saves and deletes, a pool thread for lists). */
 int wxs__paints_sqlite_test_query_only;
 void (*wxs__paints_sqlite_work_hook)(void);
 
 enum {
-    W_BEGIN,
-    W_COMMIT,
-    W_ROLLBACK,
     W_UPDATE,
     W_COUNT,
     W_INSERT,
@@ -59,12 +62,7 @@ enum {
 
 enum { R_FIRST, R_AFTER, R_STMTS };
 
-#define MAX_STMTS W_STMTS
-
 static const char *const write_sql[W_STMTS] = {
-    [W_BEGIN] = "BEGIN IMMEDIATE",
-    [W_COMMIT] = "COMMIT",
-    [W_ROLLBACK] = "ROLLBACK",
     [W_UPDATE] = "UPDATE paints SET actions = ?3, updated_at = ?4 WHERE open_id = ?1 AND id = ?2",
     [W_COUNT] = "SELECT n FROM paint_counts WHERE open_id = ?1",
     [W_INSERT] = "INSERT INTO paints(open_id, id, actions, created_at, updated_at) "
@@ -99,10 +97,14 @@ enum job_kind { JOB_LIST, JOB_SAVE, JOB_DEL };
 
 static const char *const job_name[] = {"list", "save", "delete"};
 
+typedef struct paints_sqlite paints_sqlite;
+
 /* One op. Arguments are copied in; a list's result (items, each item one allocation holding id
  * then actions) is built on the pool thread and freed after the callback. */
 typedef struct job {
-    struct job *next;
+    wxs__sqlite_job base; /* first: the writer's part (saves and deletes) */
+    struct job *next;     /* lists: in the read lane */
+    paints_sqlite *st;
     enum job_kind kind;
     int status;
     char openid[WXS__OPENID_MAX + 1];
@@ -127,14 +129,12 @@ typedef struct error_log {
     uint64_t last_ms;
 } error_log;
 
-typedef struct paints_sqlite paints_sqlite;
-
-/* A connection and the FIFO of jobs it runs. head/tail/busy belong to the loop thread; db,
- * stmt, current and errors to whichever thread runs the current job. */
+/* The read connection and the FIFO of lists it runs. head/tail/busy belong to the loop thread;
+ * db, stmt, current and errors to whichever thread runs the current job. */
 typedef struct lane {
     paints_sqlite *st;
     sqlite3 *db;
-    sqlite3_stmt *stmt[MAX_STMTS];
+    sqlite3_stmt *stmt[R_STMTS];
     int nstmts;
     job *head;
     job *tail;
@@ -147,11 +147,13 @@ typedef struct lane {
 struct paints_sqlite {
     wxs__paint_store base;
     uv_loop_t *loop;
-    lane writer;
     lane reader;
+    wxs__sqlite_client *writes; /* this instance's use of the file's writer */
+    int refuse_writes;          /* the query_only test hook was set at open */
     int closing;
-    int finishing; /* the final work item (closing the connections) is queued */
+    int finishing; /* the final work item (closing the read connection) is queued */
     uv_work_t final;
+    error_log write_errors; /* the writer thread's */
 };
 
 static uint64_t clock_ms(void)
@@ -170,20 +172,20 @@ static void set_err(char *err, size_t errlen, const char *what, const char *deta
 
 /* Log a failed job by its op, a tag of the user and SQLite's error text (never actions nor the
  * openid itself), at most once per 10 s for a repeated error. */
-static void log_job_error(lane *ln, const job *j, int rc)
+static void log_job_error(error_log *el, const job *j, int rc)
 {
     char tag[9];
     uint64_t now = clock_ms();
-    if (rc == ln->errors.last_rc && now - ln->errors.last_ms < ERROR_LOG_INTERVAL_MS)
+    if (rc == el->last_rc && now - el->last_ms < ERROR_LOG_INTERVAL_MS)
         return;
-    ln->errors.last_rc = rc;
-    ln->errors.last_ms = now;
+    el->last_rc = rc;
+    el->last_ms = now;
     wxs__log_tag(j->openid, strlen(j->openid), tag);
     wxs__warn("paints sqlite: %s for user %s failed: %s", job_name[j->kind], tag,
               sqlite3_errstr(rc));
 }
 
-/* ------------------------------------------------------------ pool side */
+/* ------------------------------------------------------------ writer thread: saves, deletes */
 
 /* Step a statement that returns no rows and reset it. SQLITE_OK or the error code. */
 static int exec_stmt(sqlite3_stmt *s)
@@ -201,13 +203,33 @@ static void bind_user(sqlite3_stmt *s, const job *j, int with_id)
         sqlite3_bind_text(s, 2, j->id, -1, SQLITE_STATIC);
 }
 
-/* How many drawings the user has, from paint_counts (0 without a row). */
-static int read_count(lane *ln, const job *j, long long *n)
+/* The write statement `which` on the writer's connection (prepared on first use). */
+static int wstmt(wxs__sqlite_writer *w, int which, sqlite3_stmt **s)
 {
-    sqlite3_stmt *s = ln->stmt[W_COUNT];
-    bind_user(s, j, 0);
-    int rc = sqlite3_step(s);
+    return wxs__sqlite_writer_stmt(w, write_sql[which], s);
+}
+
+/* Run the write statement `which` bound to the job's user (and id). */
+static int exec_user(wxs__sqlite_writer *w, int which, const job *j, int with_id)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, which, &s);
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_user(s, j, with_id);
+    return exec_stmt(s);
+}
+
+/* How many drawings the user has, from paint_counts (0 without a row). */
+static int read_count(wxs__sqlite_writer *w, const job *j, long long *n)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, W_COUNT, &s);
     *n = 0;
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_user(s, j, 0);
+    rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *n = sqlite3_column_int64(s, 0);
         rc = SQLITE_DONE;
@@ -217,81 +239,79 @@ static int read_count(lane *ln, const job *j, long long *n)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* Insert the new drawing and count it. */
-static int insert_new(lane *ln, const job *j)
+/* Bind the job's user, id, actions and time to s (W_UPDATE, W_INSERT) and run it. */
+static int exec_actions(sqlite3_stmt *s, const job *j)
 {
-    sqlite3_stmt *s = ln->stmt[W_INSERT];
     bind_user(s, j, 1);
     sqlite3_bind_text(s, 3, j->actions, (int)j->actions_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, j->now_ms);
-    int rc = exec_stmt(s);
-    if (rc != SQLITE_OK)
-        return rc;
-    bind_user(ln->stmt[W_COUNT_INC], j, 0);
-    return exec_stmt(ln->stmt[W_COUNT_INC]);
+    return exec_stmt(s);
 }
 
-/* The save transaction: an existing (openid, id) gets the new actions and updated_at (created_at
- * kept); a new id is inserted and counted when the user has fewer than max_per_user drawings,
- * else j->status = WXS_ETOOBIG and nothing changes. Returns SQLITE_OK or the failing code (the
- * transaction is then rolled back). */
-static int run_save(lane *ln, job *j)
+/* The save, atomic in the job's savepoint: an existing (openid, id) gets the new actions and
+ * updated_at (created_at kept); a new id is inserted and counted when the user has fewer than
+ * max_per_user drawings, else j->status = WXS_ETOOBIG and nothing changes. Returns SQLITE_OK or
+ * the failing code (the writer then rolls the savepoint back). */
+static int run_save(wxs__sqlite_writer *w, job *j)
 {
-    sqlite3_stmt *up = ln->stmt[W_UPDATE];
+    sqlite3_stmt *s = NULL;
     long long n = 0;
-    int rc = exec_stmt(ln->stmt[W_BEGIN]);
+    int rc = wstmt(w, W_UPDATE, &s);
+    if (rc == SQLITE_OK)
+        rc = exec_actions(s, j);
+    if (rc != SQLITE_OK || sqlite3_changes(wxs__sqlite_writer_db(w)) > 0)
+        return rc;
+    rc = read_count(w, j, &n);
     if (rc != SQLITE_OK)
         return rc;
-    bind_user(up, j, 1);
-    sqlite3_bind_text(up, 3, j->actions, (int)j->actions_len, SQLITE_STATIC);
-    sqlite3_bind_int64(up, 4, j->now_ms);
-    rc = exec_stmt(up);
-    if (rc != SQLITE_OK || sqlite3_changes(ln->db) > 0)
-        goto out;
-    rc = read_count(ln, j, &n);
-    if (rc != SQLITE_OK)
-        goto out;
     if (n >= j->max_per_user) {
         j->status = WXS_ETOOBIG;
-        goto out;
+        return SQLITE_OK;
     }
-    rc = insert_new(ln, j);
-out:
-    if (rc == SQLITE_OK && j->status == 0)
-        rc = exec_stmt(ln->stmt[W_COMMIT]);
-    if (!sqlite3_get_autocommit(ln->db))
-        exec_stmt(ln->stmt[W_ROLLBACK]);
+    rc = wstmt(w, W_INSERT, &s);
+    if (rc == SQLITE_OK)
+        rc = exec_actions(s, j);
+    if (rc == SQLITE_OK)
+        rc = exec_user(w, W_COUNT_INC, j, 0);
     return rc;
 }
 
-/* The delete transaction: remove (openid, id) and uncount it; j->status = WXS_ENOTFOUND when
- * the user has no such drawing. */
-static int run_del(lane *ln, job *j)
+/* The delete, atomic in the job's savepoint: remove (openid, id) and uncount it; j->status =
+ * WXS_ENOTFOUND when the user has no such drawing. */
+static int run_del(wxs__sqlite_writer *w, job *j)
 {
-    int rc = exec_stmt(ln->stmt[W_BEGIN]);
+    int rc = exec_user(w, W_DELETE, j, 1);
     if (rc != SQLITE_OK)
         return rc;
-    bind_user(ln->stmt[W_DELETE], j, 1);
-    rc = exec_stmt(ln->stmt[W_DELETE]);
-    if (rc != SQLITE_OK)
-        goto out;
-    if (sqlite3_changes(ln->db) == 0) {
+    if (sqlite3_changes(wxs__sqlite_writer_db(w)) == 0) {
         j->status = WXS_ENOTFOUND;
-        goto out;
+        return SQLITE_OK;
     }
-    bind_user(ln->stmt[W_COUNT_DEC], j, 0);
-    rc = exec_stmt(ln->stmt[W_COUNT_DEC]);
-    if (rc != SQLITE_OK)
-        goto out;
-    bind_user(ln->stmt[W_COUNT_DROP], j, 0);
-    rc = exec_stmt(ln->stmt[W_COUNT_DROP]);
-out:
-    if (rc == SQLITE_OK && j->status == 0)
-        rc = exec_stmt(ln->stmt[W_COMMIT]);
-    if (!sqlite3_get_autocommit(ln->db))
-        exec_stmt(ln->stmt[W_ROLLBACK]);
+    rc = exec_user(w, W_COUNT_DEC, j, 0);
+    if (rc == SQLITE_OK)
+        rc = exec_user(w, W_COUNT_DROP, j, 0);
     return rc;
 }
+
+/* The job's run on the writer thread. */
+static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
+{
+    job *j = (job *)base;
+    sqlite3 *db = wxs__sqlite_writer_db(w);
+    int rc;
+    if (wxs__paints_sqlite_work_hook != NULL)
+        wxs__paints_sqlite_work_hook();
+    if (j->st->refuse_writes)
+        sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
+    rc = j->kind == JOB_SAVE ? run_save(w, j) : run_del(w, j);
+    if (j->st->refuse_writes)
+        sqlite3_exec(db, "PRAGMA query_only=0", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        log_job_error(&j->st->write_errors, j, rc);
+    return rc;
+}
+
+/* ------------------------------------------------------------ pool side: lists */
 
 /* Copy the current row into j->items[j->n]: one allocation holding id then actions. */
 static int copy_row(sqlite3_stmt *s, job *j)
@@ -369,17 +389,11 @@ static void lane_work(uv_work_t *w)
 {
     lane *ln = w->data;
     job *j = ln->current;
-    int rc;
     if (wxs__paints_sqlite_work_hook != NULL)
         wxs__paints_sqlite_work_hook();
-    if (j->kind == JOB_SAVE)
-        rc = run_save(ln, j);
-    else if (j->kind == JOB_DEL)
-        rc = run_del(ln, j);
-    else
-        rc = run_list(ln, j);
+    int rc = run_list(ln, j);
     if (rc != SQLITE_OK) {
-        log_job_error(ln, j, rc);
+        log_job_error(&ln->errors, j, rc);
         free_items(j);
         j->status = rc == SQLITE_NOMEM ? WXS_ENOMEM : WXS_ESTORE;
     }
@@ -429,7 +443,24 @@ static void finish_job(job *j)
     wxs__free(j);
 }
 
-/* Closing: the jobs still queued never ran; they end with WXS_ECANCELED. */
+/* The writer's done for a save or delete (loop thread, after its batch committed or failed). */
+static void write_done(wxs__sqlite_job *base, int rc)
+{
+    job *j = (job *)base;
+    if (rc != SQLITE_OK)
+        j->status = rc == SQLITE_NOMEM ? WXS_ENOMEM : WXS_ESTORE;
+    finish_job(j);
+}
+
+static void write_submit(paints_sqlite *st, job *j)
+{
+    j->st = st;
+    j->base.run = run_write;
+    j->base.done = write_done;
+    wxs__sqlite_writer_submit(st->writes, &j->base);
+}
+
+/* Closing: the lists still queued never ran; they end with WXS_ECANCELED. */
 static void cancel_queued(lane *ln)
 {
     while (ln->head != NULL) {
@@ -444,7 +475,8 @@ static void cancel_queued(lane *ln)
 
 /* Back on the loop: start the lane's next job (unless closing), then call this one's callback.
  * Callbacks may issue ops or close the store; the instance outlives this function either way
- * (it is freed only by final_done, queued from here or from close at the earliest). */
+ * (it is freed only once detached from the writer, after final_done, which is queued from here
+ * or from close at the earliest). */
 static void lane_done(uv_work_t *w, int status)
 {
     lane *ln = w->data;
@@ -470,7 +502,7 @@ static void finalize_lane(lane *ln)
         sqlite3_finalize(ln->stmt[i]);
         ln->stmt[i] = NULL;
     }
-    sqlite3_close_v2(ln->db); /* the last connection out checkpoints the WAL */
+    sqlite3_close_v2(ln->db); /* the process's last connection out checkpoints the WAL */
     ln->db = NULL;
 }
 
@@ -478,20 +510,28 @@ static void final_work(uv_work_t *w)
 {
     paints_sqlite *st = w->data;
     finalize_lane(&st->reader);
-    finalize_lane(&st->writer);
 }
 
+static void on_writes_detached(void *arg)
+{
+    wxs__free(arg);
+}
+
+/* The read connection is closed: let go of the writer once the writes in flight are handed
+ * back (the last instance of the file stops it), then free the instance. */
 static void final_done(uv_work_t *w, int status)
 {
-    wxs__free(w->data);
+    paints_sqlite *st = w->data;
+    wxs__sqlite_writer_detach(st->writes, on_writes_detached, st);
 }
 
-/* Once closing with both lanes idle: close the connections on the pool (closing may checkpoint,
- * a write) and free the instance after that. */
+/* Once closing, with the read lane idle: close the read connection on the pool (it may block on
+ * the file lock), then detach from the writer. The read connection closes first so that the
+ * writer's connection is the last of the process to close, the one that checkpoints the WAL and
+ * removes it. */
 static void maybe_finish(paints_sqlite *st)
 {
-    if (!st->closing || st->finishing || st->writer.busy || st->reader.busy ||
-        st->writer.head != NULL || st->reader.head != NULL)
+    if (!st->closing || st->finishing || st->reader.busy || st->reader.head != NULL)
         return;
     st->finishing = 1;
     uv_queue_work(st->loop, &st->final, final_work, final_done);
@@ -559,7 +599,7 @@ static int ps_save(wxs__paint_store *base, const char *openid, const char *id, c
     j->now_ms = now_ms;
     j->max_per_user = max_per_user;
     j->done_cb = cb;
-    lane_submit(&st->writer, j);
+    write_submit(st, j);
     return 0;
 }
 
@@ -578,7 +618,7 @@ static int ps_del(wxs__paint_store *base, const char *openid, const char *id, wx
     if (j == NULL)
         return WXS_ENOMEM;
     j->done_cb = cb;
-    lane_submit(&st->writer, j);
+    write_submit(st, j);
     return 0;
 }
 
@@ -588,19 +628,19 @@ static int ps_ready(const wxs__paint_store *base)
     return st != NULL && !st->closing;
 }
 
-/* Start closing. A job already running on the pool completes and its callback gets its real
- * result; jobs not yet started (queued in a lane, or waiting for a pool thread) get
- * WXS_ECANCELED, having changed nothing. All callbacks run on later loop iterations: close()
- * itself calls none. Then the connections close on the pool and the memory is released. Ops
- * issued after close() return WXS_ECANCELED. NULL is a no-op. */
+/* Start closing. Saves and deletes already issued still complete and their callbacks get their
+ * real results (an acknowledged write is never dropped). A list already running on the pool
+ * completes; lists not yet started (queued in the lane, or waiting for a pool thread) get
+ * WXS_ECANCELED. All callbacks run on later loop iterations: close() itself calls none. Then the
+ * read connection closes on the pool, the instance lets go of the writer (the last instance of
+ * the file stops it) and the memory is released. Ops issued after close() return
+ * WXS_ECANCELED. NULL is a no-op. */
 static void ps_close(wxs__paint_store *base)
 {
     paints_sqlite *st = (paints_sqlite *)base;
     if (st == NULL || st->closing)
         return;
     st->closing = 1;
-    if (st->writer.busy)
-        uv_cancel((uv_req_t *)&st->writer.work);
     if (st->reader.busy)
         uv_cancel((uv_req_t *)&st->reader.work);
     maybe_finish(st);
@@ -633,26 +673,17 @@ static int prepare_all(lane *ln, const char *const *sql, int n, char *err, size_
     return 0;
 }
 
-static int open_writer(lane *ln, const char *path, char *err, size_t errlen)
+/* The read connection: opens (creating) the file in WAL mode and brings this store's tables up
+ * to date on it, then becomes read-only (PRAGMA query_only). */
+static int open_reader(lane *ln, const char *path, char *err, size_t errlen)
 {
     int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "paints sqlite", &ln->db, err, errlen);
     if (rc < 0)
         return rc;
-    int mrc = migrate(ln->db, err, errlen);
-    if (mrc < 0)
-        return mrc;
-    if (wxs__paints_sqlite_test_query_only)
-        sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
-    return prepare_all(ln, write_sql, W_STMTS, err, errlen);
-}
-
-static int open_reader(lane *ln, const char *path, char *err, size_t errlen)
-{
-    int rc = sqlite3_open_v2(path, &ln->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(ln->db, BUSY_TIMEOUT_MS);
-        rc = sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
-    }
+    rc = migrate(ln->db, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         set_err(err, errlen, "cannot open the read connection", sqlite3_errstr(rc));
         return WXS_ESTORE;
@@ -667,8 +698,9 @@ static void lane_init(lane *ln, paints_sqlite *st)
 }
 
 /* Open an instance on loop: opens (creating if needed) cfg->sqlite_path, switches it to WAL,
- * creates this store's tables and prepares the statements. Runs on the calling (loop) thread
- * and may block briefly on file I/O: call it at start-up. Returns 0, WXS_ECONFIG (no path,
+ * creates this store's tables, prepares the read statements and attaches to the file's writer
+ * (starting it if this is the process's first instance on the file). Runs on the calling (loop)
+ * thread and may block briefly on file I/O: call it at start-up. Returns 0, WXS_ECONFIG (no path,
  * newer schema), WXS_ESTORE (SQLite refused: unreadable file, missing directory...) or
  * WXS_ENOMEM, with a reason in err. */
 static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
@@ -691,11 +723,12 @@ static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cf
     st->base.ops = &wxs__paints_sqlite_ops;
     st->loop = loop;
     st->final.data = st;
-    lane_init(&st->writer, st);
+    st->refuse_writes = wxs__paints_sqlite_test_query_only;
     lane_init(&st->reader, st);
-    rc = open_writer(&st->writer, cfg->sqlite_path, err, errlen);
+    rc = open_reader(&st->reader, cfg->sqlite_path, err, errlen);
     if (rc == 0)
-        rc = open_reader(&st->reader, cfg->sqlite_path, err, errlen);
+        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "paints sqlite", err,
+                                       errlen);
     if (rc < 0)
         goto out;
     wxs__debug("paints sqlite: opened %s", cfg->sqlite_path);
@@ -703,7 +736,6 @@ static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cf
 out:
     if (rc < 0) {
         finalize_lane(&st->reader);
-        finalize_lane(&st->writer);
         wxs__free(st);
     }
     return rc;

@@ -1,5 +1,5 @@
 /* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run inline on
- * the loop thread, writes run in order on the libuv thread pool. */
+ * the loop thread, writes run in order on the file's writer thread (lib/sqlite_util.h). */
 #include "sqlite_util.h"
 #include "store.h"
 
@@ -11,35 +11,35 @@
 #include <time.h>
 
 /* Durability. The file is in WAL mode with synchronous=NORMAL. A write is acknowledged (its
- * callback runs) only after its transaction committed, that is after its WAL frames were handed
- * to the kernel with write(2). A kill -9 of the process therefore never loses an acknowledged
- * write: the kernel holds the pages and the next opener replays the WAL. An OS crash or a power
- * loss may roll back the last few transactions (NORMAL does not fsync the WAL on every commit),
- * but never corrupts the file.
+ * callback runs) only after the transaction that holds it committed, that is after its WAL
+ * frames were handed to the kernel with write(2). A kill -9 of the process therefore never loses
+ * an acknowledged write: the kernel holds the pages and the next opener replays the WAL. An OS
+ * crash or a power loss may roll back the last few transactions (NORMAL does not fsync the WAL
+ * on every commit), but never corrupts the file. Checkpoints run between commits, on the writer
+ * thread, and when the last connection of the process closes.
  *
- * Threads. Each instance owns two connections. The read connection serves get() on the loop
- * thread: a WAL reader never waits for writers, so get() answers before it returns. The write
- * connection runs on the libuv pool. Writes queue per instance in FIFO order and run as one pool
- * work item at a time (a batch of up to JOBS_PER_BATCH jobs, each its own transaction), so writes
- * of one instance apply in the order they were issued, as on a Redis connection, and the write
- * connection is used by one pool thread at a time. uv_queue_work hands the batch from the loop
- * to the pool thread and back, which orders the memory accesses; no mutex is needed. Several
- * instances (one per worker loop, or per process) share the file; SQLite's own locking with a
- * busy timeout serialises their writers. */
+ * Threads. Each instance owns a read connection, which serves get() on the loop thread: a WAL
+ * reader never waits for writers, so get() answers before it returns. Writes (set, set_nx, del,
+ * login and the periodic purge of expired rows) go to the one writer of the file in this
+ * process (lib/sqlite_util.h): one connection and one thread shared by every instance, sessions
+ * and drawings, of every worker. It runs the writes queued by all of them in FIFO order as group
+ * commits, each write in a savepoint of its own, so the writes of one instance apply in the order
+ * they were issued, as on a Redis connection, and a failing write fails alone. Results come back
+ * to the instance's loop through a uv_async_t. Another process on the same file has its own
+ * writer; SQLite's locking with a busy timeout serialises the two. */
 
 #define SCHEMA_VERSION 1
-#define WRITE_BUSY_TIMEOUT_MS 5000 /* a writer waits this long for another instance's writer */
-#define READ_BUSY_TIMEOUT_MS 100   /* bounds a (rare) stall of the loop thread in get() */
+#define OPEN_BUSY_TIMEOUT_MS 5000 /* creating the schema waits this long for another writer */
+#define READ_BUSY_TIMEOUT_MS 100  /* bounds a (rare) stall of the loop thread in get() */
 #define PURGE_INTERVAL_MS 60000
 #define PURGE_BATCH_ROWS 500
 #define PURGE_MAX_BATCHES 20
-#define JOBS_PER_BATCH 32
 #define ERROR_LOG_INTERVAL_MS 10000
 #define MAX_PREFIX WXS__STORE_MAX_PREFIX
 #define MAX_KEY WXS__STORE_MAX_KEY
 #define MAX_LOGIN_ID WXS__STORE_MAX_LOGIN_ID
 
-/* Test hook: when set, called on the thread that runs each write batch. Not for production. */
+/* Test hook: when set, called on the writer thread before each write. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
 
 enum {
@@ -47,9 +47,6 @@ enum {
     ST_SET_NX,
     ST_DELETE,
     ST_SELECT,
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
     ST_PURGE,
     ST_COUNT
 };
@@ -64,9 +61,6 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_SET_NX] = UPSERT_SQL " WHERE kv.expires_at <= ?4",
     [ST_DELETE] = "DELETE FROM kv WHERE key = ?1 RETURNING expires_at",
     [ST_SELECT] = SELECT_SQL,
-    [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
     [ST_PURGE] = "DELETE FROM kv WHERE key IN "
                  "(SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)",
 };
@@ -81,9 +75,12 @@ enum job_kind { JOB_SET, JOB_SET_NX, JOB_DEL, JOB_LOGIN, JOB_PURGE };
 
 static const char *const job_name[] = {"set", "set_nx", "del", "login", "purge"};
 
+typedef struct sqlite_store sqlite_store;
+
 /* One queued write. The byte fields point into bytes[], allocated with the job. */
 typedef struct job {
-    struct job *next;
+    wxs__sqlite_job base; /* first: the writer's part */
+    sqlite_store *st;
     enum job_kind kind;
     long long ttl_s;
     const char *key; /* prefixed key (login: prefixed code) */
@@ -101,7 +98,7 @@ typedef struct job {
     const char *val3;
     size_t val3_len;
     long long ttl3_s;
-    int status;
+    int status; /* the writer thread's, until done */
     wxs__store_done_cb cb;
     void *arg;
     char bytes[];
@@ -113,9 +110,8 @@ typedef struct error_log {
     uint64_t last_ms;
 } error_log;
 
-typedef struct sqlite_store {
+struct sqlite_store {
     wxs__store base;
-    uv_loop_t *loop;
     char *prefix;
     size_t prefix_len;
     /* loop thread */
@@ -123,22 +119,16 @@ typedef struct sqlite_store {
     sqlite3_stmt *get_stmt;
     wxs__buf keybuf;
     error_log read_errors;
-    job *queue_head; /* writes waiting for the pool */
-    job *queue_tail;
-    int busy;         /* a batch is on the pool */
-    int purge_queued; /* a purge job is queued or running */
+    wxs__sqlite_client *writes; /* this instance's use of the file's writer */
+    int purge_queued;           /* a purge job is queued or running */
     int closing;
     int in_get; /* inside a get callback: the row it was handed is still live */
     int timer_closed;
-    int finishing; /* the final work item (closing the write connection) is queued */
+    int writes_detached;
     uv_timer_t purge_timer;
-    uv_work_t work;
-    /* owned by whichever thread runs the current batch */
-    job *batch;
-    sqlite3 *wdb;
-    sqlite3_stmt *wstmt[ST_COUNT];
+    /* the writer thread's */
     error_log write_errors;
-} sqlite_store;
+};
 
 static uint64_t now_ms(void)
 {
@@ -237,7 +227,7 @@ static int json_string_decode(const char *s, size_t n, char *out, size_t cap, si
     return 0;
 }
 
-/* ------------------------------------------------------------ pool side: one job */
+/* ------------------------------------------------------------ writer thread: one job */
 
 /* Step a statement that returns no rows and reset it. SQLITE_OK or the error code. */
 static int exec_stmt(sqlite3_stmt *s)
@@ -247,29 +237,41 @@ static int exec_stmt(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* The write statement `which` on the writer's connection (prepared on first use). */
+static int wstmt(wxs__sqlite_writer *w, int which, sqlite3_stmt **s)
+{
+    return wxs__sqlite_writer_stmt(w, write_sql[which], s);
+}
+
 /* INSERT or replace key (ST_UPSERT), or insert only over a missing or expired row (ST_SET_NX).
  * *changed (if not NULL) receives the number of rows written. */
-static int write_upsert(sqlite_store *st, int which, const char *key, size_t klen,
+static int write_upsert(wxs__sqlite_writer *w, int which, const char *key, size_t klen,
                         const char *val, size_t vlen, int64_t expires, int64_t now, int *changed)
 {
-    sqlite3_stmt *s = st->wstmt[which];
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, which, &s);
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, val, (int)vlen, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, expires);
     if (which == ST_SET_NX)
         sqlite3_bind_int64(s, 4, now);
-    int rc = exec_stmt(s);
+    rc = exec_stmt(s);
     if (rc == SQLITE_OK && changed != NULL)
-        *changed = sqlite3_changes(st->wdb);
+        *changed = sqlite3_changes(wxs__sqlite_writer_db(w));
     return rc;
 }
 
 /* Delete key; *count receives 1 when a live (unexpired) row was deleted, else 0. */
-static int write_delete(sqlite_store *st, const char *key, size_t klen, int64_t now, int *count)
+static int write_delete(wxs__sqlite_writer *w, const char *key, size_t klen, int64_t now,
+                        int *count)
 {
-    sqlite3_stmt *s = st->wstmt[ST_DELETE];
-    int rc;
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_DELETE, &s);
     *count = 0;
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
     for (;;) {
         rc = sqlite3_step(s);
@@ -284,14 +286,17 @@ static int write_delete(sqlite_store *st, const char *key, size_t klen, int64_t 
 
 /* Read the live value at key (the openId entry) and decode it as a JSON string naming a code.
  * *found is 1 when it holds a non-empty code of at most MAX_LOGIN_ID bytes. */
-static int read_prev_code(sqlite_store *st, const char *key, size_t klen, int64_t now,
+static int read_prev_code(wxs__sqlite_writer *w, const char *key, size_t klen, int64_t now,
                           char *out, size_t *out_len, int *found)
 {
-    sqlite3_stmt *s = st->wstmt[ST_SELECT];
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_SELECT, &s);
     *found = 0;
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, now);
-    int rc = sqlite3_step(s);
+    rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(s, 0);
         size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
@@ -302,184 +307,106 @@ static int read_prev_code(sqlite_store *st, const char *key, size_t klen, int64_
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* The login write in one transaction (store.h): remember the openId entry's code, write both
- * entries, delete the previous code's entry when it names another code. */
-static int run_login(sqlite_store *st, const job *j, int64_t now)
+/* The login write (store.h), atomic in the job's savepoint: remember the openId entry's code,
+ * write both entries, delete the previous code's entry when it names another code, write the
+ * extra entry. On an error the writer rolls the savepoint back. */
+static int run_login(wxs__sqlite_writer *w, const sqlite_store *st, const job *j, int64_t now)
 {
     char prev[MAX_LOGIN_ID];
     char prev_key[MAX_PREFIX + MAX_LOGIN_ID];
     size_t prev_len = 0;
     int found = 0, deleted = 0;
     int64_t expires = now + j->ttl_s * 1000;
-    int rc = exec_stmt(st->wstmt[ST_BEGIN]);
-    if (rc != SQLITE_OK)
-        return rc;
-    rc = read_prev_code(st, j->key2, j->key2_len, now, prev, &prev_len, &found);
-    if (rc != SQLITE_OK)
-        goto out;
-    rc = write_upsert(st, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now, NULL);
-    if (rc != SQLITE_OK)
-        goto out;
-    rc = write_upsert(st, ST_UPSERT, j->key2, j->key2_len, j->val2, j->val2_len, expires, now,
-                      NULL);
-    if (rc != SQLITE_OK)
-        goto out;
-    if (found && (prev_len != j->code_len || memcmp(prev, j->code, prev_len) != 0)) {
+    int rc = read_prev_code(w, j->key2, j->key2_len, now, prev, &prev_len, &found);
+    if (rc == SQLITE_OK)
+        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
+                          NULL);
+    if (rc == SQLITE_OK)
+        rc = write_upsert(w, ST_UPSERT, j->key2, j->key2_len, j->val2, j->val2_len, expires,
+                          now, NULL);
+    if (rc == SQLITE_OK && found &&
+        (prev_len != j->code_len || memcmp(prev, j->code, prev_len) != 0)) {
         memcpy(prev_key, st->prefix, st->prefix_len);
         memcpy(prev_key + st->prefix_len, prev, prev_len);
-        rc = write_delete(st, prev_key, st->prefix_len + prev_len, now, &deleted);
-        if (rc != SQLITE_OK)
-            goto out;
+        rc = write_delete(w, prev_key, st->prefix_len + prev_len, now, &deleted);
     }
-    if (j->key3 != NULL) {
-        rc = write_upsert(st, ST_UPSERT, j->key3, j->key3_len, j->val3, j->val3_len,
+    if (rc == SQLITE_OK && j->key3 != NULL)
+        rc = write_upsert(w, ST_UPSERT, j->key3, j->key3_len, j->val3, j->val3_len,
                           now + j->ttl3_s * 1000, now, NULL);
-        if (rc != SQLITE_OK)
-            goto out;
-    }
-    rc = exec_stmt(st->wstmt[ST_COMMIT]);
-out:
-    if (rc != SQLITE_OK && !sqlite3_get_autocommit(st->wdb))
-        exec_stmt(st->wstmt[ST_ROLLBACK]);
     return rc;
 }
 
 /* Delete expired rows in bounded batches (at most PURGE_MAX_BATCHES * PURGE_BATCH_ROWS). */
-static int run_purge(sqlite_store *st, int64_t now)
+static int run_purge(wxs__sqlite_writer *w, int64_t now)
 {
-    sqlite3_stmt *s = st->wstmt[ST_PURGE];
-    for (int i = 0; i < PURGE_MAX_BATCHES; i++) {
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_PURGE, &s);
+    for (int i = 0; rc == SQLITE_OK && i < PURGE_MAX_BATCHES; i++) {
         sqlite3_bind_int64(s, 1, now);
         sqlite3_bind_int(s, 2, PURGE_BATCH_ROWS);
-        int rc = exec_stmt(s);
-        if (rc != SQLITE_OK)
-            return rc;
-        if (sqlite3_changes(st->wdb) < PURGE_BATCH_ROWS)
+        rc = exec_stmt(s);
+        if (rc == SQLITE_OK && sqlite3_changes(wxs__sqlite_writer_db(w)) < PURGE_BATCH_ROWS)
             break;
     }
-    return SQLITE_OK;
+    return rc;
 }
 
-static void run_job(sqlite_store *st, job *j)
+/* The job's run (writer thread): one write; j->status gets its count. */
+static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
 {
+    job *j = (job *)base;
     int64_t now = (int64_t)now_ms();
     int64_t expires = now + j->ttl_s * 1000;
     int changed = 0;
     int rc = SQLITE_OK;
+    if (wxs__store_sqlite_write_hook != NULL)
+        wxs__store_sqlite_write_hook();
     switch (j->kind) {
     case JOB_SET:
-        rc = write_upsert(st, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
+        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
                           NULL);
         break;
     case JOB_SET_NX:
-        rc = write_upsert(st, ST_SET_NX, j->key, j->key_len, j->val, j->val_len, expires, now,
+        rc = write_upsert(w, ST_SET_NX, j->key, j->key_len, j->val, j->val_len, expires, now,
                           &changed);
         break;
     case JOB_DEL:
-        rc = write_delete(st, j->key, j->key_len, now, &changed);
+        rc = write_delete(w, j->key, j->key_len, now, &changed);
         break;
     case JOB_LOGIN:
-        rc = run_login(st, j, now);
+        rc = run_login(w, j->st, j, now);
         break;
     case JOB_PURGE:
-        rc = run_purge(st, now);
+        rc = run_purge(w, now);
         break;
     }
     j->status = changed;
-    if (rc != SQLITE_OK) {
-        log_sqlite_error(&st->write_errors, job_name[j->kind], rc);
-        j->status = WXS_ESTORE;
-    }
+    if (rc != SQLITE_OK)
+        log_sqlite_error(&j->st->write_errors, job_name[j->kind], rc);
+    return rc;
 }
 
-/* ------------------------------------------------------------ loop side: queue and batches */
+/* ------------------------------------------------------------ loop side: results */
 
-static void batch_work(uv_work_t *w);
-static void batch_done(uv_work_t *w, int status);
-
-static void start_batch(sqlite_store *st)
+/* The job's done (loop thread, after its batch committed or failed): call back, free. The
+ * callback may issue ops or close the store; the instance outlives this function either way
+ * (it is freed once the writer has handed back every job of it). */
+static void write_done(wxs__sqlite_job *base, int rc)
 {
-    job **tail = &st->batch;
-    for (int n = 0; n < JOBS_PER_BATCH && st->queue_head != NULL; n++) {
-        *tail = st->queue_head;
-        st->queue_head = st->queue_head->next;
-        tail = &(*tail)->next;
-    }
-    *tail = NULL;
-    if (st->queue_head == NULL)
-        st->queue_tail = NULL;
-    st->busy = 1;
-    uv_queue_work(st->loop, &st->work, batch_work, batch_done);
+    job *j = (job *)base;
+    if (j->kind == JOB_PURGE)
+        j->st->purge_queued = 0;
+    else
+        j->cb(j->arg, rc == SQLITE_OK ? j->status : WXS_ESTORE);
+    wxs__free(j);
 }
 
 static void submit(sqlite_store *st, job *j)
 {
-    j->next = NULL;
-    if (st->queue_tail != NULL)
-        st->queue_tail->next = j;
-    else
-        st->queue_head = j;
-    st->queue_tail = j;
-    if (!st->busy && !st->finishing)
-        start_batch(st);
-}
-
-static void batch_work(uv_work_t *w)
-{
-    sqlite_store *st = w->data;
-    if (wxs__store_sqlite_write_hook != NULL)
-        wxs__store_sqlite_write_hook();
-    for (job *j = st->batch; j != NULL; j = j->next)
-        run_job(st, j);
-}
-
-static void final_work(uv_work_t *w)
-{
-    sqlite_store *st = w->data;
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(st->wstmt[i]);
-    sqlite3_close_v2(st->wdb); /* the last connection out checkpoints the WAL */
-}
-
-static void final_done(uv_work_t *w, int status)
-{
-    sqlite_store *st = w->data;
-    wxs__buf_free(&st->keybuf);
-    wxs__free(st->prefix);
-    wxs__free(st);
-}
-
-/* Once closing, with the timer closed and no write left: close the write connection on the
- * pool (closing may checkpoint, a write) and free the instance after that. */
-static void maybe_finish(sqlite_store *st)
-{
-    if (!st->closing || !st->timer_closed || st->busy || st->queue_head != NULL ||
-        st->finishing)
-        return;
-    st->finishing = 1;
-    uv_queue_work(st->loop, &st->work, final_work, final_done);
-}
-
-/* Back on the loop: start the next batch, then run this batch's callbacks in order. Callbacks
- * may issue new ops or close the store; the instance outlives this function either way. */
-static void batch_done(uv_work_t *w, int status)
-{
-    sqlite_store *st = w->data;
-    job *list = st->batch;
-    st->batch = NULL;
-    st->busy = 0;
-    if (st->queue_head != NULL)
-        start_batch(st);
-    while (list != NULL) {
-        job *j = list;
-        list = j->next;
-        if (j->kind == JOB_PURGE)
-            st->purge_queued = 0;
-        else
-            j->cb(j->arg, status == UV_ECANCELED ? WXS_ECANCELED : j->status);
-        wxs__free(j);
-    }
-    maybe_finish(st);
+    j->st = st;
+    j->base.run = run_write;
+    j->base.done = write_done;
+    wxs__sqlite_writer_submit(st->writes, &j->base);
 }
 
 /* ------------------------------------------------------------ ops */
@@ -702,17 +629,34 @@ static void on_purge_timer(uv_timer_t *t)
     submit(st, j);
 }
 
+/* Once closing, with the timer closed and every write handed back: release the memory. */
+static void maybe_free(sqlite_store *st)
+{
+    if (!st->timer_closed || !st->writes_detached)
+        return;
+    wxs__buf_free(&st->keybuf);
+    wxs__free(st->prefix);
+    wxs__free(st);
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     sqlite_store *st = h->data;
     st->timer_closed = 1;
-    maybe_finish(st);
+    maybe_free(st);
+}
+
+static void on_writes_detached(void *arg)
+{
+    sqlite_store *st = arg;
+    st->writes_detached = 1;
+    maybe_free(st);
 }
 
 /* Start closing. Queued and running writes still complete and their callbacks run with their
  * real results on later loop iterations (an acknowledged write is never silently dropped); then
- * the write connection is closed on the pool and the memory released. close() itself calls no
- * callback. Ops issued after close() return WXS_ECANCELED. */
+ * the instance lets go of the writer (the last instance of the file stops it) and the memory is
+ * released. close() itself calls no callback. Ops issued after close() return WXS_ECANCELED. */
 static void sq_close(wxs__store *base)
 {
     sqlite_store *st = (sqlite_store *)base;
@@ -725,16 +669,14 @@ static void sq_close(wxs__store *base)
     st->get_stmt = NULL;
     sqlite3_close_v2(st->rdb);
     st->rdb = NULL;
+    wxs__sqlite_writer_detach(st->writes, on_writes_detached, st);
 }
 
-/* Free an instance that failed to open (no handle, no job yet). */
+/* Free an instance that failed to open (no handle, not attached to the writer). */
 static void destroy_now(sqlite_store *st)
 {
     sqlite3_finalize(st->get_stmt);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(st->wstmt[i]);
     sqlite3_close_v2(st->rdb);
-    sqlite3_close_v2(st->wdb);
     wxs__buf_free(&st->keybuf);
     wxs__free(st->prefix);
     wxs__free(st);
@@ -747,32 +689,18 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
                                "sqlite", err, errlen);
 }
 
-static int open_write_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
-{
-    int rc = wxs__sqlite_open_wal(path, WRITE_BUSY_TIMEOUT_MS, "sqlite", &st->wdb, err, errlen);
-    if (rc < 0)
-        return rc;
-    int mrc = migrate(st->wdb, err, errlen);
-    if (mrc < 0)
-        return mrc;
-    for (int i = 0; i < ST_COUNT; i++) {
-        rc = sqlite3_prepare_v3(st->wdb, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                &st->wstmt[i], NULL);
-        if (rc != SQLITE_OK) {
-            set_err(err, errlen, "cannot prepare a statement", sqlite3_errstr(rc));
-            return WXS_ESTORE;
-        }
-    }
-    return 0;
-}
-
+/* The read connection: opens (creating) the file in WAL mode and brings the schema up to date
+ * on it, then becomes read-only (PRAGMA query_only) with a short busy timeout. */
 static int open_read_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
 {
-    int rc = sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(st->rdb, READ_BUSY_TIMEOUT_MS);
-        rc = sqlite3_exec(st->rdb, "PRAGMA query_only=1", NULL, NULL, NULL);
-    }
+    int rc = wxs__sqlite_open_wal(path, OPEN_BUSY_TIMEOUT_MS, "sqlite", &st->rdb, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = migrate(st->rdb, err, errlen);
+    if (rc < 0)
+        return rc;
+    sqlite3_busy_timeout(st->rdb, READ_BUSY_TIMEOUT_MS);
+    rc = sqlite3_exec(st->rdb, "PRAGMA query_only=1", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(st->rdb, SELECT_SQL, -1, SQLITE_PREPARE_PERSISTENT,
                                 &st->get_stmt, NULL);
@@ -784,8 +712,9 @@ static int open_read_conn(sqlite_store *st, const char *path, char *err, size_t 
 }
 
 /* Open an instance on loop: opens (creating if needed) cfg->sqlite_path, switches it to WAL,
- * creates the schema, prepares the statements and queues a first purge of expired rows. Runs
- * on the calling (loop) thread and may block briefly on file I/O: call it at start-up. Returns
+ * creates the schema, attaches to the file's writer (starting it if this is the process's first
+ * instance on the file) and queues a first purge of expired rows. Runs on the calling (loop)
+ * thread and may block briefly on file I/O: call it at start-up. Returns
  * 0, WXS_ECONFIG (no path, prefix too long, newer schema), WXS_ESTORE (SQLite refused) or
  * WXS_ENOMEM, with a reason in err. */
 static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
@@ -809,8 +738,6 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     if (st == NULL)
         return WXS_ENOMEM;
     st->base.ops = &wxs__store_sqlite_ops;
-    st->loop = loop;
-    st->work.data = st;
     st->prefix_len = strlen(prefix);
     wxs__buf_init(&st->keybuf, MAX_PREFIX + MAX_KEY);
     st->prefix = wxs__strdup(prefix);
@@ -818,9 +745,10 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
         rc = WXS_ENOMEM;
         goto out;
     }
-    rc = open_write_conn(st, cfg->sqlite_path, err, errlen);
+    rc = open_read_conn(st, cfg->sqlite_path, err, errlen);
     if (rc == 0)
-        rc = open_read_conn(st, cfg->sqlite_path, err, errlen);
+        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "sqlite", err,
+                                       errlen);
     if (rc < 0)
         goto out;
     uv_timer_init(loop, &st->purge_timer);

@@ -2,11 +2,14 @@
  * URI, document and error mapping without a server, and the same behaviour on a real MongoDB
  * server when WXS_TEST_MONGODB_URI names one. */
 #include "paints_mongo.h"
+#include "sqlite_util.h"
 
 #include <errno.h>
 #include <setjmp.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -837,6 +840,10 @@ static void test_sqlite_kill9(void **state)
 {
     env *e = begin(state);
     int fds[2];
+    /* a write first, so that the writer thread (started by this process's open) waits idle when
+     * fork() copies the process: a thread inside malloc at that moment would leave the child's
+     * allocator locked (ASan's allocator is not fork-safe) */
+    assert_int_equal(save(e, "before-fork", "w", "[0]", T0), 0);
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -882,6 +889,104 @@ static void test_sqlite_kill9(void **state)
     assert_int_equal(p->n, 5);
     assert_string_equal(p->items[0].id, "k4");
     assert_string_equal(p->items[0].actions, "[\"durable\"]");
+    page_destroy(p);
+}
+
+/* A gate the writer thread waits at (the work hook, before a job), so that jobs queue behind. */
+static sem_t gate;
+static atomic_int gate_armed;
+
+static void gate_hook(void)
+{
+    if (atomic_exchange(&gate_armed, 0))
+        sem_wait(&gate);
+}
+
+static void arm_gate(void)
+{
+    assert_int_equal(sem_init(&gate, 0, 0), 0);
+    atomic_store(&gate_armed, 1);
+    wxs__paints_sqlite_work_hook = gate_hook;
+}
+
+/* Issue a save whose callback the caller waits for later. */
+static void save_async(env *e, wxs__paint_store *st, const char *id, waiter *w)
+{
+    assert_int_equal(e->be->ops->save(st, "batch", id, "[1]", 3, T0, 100, done_cb, w), 0);
+    w->returned = 1;
+}
+
+/* Two instances on two loops share the process's one writer of the file, and saves queued
+ * together commit together: one refused by the file (the query_only hook on the second
+ * instance) fails alone, its batch-mates from the other instance are stored. */
+static void test_sqlite_shared_writer_failure_alone(void **state)
+{
+    env *e = begin(state);
+    uv_loop_t loop2;
+    wxs__paint_store *refusing = NULL;
+    char err[256] = "";
+    waiter w[4];
+    memset(w, 0, sizeof w);
+    assert_int_equal(uv_loop_init(&loop2), 0);
+    wxs__paints_sqlite_test_query_only = 1;
+    assert_int_equal(e->be->ops->open(&refusing, &loop2, &e->cfg, err, sizeof err), 0);
+    wxs__paints_sqlite_test_query_only = 0;
+    assert_int_equal(wxs__sqlite_writer_users(e->path), 2);
+    arm_gate();
+    save_async(e, e->st, "gate", &w[0]); /* holds the writer */
+    save_async(e, e->st, "x1", &w[1]);
+    save_async(e, refusing, "y", &w[2]);
+    save_async(e, e->st, "x2", &w[3]);
+    assert_int_equal(sem_post(&gate), 0);
+    while (w[2].calls == 0)
+        uv_run(&loop2, UV_RUN_ONCE);
+    run_until(e, &w[3]);
+    wxs__paints_sqlite_work_hook = NULL;
+    assert_int_equal(w[0].status, 0);
+    assert_int_equal(w[1].status, 0);
+    assert_int_equal(w[2].status, WXS_ESTORE);
+    assert_int_equal(w[3].status, 0);
+    page *p = page_new();
+    assert_int_equal(list(e, "batch", p, 10, 0), 0);
+    assert_int_equal(p->n, 3);
+    for (size_t i = 0; i < p->n; i++)
+        assert_string_not_equal(p->items[i].id, "y");
+    e->be->ops->close(refusing);
+    assert_int_equal(uv_run(&loop2, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    assert_int_equal(wxs__sqlite_writer_users(e->path), 1);
+    page_destroy(p);
+}
+
+/* close() with saves queued behind a running one: all of them still commit and call back with
+ * their real result (none is canceled), after close() returned. */
+static void test_sqlite_close_acknowledges_saves(void **state)
+{
+    env *e = begin(state);
+    waiter w[10];
+    char id[8];
+    memset(w, 0, sizeof w);
+    arm_gate();
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        save_async(e, e->st, id, &w[i]);
+    }
+    e->be->ops->close(e->st);
+    e->st = NULL;
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(w[i].calls, 0); /* close() calls nothing; the writer is held */
+    assert_int_equal(sem_post(&gate), 0);
+    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+    wxs__paints_sqlite_work_hook = NULL;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(w[i].calls, 1);
+        assert_int_equal(w[i].status, 0);
+    }
+    assert_int_equal(wxs__sqlite_writer_users(e->path), 0);
+    store_open(e);
+    page *p = page_new();
+    assert_int_equal(list(e, "batch", p, 20, 0), 0);
+    assert_int_equal(p->n, 10);
     page_destroy(p);
 }
 
@@ -1237,6 +1342,8 @@ int main(void)
         BEHAVIOUR((void *)&sqlite_backend),    SQLITE_ONLY(test_sqlite_schema_and_counts),
         SQLITE_ONLY(test_sqlite_ten_thousand), SQLITE_ONLY(test_sqlite_write_refused),
         SQLITE_ONLY(test_sqlite_open_errors),  SQLITE_ONLY(test_sqlite_kill9),
+        SQLITE_ONLY(test_sqlite_shared_writer_failure_alone),
+        SQLITE_ONLY(test_sqlite_close_acknowledges_saves),
     };
     const struct CMUnitTest mongo_offline[] = {
         cmocka_unit_test(test_mongo_uri),

@@ -1,6 +1,7 @@
 /* test_store.c: the session stores (SQLite and Redis): the same behavioural cases against both
  * backends, then each backend's own cases (WAL, threads, kill -9; AUTH, SELECT, reconnect,
  * command timeout). Redis cases start and stop their own redis-server on a free loopback port. */
+#include "sqlite_util.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -31,7 +33,7 @@
 #define PREFIX "weapp-session:"
 #define OP_WAIT_MS 5000
 
-/* Test-only hook in store_sqlite.c: called on the thread that runs each write batch. */
+/* Test-only hook in store_sqlite.c: called on the writer thread before each write. */
 extern void (*wxs__store_sqlite_write_hook)(void);
 
 /* ------------------------------------------------------------ captured log */
@@ -1011,6 +1013,220 @@ static void test_sqlite_open_errors(void **state)
     assert_non_null(strstr(err, "newer"));
 }
 
+/* ------------------------------------------------------------ SQLite: the shared writer */
+
+/* A gate the writer thread waits at inside a job, so that the test can queue jobs behind it. */
+static sem_t gate;
+static atomic_int gate_armed;
+
+/* The next write hook call (on the writer thread) waits until the gate is opened. */
+static void arm_gate(void)
+{
+    assert_int_equal(sem_init(&gate, 0, 0), 0);
+    atomic_store(&gate_armed, 1);
+}
+
+static void open_gate(void)
+{
+    assert_int_equal(sem_post(&gate), 0);
+}
+
+static void gated_hook(void)
+{
+    write_hook();
+    if (atomic_exchange(&gate_armed, 0))
+        sem_wait(&gate);
+}
+
+/* A raw job: runs sql on the writer's connection; records its result and order on done. */
+typedef struct test_job {
+    wxs__sqlite_job base;
+    const char *sql;
+    int gate; /* wait at the gate first */
+    int rc;
+    int done;
+    int order;
+} test_job;
+
+static int done_count;
+
+static int run_test_job(wxs__sqlite_job *base, wxs__sqlite_writer *w)
+{
+    test_job *j = (test_job *)base;
+    if (j->gate)
+        gated_hook();
+    return sqlite3_exec(wxs__sqlite_writer_db(w), j->sql, NULL, NULL, NULL);
+}
+
+static void test_job_done(wxs__sqlite_job *base, int rc)
+{
+    test_job *j = (test_job *)base;
+    assert_int_equal(on_loop_thread, 1);
+    j->rc = rc;
+    j->done++;
+    j->order = ++done_count;
+}
+
+static void set_flag(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+static int raw_count(const char *path, const char *where)
+{
+    char sql[256], buf[32];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM kv WHERE %s", where);
+    raw_query_text(path, sql, buf, sizeof buf);
+    return atoi(buf);
+}
+
+/* Jobs queued together run as one group commit, each in its own savepoint: a job that fails
+ * (after a first statement that succeeded) is rolled back alone and reports its own error; its
+ * batch-mates commit and report success; results come back in order on the loop thread. */
+static void test_sqlite_group_commit_failure_alone(void **state)
+{
+    fixture *f = *state;
+    wxs__sqlite_client *c = NULL;
+    char err[256] = "";
+    int detached = 0;
+    f->st = open_store(f); /* creates the schema; the client below shares its writer */
+    assert_int_equal(wxs__sqlite_writer_attach(&c, &f->loop, f->path, "test", err, sizeof err), 0);
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 2);
+    test_job jobs[4] = {
+        {.sql = "INSERT INTO kv VALUES ('g0', 'gate', 9e15)", .gate = 1},
+        {.sql = "INSERT INTO kv VALUES ('ga', 'a', 9e15)"},
+        {.sql = "INSERT INTO kv VALUES ('gb', 'partial', 9e15);"
+                "INSERT INTO kv VALUES ('ga', 'duplicate', 9e15)"},
+        {.sql = "INSERT INTO kv VALUES ('gc', 'c', 9e15)"},
+    };
+    done_count = 0;
+    arm_gate();
+    for (int i = 0; i < 4; i++) {
+        jobs[i].base.run = run_test_job;
+        jobs[i].base.done = test_job_done;
+        wxs__sqlite_writer_submit(c, &jobs[i].base);
+    }
+    open_gate();
+    assert_true(run_until(f, &jobs[3].done, OP_WAIT_MS));
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(jobs[i].done, 1);
+        assert_int_equal(jobs[i].order, i + 1);
+    }
+    assert_int_equal(jobs[0].rc, SQLITE_OK);
+    assert_int_equal(jobs[1].rc, SQLITE_OK);
+    assert_int_equal(jobs[2].rc & 0xff, SQLITE_CONSTRAINT);
+    assert_int_equal(jobs[3].rc, SQLITE_OK);
+    /* the three queued behind the gate shared one transaction */
+    assert_true(jobs[1].base.batch == jobs[2].base.batch);
+    assert_true(jobs[2].base.batch == jobs[3].base.batch);
+    assert_int_equal(raw_count(f->path, "key IN ('g0', 'ga', 'gc')"), 3);
+    assert_int_equal(raw_count(f->path, "key = 'gb'"), 0);
+    assert_int_equal(raw_count(f->path, "value = 'duplicate'"), 0);
+    wxs__sqlite_writer_detach(c, set_flag, &detached);
+    assert_int_equal(detached, 0); /* detach calls nothing before returning */
+    assert_true(run_until(f, &detached, OP_WAIT_MS));
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 1);
+}
+
+/* Two instances on two loops (two workers) write through one writer: one thread, never a loop
+ * thread, for both; the writer stops when the last of them closes. */
+static pthread_t first_writer_thread;
+static int writer_threads_seen; /* 0, 1, or 2 for "more than one" */
+static pthread_mutex_t writer_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void thread_recording_hook(void)
+{
+    write_hook();
+    pthread_mutex_lock(&writer_threads_lock);
+    if (writer_threads_seen == 0) {
+        first_writer_thread = pthread_self();
+        writer_threads_seen = 1;
+    } else if (!pthread_equal(first_writer_thread, pthread_self())) {
+        writer_threads_seen = 2;
+    }
+    pthread_mutex_unlock(&writer_threads_lock);
+}
+
+static void test_sqlite_one_writer_for_two_loops(void **state)
+{
+    fixture *f = *state;
+    uv_loop_t loop2;
+    char err[256] = "";
+    wxs__store *st2 = NULL;
+    op *o = op_new();
+    assert_int_equal(uv_loop_init(&loop2), 0);
+    atomic_store(&hook_calls_on_loop, 0);
+    writer_threads_seen = 0;
+    wxs__store_sqlite_write_hook = thread_recording_hook;
+    f->st = open_store(f);
+    assert_int_equal(wxs__store_sqlite_ops.open(&st2, &loop2, &f->cfg, err, sizeof err), 0);
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 2);
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        int done = 0;
+        snprintf(key, sizeof key, "two-%d", i);
+        assert_int_equal(t_set_on(f, f->st, key, "a", 1, 60), 0);
+        assert_int_equal(st2->ops->set_ex(st2, key, strlen(key), "b", 1, 60, writer_done, &done),
+                         0);
+        while (done == 0)
+            uv_run(&loop2, UV_RUN_ONCE);
+        assert_int_equal(done, 1);
+        assert_int_equal(t_get_on(f, f->st, key, o), 0);
+        assert_memory_equal(o->val, "b", 1);
+    }
+    wxs__store_sqlite_write_hook = NULL;
+    pthread_mutex_lock(&writer_threads_lock);
+    assert_int_equal(writer_threads_seen, 1); /* one writer thread for both */
+    pthread_mutex_unlock(&writer_threads_lock);
+    assert_int_equal(atomic_load(&hook_calls_on_loop), 0);
+    st2->ops->close(st2);
+    drain_and_close_loop(&loop2);
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 1);
+    f->st->ops->close(f->st);
+    f->st = NULL;
+    fresh_loop(f);
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 0);
+    /* the last connection of the process checkpointed the WAL into the file and removed it */
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(access(wal, F_OK), -1);
+    free(o);
+}
+
+/* close() with writes queued and one running (held at the gate): every write still commits and
+ * calls back with its real result, after close() returned. */
+static void test_sqlite_close_acknowledges_writes(void **state)
+{
+    fixture *f = *state;
+    op *o = calloc(20, sizeof *o);
+    assert_non_null(o);
+    f->st = open_store(f);
+    assert_int_equal(t_set(f, "before", "v", 60), 0);
+    wxs__store *st = f->st;
+    f->st = NULL;
+    arm_gate();
+    wxs__store_sqlite_write_hook = gated_hook;
+    for (int i = 0; i < 20; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "late-%d", i);
+        assert_int_equal(st->ops->set_ex(st, key, strlen(key), "acked", 5, 60, done_cb, &o[i]), 0);
+    }
+    st->ops->close(st);
+    run_for(f, 20);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(o[i].calls, 0); /* held at the gate */
+    open_gate();
+    fresh_loop(f);
+    wxs__store_sqlite_write_hook = NULL;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, 0);
+    }
+    assert_int_equal(raw_count(f->path, "value = 'acked'"), 20);
+    assert_int_equal(wxs__sqlite_writer_users(f->path), 0);
+    free(o);
+}
+
 #define DURABLE_KEYS 50
 
 static char self_path[4096]; /* this test binary, for re-running it as a child */
@@ -1363,6 +1579,9 @@ static int run_groups(void)
         cmocka_unit_test_setup_teardown(test_sqlite_purge_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_kill9_durability, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_group_commit_failure_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_one_writer_for_two_loops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_close_acknowledges_writes, setup, teardown),
     };
     const struct CMUnitTest redis_own[] = {
         cmocka_unit_test_setup_teardown(test_redis_no_password_sends_no_auth, setup, teardown),
