@@ -1,5 +1,6 @@
 /* driver_wechat_reply.c: libFuzzer driver for the classification of WeChat's jscode2session
- * replies (wxs__wechat_parse_reply in lib/wechat.c): status, errcode, openid and session_key. */
+ * replies (wxs__wechat_parse_reply in lib/wechat_protocol.c): status, errcode, openid and
+ * session_key. */
 #include "fuzz.h"
 
 #include "wechat.h"
@@ -16,8 +17,8 @@ static int usable_string(json_t *obj, const char *key)
            strlen(json_string_value(v)) == json_string_length(v);
 }
 
-/* What the reply should come to, decided independently of lib/wechat.c's code paths where that
- * is simple: a JSON object (no duplicates) with openid and session_key and no errcode. */
+/* What the reply should come to, decided independently of lib/wechat_protocol.c's code paths
+ * where that is simple: a JSON object (no duplicates) with openid and session_key and no errcode. */
 static void check_against_reference(const char *body, size_t len, long http_status,
                                     const wxs__exchange_result *res)
 {

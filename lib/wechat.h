@@ -1,5 +1,7 @@
 /* wechat.h: the WeChat API client (jscode2session) on a libuv loop, through libcurl multi.
- * One client per loop; connections to api_base are kept alive and reused. */
+ * One client per loop; connections to api_base are kept alive and reused. The client is in
+ * wechat.c; its pure parts, the request URL and the reply's classification, in
+ * wechat_protocol.c. */
 #ifndef WXS_WECHAT_H
 #define WXS_WECHAT_H
 
@@ -39,6 +41,16 @@ void wxs__wechat_free(wxs__wechat *w);
  *  before this returns. */
 int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
                          void *arg);
+
+/** Append the part of the jscode2session URL that every exchange shares (pure, no I/O):
+ *  base (trailing slashes already removed), "/sns/jscode2session?appid=", app_id, "&secret=",
+ *  secret, "&js_code=", with app_id and secret percent-encoded (all but RFC 3986 unreserved
+ *  characters as %XX; NULL counts as ""). Returns 0, WXS_ETOOBIG (past url's max) or WXS_ENOMEM;
+ *  on failure url is wiped and emptied, as it may have held part of the secret. */
+int wxs__wechat_url_prefix(wxs__buf *url, const char *base, const char *app_id, const char *secret);
+/** Append code, percent-encoded as above, and "&grant_type=authorization_code" to a URL prefix.
+ *  Returns 0, WXS_ETOOBIG or WXS_ENOMEM; on failure url may end with part of the code. */
+int wxs__wechat_url_add_code(wxs__buf *url, const char *code, size_t code_len);
 
 /* Storage a parsed reply's result points into: the parsed document and the "HTTP <status>"
  * reason. Zero-initialize it; release it with wxs__wechat_reply_clear once res is done with. */
