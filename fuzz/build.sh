@@ -22,7 +22,7 @@ libs=($(pkg-config --libs $deps) -lhttp_parser -lpthread)
 
 mkdir -p "$out/obj"
 # the library and the HTTP server, instrumented for coverage (fuzzer-no-link)
-sources=(lib/*.c src/server/http.c)
+sources=(lib/*.c src/server/http.c src/server/http_parse.c)
 newest_header=$(ls -t include/*.h lib/*.h src/server/*.h | head -1)
 objs=()
 for src in "${sources[@]}"; do

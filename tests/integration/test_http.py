@@ -1,4 +1,4 @@
-"""test_http.py: the HTTP/1.1 layer (src/server/http.c) through tests/support/http_echo.
+"""test_http.py: the HTTP/1.1 layer (src/server/http.c, http_parse.c) through tests/support/http_echo.
 
 Each test starts its own http_echo on a free loopback port with the limits it needs, talks raw
 HTTP over sockets, asserts exact statuses, checks that the server still serves a request
