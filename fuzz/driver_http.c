@@ -1,6 +1,6 @@
 /* driver_http.c: libFuzzer driver for wxsessiond's HTTP/1.1 connection code (src/server/http.c
- * and http_parse.c): each input is sent over a real loopback connection to a real http_server on a libuv loop, and
- * what comes back must be well-formed HTTP/1.1 responses, in request order.
+ * and http_parse.c): each input is sent over a real loopback connection to a real http_server on
+ * a libuv loop, and what comes back must be well-formed HTTP/1.1 responses, in request order.
  *
  * Input: byte 0 is the mode, the rest the bytes the client sends.
  *   bit 0    the handler answers later (from a zero timer) instead of at once
