@@ -285,9 +285,9 @@ def memory_section(mem):
         for i in range(0, len(cells), 6):
             out.append("    " + "   ".join(cells[i:i + 6]))
         out.append("\nA leak grows steadily; a bounded cache fills once and shows as one step. "
-                   "Expect one step about 5-6 minutes in: remembered code exchanges are kept "
-                   "300 s, and from then on the store's purge (every 60 s) deletes them, so the "
-                   "SQLite writer's page cache (about 2 MiB by default) fills.")
+                   "The bounded caches here: the SQLite writer's page cache (about 2 MiB by "
+                   "default) and the remembered code exchanges, kept 300 s and then deleted by "
+                   "the store's purge (every 60 s).")
     return "\n".join(out) + "\n"
 
 
