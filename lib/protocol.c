@@ -182,6 +182,23 @@ static int plain_literal(plain *p, const char *word)
 
 static int plain_value(plain *p, int depth, int top);
 
+/* After a member or element: 1 at a ',' (another follows), 0 at the closing byte (the container
+ * ends), -1 at anything else. Consumes what it saw and the whitespace after a ','. */
+static int plain_next(plain *p, char close)
+{
+    plain_ws(p);
+    if (p->i < p->n && p->s[p->i] == ',') {
+        p->i++;
+        plain_ws(p);
+        return 1;
+    }
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        return 0;
+    }
+    return -1;
+}
+
 static int plain_object(plain *p, int depth, int top)
 {
     size_t keys[PLAIN_MAX_KEYS][2];
@@ -211,17 +228,9 @@ static int plain_object(plain *p, int depth, int top)
         plain_ws(p);
         if (!plain_value(p, depth, 0))
             return 0;
-        plain_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            plain_ws(p);
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == '}') {
-            p->i++;
-            return 1;
-        }
-        return 0;
+        int next = plain_next(p, '}');
+        if (next <= 0)
+            return next == 0;
     }
 }
 
@@ -236,17 +245,9 @@ static int plain_array(plain *p, int depth)
     for (;;) {
         if (!plain_value(p, depth, 0))
             return 0;
-        plain_ws(p);
-        if (p->i < p->n && p->s[p->i] == ',') {
-            p->i++;
-            plain_ws(p);
-            continue;
-        }
-        if (p->i < p->n && p->s[p->i] == ']') {
-            p->i++;
-            return 1;
-        }
-        return 0;
+        int next = plain_next(p, ']');
+        if (next <= 0)
+            return next == 0;
     }
 }
 
