@@ -32,8 +32,9 @@
 #define OPEN_BUSY_TIMEOUT_MS 5000 /* creating the schema waits this long for another writer */
 #define READ_BUSY_TIMEOUT_MS 100  /* bounds a (rare) stall of the loop thread in get() */
 #define PURGE_INTERVAL_MS 60000
+#define PURGE_BACKLOG_MS 200 /* the next purge, when the last one stopped at its cap */
 #define PURGE_BATCH_ROWS 500
-#define PURGE_MAX_BATCHES 20
+#define PURGE_MAX_BATCHES 4 /* 2,000 rows per purge job: a short stall of the writer */
 #define ERROR_LOG_INTERVAL_MS 10000
 #define MAX_PREFIX WXS__STORE_MAX_PREFIX
 #define MAX_KEY WXS__STORE_MAX_KEY
@@ -336,18 +337,21 @@ static int run_login(wxs__sqlite_writer *w, const sqlite_store *st, const job *j
     return rc;
 }
 
-/* Delete expired rows in bounded batches (at most PURGE_MAX_BATCHES * PURGE_BATCH_ROWS). */
-static int run_purge(wxs__sqlite_writer *w, int64_t now)
+/* Delete expired rows in bounded batches (at most PURGE_MAX_BATCHES * PURGE_BATCH_ROWS).
+ * *backlog is 1 when it stopped at that cap: more expired rows may be waiting. */
+static int run_purge(wxs__sqlite_writer *w, int64_t now, int *backlog)
 {
     sqlite3_stmt *s = NULL;
     int rc = wstmt(w, ST_PURGE, &s);
+    *backlog = 0;
     for (int i = 0; rc == SQLITE_OK && i < PURGE_MAX_BATCHES; i++) {
         sqlite3_bind_int64(s, 1, now);
         sqlite3_bind_int(s, 2, PURGE_BATCH_ROWS);
         rc = exec_stmt(s);
         if (rc == SQLITE_OK && sqlite3_changes(wxs__sqlite_writer_db(w)) < PURGE_BATCH_ROWS)
-            break;
+            return rc;
     }
+    *backlog = rc == SQLITE_OK;
     return rc;
 }
 
@@ -377,7 +381,7 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
         rc = run_login(w, j->st, j, now);
         break;
     case JOB_PURGE:
-        rc = run_purge(w, now);
+        rc = run_purge(w, now, &changed);
         break;
     }
     j->status = changed;
@@ -388,15 +392,22 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
 
 /* ------------------------------------------------------------ loop side: results */
 
+static void on_purge_timer(uv_timer_t *t);
+
 /* The job's done (loop thread, after its batch committed or failed): call back, free. The
  * callback may issue ops or close the store; the instance outlives this function either way
  * (it is freed once the writer has handed back every job of it). */
 static void write_done(wxs__sqlite_job *base, int rc)
 {
     job *j = (job *)base;
-    if (j->kind == JOB_PURGE)
-        j->st->purge_queued = 0;
-    else
+    sqlite_store *st = j->st;
+    if (j->kind == JOB_PURGE) {
+        st->purge_queued = 0;
+        /* expired rows come faster than one purge a minute deletes: go on shortly */
+        if (rc == SQLITE_OK && j->status == 1 && !st->closing)
+            uv_timer_start(&st->purge_timer, on_purge_timer, PURGE_BACKLOG_MS,
+                           PURGE_INTERVAL_MS);
+    } else
         j->cb(j->arg, rc == SQLITE_OK ? j->status : WXS_ESTORE);
     wxs__free(j);
 }

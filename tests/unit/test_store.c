@@ -989,6 +989,38 @@ static void test_sqlite_purge_at_open(void **state)
     assert_string_equal(buf, "1");
 }
 
+/* More expired rows than one purge deletes (2,000): the purge goes on shortly instead of a
+ * minute later, until none is left. */
+static void test_sqlite_purge_backlog(void **state)
+{
+    fixture *f = *state;
+    char buf[64] = "";
+    sqlite3 *db = NULL;
+    f->st = open_store(f);
+    assert_int_equal(t_set(f, "live", "v", 60), 0);
+    f->st->ops->close(f->st);
+    f->st = NULL;
+    fresh_loop(f);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                                  "WHERE i < 9000) INSERT INTO kv SELECT '" PREFIX
+                                  "old' || i, 'x', 1000 + i FROM n",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    f->st = open_store(f); /* purges at once, then again every 200 ms while rows are left */
+    for (int waited = 0; waited < 5000; waited += 100) {
+        run_for(f, 100);
+        raw_query_text(f->path, "SELECT count(*) FROM kv", buf, sizeof buf);
+        if (strcmp(buf, "1") == 0)
+            break;
+    }
+    assert_string_equal(buf, "1");
+    check_hit(f, "live", "v");
+}
+
 static void test_sqlite_open_errors(void **state)
 {
     fixture *f = *state;
@@ -1577,6 +1609,7 @@ static int run_groups(void)
         cmocka_unit_test_setup_teardown(test_sqlite_two_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_threads_and_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_purge_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_purge_backlog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_kill9_durability, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_group_commit_failure_alone, setup, teardown),
