@@ -1,6 +1,7 @@
-/* config.c: the one table of configuration options and everything it drives: defaults, the JSON
- * config file, environment overrides, flags, validation, dump, --help and docs/config.md. */
-#include "internal.h"
+/* config.c: the one table of configuration options and what applies it: defaults, the JSON config
+ * file, environment overrides, flags, validation and get. The same table drives dump, --help and
+ * docs/config.md, printed by lib/config_print.c; config_impl.h holds what the two files share. */
+#include "config_impl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,31 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define STRING_MAX 4096           /* any string option's value, in bytes */
 #define SECRET_FILE_MAX 4096      /* a WXS_<NAME>_FILE's size */
 #define CONFIG_FILE_MAX (1 << 20) /* the JSON config file's size */
 #define NAME_MAX_LEN 64           /* an option's (dotted) name */
-#define DUMP_MAX (1 << 20)        /* dump output */
 #define PREFIX_MAX 64             /* redis.prefix */
-
-typedef enum { T_INT, T_BOOL, T_STRING, T_ENUM, T_SECRET } opt_type;
-
-/* A format check for a string option: 0, or -1 with a reason (never quoting the value). */
-typedef int (*check_fn)(const char *value, char *why, size_t whylen);
-
-typedef struct config_option {
-    const char *name; /* config file key, dotted for nested objects */
-    const char *flag; /* command-line flag without the leading "--" */
-    const char *env;  /* environment variable; secrets also read <env>_FILE */
-    opt_type type;
-    size_t offset; /* of the field in struct wxs_config: long long (int, bool) or char * */
-    long long def_int;
-    long long min, max;
-    const char *def_str;
-    const char *const *choices; /* enum: NULL-terminated */
-    check_fn check;             /* strings: optional format check */
-    const char *help;
-} config_option;
 
 /* clang-format off */
 /* Field offsets that fail to compile when the field's type does not match the option's type. */
@@ -67,7 +47,8 @@ static const char *const paint_store_choices[] = {"sqlite", "mongodb", NULL};
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"text", "json", NULL};
 
-/* The table. Options of one group ("redis.") stay together: dump writes one object per group. */
+/* The table. Options of one group ("redis.") stay together: dump (lib/config_print.c) writes one
+ * object per group. */
 static const config_option options[] = {
     OPT_INT("port", "port", "WXS_PORT", port, 5757, 0, 65535,
             "TCP port to listen on; 0 picks a free port"),
@@ -150,7 +131,8 @@ static const config_option options[] = {
     OPT_INT("timeouts.headerMs", "timeouts-header-ms", "WXS_TIMEOUTS_HEADER_MS", timeout_header_ms,
             10000, 100, 600000, "Time allowed to send a request's headers, in milliseconds"),
     OPT_INT("timeouts.bodyMs", "timeouts-body-ms", "WXS_TIMEOUTS_BODY_MS", timeout_body_ms, 30000,
-            100, 600000, "Time allowed to send a request's body after its headers, in milliseconds"),
+            100, 600000,
+            "Time allowed to send a request's body after its headers, in milliseconds"),
     OPT_INT("timeouts.idleMs", "timeouts-idle-ms", "WXS_TIMEOUTS_IDLE_MS", timeout_idle_ms, 60000,
             100, 3600000, "Idle keep-alive connection timeout, in milliseconds"),
     OPT_INT("timeouts.shutdownMs", "timeouts-shutdown-ms", "WXS_TIMEOUTS_SHUTDOWN_MS",
@@ -172,6 +154,10 @@ static const config_option options[] = {
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
+/* The table as lib/config_print.c sees it (config_impl.h). */
+const config_option *const wxs__config_options = options;
+const size_t wxs__config_option_count = N_OPTIONS;
+
 /* ------------------------------------------------------------------ helpers */
 
 /* Write a formatted reason into err (when there is room) and return rc. Control bytes (a quoted
@@ -191,16 +177,6 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
         }
     }
     return rc;
-}
-
-static long long *int_field(const wxs_config *cfg, const config_option *o)
-{
-    return (long long *)((char *)cfg + o->offset);
-}
-
-static char **str_field(const wxs_config *cfg, const config_option *o)
-{
-    return (char **)((char *)cfg + o->offset);
 }
 
 static int is_string_type(opt_type t)
@@ -743,211 +719,6 @@ long long wxs_config_get_int(const wxs_config *cfg, const char *name)
     if (o == NULL || is_string_type(o->type))
         return 0;
     return *int_field(cfg, o);
-}
-
-/* ------------------------------------------------------------------ dump */
-
-/* Append o's value as JSON: secrets as "***" when set. */
-static int dump_value(const wxs_config *cfg, const config_option *o, wxs__buf *b)
-{
-    if (o->type == T_INT)
-        return wxs__buf_printf(b, "%lld", *int_field(cfg, o));
-    if (o->type == T_BOOL)
-        return wxs__buf_adds(b, *int_field(cfg, o) ? "true" : "false");
-    const char *s = *str_field(cfg, o);
-    if (o->type == T_SECRET)
-        return wxs__buf_adds(b, *s ? "\"***\"" : "\"\"");
-    int rc = wxs__buf_adds(b, "\"");
-    if (rc == 0)
-        rc = wxs__buf_add_json_escaped(b, s, strlen(s));
-    if (rc == 0)
-        rc = wxs__buf_adds(b, "\"");
-    return rc;
-}
-
-/* Length of the group part of a dotted name ("redis" of "redis.port"), 0 for top-level. */
-static size_t group_len(const char *name)
-{
-    const char *dot = strchr(name, '.');
-    return dot != NULL ? (size_t)(dot - name) : 0;
-}
-
-/* The whole config as pretty JSON, one nested object per group, in table order. */
-static int dump_json(const wxs_config *cfg, wxs__buf *b)
-{
-    int rc = wxs__buf_adds(b, "{");
-    const char *group = NULL; /* the open group's first option name */
-    size_t glen = 0;
-    int first = 1;       /* no member written yet at the top level */
-    int group_first = 0; /* no member written yet in the open group */
-    for (size_t i = 0; i < N_OPTIONS && rc == 0; i++) {
-        const config_option *o = &options[i];
-        size_t g = group_len(o->name);
-        if (group != NULL && (g != glen || strncmp(group, o->name, g) != 0)) {
-            rc = wxs__buf_adds(b, "\n  }");
-            group = NULL;
-        }
-        if (rc == 0 && g > 0 && group == NULL) {
-            rc = wxs__buf_printf(b, "%s\n  \"%.*s\": {", first ? "" : ",", (int)g, o->name);
-            group = o->name;
-            glen = g;
-            group_first = 1;
-            first = 0;
-        }
-        const char *key = g > 0 ? o->name + g + 1 : o->name;
-        int is_first = g > 0 ? group_first : first;
-        if (rc == 0)
-            rc = wxs__buf_printf(b, "%s\n%s\"%s\": ", is_first ? "" : ",", g ? "    " : "  ", key);
-        if (rc == 0)
-            rc = dump_value(cfg, o, b);
-        if (g > 0)
-            group_first = 0;
-        else
-            first = 0;
-    }
-    if (rc == 0 && group != NULL)
-        rc = wxs__buf_adds(b, "\n  }");
-    if (rc == 0)
-        rc = wxs__buf_adds(b, "\n}\n");
-    return rc;
-}
-
-int wxs_config_dump(const wxs_config *cfg, FILE *out)
-{
-    if (cfg == NULL || out == NULL)
-        return WXS_EINVAL;
-    wxs__buf b;
-    wxs__buf_init(&b, DUMP_MAX);
-    int rc = dump_json(cfg, &b);
-    if (rc == 0 && (fwrite(b.data, 1, b.len, out) != b.len || fflush(out) != 0))
-        rc = WXS_EIO;
-    wxs__buf_free(&b);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ help and docs */
-
-/* The default as shown in help and docs: 5757, true, "text"; secrets "***" when non-empty. */
-static void default_text(const config_option *o, char *out, size_t outlen)
-{
-    if (o->type == T_INT)
-        snprintf(out, outlen, "%lld", o->def_int);
-    else if (o->type == T_BOOL)
-        snprintf(out, outlen, "%s", o->def_int ? "true" : "false");
-    else if (o->type == T_SECRET && o->def_str[0] != '\0')
-        snprintf(out, outlen, "\"***\"");
-    else
-        snprintf(out, outlen, "\"%s\"", o->def_str);
-}
-
-/* The flag's value placeholder: N, BOOL, STRING, SECRET or the enum's choices (a|b). */
-static void metavar(const config_option *o, char *out, size_t outlen)
-{
-    static const char *const names[] = {"N", "BOOL", "STRING", "", "SECRET"};
-    snprintf(out, outlen, "%s", names[o->type]);
-    if (o->type != T_ENUM)
-        return;
-    for (const char *const *c = o->choices; *c != NULL; c++) {
-        size_t used = strlen(out);
-        snprintf(out + used, outlen - used, "%s%s", c == o->choices ? "" : "|", *c);
-    }
-}
-
-void wxs_config_print_help(FILE *out)
-{
-    int width = 0;
-    char mv[64];
-    char def[STRING_MAX / 16];
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        metavar(&options[i], mv, sizeof mv);
-        int w = (int)(strlen(options[i].flag) + strlen(mv) + 3);
-        width = w > width ? w : width;
-    }
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const config_option *o = &options[i];
-        char flag[128];
-        metavar(o, mv, sizeof mv);
-        default_text(o, def, sizeof def);
-        snprintf(flag, sizeof flag, "--%s=%s", o->flag, mv);
-        int secret = o->type == T_SECRET;
-        fprintf(out, "  %-*s  %s (default %s; env %s%s%s%s)\n", width, flag, o->help, def, o->env,
-                secret ? " or " : "", secret ? o->env : "", secret ? "_FILE" : "");
-    }
-}
-
-static const char markdown_intro[] =
-    "# wxsession configuration\n"
-    "\n"
-    "<!-- Generated by `wxsession config-docs` from the option table in lib/config.c; edit "
-    "that table, not this file. -->\n"
-    "\n"
-    "`wxsessiond` and `wxsession check-config` read their configuration from four places; each "
-    "overrides the one before it:\n"
-    "\n"
-    "**defaults < config file < environment < command-line flags**\n"
-    "\n"
-    "- The config file (`--config FILE`) is a JSON object of at most 1 MiB. Dotted option names "
-    "are nested objects: `redis.port` is written `{\"redis\": {\"port\": 6379}}`. Unknown keys, "
-    "duplicate keys, values of the wrong JSON type and integers out of range are errors that "
-    "name the option; the program does not start.\n"
-    "- Environment variables are `WXS_` and the option name in upper snake case "
-    "(`redis.timeoutMs` is `WXS_REDIS_TIMEOUT_MS`).\n"
-    "- Flags are `--` and the name in kebab case (`--redis-timeout-ms=1000` or "
-    "`--redis-timeout-ms 1000`).\n"
-    "- From the environment and flags, integers are plain decimal (no spaces, signs other than "
-    "`-`, or units) and booleans are `true`/`false`, `1`/`0` or `yes`/`no`.\n"
-    "- Secrets (`appSecret`, `redis.password`, `mongo.password`, `mongo.uri`) can also be read "
-    "from a file named by `WXS_<NAME>_FILE` (e.g. `WXS_APP_SECRET_FILE=/run/secrets/app_secret`)"
-    ": at most 4096 bytes, trailing newlines removed; setting both `WXS_<NAME>` and "
-    "`WXS_<NAME>_FILE` is an error. Secrets never appear in logs or error messages and are "
-    "shown as `\"***\"` by `wxsession check-config`. Prefer files or the environment to flags, "
-    "which other local users can see in the process list.\n"
-    "- Any string value is at most 4096 bytes.\n"
-    "- `appId` and `appSecret` are required unless `simulator.enabled` is true "
-    "(`wxsessiond --dev`).\n"
-    "\n"
-    "## Options\n"
-    "\n"
-    "| option (file key) | flag | env | type | default | range | description |\n"
-    "|---|---|---|---|---|---|---|\n";
-
-/* The type column of docs/config.md. */
-static void markdown_type(const config_option *o, char *out, size_t outlen)
-{
-    static const char *const names[] = {"integer", "boolean", "string", "enum:", "secret string"};
-    snprintf(out, outlen, "%s", names[o->type]);
-    if (o->type != T_ENUM)
-        return;
-    for (const char *const *c = o->choices; *c != NULL; c++) {
-        size_t used = strlen(out);
-        snprintf(out + used, outlen - used, "%s `%s`", c == o->choices ? "" : ",", *c);
-    }
-}
-
-void wxs_config_print_markdown(FILE *out)
-{
-    char type[128];
-    char def[STRING_MAX / 16];
-    fputs(markdown_intro, out);
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const config_option *o = &options[i];
-        char range[64] = "";
-        markdown_type(o, type, sizeof type);
-        default_text(o, def, sizeof def);
-        if (o->type == T_INT)
-            snprintf(range, sizeof range, "%lld – %lld", o->min, o->max);
-        fprintf(out, "| `%s` | `--%s` | `%s`%s%s%s | %s | `%s` | %s | %s |\n", o->name, o->flag,
-                o->env, o->type == T_SECRET ? ", `" : "", o->type == T_SECRET ? o->env : "",
-                o->type == T_SECRET ? "_FILE`" : "", type, def, range, o->help);
-    }
-
-    wxs_config *defaults = wxs_config_new();
-    wxs__buf b;
-    wxs__buf_init(&b, DUMP_MAX);
-    if (defaults != NULL && dump_json(defaults, &b) == 0)
-        fprintf(out, "\n## Example: the defaults as a config file\n\n```json\n%s```\n", b.data);
-    wxs__buf_free(&b);
-    wxs_config_free(defaults);
 }
 
 /* ------------------------------------------------------------------ config text */

@@ -82,7 +82,7 @@ int wxs__paint_check_save(const char *openid, const char *id, const char *action
                           size_t actions_len, long long max_per_user, int has_cb);
 int wxs__paint_check_del(const char *openid, const char *id, int has_cb);
 
-/* ---- MongoDB pieces that need no server (lib/paints_mongo.c), unit-tested */
+/* ---- MongoDB pieces that need no server (lib/paints_mongo_doc.c), unit-tested */
 
 /** The connection URI: cfg->mongo_uri when set, else built from mongo.username, password,
  *  host, port, query and database, user and password percent-encoded:

@@ -1,5 +1,8 @@
 /* paints_mongo.c: the One Stroke drawing store on MongoDB (libmongoc 1.23): collection
- * "paints", one client pool per instance, every op on the libuv thread pool. */
+ * "paints", one client pool per instance, every op on the libuv thread pool. Here: open/close,
+ * the job queue, the ops and libmongoc's process-wide set-up and logging. The parts that need no
+ * server (URI building and redaction, error classes, BSON documents) are in
+ * lib/paints_mongo_doc.c, declared in lib/paints_mongo.h. */
 #include "paints_mongo.h"
 
 #include <mongoc/mongoc.h>
@@ -7,7 +10,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 /* Threads. open() only parses the URI: nothing touches the network on the loop thread. Each op
@@ -36,12 +38,6 @@
 #define MAX_RUNNING 2
 #define PAGE_MAX_BYTES (32 * 1024 * 1024)
 #define ERROR_LOG_INTERVAL_MS 10000
-
-#define F_OPENID "openId"
-#define F_ID "id"
-#define F_ACTIONS "actions"
-#define F_CREATED "createdAt"
-#define F_UPDATED "updatedAt"
 
 enum job_kind { JOB_LIST, JOB_SAVE, JOB_DEL, JOB_CONNECT };
 
@@ -98,342 +94,6 @@ struct paints_mongo {
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
 
-/* ------------------------------------------------------------ URI */
-
-static int add_percent_encoded(wxs__buf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = 0;
-    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p != '\0'; p++) {
-        unsigned char c = *p;
-        int unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            rc = wxs__buf_add(b, p, 1);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            rc = wxs__buf_add(b, esc, 3);
-        }
-    }
-    return rc;
-}
-
-static int name_has_password(const char *key, size_t len)
-{
-    static const char word[] = "password";
-    for (size_t i = 0; i + sizeof word - 1 <= len; i++) {
-        if (strncasecmp(key + i, word, sizeof word - 1) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Append a URI query (without its '?'); with redact, the value of any option whose name
- * contains "password" (tlsCertificateKeyFilePassword) becomes "***". */
-static int add_query(wxs__buf *b, const char *q, int redact)
-{
-    int rc = 0;
-    while (rc == 0 && *q != '\0') {
-        size_t len = strcspn(q, "&");
-        const char *eq = memchr(q, '=', len);
-        if (redact && eq != NULL && name_has_password(q, (size_t)(eq - q))) {
-            rc = wxs__buf_add(b, q, (size_t)(eq - q) + 1);
-            if (rc == 0)
-                rc = wxs__buf_adds(b, "***");
-        } else {
-            rc = wxs__buf_add(b, q, len);
-        }
-        q += len;
-        if (rc == 0 && *q == '&') {
-            rc = wxs__buf_add(b, "&", 1);
-            q++;
-        }
-    }
-    return rc;
-}
-
-/* Copy a user's URI with the password of its user info (and password-like query options)
- * replaced by "***". Anything without "://" is not shown at all. */
-static int redact_uri_string(wxs__buf *b, const char *uri)
-{
-    const char *scheme_end = strstr(uri, "://");
-    if (scheme_end == NULL)
-        return wxs__buf_adds(b, "***");
-    const char *host = scheme_end + 3;
-    size_t authority = strcspn(host, "/?");
-    const char *at = NULL;
-    for (const char *p = host; p < host + authority; p++) {
-        if (*p == '@')
-            at = p;
-    }
-    const char *colon = at != NULL ? memchr(host, ':', (size_t)(at - host)) : NULL;
-    int rc = 0;
-    if (colon != NULL) {
-        rc = wxs__buf_add(b, uri, (size_t)(colon + 1 - uri));
-        if (rc == 0)
-            rc = wxs__buf_adds(b, "***");
-        uri = at;
-    }
-    const char *query = strchr(uri, '?');
-    if (rc == 0)
-        rc = wxs__buf_add(b, uri, query != NULL ? (size_t)(query + 1 - uri) : strlen(uri));
-    if (rc == 0 && query != NULL)
-        rc = add_query(b, query + 1, 1);
-    return rc;
-}
-
-static const char *str_or_empty(const char *s)
-{
-    return s != NULL ? s : "";
-}
-
-/* mongodb://[user[:pass]@]host:port/database[?query] from the separate options. */
-static int build_uri(wxs__buf *b, const wxs_config *cfg, int redact)
-{
-    const char *user = str_or_empty(cfg->mongo_username);
-    const char *pass = str_or_empty(cfg->mongo_password);
-    const char *host = str_or_empty(cfg->mongo_host);
-    const char *query = str_or_empty(cfg->mongo_query);
-    int ipv6 = strchr(host, ':') != NULL && host[0] != '[';
-    if (host[0] == '\0')
-        return WXS_EINVAL;
-    int rc = wxs__buf_adds(b, "mongodb://");
-    if (rc == 0 && user[0] != '\0') {
-        rc = add_percent_encoded(b, user);
-        if (rc == 0 && pass[0] != '\0')
-            rc = redact ? wxs__buf_adds(b, ":***") : wxs__buf_add(b, ":", 1);
-        if (rc == 0 && pass[0] != '\0' && !redact)
-            rc = add_percent_encoded(b, pass);
-        if (rc == 0)
-            rc = wxs__buf_add(b, "@", 1);
-    }
-    if (rc == 0)
-        rc = wxs__buf_printf(b, "%s%s%s:%lld/", ipv6 ? "[" : "", host, ipv6 ? "]" : "",
-                             cfg->mongo_port > 0 ? cfg->mongo_port : 27017LL);
-    if (rc == 0)
-        rc = add_percent_encoded(b, str_or_empty(cfg->mongo_database));
-    if (query[0] == '?')
-        query++;
-    if (rc == 0 && query[0] != '\0') {
-        rc = wxs__buf_add(b, "?", 1);
-        if (rc == 0)
-            rc = add_query(b, query, redact);
-    }
-    return rc;
-}
-
-static int make_uri(const wxs_config *cfg, int redact, char **out)
-{
-    wxs__buf b;
-    const char *uri = str_or_empty(cfg->mongo_uri);
-    int rc;
-    *out = NULL;
-    wxs__buf_init(&b, WXS__MONGO_URI_MAX);
-    if (uri[0] != '\0')
-        rc = redact ? redact_uri_string(&b, uri) : wxs__buf_adds(&b, uri);
-    else
-        rc = build_uri(&b, cfg, redact);
-    if (rc == 0) {
-        *out = wxs__buf_take(&b, NULL);
-        rc = *out != NULL ? 0 : WXS_ENOMEM;
-    }
-    wxs__buf_free(&b);
-    return rc;
-}
-
-/* The connection URI (paints.h). Returns 0, WXS_EINVAL (no host), WXS_ETOOBIG (longer than
- * WXS__MONGO_URI_MAX) or WXS_ENOMEM; *out is freed with wxs__free. */
-int wxs__mongo_uri(const wxs_config *cfg, char **out)
-{
-    return make_uri(cfg, 0, out);
-}
-
-/* The URI with its password (and password-like query values) shown as "***", for logs. */
-int wxs__mongo_uri_redacted(const wxs_config *cfg, char **out)
-{
-    return make_uri(cfg, 1, out);
-}
-
-/* ------------------------------------------------------------ error mapping */
-
-static wxs__mongo_error_class classify_server_code(uint32_t code)
-{
-    switch (code) {
-    case 11000: /* DuplicateKey */
-    case 11001:
-    case 12582:
-        return WXS__MONGO_DUPLICATE_KEY;
-    case 50: /* MaxTimeMSExpired */
-        return WXS__MONGO_TIMEOUT;
-    case 13: /* Unauthorized */
-    case 18: /* AuthenticationFailed */
-        return WXS__MONGO_AUTH;
-    case 6:     /* HostUnreachable */
-    case 7:     /* HostNotFound */
-    case 89:    /* NetworkTimeout */
-    case 91:    /* ShutdownInProgress */
-    case 189:   /* PrimarySteppedDown */
-    case 10107: /* NotWritablePrimary */
-    case 11600: /* InterruptedAtShutdown */
-    case 11602: /* InterruptedDueToReplStateChange */
-    case 13435: /* NotPrimaryNoSecondaryOk */
-    case 13436: /* NotPrimaryOrSecondary */
-        return WXS__MONGO_UNREACHABLE;
-    default:
-        return WXS__MONGO_FAILED;
-    }
-}
-
-/* The class of a libmongoc error (domain, code); see paints_mongo.h. */
-wxs__mongo_error_class wxs__mongo_error_classify(uint32_t domain, uint32_t code)
-{
-    switch (domain) {
-    case 0:
-        return code == 0 ? WXS__MONGO_OK : WXS__MONGO_FAILED;
-    case MONGOC_ERROR_SERVER_SELECTION:
-    case MONGOC_ERROR_STREAM:
-        return WXS__MONGO_UNREACHABLE;
-    case MONGOC_ERROR_SASL:
-    case MONGOC_ERROR_SCRAM:
-        return WXS__MONGO_AUTH;
-    case MONGOC_ERROR_CLIENT:
-        if (code == MONGOC_ERROR_CLIENT_AUTHENTICATE)
-            return WXS__MONGO_AUTH;
-        if (code == MONGOC_ERROR_CLIENT_NOT_READY || code == MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER)
-            return WXS__MONGO_UNREACHABLE;
-        return WXS__MONGO_FAILED;
-    case MONGOC_ERROR_SERVER:
-    case MONGOC_ERROR_COMMAND:
-    case MONGOC_ERROR_QUERY:
-    case MONGOC_ERROR_COLLECTION:
-    case MONGOC_ERROR_INSERT:
-    case MONGOC_ERROR_WRITE_CONCERN:
-        return classify_server_code(code);
-    default:
-        return WXS__MONGO_FAILED;
-    }
-}
-
-const char *wxs__mongo_error_class_name(wxs__mongo_error_class c)
-{
-    static const char *const names[] = {
-        [WXS__MONGO_OK] = "ok",
-        [WXS__MONGO_UNREACHABLE] = "server unreachable",
-        [WXS__MONGO_AUTH] = "authentication failed",
-        [WXS__MONGO_DUPLICATE_KEY] = "duplicate key",
-        [WXS__MONGO_TIMEOUT] = "timed out",
-        [WXS__MONGO_FAILED] = "failed",
-    };
-    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "failed";
-}
-
-int wxs__mongo_error_status(uint32_t domain, uint32_t code)
-{
-    return wxs__mongo_error_classify(domain, code) == WXS__MONGO_OK ? 0 : WXS_ESTORE;
-}
-
-/* ------------------------------------------------------------ document mapping */
-
-static int append_str(bson_t *doc, const char *key, const char *s, size_t len)
-{
-    return len <= INT32_MAX && bson_append_utf8(doc, key, -1, s, (int)len);
-}
-
-int wxs__mongo_paint_to_bson(bson_t *doc, const char *openid, const wxs__paint *p)
-{
-    int ok = append_str(doc, F_OPENID, openid, strlen(openid)) &&
-             append_str(doc, F_ID, p->id, strlen(p->id)) &&
-             append_str(doc, F_ACTIONS, p->actions, p->actions_len) &&
-             bson_append_date_time(doc, F_CREATED, -1, p->created_at_ms) &&
-             bson_append_date_time(doc, F_UPDATED, -1, p->updated_at_ms);
-    return ok ? 0 : WXS_ETOOBIG;
-}
-
-int wxs__mongo_paint_from_bson(const bson_t *doc, wxs__paint *out)
-{
-    bson_iter_t it;
-    uint32_t len = 0;
-    memset(out, 0, sizeof *out);
-    if (!bson_iter_init_find(&it, doc, F_ID) || !BSON_ITER_HOLDS_UTF8(&it))
-        return WXS_EPARSE;
-    out->id = bson_iter_utf8(&it, &len);
-    if (!wxs__paint_id_valid(out->id, len) || strlen(out->id) != len)
-        return WXS_EPARSE;
-    if (!bson_iter_init_find(&it, doc, F_ACTIONS) || !BSON_ITER_HOLDS_UTF8(&it))
-        return WXS_EPARSE;
-    out->actions = bson_iter_utf8(&it, &len);
-    out->actions_len = len;
-    if (!bson_iter_init_find(&it, doc, F_CREATED) || !BSON_ITER_HOLDS_DATE_TIME(&it))
-        return WXS_EPARSE;
-    out->created_at_ms = bson_iter_date_time(&it);
-    out->updated_at_ms = out->created_at_ms;
-    if (bson_iter_init_find(&it, doc, F_UPDATED) && BSON_ITER_HOLDS_DATE_TIME(&it))
-        out->updated_at_ms = bson_iter_date_time(&it);
-    return 0;
-}
-
-int wxs__mongo_key_filter(bson_t *doc, const char *openid, const char *id)
-{
-    int ok =
-        append_str(doc, F_OPENID, openid, strlen(openid)) && append_str(doc, F_ID, id, strlen(id));
-    return ok ? 0 : WXS_ETOOBIG;
-}
-
-int wxs__mongo_save_update(bson_t *doc, const char *actions, size_t actions_len, int64_t now_ms)
-{
-    bson_t set, on_insert;
-    int ok = bson_append_document_begin(doc, "$set", -1, &set);
-    if (!ok)
-        return WXS_ETOOBIG;
-    ok = append_str(&set, F_ACTIONS, actions, actions_len) &&
-         bson_append_date_time(&set, F_UPDATED, -1, now_ms);
-    ok = bson_append_document_end(doc, &set) && ok;
-    ok = ok && bson_append_document_begin(doc, "$setOnInsert", -1, &on_insert);
-    if (!ok)
-        return WXS_ETOOBIG;
-    ok = bson_append_date_time(&on_insert, F_CREATED, -1, now_ms);
-    ok = bson_append_document_end(doc, &on_insert) && ok;
-    return ok ? 0 : WXS_ETOOBIG;
-}
-
-int wxs__mongo_list_filter(bson_t *doc, const char *openid, const wxs__paint_cursor *cursor)
-{
-    bson_t lte, ors, older, same_time, lt_time, lt_id;
-    int ok = append_str(doc, F_OPENID, openid, strlen(openid));
-    if (!ok)
-        return WXS_ETOOBIG;
-    if (cursor == NULL || cursor->id[0] == '\0')
-        return 0;
-    /* createdAt <= t AND (createdAt < t OR id < c.id) */
-    ok = BSON_APPEND_DOCUMENT_BEGIN(doc, F_CREATED, &lte) &&
-         BSON_APPEND_DATE_TIME(&lte, "$lte", cursor->created_at_ms) &&
-         bson_append_document_end(doc, &lte) && BSON_APPEND_ARRAY_BEGIN(doc, "$or", &ors) &&
-         BSON_APPEND_DOCUMENT_BEGIN(&ors, "0", &older) &&
-         BSON_APPEND_DOCUMENT_BEGIN(&older, F_CREATED, &lt_time) &&
-         BSON_APPEND_DATE_TIME(&lt_time, "$lt", cursor->created_at_ms) &&
-         bson_append_document_end(&older, &lt_time) && bson_append_document_end(&ors, &older) &&
-         BSON_APPEND_DOCUMENT_BEGIN(&ors, "1", &same_time) &&
-         BSON_APPEND_DOCUMENT_BEGIN(&same_time, F_ID, &lt_id) &&
-         BSON_APPEND_UTF8(&lt_id, "$lt", cursor->id) &&
-         bson_append_document_end(&same_time, &lt_id) &&
-         bson_append_document_end(&ors, &same_time) && bson_append_array_end(doc, &ors);
-    return ok ? 0 : WXS_ETOOBIG;
-}
-
-int wxs__mongo_list_opts(bson_t *doc, unsigned limit)
-{
-    bson_t sort, proj;
-    int ok = BSON_APPEND_DOCUMENT_BEGIN(doc, "sort", &sort) &&
-             BSON_APPEND_INT32(&sort, F_CREATED, -1) && BSON_APPEND_INT32(&sort, F_ID, -1) &&
-             bson_append_document_end(doc, &sort) &&
-             BSON_APPEND_INT64(doc, "limit", (int64_t)limit + 1) &&
-             BSON_APPEND_DOCUMENT_BEGIN(doc, "projection", &proj) &&
-             BSON_APPEND_INT32(&proj, "_id", 0) && BSON_APPEND_INT32(&proj, F_ID, 1) &&
-             BSON_APPEND_INT32(&proj, F_ACTIONS, 1) && BSON_APPEND_INT32(&proj, F_CREATED, 1) &&
-             BSON_APPEND_INT32(&proj, F_UPDATED, 1) && bson_append_document_end(doc, &proj);
-    return ok ? 0 : WXS_ETOOBIG;
-}
-
 /* ------------------------------------------------------------ process-wide init, logging */
 
 static uint64_t clock_ms(void)
@@ -451,7 +111,7 @@ static void mongoc_log_to_wxs(mongoc_log_level_t level, const char *domain, cons
     if (level > MONGOC_LOG_LEVEL_WARNING)
         return;
     int risky = strstr(message, "://") != NULL || strstr(message, "@") != NULL ||
-                name_has_password(message, strlen(message));
+                wxs__mongo_name_has_password(message, strlen(message));
     wxs__log(level == MONGOC_LOG_LEVEL_WARNING ? WXS_LOG_WARN : WXS_LOG_ERROR, "mongoc %s: %s",
              domain, risky ? "(message withheld: it may quote credentials)" : message);
 }
@@ -526,10 +186,11 @@ static int ensure_indexes(paints_mongo *st, mongoc_client_t *client, bson_error_
     mongoc_database_t *db = mongoc_client_get_database(client, st->database);
     bson_t *cmd =
         BCON_NEW("createIndexes", BCON_UTF8(WXS__MONGO_COLLECTION), "indexes", "[", "{", "key", "{",
-                 F_OPENID, BCON_INT32(1), F_ID, BCON_INT32(1), "}", "name",
-                 BCON_UTF8("openId_1_id_1"), "unique", BCON_BOOL(true), "}", "{", "key", "{",
-                 F_OPENID, BCON_INT32(1), F_CREATED, BCON_INT32(-1), F_ID, BCON_INT32(-1), "}",
-                 "name", BCON_UTF8("openId_1_createdAt_-1_id_-1"), "}", "]");
+                 WXS__MONGO_FIELD_OPENID, BCON_INT32(1), WXS__MONGO_FIELD_ID, BCON_INT32(1), "}",
+                 "name", BCON_UTF8("openId_1_id_1"), "unique", BCON_BOOL(true), "}", "{", "key",
+                 "{", WXS__MONGO_FIELD_OPENID, BCON_INT32(1), WXS__MONGO_FIELD_CREATED,
+                 BCON_INT32(-1), WXS__MONGO_FIELD_ID, BCON_INT32(-1), "}", "name",
+                 BCON_UTF8("openId_1_createdAt_-1_id_-1"), "}", "]");
     bson_t reply;
     int ok = mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, e);
     bson_destroy(&reply);
@@ -566,8 +227,9 @@ static int count_user(mongoc_collection_t *coll, const job *j, int64_t *n, bson_
     bson_t filter, opts;
     bson_init(&filter);
     bson_init(&opts);
-    int ok = append_str(&filter, F_OPENID, j->openid, strlen(j->openid)) &&
-             BSON_APPEND_INT64(&opts, "limit", j->max_per_user);
+    int ok =
+        wxs__mongo_append_str(&filter, WXS__MONGO_FIELD_OPENID, j->openid, strlen(j->openid)) &&
+        BSON_APPEND_INT64(&opts, "limit", j->max_per_user);
     *n = ok ? mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, e) : -1;
     if (!ok)
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the count");

@@ -1,6 +1,7 @@
 /* paints_mongo.h: the MongoDB drawing store's pieces that need no server (document mapping,
- * error mapping), exposed so the unit test can check them. Includes libbson: only
- * lib/paints_mongo.c and tests include this header, never session logic. */
+ * error mapping), defined in lib/paints_mongo_doc.c, used by the store in lib/paints_mongo.c and
+ * exposed so the unit test can check them. Includes libbson: only those two files and tests
+ * include this header, never session logic. */
 #ifndef WXS_PAINTS_MONGO_H
 #define WXS_PAINTS_MONGO_H
 
@@ -14,6 +15,13 @@
 #define WXS__MONGO_SELECTION_TIMEOUT_MS 2000 /* serverSelectionTimeoutMS unless the URI sets it */
 #define WXS__MONGO_CONNECT_TIMEOUT_MS 2000   /* connectTimeoutMS unless the URI sets it */
 #define WXS__MONGO_SOCKET_TIMEOUT_MS 10000   /* socketTimeoutMS unless the URI sets it */
+
+/* The fields of a drawing's document (see the document mapping below). */
+#define WXS__MONGO_FIELD_OPENID "openId"
+#define WXS__MONGO_FIELD_ID "id"
+#define WXS__MONGO_FIELD_ACTIONS "actions"
+#define WXS__MONGO_FIELD_CREATED "createdAt"
+#define WXS__MONGO_FIELD_UPDATED "updatedAt"
 
 /* What a failed libmongoc call means for the store. */
 typedef enum wxs__mongo_error_class {
@@ -33,12 +41,18 @@ const char *wxs__mongo_error_class_name(wxs__mongo_error_class c);
 /** The status an op reports for that error: 0 for no error, else WXS_ESTORE (a store that is
  *  down, refuses us or fails is all the same to a caller: 503, retry later). */
 int wxs__mongo_error_status(uint32_t domain, uint32_t code);
+/** 1 when key[0..len) contains "password" in any case (a URI option or a log line that may
+ *  hold a secret), else 0. */
+int wxs__mongo_name_has_password(const char *key, size_t len);
 
 /* ---- document mapping. A drawing is stored as
  *   {openId: <string>, id: <string>, actions: <string>, createdAt: <date>, updatedAt: <date>}
  * The builders append to an initialized, empty bson_t and return 0, or WXS_ETOOBIG when the
  * document would exceed BSON's size limit (the bson_t is then unspecified: destroy it). */
 
+/** Append the UTF-8 string s[0..len) under key: 1, or 0 when it does not fit (len over
+ *  INT32_MAX or the document over BSON's size limit). */
+int wxs__mongo_append_str(bson_t *doc, const char *key, const char *s, size_t len);
 /** The whole document of openid's drawing p. */
 int wxs__mongo_paint_to_bson(bson_t *doc, const char *openid, const wxs__paint *p);
 /** Read a drawing out of a document (from a list, so openId is not needed): id must be a valid

@@ -1,5 +1,8 @@
-/* simulator.c: a stand-in for WeChat's jscode2session and for wx.login/wx.getUserInfo. */
-#include "simulator.h"
+/* simulator.c: a stand-in for WeChat's jscode2session (contract in simulator.h): codes and test
+ * users in hash tables, request parameters and replies, replies delayed by the latency or held by
+ * an injected failure, /sns/jscode2session itself, route dispatch and a sim's lifetime. The
+ * /__wxsim routes (login, stats, config, reset) are in simulator_admin.c. */
+#include "simulator_impl.h"
 
 #include "wxsession.h"
 
@@ -18,41 +21,10 @@
 #define CODE_LIFE_MS (5 * 60 * 1000ULL) /* a code expires 5 minutes after it is issued */
 #define MAX_CODES 1000000               /* live codes; login answers 503 past this */
 #define MAX_USERS 100000                /* test users; login answers 503 past this */
-#define MAX_USER_NAME 64
-#define MAX_PARAM_BYTES 8192  /* a decoded query parameter */
-#define MAX_LATENCY_MS 600000 /* latencyMs accepted by /__wxsim/config */
+#define MAX_PARAM_BYTES 8192            /* a decoded query parameter */
 #define HUGE_REPLY_BYTES (4 * 1024 * 1024)
-#define CODE_LEN 32
-#define KEY_LEN 24    /* base64 of 16 bytes */
-#define OPENID_LEN 28 /* "o" + 27 */
-
-#define DEFAULT_NICKNAME "微信用户"
-#define DEFAULT_AVATAR                                                                             \
-    "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0KlMECNjjGxQUq24ZEaGT4poC6icRiccVGKSyX" \
-    "wibcPq4BWmiaIGuG1icwxaQX6grC9VemZoJ8rg/132"
-
-typedef enum { FAIL_NONE, FAIL_HANG, FAIL_HTTP500, FAIL_GARBAGE, FAIL_HUGE, FAIL_BUSY } fail_mode;
-static const char *const fail_names[] = {"none", "hang", "http500", "garbage", "huge", "busy"};
-
-/* Errcodes jscode2session answers, in the order stats lists them. */
-static const int known_errcodes[] = {40013, 40125, 40002, 40029, 40163, 45011, -1};
-#define N_ERRCODES (sizeof known_errcodes / sizeof known_errcodes[0])
 
 /* ------------------------------------------------------------------ hash table */
-
-/* Chained hash table node, embedded first in each entry; key points into the entry. */
-typedef struct hnode {
-    struct hnode *next;
-    uint64_t hash;
-    const char *key;
-    size_t keylen;
-} hnode;
-
-typedef struct table {
-    hnode **buckets;
-    size_t nbuckets; /* a power of two, or 0 before the first insert */
-    size_t count;
-} table;
 
 typedef struct sim_user {
     hnode node;
@@ -63,7 +35,7 @@ typedef struct sim_user {
     long long minute_count;        /* exchanges of this user's codes in that minute */
 } sim_user;
 
-typedef struct sim_code {
+struct sim_code {
     hnode node;
     char text[CODE_LEN + 1];
     sim_user *owner;
@@ -71,18 +43,10 @@ typedef struct sim_code {
     uint64_t issued_ms;
     int used;
     struct sim_code *fifo_next; /* issue order, oldest first */
-} sim_code;
-
-/* A reply to send: now, after the latency, or (held) never. */
-typedef struct reply {
-    int status;
-    const char *content_type; /* NULL: JSON */
-    char *body;               /* malloc'd */
-    size_t len;
-} reply;
+};
 
 /* A request answered later: delayed by the latency timer or held by a "hang" failure. */
-typedef struct pending {
+struct pending {
     http_req *req;
     uv_loop_t *loop;
     reply r;
@@ -90,24 +54,6 @@ typedef struct pending {
     uv_timer_t timer;
     struct sim *s;
     struct pending *prev, *next;
-} pending;
-
-struct sim {
-    pthread_mutex_t lock; /* guards everything below */
-    char *app_id;
-    char *app_secret;
-    long long default_latency_ms;
-    long long quota_per_minute;
-    uint64_t seed;
-    table users;
-    table codes;
-    sim_code *fifo_head, *fifo_tail;
-    long long exchanges, succeeded, codes_issued;
-    long long failed[N_ERRCODES];
-    long long latency_ms;
-    fail_mode fail;
-    long long fail_count; /* -1: until changed */
-    pending *pending;
 };
 
 static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n)
@@ -314,7 +260,7 @@ static int form_param(const char *s, size_t len, const char *name, char **out)
 }
 
 /* A parameter from the query, or for a POST from a form-encoded body. Same returns. */
-static int req_param(http_req *req, const char *name, char **out)
+int sim__req_param(http_req *req, const char *name, char **out)
 {
     size_t len = 0;
     const char *q = http_req_query(req, &len);
@@ -329,7 +275,7 @@ static int req_param(http_req *req, const char *name, char **out)
 
 /* ------------------------------------------------------------------ replies */
 
-static int reply_set(reply *r, int status, const char *content_type, const char *body, size_t len)
+int sim__reply_set(reply *r, int status, const char *content_type, const char *body, size_t len)
 {
     r->status = status;
     r->content_type = content_type;
@@ -345,20 +291,21 @@ static int reply_set(reply *r, int status, const char *content_type, const char 
     return 0;
 }
 
-static void reply_json(reply *r, int status, json_t *doc)
+void sim__reply_json(reply *r, int status, json_t *doc)
 {
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text == NULL)
-        reply_set(r, 500, NULL, "{\"error\":{\"code\":\"ERR_INTERNAL\"}}", 33);
+        sim__reply_set(r, 500, NULL, "{\"error\":{\"code\":\"ERR_INTERNAL\"}}", 33);
     else
-        reply_set(r, status, NULL, text, strlen(text));
+        sim__reply_set(r, status, NULL, text, strlen(text));
     free(text);
     json_decref(doc);
 }
 
-static void reply_error(reply *r, int status, const char *code, const char *message)
+void sim__reply_error(reply *r, int status, const char *code, const char *message)
 {
-    reply_json(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+    sim__reply_json(r, status,
+                    json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
 
 static void send_reply(http_req *req, reply *r)
@@ -508,7 +455,7 @@ static sim_user *user_get(sim *s, const char *name)
     return u;
 }
 
-/* Issues a fresh code for u (with its new session_key) into c_out; 0 or -1. */
+/* Issues a fresh code for u (with its new session_key) into text_out; 0 or -1. */
 static int code_issue(sim *s, sim_user *u, char text_out[CODE_LEN + 1])
 {
     sim_code *c = calloc(1, sizeof *c);
@@ -559,7 +506,7 @@ static int take_failure(sim *s, fail_mode mode)
     return 1;
 }
 
-static void forget_all(sim *s)
+void sim__forget_all(sim *s)
 {
     table_clear(&s->codes);
     table_clear(&s->users);
@@ -572,6 +519,30 @@ static void forget_all(sim *s)
     s->latency_ms = s->default_latency_ms;
     s->fail = FAIL_NONE;
     s->fail_count = 0;
+}
+
+/* Issues a code for name, first giving the user a new session_key (fresh, or key_override).
+ * 0, or an HTTP status for the failure. For /__wxsim/login; takes the lock. */
+int sim__login_issue(sim *s, const char *name, const char *key_override,
+                     char code_out[CODE_LEN + 1], char key_out[KEY_LEN + 1],
+                     char openid_out[OPENID_LEN + 1])
+{
+    int status = 0;
+    pthread_mutex_lock(&s->lock);
+    purge_codes(s, now_ms());
+    sim_user *u = s->codes.count < MAX_CODES ? user_get(s, name) : NULL;
+    if (u != NULL && key_override != NULL)
+        memcpy(u->session_key, key_override, KEY_LEN + 1);
+    else if (u == NULL || random_session_key(u->session_key) < 0)
+        status = 503;
+    if (status == 0 && code_issue(s, u, code_out) < 0)
+        status = 503;
+    if (status == 0) {
+        memcpy(key_out, u->session_key, KEY_LEN + 1);
+        memcpy(openid_out, u->openid, OPENID_LEN + 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return status;
 }
 
 /* ------------------------------------------------------------------ jscode2session */
@@ -645,7 +616,7 @@ static void exchange_decide(sim *s, const exchange_params *ep, reply *r)
         n = snprintf(body, sizeof body, "{\"session_key\":\"%s\",\"openid\":\"%s\"}",
                      c->session_key, c->owner->openid);
     }
-    reply_set(r, 200, NULL, body, (size_t)n);
+    sim__reply_set(r, 200, NULL, body, (size_t)n);
 }
 
 /* A transport-level failure injected before WeChat's logic: 1 when one applies (r set, or
@@ -655,9 +626,9 @@ static int injected_fault(sim *s, reply *r, int *hold)
     if (take_failure(s, FAIL_HANG)) {
         *hold = 1;
     } else if (take_failure(s, FAIL_HTTP500)) {
-        reply_set(r, 500, "text/plain; charset=utf-8", "internal error", 14);
+        sim__reply_set(r, 500, "text/plain; charset=utf-8", "internal error", 14);
     } else if (take_failure(s, FAIL_GARBAGE)) {
-        reply_set(r, 200, "text/html; charset=utf-8", "<html>not json", 14);
+        sim__reply_set(r, 200, "text/html; charset=utf-8", "<html>not json", 14);
     } else if (take_failure(s, FAIL_HUGE)) {
         r->status = 200;
         r->len = HUGE_REPLY_BYTES;
@@ -678,10 +649,10 @@ static void handle_exchange(sim *s, uv_loop_t *loop, http_req *req)
     exchange_params ep = {0};
     reply r = {0};
     int hold = 0;
-    req_param(req, "appid", &ep.appid);
-    req_param(req, "secret", &ep.secret);
-    req_param(req, "js_code", &ep.js_code);
-    req_param(req, "grant_type", &ep.grant_type);
+    sim__req_param(req, "appid", &ep.appid);
+    sim__req_param(req, "secret", &ep.secret);
+    sim__req_param(req, "js_code", &ep.js_code);
+    sim__req_param(req, "grant_type", &ep.grant_type);
     pthread_mutex_lock(&s->lock);
     s->exchanges++;
     long long latency = s->latency_ms;
@@ -693,249 +664,6 @@ static void handle_exchange(sim *s, uv_loop_t *loop, http_req *req)
     free(ep.js_code);
     free(ep.grant_type);
     deliver(s, loop, req, &r, hold, latency);
-}
-
-/* ------------------------------------------------------------------ /__wxsim/login */
-
-/* 1 when s is min_len to max_len characters, each alphanumeric or one of extra. */
-static int alnum_or(const char *s, size_t min_len, size_t max_len, const char *extra)
-{
-    size_t len = strlen(s);
-    if (len < min_len || len > max_len)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 strchr(extra, c) != NULL;
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-static int valid_user_name(const char *n)
-{
-    return alnum_or(n, 1, MAX_USER_NAME, "_.-");
-}
-
-/* What /__wxsim/login was asked for; every field malloc'd or NULL. */
-typedef struct login_params {
-    char *user;        /* default "test" */
-    char *nick;        /* nickName override */
-    char *avatar;      /* avatarUrl override */
-    char *session_key; /* a fixed session_key instead of a fresh one (for official vectors) */
-    char *raw_data;    /* rawData text used verbatim (a JSON object); overrides nick/avatar */
-} login_params;
-
-static void login_params_free(login_params *lp)
-{
-    free(lp->user);
-    free(lp->nick);
-    free(lp->avatar);
-    free(lp->session_key);
-    free(lp->raw_data);
-}
-
-/* 24 characters of the base64 alphabet, as WeChat's session keys are. */
-static int valid_session_key(const char *k)
-{
-    return alnum_or(k, KEY_LEN, KEY_LEN, "+/=");
-}
-
-/* Reads and checks the parameters; NULL when fine, else the reason for a 400. */
-static const char *login_parse(http_req *req, login_params *lp)
-{
-    if (req_param(req, "user", &lp->user) < 0 || req_param(req, "nickName", &lp->nick) < 0 ||
-        req_param(req, "avatarUrl", &lp->avatar) < 0 ||
-        req_param(req, "sessionKey", &lp->session_key) < 0 ||
-        req_param(req, "rawData", &lp->raw_data) < 0)
-        return "malformed parameter (bad %-escape, invalid UTF-8, NUL or too long)";
-    if (lp->user != NULL && !valid_user_name(lp->user))
-        return "user must be 1-64 bytes of [A-Za-z0-9_.-]";
-    if (lp->session_key != NULL && !valid_session_key(lp->session_key))
-        return "sessionKey must be 24 base64 characters";
-    json_t *raw = lp->raw_data != NULL ? json_loads(lp->raw_data, 0, NULL) : NULL;
-    int raw_ok = lp->raw_data == NULL || json_is_object(raw);
-    json_decref(raw);
-    return raw_ok ? NULL : "rawData must be a JSON object";
-}
-
-/* The anonymous wx.getUserInfo object (modern shape), with optional overrides. */
-static json_t *user_info(const login_params *lp)
-{
-    if (lp->raw_data != NULL)
-        return json_loads(lp->raw_data, 0, NULL);
-    return json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:s}", "nickName",
-                     lp->nick ? lp->nick : DEFAULT_NICKNAME, "gender", 0, "language", "", "city",
-                     "", "province", "", "country", "", "avatarUrl",
-                     lp->avatar ? lp->avatar : DEFAULT_AVATAR);
-}
-
-/* Issues a code for name, first giving the user a new session_key (fresh, or key_override).
- * 0, or an HTTP status for the failure. */
-static int login_issue(sim *s, const char *name, const char *key_override,
-                       char code_out[CODE_LEN + 1], char key_out[KEY_LEN + 1],
-                       char openid_out[OPENID_LEN + 1])
-{
-    int status = 0;
-    pthread_mutex_lock(&s->lock);
-    purge_codes(s, now_ms());
-    sim_user *u = s->codes.count < MAX_CODES ? user_get(s, name) : NULL;
-    if (u != NULL && key_override != NULL)
-        memcpy(u->session_key, key_override, KEY_LEN + 1);
-    else if (u == NULL || random_session_key(u->session_key) < 0)
-        status = 503;
-    if (status == 0 && code_issue(s, u, code_out) < 0)
-        status = 503;
-    if (status == 0) {
-        memcpy(key_out, u->session_key, KEY_LEN + 1);
-        memcpy(openid_out, u->openid, OPENID_LEN + 1);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return status;
-}
-
-/* {"code","rawData","signature","openid","userInfo"} for the issued code. */
-static void login_reply(reply *r, const login_params *lp, const char *codetext, const char *key,
-                        const char *openid)
-{
-    json_t *info = user_info(lp);
-    char *raw = NULL;
-    if (info != NULL)
-        raw = lp->raw_data != NULL ? strdup(lp->raw_data)
-                                   : json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char sig[41];
-    if (raw == NULL) {
-        json_decref(info);
-        reply_error(r, 500, "ERR_INTERNAL", "out of memory");
-        return;
-    }
-    wxs_signature(raw, strlen(raw), key, strlen(key), sig);
-    reply_json(r, 200,
-               json_pack("{s:s,s:s,s:s,s:s,s:o}", "code", codetext, "rawData", raw, "signature",
-                         sig, "openid", openid, "userInfo", info));
-    free(raw);
-}
-
-static void handle_login(sim *s, http_req *req, reply *r)
-{
-    login_params lp = {0};
-    char codetext[CODE_LEN + 1], key[KEY_LEN + 1], openid[OPENID_LEN + 1];
-    int method = http_req_method(req);
-    if (method != HTTP_GET && method != HTTP_POST) {
-        reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use GET or POST");
-        return;
-    }
-    const char *why = login_parse(req, &lp);
-    int status = why != NULL ? 400
-                             : login_issue(s, lp.user != NULL ? lp.user : "test", lp.session_key,
-                                           codetext, key, openid);
-    if (why != NULL)
-        reply_error(r, 400, "ERR_BAD_PARAM", why);
-    else if (status != 0)
-        reply_error(r, status, "ERR_SIMULATOR_FULL", "too many codes or users");
-    else
-        login_reply(r, &lp, codetext, key, openid);
-    OPENSSL_cleanse(key, sizeof key);
-    login_params_free(&lp);
-}
-
-/* ------------------------------------------------------------------ stats, config, reset */
-
-static void handle_stats(sim *s, reply *r)
-{
-    json_t *doc = json_object();
-    json_t *failed = json_object();
-    pthread_mutex_lock(&s->lock);
-    json_object_set_new(doc, "exchanges", json_integer(s->exchanges));
-    json_object_set_new(doc, "succeeded", json_integer(s->succeeded));
-    json_object_set_new(doc, "codesIssued", json_integer(s->codes_issued));
-    for (size_t i = 0; i < N_ERRCODES; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "%d", known_errcodes[i]);
-        if (s->failed[i] > 0)
-            json_object_set_new(failed, key, json_integer(s->failed[i]));
-    }
-    pthread_mutex_unlock(&s->lock);
-    json_object_set_new(doc, "failedByErrcode", failed);
-    reply_json(r, 200, doc);
-}
-
-static json_t *config_doc(const sim *s)
-{
-    return json_pack("{s:I,s:s,s:I}", "latencyMs", (json_int_t)s->latency_ms, "failMode",
-                     fail_names[s->fail], "failCount", (json_int_t)s->fail_count);
-}
-
-/* Validates a /__wxsim/config body; NULL when fine, else the reason. Fills the new values. */
-static const char *config_parse(json_t *doc, long long *latency, int *mode, long long *count)
-{
-    json_t *lat = json_object_get(doc, "latencyMs");
-    json_t *fm = json_object_get(doc, "failMode");
-    json_t *fc = json_object_get(doc, "failCount");
-    if (!json_is_object(doc))
-        return "body must be a JSON object";
-    if (lat != NULL && (!json_is_integer(lat) || json_integer_value(lat) < 0 ||
-                        json_integer_value(lat) > MAX_LATENCY_MS))
-        return "latencyMs must be an integer from 0 to 600000";
-    if (fc != NULL && (!json_is_integer(fc) || json_integer_value(fc) < -1))
-        return "failCount must be -1 or a count";
-    if (fm != NULL && !json_is_string(fm))
-        return "failMode must be none|hang|http500|garbage|huge|busy";
-    *mode = -1;
-    for (int i = 0; fm != NULL && i < (int)(sizeof fail_names / sizeof fail_names[0]); i++)
-        if (strcmp(json_string_value(fm), fail_names[i]) == 0)
-            *mode = i;
-    if (fm != NULL && *mode < 0)
-        return "failMode must be none|hang|http500|garbage|huge|busy";
-    *latency = lat != NULL ? (long long)json_integer_value(lat) : -1;
-    *count = fc != NULL ? (long long)json_integer_value(fc) : -2; /* -2: not given */
-    return NULL;
-}
-
-static void handle_config(sim *s, http_req *req, reply *r)
-{
-    size_t len = 0;
-    const char *body = http_req_body(req, &len);
-    long long latency = -1, count = -2;
-    int mode = -1;
-    if (http_req_method(req) != HTTP_POST) {
-        reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use POST");
-        return;
-    }
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    const char *why = doc != NULL ? config_parse(doc, &latency, &mode, &count) : "body is not JSON";
-    json_decref(doc);
-    if (why != NULL) {
-        reply_error(r, 400, "ERR_BAD_CONFIG", why);
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    if (latency >= 0)
-        s->latency_ms = latency;
-    if (mode >= 0) {
-        s->fail = (fail_mode)mode;
-        s->fail_count = mode == FAIL_NONE ? 0 : count == -2 ? -1 : count;
-    } else if (count != -2) {
-        s->fail_count = count;
-    }
-    if (s->fail_count == 0)
-        s->fail = FAIL_NONE;
-    json_t *now = config_doc(s);
-    pthread_mutex_unlock(&s->lock);
-    reply_json(r, 200, now);
-}
-
-static void handle_reset(sim *s, http_req *req, reply *r)
-{
-    if (http_req_method(req) != HTTP_POST) {
-        reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use POST");
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    forget_all(s);
-    pthread_mutex_unlock(&s->lock);
-    reply_set(r, 200, NULL, "{\"ok\":true}", 11);
 }
 
 /* ------------------------------------------------------------------ public */
@@ -957,15 +685,15 @@ int sim_handle(sim *s, uv_loop_t *loop, http_req *req)
     if (!(len >= 8 && memcmp(path, "/__wxsim", 8) == 0 && (len == 8 || path[8] == '/')))
         return 0;
     if (path_is(path, len, "/__wxsim/login"))
-        handle_login(s, req, &r);
+        sim__handle_login(s, req, &r);
     else if (path_is(path, len, "/__wxsim/stats"))
-        handle_stats(s, &r);
+        sim__handle_stats(s, &r);
     else if (path_is(path, len, "/__wxsim/config"))
-        handle_config(s, req, &r);
+        sim__handle_config(s, req, &r);
     else if (path_is(path, len, "/__wxsim/reset"))
-        handle_reset(s, req, &r);
+        sim__handle_reset(s, req, &r);
     else
-        reply_error(&r, 404, "ERR_NOT_FOUND", "no such simulator route");
+        sim__reply_error(&r, 404, "ERR_NOT_FOUND", "no such simulator route");
     send_reply(req, &r);
     return 1;
 }
@@ -1024,8 +752,8 @@ static void release_pending(sim *s, uv_loop_t *loop)
     }
 }
 
-/* For a worker that is stopping (not declared in simulator.h yet): answers the requests its
- * loop holds so that its server can finish. Call on that loop's thread. */
+/* For a worker that is stopping: answers the requests its loop holds so that its server can
+ * finish. Call on that loop's thread. */
 void sim_release_loop(sim *s, uv_loop_t *loop)
 {
     if (s != NULL && loop != NULL)
@@ -1039,7 +767,7 @@ void sim_free(sim *s)
     if (s == NULL)
         return;
     release_pending(s, NULL);
-    forget_all(s);
+    sim__forget_all(s);
     pthread_mutex_destroy(&s->lock);
     OPENSSL_cleanse(s->app_secret, strlen(s->app_secret));
     free(s->app_id);

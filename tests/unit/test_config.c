@@ -1,5 +1,6 @@
-/* test_config.c: unit tests of lib/config.c: defaults, config file, environment, flags,
- * validation, dump, --help and docs, secrets kept out of output, and allocation failures. */
+/* test_config.c: unit tests of lib/config.c and lib/config_print.c: defaults, config file,
+ * environment, flags, validation, dump, --help and docs, secrets kept out of output, and
+ * allocation failures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
