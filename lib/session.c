@@ -339,8 +339,7 @@ static int set_str(char **dst, const char *src)
     return *dst == NULL ? WXS_ENOMEM : 0;
 }
 
-/* The remembered result: "x" + {"status":..,"errcode":..,"errmsg":..,"openid":..,
- * "session_key":..}. The leading 'x' keeps it from ever reading as a user record. */
+/* Append ,"name":"value" (JSON-escaped); nothing when value is NULL. */
 static int add_member(wxs__buf *b, const char *name, const char *value)
 {
     if (value == NULL)
@@ -351,6 +350,8 @@ static int add_member(wxs__buf *b, const char *name, const char *value)
     return rc == 0 ? wxs__buf_add(b, "\"", 1) : rc;
 }
 
+/* The remembered result: "x" + {"status":..,"errcode":..,"errmsg":..,"openid":..,
+ * "session_key":..}. The leading 'x' keeps it from ever reading as a user record. */
 static char *remember_encode(const exchange *ex)
 {
     wxs__buf b;

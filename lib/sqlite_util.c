@@ -160,13 +160,7 @@ sqlite3 *wxs__sqlite_writer_db(wxs__sqlite_writer *w)
 int wxs__sqlite_writer_stmt(wxs__sqlite_writer *w, const char *sql, sqlite3_stmt **out)
 {
     for (int i = 0; i < w->nstmts; i++) {
-        if (w->stmts[i].sql == sql) {
-            *out = w->stmts[i].stmt;
-            return SQLITE_OK;
-        }
-    }
-    for (int i = 0; i < w->nstmts; i++) {
-        if (strcmp(w->stmts[i].sql, sql) == 0) {
+        if (w->stmts[i].sql == sql || strcmp(w->stmts[i].sql, sql) == 0) {
             *out = w->stmts[i].stmt;
             return SQLITE_OK;
         }

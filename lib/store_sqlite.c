@@ -542,8 +542,6 @@ out:
     return rc;
 }
 
-/* get: inline on the read connection. The value is copied out and the statement reset before
- * the callback, so the callback may issue ops (even get) on this store. */
 /* Look key up on the read connection, inline on the loop thread (a WAL reader never waits for
  * writers). The value goes to the callback straight from the row, without a copy: it is valid
  * until the statement is reset after the callback. A get from inside a get's callback (the

@@ -204,10 +204,18 @@ static void exchange_detach(wxs__wechat *w, exchange *ex)
     curl_multi_remove_handle(w->multi, ex->easy);
 }
 
+/* Clear the reply kept in ex (it held the session key). */
+static void body_wipe(exchange *ex)
+{
+    if (ex->body.data != NULL)
+        explicit_bzero(ex->body.data, ex->body.len);
+}
+
 static void exchange_destroy(exchange *ex)
 {
     if (ex->easy != NULL)
         curl_easy_cleanup(ex->easy);
+    body_wipe(ex);
     wxs__buf_free(&ex->body);
     wxs__free(ex);
 }
@@ -220,10 +228,9 @@ static void exchange_put(wxs__wechat *w, exchange *ex)
         exchange_destroy(ex);
         return;
     }
+    body_wipe(ex);
     if (ex->body.cap > WECHAT_SPARE_BODY_BYTES)
         wxs__buf_free(&ex->body);
-    else if (ex->body.data != NULL)
-        explicit_bzero(ex->body.data, ex->body.len);
     wxs__buf_reset(&ex->body);
     ex->cb = NULL;
     ex->arg = NULL;
