@@ -15,15 +15,15 @@ warn=(-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
       -Wno-string-concatenation)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 # shellcheck disable=SC2086
-cflags=(-std=gnu11 -g -O1 "${warn[@]}" "${san[@]}" -Iinclude -Ilib -Isrc/server
+cflags=(-std=gnu11 -g -O1 "${warn[@]}" "${san[@]}" -Iinclude -Ilib -Iutil -Isrc/server
         $(pkg-config --cflags $deps) ${WXS_FUZZ_CFLAGS:-})
 # shellcheck disable=SC2086
 libs=($(pkg-config --libs $deps) -lhttp_parser -lpthread)
 
 mkdir -p "$out/obj"
 # the library and the HTTP server, instrumented for coverage (fuzzer-no-link)
-sources=(lib/*.c src/server/http.c src/server/http_parse.c)
-newest_header=$(ls -t include/*.h lib/*.h src/server/*.h | head -1)
+sources=(util/*.c lib/*.c src/server/http.c src/server/http_parse.c)
+newest_header=$(ls -t include/*.h util/*.h lib/*.h src/server/*.h | head -1)
 objs=()
 for src in "${sources[@]}"; do
     obj="$out/obj/$(echo "${src%.c}" | tr / _).o"

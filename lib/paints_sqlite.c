@@ -1,6 +1,6 @@
 /* paints_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
  * file (cfg->sqlite_path), WAL mode; saves and deletes run on the file's writer thread
- * (lib/sqlite_util.h), lists on the libuv thread pool. */
+ * (util/sqlite_util.h), lists on the libuv thread pool. */
 #include "paints.h"
 #include "sqlite_util.h"
 
@@ -20,7 +20,7 @@
  * back (its savepoint, or the whole batch when the commit fails) and reports WXS_ESTORE.
  *
  * Threads. Saves and deletes go to the one writer of the file in this process
- * (lib/sqlite_util.h): one connection and one thread shared by every instance, drawings and
+ * (util/sqlite_util.h): one connection and one thread shared by every instance, drawings and
  * sessions, of every worker. It runs the writes queued by all of them in FIFO order as group
  * commits (BEGIN IMMEDIATE, each write in a savepoint of its own, one COMMIT), so the writes of
  * one instance apply in the order they were issued, a failing write fails alone, and the

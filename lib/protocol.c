@@ -482,3 +482,19 @@ int wxs__error_json(wxs__buf *b, const char *code, const char *message)
         rc = wxs__buf_adds(b, "\"}}");
     return rc;
 }
+
+/* ---- signature: lowercase hex sha1(rawData + session_key) */
+
+void wxs_signature(const char *raw_data, size_t raw_len, const char *session_key, size_t key_len,
+                   char hex[41])
+{
+    wxs__sha1_hex(raw_data, raw_len, session_key, key_len, hex);
+}
+
+int wxs_signature_verify(const char *raw_data, size_t raw_len, const char *session_key,
+                         size_t key_len, const char *signature, size_t sig_len)
+{
+    char hex[41];
+    wxs__sha1_hex(raw_data, raw_len, session_key, key_len, hex);
+    return wxs__ct_equal(hex, 40, signature, sig_len);
+}

@@ -1,5 +1,5 @@
 /* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run inline on
- * the loop thread, writes run in order on the file's writer thread (lib/sqlite_util.h). */
+ * the loop thread, writes run in order on the file's writer thread (util/sqlite_util.h). */
 #include "sqlite_util.h"
 #include "store.h"
 
@@ -21,7 +21,7 @@
  * Threads. Each instance owns a read connection, which serves get() on the loop thread: a WAL
  * reader never waits for writers, so get() answers before it returns. Writes (set, set_nx, del,
  * login and the periodic purge of expired rows) go to the one writer of the file in this
- * process (lib/sqlite_util.h): one connection and one thread shared by every instance, sessions
+ * process (util/sqlite_util.h): one connection and one thread shared by every instance, sessions
  * and drawings, of every worker. It runs the writes queued by all of them in FIFO order as group
  * commits, each write in a savepoint of its own, so the writes of one instance apply in the order
  * they were issued, as on a Redis connection, and a failing write fails alone. Results come back

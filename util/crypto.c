@@ -1,9 +1,8 @@
-/* crypto.c: hashing, constant-time comparison and randomness, on OpenSSL's libcrypto. */
-#include "internal.h"
+/* crypto.c: hashing and constant-time comparison, on OpenSSL's libcrypto. */
+#include "util.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -42,33 +41,9 @@ void wxs__sha256_hex(const void *p, size_t len, char hex[65])
     to_hex(md, sizeof md, hex);
 }
 
-int wxs__random(void *buf, size_t n)
-{
-    return RAND_bytes(buf, (int)n) == 1 ? 0 : WXS_EIO;
-}
-
 int wxs__ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
     if (alen != blen)
         return 0;
     return CRYPTO_memcmp(a, b, alen) == 0;
-}
-
-void wxs__base64(const void *p, size_t n, char *out)
-{
-    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-}
-
-void wxs_signature(const char *raw_data, size_t raw_len, const char *session_key, size_t key_len,
-                   char hex[41])
-{
-    wxs__sha1_hex(raw_data, raw_len, session_key, key_len, hex);
-}
-
-int wxs_signature_verify(const char *raw_data, size_t raw_len, const char *session_key,
-                         size_t key_len, const char *signature, size_t sig_len)
-{
-    char hex[41];
-    wxs__sha1_hex(raw_data, raw_len, session_key, key_len, hex);
-    return wxs__ct_equal(hex, 40, signature, sig_len);
 }

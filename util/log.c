@@ -1,5 +1,5 @@
 /* log.c: the library's log sink: text or JSON lines, level-filtered, thread-safe. */
-#include "internal.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #ifndef WXS_SQLITE_UTIL_H
 #define WXS_SQLITE_UTIL_H
 
-#include "internal.h"
+#include "util.h"
 
 #include <sqlite3.h>
 

@@ -1,5 +1,5 @@
 /* alloc.c: the replaceable allocator, bounded buffers and the error table. */
-#include "internal.h"
+#include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
