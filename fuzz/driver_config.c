@@ -5,6 +5,8 @@
 #include "fuzz.h"
 
 #include "internal.h"
+#include "options.h"
+#include "server_options.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -56,6 +58,23 @@ static int mark_outside_secrets(json_t *v, const char *path)
     return 0;
 }
 
+/* Where the server's and the One Stroke app's tables put their values: a config here has the three
+ * tables wxsessiond registers, so that every key of a real config file is known. */
+typedef struct all_options {
+    server_options server;
+    struct onestroke_options onestroke;
+} all_options;
+
+static wxs_config *config_new_in(all_options *a)
+{
+    wxs_config *cfg = wxs_config_new();
+    FUZZ_CHECK(cfg != NULL, "out of memory");
+    FUZZ_CHECK(wxs_config_register(cfg, &server_option_table, &a->server) == 0 &&
+                   wxs_config_register(cfg, &onestroke_option_table, &a->onestroke) == 0,
+               "cannot register the tables");
+    return cfg;
+}
+
 /* The config as its dump text (secrets shown as "***"); free() it. */
 static char *dump_of(const wxs_config *cfg)
 {
@@ -75,8 +94,8 @@ static const char *defaults_dump(void)
     static char *text;
 
     if (text == NULL) {
-        wxs_config *cfg = wxs_config_new();
-        FUZZ_CHECK(cfg != NULL, "out of memory");
+        static all_options a;
+        wxs_config *cfg = config_new_in(&a);
         text = dump_of(cfg); /* kept for the process */
         wxs_config_free(cfg);
     }
@@ -95,7 +114,8 @@ static void check_reason(const char *err, int rc)
 /* The file: on failure nothing changes and no secret leaks; on success the dump loads back. */
 static void check_file(const char *text, size_t len)
 {
-    wxs_config *cfg = wxs_config_new();
+    static all_options a, b;
+    wxs_config *cfg = config_new_in(&a);
     char err[512] = "";
     const char *before = defaults_dump();
     char *after;
@@ -115,7 +135,7 @@ static void check_file(const char *text, size_t len)
             FUZZ_CHECK(strstr(err, MARK) == NULL, "a reason quotes a secret: %s", err);
         json_decref(root);
     } else {
-        wxs_config *again = wxs_config_new();
+        wxs_config *again = config_new_in(&b);
         json_t *root = json_loadb(text, len, 0, NULL);
         char *third;
         FUZZ_CHECK(rc == 0 && again != NULL && root != NULL, "rc %d", rc);
@@ -138,7 +158,8 @@ static void check_set(const char *text, size_t len)
 {
     char *copy = malloc(len + 1);
     char *eq;
-    wxs_config *cfg = wxs_config_new();
+    static all_options a;
+    wxs_config *cfg = config_new_in(&a);
     char err[512] = "";
     const char *before = defaults_dump();
     char *after;

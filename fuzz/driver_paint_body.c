@@ -1,12 +1,15 @@
-/* driver_paint_body.c: libFuzzer driver for One Stroke request bodies (wxs_paint_body_parse, JSON
- * and urlencoded) and for the list cursor ("<createdAt>.<id>", decoded in lib/paints_api.c). */
+/* driver_paint_body.c: libFuzzer driver for One Stroke request bodies (os_body_parse, JSON and
+ * urlencoded, src/onestroke/body.c) and for the list cursor ("<createdAt>.<id>", decoded by
+ * os_cursor_decode in src/onestroke/paint.c). */
 #include "fuzz.h"
 
-#include "ctx.h"
-#include "protocol.h"
+#include "body.h"
+#include "paint.h"
 
+#include <jansson.h>
 #include <string.h>
 #include <strings.h>
+#include <wxsession.h>
 
 /* ---- bodies */
 
@@ -32,7 +35,7 @@ static void expect_bytes(const char *what, const char *got, size_t got_len, cons
 }
 
 /* A parsed JSON body: the fields must be what jansson finds in it. */
-static void check_json_fields(const char *body, size_t len, const wxs_paint_body *b)
+static void check_json_fields(const char *body, size_t len, const os_body *b)
 {
     json_t *doc = json_loadb(body, len, 0, NULL);
     json_t *id, *actions;
@@ -110,7 +113,7 @@ static char *form_field(const char *body, size_t len, const char *name, size_t *
 }
 
 /* A parsed urlencoded body: the last id= and actions= fields, decoded. */
-static void check_form_fields(const char *body, size_t len, const wxs_paint_body *b)
+static void check_form_fields(const char *body, size_t len, const os_body *b)
 {
     size_t id_len = 0, actions_len = 0;
     char *id = form_field(body, len, "id", &id_len);
@@ -129,6 +132,14 @@ static void check_form_fields(const char *body, size_t len, const wxs_paint_body
     free(actions);
 }
 
+/* 1 when s[0..n) is valid UTF-8: jansson refuses to make a string of anything else. */
+static int utf8_ok(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    json_decref(j);
+    return j != NULL;
+}
+
 /* Byte 0: bits 0-1 the Content-Type, bits 2-3 the nesting limit; the rest is the body. */
 static void check_body(const uint8_t *data, size_t size)
 {
@@ -140,12 +151,12 @@ static void check_body(const uint8_t *data, size_t size)
     int depth = depths[(data[0] >> 2) & 3];
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
-    wxs_paint_body b;
+    os_body b;
     const char *reason = (const char *)"unset";
     char err[256] = "";
     int rc;
 
-    rc = wxs_paint_body_parse(ctype, body, len, depth, &b, &reason, err, sizeof err);
+    rc = os_body_parse(ctype, body, len, depth, &b, &reason, err, sizeof err);
     if (rc < 0) {
         FUZZ_CHECK(rc == WXS_EPARSE, "rc %d", rc);
         FUZZ_CHECK(reason != NULL && strncmp(reason, "ERR_", 4) == 0, "no wire reason");
@@ -155,11 +166,10 @@ static void check_body(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(reason == NULL, "reason %s on success", reason);
     if (b.id != NULL)
-        FUZZ_CHECK(wxs__utf8_valid((const unsigned char *)b.id, strlen(b.id)), "id not UTF-8");
+        FUZZ_CHECK(utf8_ok(b.id, strlen(b.id)), "id not UTF-8");
     if (b.actions != NULL) {
         FUZZ_CHECK(b.actions[b.actions_len] == '\0', "actions not NUL-terminated");
-        FUZZ_CHECK(wxs__utf8_valid((const unsigned char *)b.actions, b.actions_len),
-                   "actions not UTF-8");
+        FUZZ_CHECK(utf8_ok(b.actions, b.actions_len), "actions not UTF-8");
     } else {
         FUZZ_CHECK(b.actions_len == 0, "actions_len %zu without actions", b.actions_len);
     }
@@ -167,7 +177,7 @@ static void check_body(const uint8_t *data, size_t size)
         check_json_fields(body, len, &b);
     else
         check_form_fields(body, len, &b);
-    wxs_paint_body_clear(&b);
+    os_body_clear(&b);
     FUZZ_CHECK(b.id == NULL && b.actions == NULL, "clear left fields");
 }
 
@@ -189,37 +199,34 @@ static int ref_cursor_ok(const char *s)
     }
     if (digits == 19 && memcmp(s, max, 19) > 0)
         return 0;
-    return wxs__paint_id_valid(dot + 1, strlen(dot + 1));
+    return os_paint_id_valid(dot + 1, strlen(dot + 1));
 }
 
-static void never_called(void *arg, int status, const char *data_json, size_t len,
-                         const char *next)
-{
-    FUZZ_CHECK(0, "wxs_paints_list called back on a closing context");
-}
-
-/* wxs_paints_list on a closing context decodes the cursor and stops before any store: a bad
- * cursor is WXS_EINVAL, a good one WXS_ECANCELED. */
+/* os_cursor_decode accepts exactly the cursors of the rule, leaves a refused one's output alone,
+ * and a decoded cursor encodes to text that decodes to the same place. */
 static void check_cursor(const uint8_t *data, size_t size)
 {
-    static wxs_config *cfg;
-    wxs_ctx ctx;
     char *cursor = malloc(size);
+    os_paint_cursor c = {.created_at_ms = -1, .id = "unset"}, again;
+    char text[OS_CURSOR_MAX];
     int rc, ok;
 
     FUZZ_CHECK(cursor != NULL, "out of memory");
     memcpy(cursor, data + 1, size - 1);
     cursor[size - 1] = '\0';
-    if (cfg == NULL)
-        cfg = wxs_config_new(); /* kept for the process: defaults only */
-    FUZZ_CHECK(cfg != NULL, "out of memory");
-    memset(&ctx, 0, sizeof ctx);
-    ctx.cfg = cfg;
-    ctx.closing = 1;
-    rc = wxs_paints_list(&ctx, "oGZUI0egBJY1zhBYw2KhdUfwVJJE", cursor, 0, never_called, NULL);
-    ok = cursor[0] == '\0' || ref_cursor_ok(cursor);
-    FUZZ_CHECK(rc == (ok ? WXS_ECANCELED : WXS_EINVAL), "cursor '%s': rc %d, expected %s",
-               cursor, rc, ok ? "valid" : "invalid");
+    rc = os_cursor_decode(cursor, &c);
+    ok = ref_cursor_ok(cursor);
+    FUZZ_CHECK((rc == 0) == ok, "cursor '%s': rc %d, expected %s", cursor, rc,
+               ok ? "valid" : "invalid");
+    if (rc == 0) {
+        os_paint p = {.id = c.id, .created_at_ms = c.created_at_ms};
+        os_cursor_encode(&p, text);
+        FUZZ_CHECK(os_cursor_decode(text, &again) == 0 && again.created_at_ms == c.created_at_ms &&
+                       strcmp(again.id, c.id) == 0,
+                   "cursor '%s' encodes to '%s'", cursor, text);
+    } else {
+        FUZZ_CHECK(c.created_at_ms == -1 && strcmp(c.id, "unset") == 0, "refused cursor written");
+    }
     free(cursor);
 }
 

@@ -7,9 +7,11 @@
  *    failure; wxs_strerror() turns a code into text.
  *  - Handles are opaque and come in pairs: wxs_x_new() / wxs_x_free(); every _free(NULL) is a
  *    no-op.
- *  - A function that takes a callback and returns an error never calls that callback. A
- *    function that takes a callback and returns 0 calls it exactly once, on the loop thread,
- *    possibly before it returns (the SQLite store answers reads synchronously).
+ *  - One callback rule, libuv's: a callback never runs before the call that started it has
+ *    returned. A function that takes a callback and returns an error (found at once) never
+ *    calls that callback; one that returns 0 calls it exactly once, on the loop thread, on a
+ *    later pass of the loop, even when the answer was known at once (an anonymous request, a
+ *    malformed header, an SQLite read, a store that is down).
  *  - The library never aborts or exits. All its memory comes from the allocator set with
  *    wxs_replace_allocator().
  */
@@ -30,19 +32,19 @@ extern "C" {
 /* ---------------------------------------------------------------- errors */
 
 /* X(name, value, message): the one table of library error codes. */
-#define WXS_ERRNO_MAP(X)                                                                          \
-    X(NOMEM, -1, "out of memory")                                                                 \
-    X(INVAL, -2, "invalid argument")                                                              \
-    X(TOOBIG, -3, "value exceeds its limit")                                                      \
-    X(PARSE, -4, "malformed input")                                                               \
-    X(STORE, -5, "store unavailable")                                                             \
-    X(TIMEDOUT, -6, "operation timed out")                                                        \
-    X(EXCHANGE, -7, "code exchange rejected by WeChat")                                           \
-    X(SIGNATURE, -8, "signature mismatch")                                                        \
-    X(NOTFOUND, -9, "not found")                                                                  \
-    X(CONFIG, -10, "invalid configuration")                                                       \
-    X(IO, -11, "input/output error")                                                              \
-    X(CANCELED, -12, "operation canceled")                                                        \
+#define WXS_ERRNO_MAP(X)                                                                           \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(INVAL, -2, "invalid argument")                                                               \
+    X(TOOBIG, -3, "value exceeds its limit")                                                       \
+    X(PARSE, -4, "malformed input")                                                                \
+    X(STORE, -5, "store unavailable")                                                              \
+    X(TIMEDOUT, -6, "operation timed out")                                                         \
+    X(EXCHANGE, -7, "code exchange rejected by WeChat")                                            \
+    X(SIGNATURE, -8, "signature mismatch")                                                         \
+    X(NOTFOUND, -9, "not found")                                                                   \
+    X(CONFIG, -10, "invalid configuration")                                                        \
+    X(IO, -11, "input/output error")                                                               \
+    X(CANCELED, -12, "operation canceled")                                                         \
     X(UPSTREAM, -13, "bad reply from upstream")
 
 typedef enum {
@@ -83,42 +85,110 @@ void wxs_set_log(wxs_log_fn fn, void *arg, wxs_log_level min_level, int json);
 
 /* ---------------------------------------------------------------- config */
 
-/* The configuration: one table of options (name, type, default, bounds, env var, flag, help)
- * drives the JSON config file, environment overrides, command-line flags, --help and
- * docs/config.md. Option names are the config file's keys, dotted for nested objects
- * ("redis.port"). */
+/* The configuration: tables of options (name, type, default, bounds, env var, flag, help) drive
+ * the JSON config file, environment overrides, command-line flags, --help and docs/config.md.
+ * The library registers its own table (appId, appSecret, the session store, the WeChat client);
+ * a program registers its own tables (its port, its app's options) with wxs_config_register()
+ * and reads its own typed fields. Option names are the config file's keys, dotted for nested
+ * objects ("redis.port"). */
 typedef struct wxs_config wxs_config;
 
-/** A config holding every option's default. NULL when out of memory. */
+typedef enum {
+    WXS_OPT_INT,    /* long long, within [min, max] */
+    WXS_OPT_BOOL,   /* long long, 0 or 1 (true/false, 1/0, yes/no, on/off as text) */
+    WXS_OPT_STRING, /* char *, never NULL; `check` may refuse a value */
+    WXS_OPT_ENUM,   /* char *, one of `choices` */
+    WXS_OPT_SECRET, /* char *: shown as "***", also read from <env>_FILE, wiped when freed */
+} wxs_option_type;
+
+/** A string option's format check: 0, or -1 with a reason in why (never quoting the value). */
+typedef int (*wxs_option_check_fn)(const char *value, char *why, size_t whylen);
+
+/** One option. Build it with the WXS_OPTION_* macros below, which check the field's type. */
+typedef struct wxs_option {
+    const char *name; /* config file key, dotted for nested objects */
+    const char *flag; /* command-line flag without the leading "--" */
+    const char *env;  /* environment variable; secrets also read <env>_FILE */
+    wxs_option_type type;
+    size_t offset;     /* of the field in the owner's struct: long long or char * */
+    long long def_int; /* int and bool */
+    long long min, max;
+    const char *def_str;        /* string, enum and secret ("" for secrets) */
+    const char *const *choices; /* enum: NULL-terminated */
+    wxs_option_check_fn check;  /* string: optional */
+    const char *help;           /* one line */
+    const char *alias;          /* an older config key for the same field, or NULL */
+} wxs_option;
+
+/** A table of options that fill one struct of its owner's. */
+typedef struct wxs_option_table {
+    const char *title; /* its heading in --help and docs/config.md */
+    const wxs_option *options;
+    size_t count;
+    /** Optional cross-option rules, run by wxs_config_validate() after every option's own
+     *  checks: 0, or WXS_ECONFIG with a one-line reason naming the option. fields is the struct
+     *  given to wxs_config_register(); cfg answers for the other tables' options. */
+    int (*validate)(const void *fields, const wxs_config *cfg, char *err, size_t errlen);
+} wxs_option_table;
+
+/* clang-format off */
+#define WXS__FIELD(type, field, ctype)                                                            \
+    (offsetof(type, field) + 0 * sizeof(_Generic(((type *)0)->field, ctype: 1)))
+#define WXS_OPTION_INT(type, field, name, flag, env, def, lo, hi, help)                           \
+    {name, flag, env, WXS_OPT_INT, WXS__FIELD(type, field, long long), def, lo, hi, NULL, NULL,  \
+     NULL, help, NULL}
+#define WXS_OPTION_BOOL(type, field, name, flag, env, def, help)                                  \
+    {name, flag, env, WXS_OPT_BOOL, WXS__FIELD(type, field, long long), def, 0, 1, NULL, NULL,   \
+     NULL, help, NULL}
+#define WXS_OPTION_STRING(type, field, name, flag, env, def, check, help)                         \
+    {name, flag, env, WXS_OPT_STRING, WXS__FIELD(type, field, char *), 0, 0, 0, def, NULL,       \
+     check, help, NULL}
+#define WXS_OPTION_SECRET(type, field, name, flag, env, help)                                     \
+    {name, flag, env, WXS_OPT_SECRET, WXS__FIELD(type, field, char *), 0, 0, 0, "", NULL, NULL,  \
+     help, NULL}
+#define WXS_OPTION_ENUM(type, field, name, flag, env, def, choices, help)                         \
+    {name, flag, env, WXS_OPT_ENUM, WXS__FIELD(type, field, char *), 0, 0, 0, def, choices,      \
+     NULL, help, NULL}
+/* clang-format on */
+
+/** A config holding the library's options at their defaults. NULL when out of memory. */
 wxs_config *wxs_config_new(void);
+/** Free cfg and every string it set in registered tables' fields (set to NULL). NULL: no-op. */
 void wxs_config_free(wxs_config *cfg);
 
-/** Merge a JSON config file. On error returns WXS_ECONFIG (or WXS_EIO, WXS_ENOMEM) and writes
- *  a one-line reason naming the option into err. */
+/** Register table, whose options fill fields (the owner's struct, borrowed: it must outlive
+ *  cfg). Every field is set to its default at once. Returns 0; WXS_EINVAL when an option's name,
+ *  alias, flag or env var is already registered or more than 8 tables are; WXS_ENOMEM. */
+int wxs_config_register(wxs_config *cfg, const wxs_option_table *table, void *fields);
+
+/** Merge a JSON config file, all or nothing. On error returns WXS_ECONFIG (or WXS_EIO,
+ *  WXS_ENOMEM) and writes a one-line reason naming the option into err. */
 int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t errlen);
 
-/** Apply environment overrides (WXS_<OPTION>, and WXS_<OPTION>_FILE for secrets). */
+/** Apply environment overrides (WXS_<OPTION>, and WXS_<OPTION>_FILE for secrets), all or
+ *  nothing. */
 int wxs_config_load_env(wxs_config *cfg, char *err, size_t errlen);
 
 /** Set one option from text, as a flag or env var would. name is the option's name
- *  ("redis.port") or its flag without dashes ("redis-port"). */
-int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *err,
-                   size_t errlen);
+ *  ("redis.port"), its alias, or its flag without dashes ("redis-port"). */
+int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *err, size_t errlen);
 
-/** Check cross-option rules (e.g. appId and appSecret are set unless the simulator is on). */
+/** Check every option against its rules and run each table's validate. */
 int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen);
 
-/** Typed getters by option name. Unknown names or a wrong type return NULL / 0. Strings are
- *  borrowed: valid until the option is set again or cfg is freed. */
+/** Typed getters by option name, for an option another table owns (a program reads its own
+ *  fields directly). Unknown names or a wrong type return NULL / 0. Strings are borrowed: valid
+ *  until the option is set again or cfg is freed. */
 const char *wxs_config_get_str(const wxs_config *cfg, const char *name);
 long long wxs_config_get_int(const wxs_config *cfg, const char *name);
 
 /** Write the effective configuration as JSON with secrets shown as "***" when set. */
 int wxs_config_dump(const wxs_config *cfg, FILE *out);
 
-/** Write the options as --help text / as the Markdown of docs/config.md. */
-void wxs_config_print_help(FILE *out);
-void wxs_config_print_markdown(FILE *out);
+/** Write every registered option as --help text / as the Markdown of docs/config.md (whose
+ *  example config file shows cfg's values: call it on a config fresh from its defaults). */
+void wxs_config_print_help(const wxs_config *cfg, FILE *out);
+void wxs_config_print_markdown(const wxs_config *cfg, FILE *out);
 
 /* -------------------------------------------------------- protocol (pure) */
 
@@ -132,8 +202,7 @@ void wxs_config_print_markdown(FILE *out);
  *  escape; '+' stays '+'; the result must be valid UTF-8. Writes at most dstcap bytes to dst and
  *  sets *dstlen. Returns 0, WXS_EPARSE (bad escape or invalid UTF-8) or WXS_ETOOBIG. dst may
  *  not overlap src. */
-int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
-                       size_t *dstlen);
+int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap, size_t *dstlen);
 
 /** hex must have room for 41 bytes: lowercase hex sha1(raw_data + session_key), NUL-terminated. */
 void wxs_signature(const char *raw_data, size_t raw_len, const char *session_key, size_t key_len,
@@ -152,9 +221,9 @@ typedef struct wxs_ctx wxs_ctx;
 
 /** Create a context on loop, opening the configured session store and the WeChat client.
  *  cfg is borrowed and must outlive the context. Returns 0 or a negative code with a reason in
- *  err. */
-int wxs_ctx_new(wxs_ctx **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
-                size_t errlen);
+ *  err: WXS_ECONFIG when appId or appSecret is empty (WeChat, and the simulator, need both) or
+ *  the store cannot be opened. */
+int wxs_ctx_new(wxs_ctx **out, uv_loop_t *loop, const wxs_config *cfg, char *err, size_t errlen);
 
 /** Start closing: in-flight operations end with their callbacks (status WXS_ECANCELED where
  *  they cannot finish); handles close on the loop, so run the loop until it has no active
@@ -195,63 +264,13 @@ typedef void (*wxs_auth_cb)(void *arg, const wxs_auth_result *res);
 
 /** Decide who sends a request (the weapp-session protocol, DESIGN.md section 2): anonymous,
  *  login (exchange the code, check the signature, store the session) or code-only (look the
- *  session up). Calls cb exactly once when it returns 0; never when it returns < 0. */
+ *  session up). Returns 0 and calls cb exactly once, never before returning (every answer,
+ *  rejections included, comes through the loop); or returns WXS_EINVAL, WXS_ENOMEM or
+ *  WXS_ECANCELED (the context is being freed) and never calls cb. */
 int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb cb, void *arg);
 
 /** 1 when the context's store connection is up (for /healthz), else 0. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx);
-
-/* ------------------------------------------------------ One Stroke drawings */
-
-/* The demo app's drawings (DESIGN.md section 3), kept by the store named by `paints.store`.
- * Every call is scoped to one user's openId: nobody reads, overwrites or deletes another
- * user's drawing. A drawing id is 1..64 bytes of [A-Za-z0-9_-]; its actions are an opaque
- * string of valid JSON text, at most `paints.maxActionsBytes`. */
-
-typedef struct wxs_paint {
-    const char *id;
-    const char *actions;
-    size_t actions_len;
-    int64_t created_at_ms;
-    int64_t updated_at_ms;
-} wxs_paint;
-
-/** The fields of a save or delete request body, owned (free with wxs_paint_body_clear). */
-typedef struct wxs_paint_body {
-    char *id;      /* NULL when the body has none */
-    char *actions; /* NULL when the body has none; NUL-terminated */
-    size_t actions_len;
-} wxs_paint_body;
-
-/** Parse a request body: JSON ({"id":..,"actions":..}; actions a string, or an array/object
- *  which is kept as its compact JSON text) when content_type is application/json or the body
- *  starts with '{', else application/x-www-form-urlencoded. Pure. Returns 0, or WXS_EPARSE
- *  with a wire reason in *reason ("ERR_BAD_BODY", "ERR_BAD_ID", "ERR_BAD_ACTIONS") and a
- *  message in err. */
-int wxs_paint_body_parse(const char *content_type, const char *body, size_t len, int max_depth,
-                         wxs_paint_body *out, const char **reason, char *err, size_t errlen);
-void wxs_paint_body_clear(wxs_paint_body *b);
-
-/** data_json: the page as a JSON array of {"id","actions","createdAt","updatedAt"} (newest
- *  first); next: the cursor of the following page or NULL. Valid during the callback. */
-typedef void (*wxs_paint_list_cb)(void *arg, int status, const char *data_json, size_t len,
-                                  const char *next);
-typedef void (*wxs_paint_done_cb)(void *arg, int status);
-
-/** List openid's drawings: limit 0 means `paints.pageSize`; over `paints.maxPageSize` or a
- *  malformed cursor: WXS_EINVAL (no callback). Status WXS_ESTORE when the store is down. */
-int wxs_paints_list(wxs_ctx *ctx, const char *openid, const char *cursor, unsigned limit,
-                    wxs_paint_list_cb cb, void *arg);
-/** Save (insert or replace) openid's drawing. Checked before anything is stored, answered by
- *  the return value (no callback): WXS_EINVAL bad id, WXS_ETOOBIG actions too large, WXS_EPARSE
- *  actions not JSON (or nested past limits.jsonDepth). Callback statuses: 0, WXS_ETOOBIG (the
- *  user has paints.maxPerUser drawings), WXS_ESTORE. */
-int wxs_paints_save(wxs_ctx *ctx, const char *openid, const char *id, const char *actions,
-                    size_t actions_len, wxs_paint_done_cb cb, void *arg);
-/** Delete openid's drawing id: WXS_EINVAL bad id (no callback); callback statuses 0,
- *  WXS_ENOTFOUND (the user has no such drawing), WXS_ESTORE. */
-int wxs_paints_delete(wxs_ctx *ctx, const char *openid, const char *id, wxs_paint_done_cb cb,
-                      void *arg);
 
 #ifdef __cplusplus
 }

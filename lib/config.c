@@ -1,6 +1,7 @@
-/* config.c: the one table of configuration options and what applies it: defaults, the JSON config
- * file, environment overrides, flags, validation and get. The same table drives dump, --help and
- * docs/config.md, printed by lib/config_print.c; config_impl.h holds what the two files share. */
+/* config.c: the configuration machinery: registered option tables (the library's is in
+ * lib/config_table.c) and what applies them: defaults, the JSON config file, environment
+ * overrides, flags, validation and get. The same tables drive dump, --help and docs/config.md,
+ * printed by lib/config_print.c; config_impl.h holds what the files share. */
 #include "config_impl.h"
 
 #include <arpa/inet.h>
@@ -13,150 +14,6 @@
 #define SECRET_FILE_MAX 4096      /* a WXS_<NAME>_FILE's size */
 #define CONFIG_FILE_MAX (1 << 20) /* the JSON config file's size */
 #define NAME_MAX_LEN 64           /* an option's (dotted) name */
-#define PREFIX_MAX 64             /* redis.prefix */
-
-/* clang-format off */
-/* Field offsets that fail to compile when the field's type does not match the option's type. */
-#define LL_FIELD(f)                                                                               \
-    (offsetof(struct wxs_config, f) +                                                             \
-     0 * sizeof(_Generic(((struct wxs_config *)0)->f, long long: 1)))
-#define STR_FIELD(f)                                                                              \
-    (offsetof(struct wxs_config, f) + 0 * sizeof(_Generic(((struct wxs_config *)0)->f, char *: 1)))
-
-#define OPT_INT(name, flag, env, field, def, lo, hi, help)                                        \
-    {name, flag, env, T_INT, LL_FIELD(field), def, lo, hi, NULL, NULL, NULL, help}
-#define OPT_BOOL(name, flag, env, field, def, help)                                               \
-    {name, flag, env, T_BOOL, LL_FIELD(field), def, 0, 1, NULL, NULL, NULL, help}
-#define OPT_STR(name, flag, env, field, def, check, help)                                         \
-    {name, flag, env, T_STRING, STR_FIELD(field), 0, 0, 0, def, NULL, check, help}
-#define OPT_SECRET(name, flag, env, field, help)                                                  \
-    {name, flag, env, T_SECRET, STR_FIELD(field), 0, 0, 0, "", NULL, NULL, help}
-#define OPT_ENUM(name, flag, env, field, def, choices, help)                                      \
-    {name, flag, env, T_ENUM, STR_FIELD(field), 0, 0, 0, def, choices, NULL, help}
-
-/* clang-format on */
-
-static int check_listen(const char *value, char *why, size_t whylen);
-static int check_route_base(const char *value, char *why, size_t whylen);
-static int check_prefix(const char *value, char *why, size_t whylen);
-static int check_api_base(const char *value, char *why, size_t whylen);
-static int check_nonempty(const char *value, char *why, size_t whylen);
-
-static const char *const store_choices[] = {"sqlite", "redis", NULL};
-static const char *const paint_store_choices[] = {"sqlite", "mongodb", NULL};
-static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
-static const char *const format_choices[] = {"text", "json", NULL};
-
-/* The table. Options of one group ("redis.") stay together: dump (lib/config_print.c) writes one
- * object per group. */
-static const config_option options[] = {
-    OPT_INT("port", "port", "WXS_PORT", port, 5757, 0, 65535,
-            "TCP port to listen on; 0 picks a free port"),
-    OPT_STR("listen", "listen", "WXS_LISTEN", listen, "127.0.0.1", check_listen,
-            "Address to bind: an IPv4 or IPv6 literal"),
-    OPT_STR("routeBasePath", "route-base-path", "WXS_ROUTE_BASE_PATH", route_base, "/applet",
-            check_route_base,
-            "Path prefix of every route: /segment[/segment...] of A-Z a-z 0-9 . _ ~ -"),
-    OPT_STR("appId", "app-id", "WXS_APP_ID", app_id, "", NULL,
-            "Mini program AppID (required unless the simulator is on)"),
-    OPT_SECRET("appSecret", "app-secret", "WXS_APP_SECRET", app_secret,
-               "Mini program AppSecret (required unless the simulator is on)"),
-    OPT_INT("workers", "workers", "WXS_WORKERS", workers, 0, 0, 64,
-            "Worker threads, one event loop each; 0 means one per CPU core"),
-    OPT_ENUM("store", "store", "WXS_STORE", store, "sqlite", store_choices, "Session store"),
-    OPT_STR("sqlite.path", "sqlite-path", "WXS_SQLITE_PATH", sqlite_path, "wxsession.db",
-            check_nonempty, "SQLite database file of the sqlite store"),
-    OPT_STR("redis.host", "redis-host", "WXS_REDIS_HOST", redis_host, "127.0.0.1", check_nonempty,
-            "Redis host"),
-    OPT_INT("redis.port", "redis-port", "WXS_REDIS_PORT", redis_port, 6379, 1, 65535, "Redis port"),
-    OPT_SECRET("redis.password", "redis-password", "WXS_REDIS_PASSWORD", redis_password,
-               "Redis password; AUTH is sent only when it is set"),
-    OPT_INT("redis.db", "redis-db", "WXS_REDIS_DB", redis_db, 0, 0, 15, "Redis database number"),
-    OPT_INT("redis.timeoutMs", "redis-timeout-ms", "WXS_REDIS_TIMEOUT_MS", redis_timeout_ms, 1000,
-            10, 60000, "Redis connect and command timeout, in milliseconds"),
-    OPT_INT("redis.ttl", "redis-ttl", "WXS_REDIS_TTL", session_ttl, 7200, 1, 2592000,
-            "Session lifetime in seconds (every store)"),
-    OPT_STR("redis.prefix", "redis-prefix", "WXS_REDIS_PREFIX", session_prefix,
-            "weapp-session:", check_prefix,
-            "Key prefix of session entries (every store); at most 64 bytes, no spaces"),
-    OPT_ENUM("paints.store", "paints-store", "WXS_PAINTS_STORE", paint_store, "sqlite",
-             paint_store_choices, "One Stroke drawing store (sqlite uses sqlite.path)"),
-    OPT_INT("paints.maxActionsBytes", "paints-max-actions-bytes", "WXS_PAINTS_MAX_ACTIONS_BYTES",
-            paint_max_actions_bytes, 524288, 1024, 16777216,
-            "Largest `actions` of one drawing, in bytes"),
-    OPT_INT("paints.maxPerUser", "paints-max-per-user", "WXS_PAINTS_MAX_PER_USER",
-            paint_max_per_user, 10000, 1, 100000000, "Drawings one user may keep"),
-    OPT_INT("paints.pageSize", "paints-page-size", "WXS_PAINTS_PAGE_SIZE", paint_page_size, 20,
-            1, 1000, "Drawings per list page when the request names no limit"),
-    OPT_INT("paints.maxPageSize", "paints-max-page-size", "WXS_PAINTS_MAX_PAGE_SIZE",
-            paint_max_page_size, 100, 1, 1000, "Largest list page a request may ask for"),
-    OPT_SECRET("mongo.uri", "mongo-uri", "WXS_MONGO_URI", mongo_uri,
-               "MongoDB connection URI; overrides the other mongo options"),
-    OPT_STR("mongo.username", "mongo-username", "WXS_MONGO_USERNAME", mongo_username, "", NULL,
-            "MongoDB user name"),
-    OPT_SECRET("mongo.password", "mongo-password", "WXS_MONGO_PASSWORD", mongo_password,
-               "MongoDB password"),
-    OPT_STR("mongo.host", "mongo-host", "WXS_MONGO_HOST", mongo_host, "127.0.0.1", NULL,
-            "MongoDB host"),
-    OPT_INT("mongo.port", "mongo-port", "WXS_MONGO_PORT", mongo_port, 27017, 1, 65535,
-            "MongoDB port"),
-    OPT_STR("mongo.query", "mongo-query", "WXS_MONGO_QUERY", mongo_query, "", NULL,
-            "MongoDB URI query string, e.g. authSource=admin"),
-    OPT_STR("mongo.database", "mongo-database", "WXS_MONGO_DATABASE", mongo_database, "weapp", NULL,
-            "MongoDB database"),
-    OPT_STR("wechat.apiBase", "wechat-api-base", "WXS_WECHAT_API_BASE", wechat_api_base,
-            "https://api.weixin.qq.com", check_api_base,
-            "Base URL of the WeChat API (http:// or https://, no trailing slash)"),
-    OPT_INT("wechat.timeoutMs", "wechat-timeout-ms", "WXS_WECHAT_TIMEOUT_MS", wechat_timeout_ms,
-            3000, 100, 60000, "Whole code exchange timeout, in milliseconds"),
-    OPT_INT("wechat.connectTimeoutMs", "wechat-connect-timeout-ms", "WXS_WECHAT_CONNECT_TIMEOUT_MS",
-            wechat_connect_timeout_ms, 3000, 100, 60000,
-            "Connect timeout to the WeChat API, in milliseconds"),
-    OPT_INT("wechat.maxReplyBytes", "wechat-max-reply-bytes", "WXS_WECHAT_MAX_REPLY_BYTES",
-            wechat_max_reply_bytes, 65536, 1024, 1048576,
-            "Largest WeChat API reply body accepted, in bytes"),
-    OPT_INT("limits.headerBytes", "limits-header-bytes", "WXS_LIMITS_HEADER_BYTES",
-            limit_header_bytes, 16384, 1024, 1048576, "Largest request header block, in bytes"),
-    OPT_INT("limits.rawDataBytes", "limits-raw-data-bytes", "WXS_LIMITS_RAW_DATA_BYTES",
-            limit_raw_data_bytes, 8192, 256, 65536,
-            "Largest decoded X-WX-RawData header, in bytes"),
-    OPT_INT("limits.bodyBytes", "limits-body-bytes", "WXS_LIMITS_BODY_BYTES", limit_body_bytes,
-            1048576, 1024, 67108864, "Largest request body, in bytes"),
-    OPT_INT("limits.jsonDepth", "limits-json-depth", "WXS_LIMITS_JSON_DEPTH", limit_json_depth, 64,
-            1, 1024, "Deepest nesting accepted in request JSON"),
-    OPT_INT("limits.connections", "limits-connections", "WXS_LIMITS_CONNECTIONS", limit_connections,
-            10000, 1, 1000000, "Open connections per worker"),
-    OPT_INT("limits.codeBytes", "limits-code-bytes", "WXS_LIMITS_CODE_BYTES", limit_code_bytes, 256,
-            16, 1024, "Longest X-WX-Code header, in bytes"),
-    OPT_INT("timeouts.headerMs", "timeouts-header-ms", "WXS_TIMEOUTS_HEADER_MS", timeout_header_ms,
-            10000, 100, 600000, "Time allowed to send a request's headers, in milliseconds"),
-    OPT_INT("timeouts.bodyMs", "timeouts-body-ms", "WXS_TIMEOUTS_BODY_MS", timeout_body_ms, 30000,
-            100, 600000,
-            "Time allowed to send a request's body after its headers, in milliseconds"),
-    OPT_INT("timeouts.idleMs", "timeouts-idle-ms", "WXS_TIMEOUTS_IDLE_MS", timeout_idle_ms, 60000,
-            100, 3600000, "Idle keep-alive connection timeout, in milliseconds"),
-    OPT_INT("timeouts.shutdownMs", "timeouts-shutdown-ms", "WXS_TIMEOUTS_SHUTDOWN_MS",
-            timeout_shutdown_ms, 10000, 0, 600000,
-            "Grace period for in-flight requests at shutdown, in milliseconds"),
-    OPT_BOOL("simulator.enabled", "simulator-enabled", "WXS_SIMULATOR_ENABLED", simulator, 0,
-             "Serve the WeChat API simulator and use it instead of WeChat (--dev)"),
-    OPT_INT("simulator.latencyMs", "simulator-latency-ms", "WXS_SIMULATOR_LATENCY_MS",
-            sim_latency_ms, 0, 0, 600000,
-            "Simulator: delay before each jscode2session reply, in milliseconds"),
-    OPT_INT("simulator.quotaPerMinute", "simulator-quota-per-minute",
-            "WXS_SIMULATOR_QUOTA_PER_MINUTE", sim_quota_per_minute, 100, 1, 1000000,
-            "Simulator: code exchanges per user per minute before error 45011"),
-    OPT_ENUM("log.level", "log-level", "WXS_LOG_LEVEL", log_level, "info", level_choices,
-             "Lowest log level written"),
-    OPT_ENUM("log.format", "log-format", "WXS_LOG_FORMAT", log_format, "text", format_choices,
-             "Log line format"),
-};
-
-#define N_OPTIONS (sizeof options / sizeof options[0])
-
-/* The table as lib/config_print.c sees it (config_impl.h). */
-const config_option *const wxs__config_options = options;
-const size_t wxs__config_option_count = N_OPTIONS;
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -179,121 +36,83 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int is_string_type(opt_type t)
-{
-    return t == T_STRING || t == T_ENUM || t == T_SECRET;
-}
-
 /* Free a string value; secrets are wiped first so they do not linger in freed memory. */
-static void free_value(const config_option *o, char *s)
+static void free_value(const wxs_option *o, char *s)
 {
-    if (s != NULL && o->type == T_SECRET)
+    if (s != NULL && o->type == WXS_OPT_SECRET)
         explicit_bzero(s, strlen(s));
     wxs__free(s);
 }
 
-/* The option called name, or whose flag (without dashes) is name; NULL when there is none. */
-static const config_option *find_option(const char *name)
+int wxs__config_option_at(const wxs_config *cfg, size_t i, option_ref *out)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (strcmp(options[i].name, name) == 0 || strcmp(options[i].flag, name) == 0)
-            return &options[i];
+    for (size_t t = 0; t < cfg->ntables; t++) {
+        const wxs_option_table *table = cfg->tables[t].table;
+        if (i < table->count) {
+            out->o = &table->options[i];
+            out->fields = cfg->tables[t].fields;
+            return 0;
+        }
+        i -= table->count;
     }
-    return NULL;
+    return -1;
 }
 
-/* 1 when some option's name starts with "<path>.", i.e. path names a nested object. */
-static int is_group(const char *path)
+/* 1 when alias (a dotted config key) names name, as a key or as a flag ("redis.ttl" and
+ * "redis-ttl"). */
+static int alias_matches(const char *alias, const char *name)
+{
+    if (alias == NULL)
+        return 0;
+    for (; *alias != '\0' && *name != '\0'; alias++, name++) {
+        if (*alias != *name && !(*alias == '.' && *name == '-'))
+            return 0;
+    }
+    return *alias == *name;
+}
+
+/* The option called name (its key, its alias, or its flag without dashes) into *out: 1 when
+ * found, else 0. */
+static int find_option(const wxs_config *cfg, const char *name, option_ref *out)
+{
+    option_ref r;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (strcmp(r.o->name, name) == 0 || strcmp(r.o->flag, name) == 0 ||
+            alias_matches(r.o->alias, name)) {
+            *out = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when name is a config file key of o: its name or its alias. */
+static int is_key_of(const wxs_option *o, const char *name)
+{
+    return strcmp(o->name, name) == 0 || (o->alias != NULL && strcmp(o->alias, name) == 0);
+}
+
+/* 1 when key is "<path>." and more. */
+static int in_group(const char *key, const char *path, size_t n)
+{
+    return key != NULL && strncmp(key, path, n) == 0 && key[n] == '.';
+}
+
+/* 1 when some option's key or alias starts with "<path>.", i.e. path names a nested object. */
+static int is_group(const wxs_config *cfg, const char *path)
 {
     size_t n = strlen(path);
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (strncmp(options[i].name, path, n) == 0 && options[i].name[n] == '.')
+    option_ref r;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (in_group(r.o->name, path, n) || in_group(r.o->alias, path, n))
             return 1;
     }
     return 0;
-}
-
-/* ------------------------------------------------------------------ format checks */
-
-static int check_listen(const char *value, char *why, size_t whylen)
-{
-    unsigned char addr[16];
-    if (inet_pton(AF_INET, value, addr) == 1 || inet_pton(AF_INET6, value, addr) == 1)
-        return 0;
-    return fail(why, whylen, -1, "not an IPv4 or IPv6 address literal");
-}
-
-static int is_path_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '~' || c == '-';
-}
-
-/* routeBasePath: one or more "/segment" of [A-Za-z0-9._~-], no "." or ".." segments. */
-static int check_route_base(const char *value, char *why, size_t whylen)
-{
-    const char *p = value;
-    if (*p != '/')
-        return fail(why, whylen, -1, "must start with '/' (e.g. /applet)");
-    while (*p == '/') {
-        const char *seg = ++p;
-        while (is_path_char((unsigned char)*p))
-            p++;
-        size_t n = (size_t)(p - seg);
-        if (n == 0)
-            return fail(why, whylen, -1, "must be /segment[/segment...], no empty segments");
-        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-            return fail(why, whylen, -1, "must not contain '.' or '..' segments");
-    }
-    if (*p != '\0')
-        return fail(why, whylen, -1, "may hold only '/' and the characters A-Z a-z 0-9 . _ ~ -");
-    return 0;
-}
-
-/* 1 when s holds a space, a control character or DEL. */
-static int has_space_or_control(const char *s)
-{
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c <= 0x20 || c == 0x7f)
-            return 1;
-    }
-    return 0;
-}
-
-static int check_prefix(const char *value, char *why, size_t whylen)
-{
-    if (strlen(value) > PREFIX_MAX)
-        return fail(why, whylen, -1, "longer than %d bytes", PREFIX_MAX);
-    if (has_space_or_control(value))
-        return fail(why, whylen, -1, "must not contain spaces or control characters");
-    return 0;
-}
-
-static int check_api_base(const char *value, char *why, size_t whylen)
-{
-    const char *rest = NULL;
-    if (strncmp(value, "http://", 7) == 0)
-        rest = value + 7;
-    else if (strncmp(value, "https://", 8) == 0)
-        rest = value + 8;
-    if (rest == NULL || *rest == '\0' || *rest == '/')
-        return fail(why, whylen, -1, "must be an http:// or https:// URL with a host");
-    if (has_space_or_control(value))
-        return fail(why, whylen, -1, "must not contain spaces or control characters");
-    if (value[strlen(value) - 1] == '/')
-        return fail(why, whylen, -1, "must not end with '/'");
-    return 0;
-}
-
-static int check_nonempty(const char *value, char *why, size_t whylen)
-{
-    return *value == '\0' ? fail(why, whylen, -1, "must not be empty") : 0;
 }
 
 /* ------------------------------------------------------------------ setting values */
 
-static int check_int(const config_option *o, long long v, char *err, size_t errlen)
+static int check_int(const wxs_option *o, long long v, char *err, size_t errlen)
 {
     if (v < o->min || v > o->max)
         return fail(err, errlen, WXS_ECONFIG, "option '%s': %lld is out of range [%lld, %lld]",
@@ -301,23 +120,23 @@ static int check_int(const config_option *o, long long v, char *err, size_t errl
     return 0;
 }
 
-static int set_int(wxs_config *cfg, const config_option *o, long long v, char *err, size_t errlen)
+static int set_int(void *fields, const wxs_option *o, long long v, char *err, size_t errlen)
 {
     int rc = check_int(o, v, err, errlen);
     if (rc == 0)
-        *int_field(cfg, o) = v;
+        *int_field(fields, o) = v;
     return rc;
 }
 
 /* Check value (len bytes, NUL-free) against the option's rules without storing it. The reason
  * quotes the value only for options that are not secrets. */
-static int check_string(const config_option *o, const char *value, size_t len, char *err,
+static int check_string(const wxs_option *o, const char *value, size_t len, char *err,
                         size_t errlen)
 {
     if (len > STRING_MAX)
         return fail(err, errlen, WXS_ECONFIG, "option '%s': value is longer than %d bytes", o->name,
                     STRING_MAX);
-    if (o->type == T_ENUM) {
+    if (o->type == WXS_OPT_ENUM) {
         for (const char *const *c = o->choices; *c != NULL; c++) {
             if (strcmp(*c, value) == 0)
                 return 0;
@@ -336,8 +155,8 @@ static int check_string(const config_option *o, const char *value, size_t len, c
     return 0;
 }
 
-static int set_string(wxs_config *cfg, const config_option *o, const char *value, size_t len,
-                      char *err, size_t errlen)
+static int set_string(void *fields, const wxs_option *o, const char *value, size_t len, char *err,
+                      size_t errlen)
 {
     if (memchr(value, '\0', len) != NULL)
         return fail(err, errlen, WXS_ECONFIG, "option '%s': value contains a NUL byte", o->name);
@@ -347,7 +166,7 @@ static int set_string(wxs_config *cfg, const config_option *o, const char *value
     char *copy = wxs__strndup(value, len);
     if (copy == NULL)
         return fail(err, errlen, WXS_ENOMEM, "out of memory");
-    char **field = str_field(cfg, o);
+    char **field = str_field(fields, o);
     free_value(o, *field);
     *field = copy;
     return 0;
@@ -391,13 +210,12 @@ static int parse_bool(const char *text, long long *out)
 }
 
 /* Set o from text, as a flag or environment variable gives it. */
-static int set_text(wxs_config *cfg, const config_option *o, const char *text, char *err,
-                    size_t errlen)
+static int set_text(void *fields, const wxs_option *o, const char *text, char *err, size_t errlen)
 {
     long long v = 0;
     int prc;
     switch (o->type) {
-    case T_INT:
+    case WXS_OPT_INT:
         prc = parse_int(text, &v);
         if (prc == -2)
             return fail(err, errlen, WXS_ECONFIG,
@@ -406,16 +224,16 @@ static int set_text(wxs_config *cfg, const config_option *o, const char *text, c
         if (prc < 0)
             return fail(err, errlen, WXS_ECONFIG, "option '%s': '%.32s' is not an integer", o->name,
                         text);
-        return set_int(cfg, o, v, err, errlen);
-    case T_BOOL:
+        return set_int(fields, o, v, err, errlen);
+    case WXS_OPT_BOOL:
         if (parse_bool(text, &v) < 0)
             return fail(err, errlen, WXS_ECONFIG,
                         "option '%s': '%.32s' is not a boolean (true/false/1/0/yes/no)", o->name,
                         text);
-        *int_field(cfg, o) = v;
+        *int_field(fields, o) = v;
         return 0;
     default:
-        return set_string(cfg, o, text, strlen(text), err, errlen);
+        return set_string(fields, o, text, strlen(text), err, errlen);
     }
 }
 
@@ -429,21 +247,20 @@ static const char *json_type_name(const json_t *v)
 }
 
 /* Set o from a JSON value of the config file; the JSON type must match the option's. */
-static int set_json(wxs_config *cfg, const config_option *o, const json_t *v, char *err,
-                    size_t errlen)
+static int set_json(void *fields, const wxs_option *o, const json_t *v, char *err, size_t errlen)
 {
     const char *want = NULL;
-    if (o->type == T_INT && json_is_integer(v))
-        return set_int(cfg, o, json_integer_value(v), err, errlen);
-    if (o->type == T_BOOL && json_is_boolean(v)) {
-        *int_field(cfg, o) = json_is_true(v);
+    if (o->type == WXS_OPT_INT && json_is_integer(v))
+        return set_int(fields, o, json_integer_value(v), err, errlen);
+    if (o->type == WXS_OPT_BOOL && json_is_boolean(v)) {
+        *int_field(fields, o) = json_is_true(v);
         return 0;
     }
     if (is_string_type(o->type) && json_is_string(v))
-        return set_string(cfg, o, json_string_value(v), json_string_length(v), err, errlen);
-    if (o->type == T_INT)
+        return set_string(fields, o, json_string_value(v), json_string_length(v), err, errlen);
+    if (o->type == WXS_OPT_INT)
         want = "an integer";
-    else if (o->type == T_BOOL)
+    else if (o->type == WXS_OPT_BOOL)
         want = "a boolean";
     else
         want = "a string";
@@ -453,51 +270,147 @@ static int set_json(wxs_config *cfg, const config_option *o, const json_t *v, ch
 
 /* ------------------------------------------------------------------ lifecycle */
 
-/* A config holding src's values, or every default when src is NULL; NULL when out of memory. */
-static wxs_config *config_alloc(const wxs_config *src)
+/* Set every field of table in fields to its default; 0 or WXS_ENOMEM (the strings set so far
+ * stay set: wxs_config_free releases them). */
+static int set_defaults(const wxs_option_table *table, void *fields)
 {
-    wxs_config *cfg = wxs__calloc(1, sizeof *cfg);
-    if (cfg == NULL)
-        return NULL;
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const config_option *o = &options[i];
+    for (size_t i = 0; i < table->count; i++) {
+        const wxs_option *o = &table->options[i];
         if (!is_string_type(o->type)) {
-            *int_field(cfg, o) = src != NULL ? *int_field(src, o) : o->def_int;
+            *int_field(fields, o) = o->def_int;
             continue;
         }
-        char *s = wxs__strdup(src != NULL ? *str_field(src, o) : o->def_str);
-        if (s == NULL) {
-            wxs_config_free(cfg);
-            return NULL;
-        }
-        *str_field(cfg, o) = s;
+        *str_field(fields, o) = wxs__strdup(o->def_str);
+        if (*str_field(fields, o) == NULL)
+            return WXS_ENOMEM;
     }
-    return cfg;
+    return 0;
+}
+
+/* 1 when o's name, alias, flag or env var is taken by a registered option. */
+static int clashes(const wxs_config *cfg, const wxs_option *o)
+{
+    option_ref r;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        const wxs_option *p = r.o;
+        if (is_key_of(p, o->name) || (o->alias != NULL && is_key_of(p, o->alias)) ||
+            strcmp(p->flag, o->flag) == 0 || strcmp(p->env, o->env) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int wxs_config_register(wxs_config *cfg, const wxs_option_table *table, void *fields)
+{
+    if (cfg == NULL || table == NULL || fields == NULL || cfg->ntables == WXS__CONFIG_MAX_TABLES)
+        return WXS_EINVAL;
+    for (size_t i = 0; i < table->count; i++) {
+        if (clashes(cfg, &table->options[i]))
+            return WXS_EINVAL;
+    }
+    for (size_t i = 0; i < table->count; i++) { /* nothing set yet: free() finds NULLs */
+        if (is_string_type(table->options[i].type))
+            *str_field(fields, &table->options[i]) = NULL;
+    }
+    cfg->tables[cfg->ntables++] = (wxs__config_table){.table = table, .fields = fields};
+    return set_defaults(table, fields);
 }
 
 wxs_config *wxs_config_new(void)
 {
-    return config_alloc(NULL);
+    wxs_config *cfg = wxs__calloc(1, sizeof *cfg);
+    if (cfg == NULL)
+        return NULL;
+    if (wxs_config_register(cfg, &wxs__config_library_table, cfg) < 0) {
+        wxs_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
 }
 
 void wxs_config_free(wxs_config *cfg)
 {
     if (cfg == NULL)
         return;
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (is_string_type(options[i].type))
-            free_value(&options[i], *str_field(cfg, &options[i]));
+    option_ref r;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (is_string_type(r.o->type)) {
+            free_value(r.o, *str_field(r.fields, r.o));
+            *str_field(r.fields, r.o) = NULL;
+        }
     }
     wxs__free(cfg);
 }
 
-/* Move next's values into cfg and free cfg's old ones (and next). */
-static void config_replace(wxs_config *cfg, wxs_config *next)
+/* ------------------------------------------------------------------ all or nothing */
+
+/* A copy of every option's value, so that a load that fails half-way leaves cfg as it was. */
+typedef union saved_value {
+    long long i;
+    char *s;
+} saved_value;
+
+typedef struct snapshot {
+    saved_value *values;
+    size_t n;
+} snapshot;
+
+static size_t option_count(const wxs_config *cfg)
 {
-    struct wxs_config old = *cfg;
-    *cfg = *next;
-    *next = old;
-    wxs_config_free(next);
+    size_t n = 0;
+    for (size_t t = 0; t < cfg->ntables; t++)
+        n += cfg->tables[t].table->count;
+    return n;
+}
+
+/* Drop a snapshot (after a load succeeded, or once restored: values already moved are NULL). */
+static void snapshot_drop(const wxs_config *cfg, snapshot *sn)
+{
+    option_ref r;
+    for (size_t i = 0; i < sn->n && wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (is_string_type(r.o->type))
+            free_value(r.o, sn->values[i].s);
+    }
+    wxs__free(sn->values);
+    sn->values = NULL;
+}
+
+/* Copy every value of cfg into sn: 0 or WXS_ENOMEM. */
+static int snapshot_take(const wxs_config *cfg, snapshot *sn)
+{
+    sn->n = option_count(cfg);
+    sn->values = wxs__calloc(sn->n ? sn->n : 1, sizeof *sn->values);
+    if (sn->values == NULL)
+        return WXS_ENOMEM;
+    option_ref r;
+    for (size_t i = 0; i < sn->n && wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (!is_string_type(r.o->type)) {
+            sn->values[i].i = *int_field(r.fields, r.o);
+            continue;
+        }
+        sn->values[i].s = wxs__strdup(*str_field(r.fields, r.o));
+        if (sn->values[i].s == NULL) {
+            snapshot_drop(cfg, sn);
+            return WXS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Put every value of sn back into cfg and drop sn. */
+static void snapshot_restore(wxs_config *cfg, snapshot *sn)
+{
+    option_ref r;
+    for (size_t i = 0; i < sn->n && wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        if (!is_string_type(r.o->type)) {
+            *int_field(r.fields, r.o) = sn->values[i].i;
+            continue;
+        }
+        free_value(r.o, *str_field(r.fields, r.o));
+        *str_field(r.fields, r.o) = sn->values[i].s;
+        sn->values[i].s = NULL;
+    }
+    snapshot_drop(cfg, sn);
 }
 
 /* ------------------------------------------------------------------ config file */
@@ -513,13 +426,14 @@ static int load_object(wxs_config *cfg, const json_t *obj, const char *prefix, c
         char path[NAME_MAX_LEN + 1];
         int n = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
         int fits = n >= 0 && (size_t)n < sizeof path;
-        const config_option *o = fits ? find_option(path) : NULL;
-        int rc;
-        if (o != NULL && strcmp(o->name, path) == 0) /* flag names are not file keys */
-            rc = set_json(cfg, o, value, err, errlen);
-        else if (fits && is_group(path) && json_is_object(value))
+        option_ref r;
+        int found = fits && find_option(cfg, path, &r) && is_key_of(r.o, path);
+        int rc; /* (flag names are not file keys) */
+        if (found)
+            rc = set_json(r.fields, r.o, value, err, errlen);
+        else if (fits && is_group(cfg, path) && json_is_object(value))
             rc = load_object(cfg, value, path, err, errlen);
-        else if (fits && is_group(path))
+        else if (fits && is_group(cfg, path))
             rc = fail(err, errlen, WXS_ECONFIG, "option '%s': expected an object, got %s", path,
                       json_type_name(value));
         else
@@ -590,8 +504,7 @@ int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t er
     if (rc == WXS_ETOOBIG)
         rc = WXS_ECONFIG; /* the reason says "larger than" */
     if (rc == 0)
-        rc = wxs__config_load_buffer(cfg, text.data ? text.data : "", text.len, path, err,
-                                     errlen);
+        rc = wxs__config_load_buffer(cfg, text.data ? text.data : "", text.len, path, err, errlen);
     buf_wipe(&text);
     return rc;
 }
@@ -600,8 +513,8 @@ int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t er
 
 /* Set secret o from the file named by <env>_FILE: at most SECRET_FILE_MAX bytes, trailing
  * newlines ("\n" or "\r\n") removed. */
-static int set_from_file(wxs_config *cfg, const config_option *o, const char *file_env,
-                         const char *path, char *err, size_t errlen)
+static int set_from_file(void *fields, const wxs_option *o, const char *file_env, const char *path,
+                         char *err, size_t errlen)
 {
     wxs__buf text;
     char why[256];
@@ -613,19 +526,40 @@ static int set_from_file(wxs_config *cfg, const config_option *o, const char *fi
     size_t len = text.len;
     while (len > 0 && (text.data[len - 1] == '\n' || text.data[len - 1] == '\r'))
         len--;
-    rc = set_string(cfg, o, len ? text.data : "", len, err, errlen);
+    rc = set_string(fields, o, len ? text.data : "", len, err, errlen);
 out:
     buf_wipe(&text);
     return rc;
 }
 
-/* Apply o's environment variable (and <env>_FILE for secrets) when set. */
-static int load_env_option(wxs_config *cfg, const config_option *o, char *err, size_t errlen)
+/* The environment variable of an alias: WXS_ and the key in upper snake case ("redis.ttl":
+ * WXS_REDIS_TTL, "a.fooBar": WXS_A_FOO_BAR). */
+static void alias_env(const char *alias, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "WXS_");
+    for (const char *p = alias; *p != '\0' && n + 2 < outlen; p++) {
+        if (*p >= 'A' && *p <= 'Z')
+            out[n++] = '_';
+        out[n++] = *p == '.' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    }
+    out[n] = '\0';
+}
+
+/* Apply o's environment variable (and <env>_FILE for secrets; the alias's variable too) when
+ * set. */
+static int load_env_option(void *fields, const wxs_option *o, char *err, size_t errlen)
 {
     char why[256];
+    char old_env[NAME_MAX_LEN + 8];
     int rc = 0;
+    const char *name = o->env;
     const char *text = getenv(o->env);
-    if (o->type == T_SECRET) {
+    if (text == NULL && o->alias != NULL) {
+        alias_env(o->alias, old_env, sizeof old_env);
+        name = old_env;
+        text = getenv(old_env);
+    }
+    if (o->type == WXS_OPT_SECRET) {
         char file_env[NAME_MAX_LEN + 8];
         snprintf(file_env, sizeof file_env, "%s_FILE", o->env);
         const char *path = getenv(file_env);
@@ -633,92 +567,90 @@ static int load_env_option(wxs_config *cfg, const config_option *o, char *err, s
             return fail(err, errlen, WXS_ECONFIG, "both %s and %s are set; use one", o->env,
                         file_env);
         if (path != NULL)
-            return set_from_file(cfg, o, file_env, path, err, errlen);
+            return set_from_file(fields, o, file_env, path, err, errlen);
     }
     if (text == NULL)
         return 0;
-    rc = set_text(cfg, o, text, why, sizeof why);
+    rc = set_text(fields, o, text, why, sizeof why);
     if (rc < 0)
-        return fail(err, errlen, rc, "%s: %s", o->env, why);
+        return fail(err, errlen, rc, "%s: %s", name, why);
     return 0;
 }
 
 int wxs_config_load_env(wxs_config *cfg, char *err, size_t errlen)
 {
     int rc = 0;
+    snapshot sn;
     if (cfg == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
-    wxs_config *next = config_alloc(cfg);
-    if (next == NULL)
+    if (snapshot_take(cfg, &sn) < 0)
         return fail(err, errlen, WXS_ENOMEM, "out of memory");
-    for (size_t i = 0; i < N_OPTIONS && rc == 0; i++)
-        rc = load_env_option(next, &options[i], err, errlen);
-    if (rc < 0) {
-        wxs_config_free(next);
-        return rc;
-    }
-    config_replace(cfg, next);
-    return 0;
+    option_ref r;
+    for (size_t i = 0; rc == 0 && wxs__config_option_at(cfg, i, &r) == 0; i++)
+        rc = load_env_option(r.fields, r.o, err, errlen);
+    if (rc < 0)
+        snapshot_restore(cfg, &sn);
+    else
+        snapshot_drop(cfg, &sn);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ set, get, validate */
 
 int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *err, size_t errlen)
 {
+    option_ref r;
     if (cfg == NULL || name == NULL || value == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
-    const config_option *o = find_option(name);
-    if (o == NULL)
+    if (!find_option(cfg, name, &r))
         return fail(err, errlen, WXS_ECONFIG, "unknown option '%.64s'", name);
-    return set_text(cfg, o, value, err, errlen);
+    return set_text(r.fields, r.o, value, err, errlen);
 }
 
 /* Re-check o's current value against its type's rules (the table's defaults included). */
-static int check_current(const wxs_config *cfg, const config_option *o, char *err, size_t errlen)
+static int check_current(const option_ref *r, char *err, size_t errlen)
 {
-    if (is_string_type(o->type)) {
-        const char *s = *str_field(cfg, o);
-        return check_string(o, s, strlen(s), err, errlen);
+    if (is_string_type(r->o->type)) {
+        const char *s = *str_field(r->fields, r->o);
+        return check_string(r->o, s, strlen(s), err, errlen);
     }
-    return check_int(o, *int_field(cfg, o), err, errlen);
+    return check_int(r->o, *int_field(r->fields, r->o), err, errlen);
 }
 
 int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen)
 {
     if (cfg == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        int rc = check_current(cfg, &options[i], err, errlen);
+    option_ref r;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        int rc = check_current(&r, err, errlen);
         if (rc < 0)
             return rc;
     }
-    if (!cfg->simulator && cfg->app_id[0] == '\0')
-        return fail(err, errlen, WXS_ECONFIG, "appId is required (or run with --dev)");
-    if (!cfg->simulator && cfg->app_secret[0] == '\0')
-        return fail(err, errlen, WXS_ECONFIG, "appSecret is required (or run with --dev)");
-    if (cfg->paint_page_size > cfg->paint_max_page_size)
-        return fail(err, errlen, WXS_ECONFIG,
-                    "option 'paints.pageSize' must not exceed 'paints.maxPageSize'");
-    if (cfg->paint_max_actions_bytes > cfg->limit_body_bytes)
-        return fail(err, errlen, WXS_ECONFIG,
-                    "option 'paints.maxActionsBytes' must not exceed 'limits.bodyBytes'");
+    for (size_t t = 0; t < cfg->ntables; t++) {
+        const wxs__config_table *ct = &cfg->tables[t];
+        int rc =
+            ct->table->validate != NULL ? ct->table->validate(ct->fields, cfg, err, errlen) : 0;
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
 const char *wxs_config_get_str(const wxs_config *cfg, const char *name)
 {
-    const config_option *o = cfg != NULL && name != NULL ? find_option(name) : NULL;
-    if (o == NULL || !is_string_type(o->type))
+    option_ref r;
+    if (cfg == NULL || name == NULL || !find_option(cfg, name, &r) || !is_string_type(r.o->type))
         return NULL;
-    return *str_field(cfg, o);
+    return *str_field(r.fields, r.o);
 }
 
 long long wxs_config_get_int(const wxs_config *cfg, const char *name)
 {
-    const config_option *o = cfg != NULL && name != NULL ? find_option(name) : NULL;
-    if (o == NULL || is_string_type(o->type))
+    option_ref r;
+    if (cfg == NULL || name == NULL || !find_option(cfg, name, &r) || is_string_type(r.o->type))
         return 0;
-    return *int_field(cfg, o);
+    return *int_field(r.fields, r.o);
 }
 
 /* ------------------------------------------------------------------ config text */
@@ -732,7 +664,7 @@ int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const
 {
     int rc = 0;
     json_t *root = NULL;
-    wxs_config *next = NULL;
+    snapshot sn = {NULL, 0};
     json_error_t jerr;
     char why[256];
 
@@ -755,20 +687,18 @@ int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const
         rc = fail(err, errlen, WXS_ECONFIG, "%s: the top level must be a JSON object", name);
         goto out;
     }
-    next = config_alloc(cfg);
-    if (next == NULL) {
+    if (snapshot_take(cfg, &sn) < 0) {
         rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
         goto out;
     }
-    rc = load_object(next, root, "", why, sizeof why);
+    rc = load_object(cfg, root, "", why, sizeof why);
     if (rc < 0) {
         rc = fail(err, errlen, rc, "%s: %s", name, why);
-        goto out;
+        snapshot_restore(cfg, &sn);
     }
-    config_replace(cfg, next);
-    next = NULL;
 out:
-    wxs_config_free(next);
+    if (sn.values != NULL)
+        snapshot_drop(cfg, &sn);
     json_decref(root);
     return rc;
 }

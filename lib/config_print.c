@@ -1,5 +1,5 @@
-/* config_print.c: the option table (lib/config.c) printed: the effective config as JSON (dump,
- * `wxsession check-config`), the --help option list and docs/config.md
+/* config_print.c: the registered option tables (lib/config.c) printed: the effective config as
+ * JSON (dump, `wxsession check-config`), the --help option list and docs/config.md
  * (`wxsession config-docs`). */
 #include "config_impl.h"
 
@@ -11,14 +11,15 @@
 /* ------------------------------------------------------------------ dump */
 
 /* Append o's value as JSON: secrets as "***" when set. */
-static int dump_value(const wxs_config *cfg, const config_option *o, wxs__buf *b)
+static int dump_value(const option_ref *r, wxs__buf *b)
 {
-    if (o->type == T_INT)
-        return wxs__buf_printf(b, "%lld", *int_field(cfg, o));
-    if (o->type == T_BOOL)
-        return wxs__buf_adds(b, *int_field(cfg, o) ? "true" : "false");
-    const char *s = *str_field(cfg, o);
-    if (o->type == T_SECRET)
+    const wxs_option *o = r->o;
+    if (o->type == WXS_OPT_INT)
+        return wxs__buf_printf(b, "%lld", *int_field(r->fields, o));
+    if (o->type == WXS_OPT_BOOL)
+        return wxs__buf_adds(b, *int_field(r->fields, o) ? "true" : "false");
+    const char *s = *str_field(r->fields, o);
+    if (o->type == WXS_OPT_SECRET)
         return wxs__buf_adds(b, *s ? "\"***\"" : "\"\"");
     int rc = wxs__buf_adds(b, "\"");
     if (rc == 0)
@@ -35,41 +36,63 @@ static size_t group_len(const char *name)
     return dot != NULL ? (size_t)(dot - name) : 0;
 }
 
-/* The whole config as pretty JSON, one nested object per group, in table order. */
+/* 1 when an option before the i-th has the same group as name (len g > 0): the group was
+ * written with that one. */
+static int group_seen(const wxs_config *cfg, size_t i, const char *name, size_t g)
+{
+    option_ref r;
+    for (size_t j = 0; j < i && wxs__config_option_at(cfg, j, &r) == 0; j++) {
+        if (group_len(r.o->name) == g && strncmp(r.o->name, name, g) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Append one member, "key": value, at the indent of its level. */
+static int dump_member(wxs__buf *b, const option_ref *r, const char *key, int first, int nested)
+{
+    int rc = wxs__buf_printf(b, "%s\n%s\"%s\": ", first ? "" : ",", nested ? "    " : "  ", key);
+    return rc == 0 ? dump_value(r, b) : rc;
+}
+
+/* Append the group of the i-th option (g bytes of its name) as one object holding every option
+ * of that group, from whichever table. */
+static int dump_group(const wxs_config *cfg, size_t i, size_t g, wxs__buf *b)
+{
+    option_ref r;
+    wxs__config_option_at(cfg, i, &r);
+    const char *name = r.o->name;
+    int rc = wxs__buf_printf(b, "\n  \"%.*s\": {", (int)g, name);
+    int first = 1;
+    for (size_t j = i; rc == 0 && wxs__config_option_at(cfg, j, &r) == 0; j++) {
+        if (group_len(r.o->name) != g || strncmp(r.o->name, name, g) != 0)
+            continue;
+        rc = dump_member(b, &r, r.o->name + g + 1, first, 1);
+        first = 0;
+    }
+    return rc == 0 ? wxs__buf_adds(b, "\n  }") : rc;
+}
+
+/* The whole config as pretty JSON: top-level options and one nested object per group, in the
+ * order of their first option over the tables. */
 static int dump_json(const wxs_config *cfg, wxs__buf *b)
 {
     int rc = wxs__buf_adds(b, "{");
-    const char *group = NULL; /* the open group's first option name */
-    size_t glen = 0;
-    int first = 1;       /* no member written yet at the top level */
-    int group_first = 0; /* no member written yet in the open group */
-    for (size_t i = 0; i < wxs__config_option_count && rc == 0; i++) {
-        const config_option *o = &wxs__config_options[i];
-        size_t g = group_len(o->name);
-        if (group != NULL && (g != glen || strncmp(group, o->name, g) != 0)) {
-            rc = wxs__buf_adds(b, "\n  }");
-            group = NULL;
+    int first = 1;
+    option_ref r;
+    for (size_t i = 0; rc == 0 && wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        size_t g = group_len(r.o->name);
+        if (g == 0) {
+            rc = dump_member(b, &r, r.o->name, first, 0);
+        } else if (!group_seen(cfg, i, r.o->name, g)) {
+            rc = first ? 0 : wxs__buf_adds(b, ",");
+            if (rc == 0)
+                rc = dump_group(cfg, i, g, b);
+        } else {
+            continue;
         }
-        if (rc == 0 && g > 0 && group == NULL) {
-            rc = wxs__buf_printf(b, "%s\n  \"%.*s\": {", first ? "" : ",", (int)g, o->name);
-            group = o->name;
-            glen = g;
-            group_first = 1;
-            first = 0;
-        }
-        const char *key = g > 0 ? o->name + g + 1 : o->name;
-        int is_first = g > 0 ? group_first : first;
-        if (rc == 0)
-            rc = wxs__buf_printf(b, "%s\n%s\"%s\": ", is_first ? "" : ",", g ? "    " : "  ", key);
-        if (rc == 0)
-            rc = dump_value(cfg, o, b);
-        if (g > 0)
-            group_first = 0;
-        else
-            first = 0;
+        first = 0;
     }
-    if (rc == 0 && group != NULL)
-        rc = wxs__buf_adds(b, "\n  }");
     if (rc == 0)
         rc = wxs__buf_adds(b, "\n}\n");
     return rc;
@@ -91,24 +114,24 @@ int wxs_config_dump(const wxs_config *cfg, FILE *out)
 /* ------------------------------------------------------------------ help and docs */
 
 /* The default as shown in help and docs: 5757, true, "text"; secrets "***" when non-empty. */
-static void default_text(const config_option *o, char *out, size_t outlen)
+static void default_text(const wxs_option *o, char *out, size_t outlen)
 {
-    if (o->type == T_INT)
+    if (o->type == WXS_OPT_INT)
         snprintf(out, outlen, "%lld", o->def_int);
-    else if (o->type == T_BOOL)
+    else if (o->type == WXS_OPT_BOOL)
         snprintf(out, outlen, "%s", o->def_int ? "true" : "false");
-    else if (o->type == T_SECRET && o->def_str[0] != '\0')
+    else if (o->type == WXS_OPT_SECRET && o->def_str[0] != '\0')
         snprintf(out, outlen, "\"***\"");
     else
         snprintf(out, outlen, "\"%s\"", o->def_str);
 }
 
 /* The flag's value placeholder: N, BOOL, STRING, SECRET or the enum's choices (a|b). */
-static void metavar(const config_option *o, char *out, size_t outlen)
+static void metavar(const wxs_option *o, char *out, size_t outlen)
 {
     static const char *const names[] = {"N", "BOOL", "STRING", "", "SECRET"};
     snprintf(out, outlen, "%s", names[o->type]);
-    if (o->type != T_ENUM)
+    if (o->type != WXS_OPT_ENUM)
         return;
     for (const char *const *c = o->choices; *c != NULL; c++) {
         size_t used = strlen(out);
@@ -116,33 +139,40 @@ static void metavar(const config_option *o, char *out, size_t outlen)
     }
 }
 
-void wxs_config_print_help(FILE *out)
+void wxs_config_print_help(const wxs_config *cfg, FILE *out)
 {
     int width = 0;
     char mv[64];
     char def[STRING_MAX / 16];
-    for (size_t i = 0; i < wxs__config_option_count; i++) {
-        metavar(&wxs__config_options[i], mv, sizeof mv);
-        int w = (int)(strlen(wxs__config_options[i].flag) + strlen(mv) + 3);
+    option_ref r;
+    if (cfg == NULL || out == NULL)
+        return;
+    for (size_t i = 0; wxs__config_option_at(cfg, i, &r) == 0; i++) {
+        metavar(r.o, mv, sizeof mv);
+        int w = (int)(strlen(r.o->flag) + strlen(mv) + 3);
         width = w > width ? w : width;
     }
-    for (size_t i = 0; i < wxs__config_option_count; i++) {
-        const config_option *o = &wxs__config_options[i];
-        char flag[128];
-        metavar(o, mv, sizeof mv);
-        default_text(o, def, sizeof def);
-        snprintf(flag, sizeof flag, "--%s=%s", o->flag, mv);
-        int secret = o->type == T_SECRET;
-        fprintf(out, "  %-*s  %s (default %s; env %s%s%s%s)\n", width, flag, o->help, def, o->env,
-                secret ? " or " : "", secret ? o->env : "", secret ? "_FILE" : "");
+    for (size_t t = 0; t < cfg->ntables; t++) {
+        const wxs_option_table *table = cfg->tables[t].table;
+        fprintf(out, "%s%s:\n", t ? "\n" : "", table->title);
+        for (size_t i = 0; i < table->count; i++) {
+            const wxs_option *o = &table->options[i];
+            char flag[128];
+            metavar(o, mv, sizeof mv);
+            default_text(o, def, sizeof def);
+            snprintf(flag, sizeof flag, "--%s=%s", o->flag, mv);
+            int secret = o->type == WXS_OPT_SECRET;
+            fprintf(out, "  %-*s  %s (default %s; env %s%s%s%s)\n", width, flag, o->help, def,
+                    o->env, secret ? " or " : "", secret ? o->env : "", secret ? "_FILE" : "");
+        }
     }
 }
 
 static const char markdown_intro[] =
     "# wxsession configuration\n"
     "\n"
-    "<!-- Generated by `wxsession config-docs` from the option table in lib/config.c; edit "
-    "that table, not this file. -->\n"
+    "<!-- Generated by `wxsession config-docs` from the option tables (lib/config.c, "
+    "src/server/server_options.c, src/onestroke/options.c); edit those, not this file. -->\n"
     "\n"
     "`wxsessiond` and `wxsession check-config` read their configuration from four places; each "
     "overrides the one before it:\n"
@@ -168,18 +198,15 @@ static const char markdown_intro[] =
     "- Any string value is at most 4096 bytes.\n"
     "- `appId` and `appSecret` are required unless `simulator.enabled` is true "
     "(`wxsessiond --dev`).\n"
-    "\n"
-    "## Options\n"
-    "\n"
-    "| option (file key) | flag | env | type | default | range | description |\n"
-    "|---|---|---|---|---|---|---|\n";
+    "- Each part registers its own options: the session layer (libwxsession), the server "
+    "(wxsessiond) and the One Stroke app; the tables below are theirs.\n";
 
 /* The type column of docs/config.md. */
-static void markdown_type(const config_option *o, char *out, size_t outlen)
+static void markdown_type(const wxs_option *o, char *out, size_t outlen)
 {
     static const char *const names[] = {"integer", "boolean", "string", "enum:", "secret string"};
     snprintf(out, outlen, "%s", names[o->type]);
-    if (o->type != T_ENUM)
+    if (o->type != WXS_OPT_ENUM)
         return;
     for (const char *const *c = o->choices; *c != NULL; c++) {
         size_t used = strlen(out);
@@ -187,28 +214,42 @@ static void markdown_type(const config_option *o, char *out, size_t outlen)
     }
 }
 
-void wxs_config_print_markdown(FILE *out)
+/* One table of docs/config.md: a heading and a row per option. */
+static void markdown_table(const wxs_option_table *table, FILE *out)
 {
     char type[128];
     char def[STRING_MAX / 16];
-    fputs(markdown_intro, out);
-    for (size_t i = 0; i < wxs__config_option_count; i++) {
-        const config_option *o = &wxs__config_options[i];
+    fprintf(out, "\n## %s\n\n", table->title);
+    fputs("| option (file key) | flag | env | type | default | range | description |\n"
+          "|---|---|---|---|---|---|---|\n",
+          out);
+    for (size_t i = 0; i < table->count; i++) {
+        const wxs_option *o = &table->options[i];
         char range[64] = "";
+        char alias[96] = "";
         markdown_type(o, type, sizeof type);
         default_text(o, def, sizeof def);
-        if (o->type == T_INT)
+        if (o->type == WXS_OPT_INT)
             snprintf(range, sizeof range, "%lld – %lld", o->min, o->max);
-        fprintf(out, "| `%s` | `--%s` | `%s`%s%s%s | %s | `%s` | %s | %s |\n", o->name, o->flag,
-                o->env, o->type == T_SECRET ? ", `" : "", o->type == T_SECRET ? o->env : "",
-                o->type == T_SECRET ? "_FILE`" : "", type, def, range, o->help);
+        if (o->alias != NULL)
+            snprintf(alias, sizeof alias, "; the seed's key `%s` sets it too", o->alias);
+        fprintf(out, "| `%s` | `--%s` | `%s`%s%s%s | %s | `%s` | %s | %s%s |\n", o->name, o->flag,
+                o->env, o->type == WXS_OPT_SECRET ? ", `" : "",
+                o->type == WXS_OPT_SECRET ? o->env : "", o->type == WXS_OPT_SECRET ? "_FILE`" : "",
+                type, def, range, o->help, alias);
     }
+}
 
-    wxs_config *defaults = wxs_config_new();
+void wxs_config_print_markdown(const wxs_config *cfg, FILE *out)
+{
+    if (cfg == NULL || out == NULL)
+        return;
+    fputs(markdown_intro, out);
+    for (size_t t = 0; t < cfg->ntables; t++)
+        markdown_table(cfg->tables[t].table, out);
     wxs__buf b;
     wxs__buf_init(&b, DUMP_MAX);
-    if (defaults != NULL && dump_json(defaults, &b) == 0)
+    if (dump_json(cfg, &b) == 0)
         fprintf(out, "\n## Example: the defaults as a config file\n\n```json\n%s```\n", b.data);
     wxs__buf_free(&b);
-    wxs_config_free(defaults);
 }

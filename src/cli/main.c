@@ -1,6 +1,10 @@
 /* main.c: the `wxsession` command: sign and verify rawData, percent-decode X-WX-RawData and check
- * a configuration. Uses only the public header include/wxsession.h. */
+ * a configuration. Uses the public header include/wxsession.h, and the option tables of the server
+ * and the One Stroke app, to check a whole config. */
 #include <wxsession.h>
+
+#include "options.h"
+#include "server_options.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -39,10 +43,40 @@ static const char usage_text[] =
     "\n"
     "check-config options (the same as wxsessiond's; --dev turns the simulator on):\n";
 
+/* Every option wxsessiond reads, and where their values go. */
+typedef struct all_options {
+    server_options server;
+    struct onestroke_options onestroke;
+} all_options;
+
+/* A config with the library's, the server's and the app's tables registered; NULL when out of
+ * memory. */
+static wxs_config *config_new(all_options *all)
+{
+    wxs_config *cfg = wxs_config_new();
+    if (cfg != NULL && (wxs_config_register(cfg, &server_option_table, &all->server) < 0 ||
+                        wxs_config_register(cfg, &onestroke_option_table, &all->onestroke) < 0)) {
+        wxs_config_free(cfg);
+        cfg = NULL;
+    }
+    return cfg;
+}
+
 static void usage(FILE *out)
 {
+    all_options all;
+    wxs_config *cfg = config_new(&all);
     fputs(usage_text, out);
-    wxs_config_print_help(out);
+    wxs_config_print_help(cfg, out);
+    wxs_config_free(cfg);
+}
+
+static void config_docs(FILE *out)
+{
+    all_options all;
+    wxs_config *cfg = config_new(&all);
+    wxs_config_print_markdown(cfg, out);
+    wxs_config_free(cfg);
 }
 
 /* Print "wxsession: <message>" to stderr and return EXIT_USAGE. */
@@ -273,7 +307,8 @@ static int cmd_check_config(int argc, char **argv)
     int rc = scan_modes(argc, argv, &config_path, &dev);
     if (rc != 0)
         return rc;
-    wxs_config *cfg = wxs_config_new();
+    all_options all;
+    wxs_config *cfg = config_new(&all);
     if (cfg == NULL)
         return die("out of memory");
     rc = EXIT_USAGE;
@@ -329,7 +364,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "check-config") == 0) {
         rc = cmd_check_config(argc - 2, argv + 2);
     } else if (strcmp(cmd, "config-docs") == 0) {
-        wxs_config_print_markdown(stdout);
+        config_docs(stdout);
         rc = 0;
     } else {
         rc = die("unknown command '%s' (see --help)", cmd);

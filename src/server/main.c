@@ -1,6 +1,7 @@
 /* main.c: wxsessiond: configuration, one libuv loop per worker thread sharing the port through
  * SO_REUSEPORT, the embedded default (--dev) and graceful stop on SIGTERM/SIGINT. */
 #include "routes.h"
+#include "server_options.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +29,7 @@ typedef struct worker {
 
 static struct {
     wxs_config *cfg;
+    server_options opts; /* the server's own options, filled by cfg */
     sim *sim;
     worker *workers;
     int nworkers;
@@ -36,6 +38,8 @@ static struct {
     uv_signal_t sigterm;
     uv_signal_t sigint;
 } g;
+
+static struct onestroke_options onestroke_opts; /* One Stroke's options, filled by g.cfg */
 
 static void usage(FILE *out)
 {
@@ -50,7 +54,7 @@ static void usage(FILE *out)
             "  --help, --version\n"
             "\n"
             "Options (defaults < config file < WXS_* environment < flags):\n");
-    wxs_config_print_help(out);
+    wxs_config_print_help(g.cfg, out);
 }
 
 static int set_opt(const char *name, const char *value)
@@ -134,6 +138,13 @@ static int configure(int argc, char **argv)
         if (set_opt(name, value) < 0)
             return -1;
     }
+    /* the simulator answers for the development app: it needs no real credentials */
+    if (g.opts.simulator && wxs_config_get_str(g.cfg, "appId")[0] == '\0' &&
+        set_opt("appId", DEV_APP_ID) < 0)
+        return -1;
+    if (g.opts.simulator && wxs_config_get_str(g.cfg, "appSecret")[0] == '\0' &&
+        set_opt("appSecret", DEV_APP_SECRET) < 0)
+        return -1;
     if (wxs_config_validate(g.cfg, err, sizeof err) < 0) {
         fprintf(stderr, "wxsessiond: %s\n", err);
         return -1;
@@ -148,8 +159,8 @@ static int configure(int argc, char **argv)
 
 static void setup_logging(void)
 {
-    const char *level = wxs_config_get_str(g.cfg, "log.level");
-    const char *format = wxs_config_get_str(g.cfg, "log.format");
+    const char *level = g.opts.log_level;
+    const char *format = g.opts.log_format;
     wxs_log_level l = WXS_LOG_INFO;
     if (strcmp(level, "debug") == 0)
         l = WXS_LOG_DEBUG;
@@ -175,6 +186,8 @@ static void worker_server_stopped(void *arg)
         wxs_ctx_free(w->app.ctx);
         w->app.ctx = NULL;
     }
+    onestroke_free(w->app.onestroke);
+    w->app.onestroke = NULL;
     uv_timer_stop(&w->deadline);
     uv_close((uv_handle_t *)&w->deadline, worker_handle_closed);
     uv_close((uv_handle_t *)&w->stop, worker_handle_closed);
@@ -189,6 +202,8 @@ static void worker_deadline(uv_timer_t *t)
         wxs_ctx_free(w->app.ctx);
         w->app.ctx = NULL;
     }
+    onestroke_free(w->app.onestroke);
+    w->app.onestroke = NULL;
 }
 
 static void worker_stop(uv_async_t *a)
@@ -199,8 +214,7 @@ static void worker_stop(uv_async_t *a)
     w->stopping = 1;
     if (w->app.sim != NULL)
         sim_release_loop(w->app.sim, &w->loop);
-    uv_timer_start(&w->deadline, worker_deadline,
-                   (uint64_t)wxs_config_get_int(g.cfg, "timeouts.shutdownMs"), 0);
+    uv_timer_start(&w->deadline, worker_deadline, (uint64_t)g.opts.shutdown_timeout_ms, 0);
     http_server_stop(w->server, worker_server_stopped, w);
 }
 
@@ -213,12 +227,12 @@ static void worker_run(void *arg)
 static int worker_listen(worker *w, const char *host, int port)
 {
     http_limits limits = {
-        .header_bytes = (size_t)wxs_config_get_int(g.cfg, "limits.headerBytes"),
-        .body_bytes = (size_t)wxs_config_get_int(g.cfg, "limits.bodyBytes"),
-        .max_connections = (unsigned)wxs_config_get_int(g.cfg, "limits.connections"),
-        .header_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.headerMs"),
-        .body_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.bodyMs"),
-        .idle_timeout_ms = (uint64_t)wxs_config_get_int(g.cfg, "timeouts.idleMs"),
+        .header_bytes = (size_t)g.opts.header_bytes,
+        .body_bytes = (size_t)g.opts.body_bytes,
+        .max_connections = (unsigned)g.opts.connections,
+        .header_timeout_ms = (uint64_t)g.opts.header_timeout_ms,
+        .body_timeout_ms = (uint64_t)g.opts.body_timeout_ms,
+        .idle_timeout_ms = (uint64_t)g.opts.idle_timeout_ms,
     };
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, worker_stop);
@@ -228,7 +242,7 @@ static int worker_listen(worker *w, const char *host, int port)
     w->app.loop = &w->loop;
     w->app.cfg = g.cfg;
     w->app.sim = g.sim;
-    w->app.route_base = wxs_config_get_str(g.cfg, "routeBasePath");
+    w->app.route_base = g.opts.route_base;
     w->app.route_base_len = strlen(w->app.route_base);
     int rc = http_server_start(&w->server, &w->loop, host, port, &limits, app_handle, &w->app);
     if (rc < 0)
@@ -257,7 +271,7 @@ static int fit_connections_to_fd_limit(int nworkers)
     }
     long long budget = (long long)rl.rlim_cur - RESERVED_FDS - (long long)rl.rlim_cur / 10;
     long long per_worker = budget > nworkers ? budget / nworkers : 1;
-    long long conns = wxs_config_get_int(g.cfg, "limits.connections");
+    long long conns = g.opts.connections;
     if (rl.rlim_cur == RLIM_INFINITY || conns <= per_worker)
         return 0;
     char value[24];
@@ -271,9 +285,9 @@ static int fit_connections_to_fd_limit(int nworkers)
 
 static int start_workers(void)
 {
-    const char *host = wxs_config_get_str(g.cfg, "listen");
-    int port = (int)wxs_config_get_int(g.cfg, "port");
-    int n = (int)wxs_config_get_int(g.cfg, "workers");
+    const char *host = g.opts.listen;
+    int port = (int)g.opts.port;
+    int n = (int)g.opts.workers;
     if (n <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
@@ -292,7 +306,7 @@ static int start_workers(void)
         port = http_server_port(g.workers[i].server); /* port 0: the others join the first's */
     }
     /* the simulator on our own port stands in for WeChat unless apiBase says otherwise */
-    if (wxs_config_get_int(g.cfg, "simulator.enabled") &&
+    if (g.opts.simulator &&
         strcmp(wxs_config_get_str(g.cfg, "wechat.apiBase"), DEFAULT_API_BASE) == 0) {
         char base[128];
         snprintf(base, sizeof base, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
@@ -303,16 +317,19 @@ static int start_workers(void)
     for (int i = 0; i < n && !g.sim_only; i++) {
         char err[256];
         int rc = wxs_ctx_new(&g.workers[i].app.ctx, &g.workers[i].loop, g.cfg, err, sizeof err);
+        if (rc == 0)
+            rc = onestroke_new(&g.workers[i].app.onestroke, &g.workers[i].loop, &onestroke_opts,
+                               g.cfg, err, sizeof err);
         if (rc < 0) {
             fprintf(stderr, "wxsessiond: %s\n", err);
             return -1;
         }
     }
-    const char *base = wxs_config_get_str(g.cfg, "routeBasePath");
+    const char *base = g.opts.route_base;
     fprintf(stderr, "wxsessiond %s: %s on http://%s:%d%s/ (workers %d, store %s, simulator %s)\n",
             WXS_VERSION, g.sim_only ? "WeChat simulator" : "serving", host, port,
             g.sim_only ? "" : base, n, g.sim_only ? "-" : wxs_config_get_str(g.cfg, "store"),
-            wxs_config_get_int(g.cfg, "simulator.enabled") ? "on" : "off");
+            g.opts.simulator ? "on" : "off");
     printf("listening on %s:%d\n", host, port);
     fflush(stdout);
     for (int i = 0; i < n; i++)
@@ -349,20 +366,24 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE a write fails with EFBIG: a store error */
     g.cfg = wxs_config_new();
-    if (g.cfg == NULL)
+    if (g.cfg == NULL || wxs_config_register(g.cfg, &server_option_table, &g.opts) < 0 ||
+        wxs_config_register(g.cfg, &onestroke_option_table, &onestroke_opts) < 0) {
+        fprintf(stderr, "wxsessiond: out of memory\n");
+        wxs_config_free(g.cfg);
         return 2;
+    }
     int rc = configure(argc, argv);
     if (rc != 0) {
         status = rc > 0 ? 0 : 2;
         goto out;
     }
     setup_logging();
-    if (wxs_config_get_int(g.cfg, "simulator.enabled")) {
+    if (g.opts.simulator) {
         sim_options so = {
             .app_id = wxs_config_get_str(g.cfg, "appId"),
             .app_secret = wxs_config_get_str(g.cfg, "appSecret"),
-            .latency_ms = wxs_config_get_int(g.cfg, "simulator.latencyMs"),
-            .quota_per_minute = wxs_config_get_int(g.cfg, "simulator.quotaPerMinute"),
+            .latency_ms = g.opts.sim_latency_ms,
+            .quota_per_minute = g.opts.sim_quota_per_minute,
         };
         g.sim = sim_new(&so);
         if (g.sim == NULL)
@@ -378,6 +399,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < g.nworkers; i++) {
             if (g.workers[i].app.ctx != NULL)
                 wxs_ctx_free(g.workers[i].app.ctx);
+            onestroke_free(g.workers[i].app.onestroke);
             if (g.workers[i].server != NULL)
                 http_server_stop(g.workers[i].server, NULL, NULL);
             finish_loop(&g.workers[i].loop);

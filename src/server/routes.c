@@ -1,8 +1,8 @@
 /* routes.c: wxsessiond's routes. Every route under routeBasePath goes through the session
  * layer first (wxs_ctx_authenticate); its answer decides whether the route runs. */
 #include "routes.h"
+#include "http_api.h"
 
-#include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +49,27 @@ static void route_session(route_call *call, const wxs_auth_result *auth)
     free(call);
 }
 
+/* One Stroke's routes (src/onestroke/http_api.h): the app answers the request itself. */
+static void route_paints_list(route_call *call, const wxs_auth_result *auth)
+{
+    onestroke_route_list(call->app->onestroke, call->req, auth);
+    free(call);
+}
+
+static void route_paints_save(route_call *call, const wxs_auth_result *auth)
+{
+    onestroke_route_save(call->app->onestroke, call->req, auth);
+    free(call);
+}
+
+static void route_paints_delete(route_call *call, const wxs_auth_result *auth)
+{
+    onestroke_route_delete(call->app->onestroke, call->req, auth);
+    free(call);
+}
+
 /* The session layer has spoken: a rejection is answered here; otherwise the route runs and
- * owns the call from then on (it frees it, now or when its store answers). */
+ * owns the call from then on (it frees it). */
 static void authenticated(void *arg, const wxs_auth_result *auth)
 {
     route_call *call = arg;
@@ -59,11 +78,6 @@ static void authenticated(void *arg, const wxs_auth_result *auth)
                      auth->http_status >= 400 && auth->http_status != 503);
         free(call);
         return;
-    }
-    if (auth->kind == WXS_AUTH_USER) {
-        size_t n = strnlen(auth->openid, sizeof call->openid - 1);
-        memcpy(call->openid, auth->openid, n); /* what snprintf("%s") did, without its cost */
-        call->openid[n] = '\0';
     }
     call->route(call, auth);
 }
@@ -83,7 +97,6 @@ static void with_session(app *a, http_req *req, route_fn route)
     call->app = a;
     call->req = req;
     call->route = route;
-    call->openid[0] = '\0';
     int rc = wxs_ctx_authenticate(a->ctx, &ar, authenticated, call);
     if (rc < 0) {
         free(call);
@@ -103,9 +116,9 @@ typedef struct app_route {
 
 static const app_route app_routes[] = {
     {"/session", 0, route_session},
-    {"/session/paints/list", 0, paints_list},
-    {"/session/paints/save", 1, paints_save},
-    {"/session/paints/delete", 1, paints_delete},
+    {"/session/paints/list", 0, route_paints_list},
+    {"/session/paints/save", 1, route_paints_save},
+    {"/session/paints/delete", 1, route_paints_delete},
 };
 
 /* The embedded web page: "/" is index.html. */

@@ -4,6 +4,7 @@
 #define WXS_ROUTES_H
 
 #include "http.h"
+#include "onestroke.h"
 #include "simulator.h"
 #include "wxsession.h"
 
@@ -11,8 +12,9 @@
 typedef struct app {
     uv_loop_t *loop;
     const wxs_config *cfg;
-    wxs_ctx *ctx; /* NULL in --simulator-only mode */
-    sim *sim;     /* shared by all workers; NULL when the simulator is off */
+    wxs_ctx *ctx;         /* NULL in --simulator-only mode */
+    onestroke *onestroke; /* the One Stroke app on this loop; NULL when ctx is */
+    sim *sim;             /* shared by all workers; NULL when the simulator is off */
     const char *route_base;
     size_t route_base_len;
 } app;
@@ -20,18 +22,12 @@ typedef struct app {
 typedef struct route_call route_call;
 typedef void (*route_fn)(route_call *call, const wxs_auth_result *auth);
 
-/* A request on its way through the session layer to its route, then to the store. */
+/* A request on its way through the session layer to its route. */
 struct route_call {
     app *app;
     http_req *req;
     route_fn route;
-    char openid[129]; /* the user's, copied for routes that go on after the auth callback */
 };
-
-/* One Stroke routes (src/server/paints.c), each run after the session layer. */
-void paints_list(route_call *call, const wxs_auth_result *auth);
-void paints_save(route_call *call, const wxs_auth_result *auth);
-void paints_delete(route_call *call, const wxs_auth_result *auth);
 
 /* Static web assets embedded at build time (generated web_assets.c). */
 typedef struct web_asset {

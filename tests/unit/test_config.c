@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "options.h"
+#include "server_options.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -118,6 +120,30 @@ static const char *temp_file(const char *text)
     return temp_file_n(text, strlen(text));
 }
 
+/* Where the server's and the One Stroke app's tables put their values: every test config has the
+ * three tables wxsessiond registers. */
+static server_options srv;
+static struct onestroke_options app;
+
+static wxs_config *config_new_with(server_options *s, struct onestroke_options *o)
+{
+    wxs_config *cfg = wxs_config_new();
+    if (cfg == NULL)
+        return NULL;
+    if (wxs_config_register(cfg, &server_option_table, s) < 0 ||
+        wxs_config_register(cfg, &onestroke_option_table, o) < 0) {
+        wxs_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* A test config whose server and app values land in srv and app (one such config at a time). */
+static wxs_config *config_new_all(void)
+{
+    return config_new_with(&srv, &app);
+}
+
 /* Capture what fn writes to a FILE. The caller frees the result with free(). */
 static char *capture(void (*fn)(FILE *, void *), void *arg)
 {
@@ -136,14 +162,14 @@ static void dump_to(FILE *f, void *cfg)
     assert_int_equal(wxs_config_dump(cfg, f), 0);
 }
 
-static void help_to(FILE *f, void *unused)
+static void help_to(FILE *f, void *cfg)
 {
-    wxs_config_print_help(f);
+    wxs_config_print_help(cfg, f);
 }
 
-static void markdown_to(FILE *f, void *unused)
+static void markdown_to(FILE *f, void *cfg)
 {
-    wxs_config_print_markdown(f);
+    wxs_config_print_markdown(cfg, f);
 }
 
 /* Expect rc and an error message containing want. */
@@ -200,7 +226,7 @@ static void test_defaults(void **state)
         {"log.level", "info", 0},
         {"log.format", "text", 0},
     };
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_non_null(cfg);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (cases[i].str != NULL) {
@@ -212,11 +238,11 @@ static void test_defaults(void **state)
         }
     }
     /* the typed struct holds the same values; strings are never NULL */
-    assert_int_equal(cfg->port, 5757);
+    assert_int_equal(srv.port, 5757);
     assert_string_equal(cfg->session_prefix, "weapp-session:");
     assert_int_equal(cfg->session_ttl, 7200);
-    assert_string_equal(cfg->mongo_username, "");
-    assert_string_equal(cfg->mongo_query, "");
+    assert_string_equal(app.mongo_username, "");
+    assert_string_equal(app.mongo_query, "");
     /* getters also take flag names; unknown names give NULL / 0 */
     assert_int_equal(wxs_config_get_int(cfg, "redis-port"), 6379);
     assert_null(wxs_config_get_str(cfg, "redis.prot"));
@@ -242,14 +268,14 @@ static void test_file_nested(void **state)
         " \"simulator\": {\"enabled\": true, \"latencyMs\": 5},\n"
         " \"log\": {\"level\": \"debug\", \"format\": \"json\"}}\n");
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_int_equal(wxs_config_load_file(cfg, path, err, sizeof err), 0);
-    assert_int_equal(cfg->port, 8080);
-    assert_string_equal(cfg->listen, "::1");
-    assert_string_equal(cfg->route_base, "/api/v1");
+    assert_int_equal(srv.port, 8080);
+    assert_string_equal(srv.listen, "::1");
+    assert_string_equal(srv.route_base, "/api/v1");
     assert_string_equal(cfg->app_id, "wx1234");
     assert_string_equal(cfg->app_secret, "sec");
-    assert_int_equal(cfg->workers, 2);
+    assert_int_equal(srv.workers, 2);
     assert_string_equal(cfg->store, "redis");
     assert_string_equal(cfg->sqlite_path, "/var/lib/wxs.db");
     assert_string_equal(cfg->redis_host, "10.0.0.2");
@@ -259,18 +285,18 @@ static void test_file_nested(void **state)
     assert_int_equal(cfg->session_ttl, 60);
     assert_string_equal(cfg->session_prefix, "p:");
     assert_int_equal(cfg->redis_timeout_ms, 250);
-    assert_string_equal(cfg->mongo_host, "m");
-    assert_int_equal(cfg->mongo_port, 27018);
+    assert_string_equal(app.mongo_host, "m");
+    assert_int_equal(app.mongo_port, 27018);
     assert_string_equal(cfg->wechat_api_base, "http://127.0.0.1:9999");
     assert_int_equal(cfg->wechat_timeout_ms, 500);
     assert_int_equal(cfg->wechat_connect_timeout_ms, 3000); /* untouched */
-    assert_int_equal(cfg->limit_header_bytes, 2048);
+    assert_int_equal(srv.header_bytes, 2048);
     assert_int_equal(cfg->limit_json_depth, 8);
-    assert_int_equal(cfg->timeout_shutdown_ms, 0);
-    assert_int_equal(cfg->simulator, 1);
-    assert_int_equal(cfg->sim_latency_ms, 5);
-    assert_string_equal(cfg->log_level, "debug");
-    assert_string_equal(cfg->log_format, "json");
+    assert_int_equal(srv.shutdown_timeout_ms, 0);
+    assert_int_equal(srv.simulator, 1);
+    assert_int_equal(srv.sim_latency_ms, 5);
+    assert_string_equal(srv.log_level, "debug");
+    assert_string_equal(srv.log_format, "json");
     wxs_config_free(cfg);
 }
 
@@ -314,7 +340,7 @@ static void test_file_errors(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *path = temp_file(cases[i].json);
         char err[256] = "";
-        wxs_config *cfg = wxs_config_new();
+        wxs_config *cfg = config_new_all();
         int rc = wxs_config_load_file(cfg, path, err, sizeof err);
         expect_error(rc, cases[i].rc, err, cases[i].reason);
         assert_non_null(strstr(err, path)); /* the reason names the file */
@@ -329,9 +355,9 @@ static void test_file_bounds_ok(void **state)
     const char *path = temp_file("{\"port\": 0, \"redis\": {\"port\": 65535, \"db\": 15, "
                                  "\"ttl\": 2592000}, \"limits\": {\"codeBytes\": 16}}");
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_int_equal(wxs_config_load_file(cfg, path, err, sizeof err), 0);
-    assert_int_equal(cfg->port, 0);
+    assert_int_equal(srv.port, 0);
     assert_int_equal(cfg->redis_port, 65535);
     assert_int_equal(cfg->redis_db, 15);
     assert_int_equal(cfg->session_ttl, 2592000);
@@ -343,10 +369,10 @@ static void test_file_bounds_ok(void **state)
 static void test_file_atomic_and_io(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     const char *path = temp_file("{\"port\": 1234, \"appId\": \"x\", \"redis\": {\"prot\": 1}}");
     assert_int_equal(wxs_config_load_file(cfg, path, err, sizeof err), WXS_ECONFIG);
-    assert_int_equal(cfg->port, 5757);
+    assert_int_equal(srv.port, 5757);
     assert_string_equal(cfg->app_id, "");
 
     int rc = wxs_config_load_file(cfg, "/nonexistent/wxs.json", err, sizeof err);
@@ -397,18 +423,18 @@ static void test_set_int_parsing(void **state)
         {"99999999999999999999", 0, 0, "is out of range [0, 65535]"},
         {"-99999999999999999999", 0, 0, "is out of range [0, 65535]"},
     };
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
-        cfg->port = 42;
+        srv.port = 42;
         int rc = wxs_config_set(cfg, "port", cases[i].text, err, sizeof err);
         if (cases[i].ok) {
             assert_int_equal(rc, 0);
-            assert_int_equal(cfg->port, cases[i].value);
+            assert_int_equal(srv.port, cases[i].value);
         } else {
             expect_error(rc, WXS_ECONFIG, err, cases[i].reason);
             assert_non_null(strstr(err, "option 'port'"));
-            assert_int_equal(cfg->port, 42); /* unchanged */
+            assert_int_equal(srv.port, 42); /* unchanged */
         }
     }
     wxs_config_free(cfg);
@@ -423,18 +449,18 @@ static void test_set_bool(void **state)
         {"true", 1}, {"false", 0}, {"1", 1}, {"0", 0},   {"yes", 1},    {"no", 0},  {"TRUE", 1},
         {"No", 0},   {"2", -1},    {"", -1}, {"on", -1}, {"truee", -1}, {" 1", -1}, {"y", -1},
     };
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
-        cfg->simulator = 7;
+        srv.simulator = 7;
         int rc = wxs_config_set(cfg, "simulator.enabled", cases[i].text, err, sizeof err);
         if (cases[i].value >= 0) {
             assert_int_equal(rc, 0);
-            assert_int_equal(cfg->simulator, cases[i].value);
+            assert_int_equal(srv.simulator, cases[i].value);
         } else {
             expect_error(rc, WXS_ECONFIG, err, "option 'simulator.enabled': ");
             assert_non_null(strstr(err, "is not a boolean"));
-            assert_int_equal(cfg->simulator, 7);
+            assert_int_equal(srv.simulator, 7);
         }
     }
     wxs_config_free(cfg);
@@ -496,12 +522,12 @@ static void test_set_strings(void **state)
         {"listen", "localhost", 0},
         {"listen", "1.2.3", 0},
         {"listen", "", 0},
-        {"redis.prefix", "", 1},
-        {"redis.prefix", max_prefix, 1},
-        {"redis.prefix", long_prefix, 0},
-        {"redis.prefix", "a b", 0},
-        {"redis.prefix", "a\tb", 0},
-        {"redis.prefix", "a\x7f", 0},
+        {"session.prefix", "", 1},
+        {"session.prefix", max_prefix, 1},
+        {"session.prefix", long_prefix, 0},
+        {"session.prefix", "a b", 0},
+        {"session.prefix", "a\tb", 0},
+        {"session.prefix", "a\x7f", 0},
         {"sqlite.path", "", 0},
         {"sqlite.path", ":memory:", 1},
         {"redis.host", "", 0},
@@ -509,7 +535,7 @@ static void test_set_strings(void **state)
         {"appId", huge + 1, 1},
         {"mongo.query", "", 1},
     };
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
         char want[128];
@@ -530,13 +556,13 @@ static void test_set_strings(void **state)
 static void test_set_names(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_int_equal(wxs_config_set(cfg, "redis.port", "6380", err, sizeof err), 0);
     assert_int_equal(cfg->redis_port, 6380);
     assert_int_equal(wxs_config_set(cfg, "redis-port", "6381", err, sizeof err), 0);
     assert_int_equal(cfg->redis_port, 6381);
     assert_int_equal(wxs_config_set(cfg, "route-base-path", "/x", err, sizeof err), 0);
-    assert_string_equal(cfg->route_base, "/x");
+    assert_string_equal(srv.route_base, "/x");
     int rc = wxs_config_set(cfg, "redis.prot", "1", err, sizeof err);
     expect_error(rc, WXS_ECONFIG, err, "unknown option 'redis.prot'");
     rc = wxs_config_set(cfg, "--redis-port", "1", err, sizeof err);
@@ -560,18 +586,18 @@ static void test_precedence(void **state)
     setenv("WXS_ROUTE_BASE_PATH", "/env", 1);
     setenv("WXS_SIMULATOR_ENABLED", "yes", 1);
     setenv("WXS_REDIS_TIMEOUT_MS", "20", 1);
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_int_equal(wxs_config_load_file(cfg, path, err, sizeof err), 0);
-    assert_int_equal(cfg->port, 1111);
+    assert_int_equal(srv.port, 1111);
     assert_int_equal(wxs_config_load_env(cfg, err, sizeof err), 0);
-    assert_int_equal(cfg->port, 2222); /* env beats file */
-    assert_int_equal(cfg->workers, 3); /* file beats default */
+    assert_int_equal(srv.port, 2222); /* env beats file */
+    assert_int_equal(srv.workers, 3); /* file beats default */
     assert_int_equal(cfg->redis_db, 5);
-    assert_string_equal(cfg->route_base, "/env");
-    assert_int_equal(cfg->simulator, 1);
+    assert_string_equal(srv.route_base, "/env");
+    assert_int_equal(srv.simulator, 1);
     assert_int_equal(cfg->redis_timeout_ms, 20);
     assert_int_equal(wxs_config_set(cfg, "port", "3333", err, sizeof err), 0);
-    assert_int_equal(cfg->port, 3333); /* flag beats env */
+    assert_int_equal(srv.port, 3333); /* flag beats env */
     assert_int_equal(cfg->redis_db, 5);
     wxs_config_free(cfg);
 }
@@ -579,7 +605,7 @@ static void test_precedence(void **state)
 static void test_env_errors(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     setenv("WXS_APP_ID", "wxenv", 1);
     setenv("WXS_REDIS_PORT", "abc", 1);
     int rc = wxs_config_load_env(cfg, err, sizeof err);
@@ -619,7 +645,7 @@ static void test_secret_file(void **state)
                                         "mongo.uri", "appSecret"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[256] = "";
-        wxs_config *cfg = wxs_config_new();
+        wxs_config *cfg = config_new_all();
         setenv(cases[i].env, temp_file(cases[i].contents), 1);
         assert_int_equal(wxs_config_load_env(cfg, err, sizeof err), 0);
         assert_string_equal(wxs_config_get_str(cfg, names[i]), cases[i].want);
@@ -631,7 +657,7 @@ static void test_secret_file(void **state)
 static void test_secret_file_errors(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     setenv("WXS_APP_SECRET", "SECRET-IN-ENV", 1);
     setenv("WXS_APP_SECRET_FILE", temp_file("SECRET-IN-FILE"), 1);
     int rc = wxs_config_load_env(cfg, err, sizeof err);
@@ -673,7 +699,7 @@ static void test_errors_never_hold_secrets(void **state)
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char err[512] = "";
-        wxs_config *cfg = wxs_config_new();
+        wxs_config *cfg = config_new_all();
         assert_true(wxs_config_load_file(cfg, temp_file(files[i]), err, sizeof err) < 0);
         if (strstr(err, "OPSECRET") != NULL)
             fail_msg("secret in error: %s", err);
@@ -684,7 +710,7 @@ static void test_errors_never_hold_secrets(void **state)
     char huge[5000];
     memset(huge, 'S', sizeof huge - 1);
     huge[sizeof huge - 1] = '\0';
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     int rc = wxs_config_set(cfg, "app-secret", huge, err, sizeof err);
     expect_error(rc, WXS_ECONFIG, err, "option 'appSecret': value is longer than 4096 bytes");
     assert_null(strstr(err, "SSSS"));
@@ -694,7 +720,7 @@ static void test_errors_never_hold_secrets(void **state)
 static void test_dump_hides_secrets(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     assert_int_equal(wxs_config_set(cfg, "appSecret", "SECRET-A", err, sizeof err), 0);
     assert_int_equal(wxs_config_set(cfg, "redis.password", "SECRET-B", err, sizeof err), 0);
     assert_int_equal(wxs_config_set(cfg, "mongo.uri", "mongodb://u:SECRET-C@h", err, sizeof err),
@@ -732,14 +758,16 @@ static void test_dump_round_trip(void **state)
         {"routeBasePath", "/r"},
         {"appId", "wx\xe5\xbe\xae\xe4\xbf\xa1"},
         {"store", "redis"},
-        {"redis.prefix", "a\"b\\c:"},
+        {"redis.prefix", "a\"b\\c:"}, /* the seed's key for session.prefix */
         {"simulator.enabled", "1"},
         {"log.format", "json"},
         {"limits.connections", "1000000"},
     };
     char err[256] = "";
-    wxs_config *a = wxs_config_new();
-    wxs_config *b = wxs_config_new();
+    server_options b_srv;
+    struct onestroke_options b_app;
+    wxs_config *a = config_new_all();
+    wxs_config *b = config_new_with(&b_srv, &b_app);
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
         assert_int_equal(wxs_config_set(a, sets[i][0], sets[i][1], err, sizeof err), 0);
     char *first = capture(dump_to, a);
@@ -752,12 +780,40 @@ static void test_dump_round_trip(void **state)
     wxs_config_free(b);
 }
 
+/* The seed kept the session's TTL and prefix under "redis": those keys, flags and variables still
+ * set session.ttl and session.prefix, and the dump names the new keys. */
+static void test_aliases(void **state)
+{
+    char err[256] = "";
+    wxs_config *cfg = config_new_all();
+    assert_int_equal(wxs_config_load_file(cfg, temp_file("{\"redis\": {\"ttl\": 60}}"), err,
+                                          sizeof err),
+                     0);
+    assert_int_equal(cfg->session_ttl, 60);
+    assert_int_equal(wxs_config_set(cfg, "redis-ttl", "61", err, sizeof err), 0);
+    assert_int_equal(cfg->session_ttl, 61);
+    setenv("WXS_REDIS_PREFIX", "old:", 1);
+    assert_int_equal(wxs_config_load_env(cfg, err, sizeof err), 0);
+    unsetenv("WXS_REDIS_PREFIX");
+    assert_string_equal(cfg->session_prefix, "old:");
+    setenv("WXS_SESSION_PREFIX", "new:", 1);
+    assert_int_equal(wxs_config_load_env(cfg, err, sizeof err), 0);
+    unsetenv("WXS_SESSION_PREFIX");
+    assert_string_equal(cfg->session_prefix, "new:");
+    assert_int_equal(wxs_config_set(cfg, "session.ttl", "0", err, sizeof err), WXS_ECONFIG);
+    assert_non_null(strstr(err, "option 'session.ttl'"));
+    char *dump = capture(dump_to, cfg);
+    assert_non_null(strstr(dump, "\"session\": {\n    \"ttl\": 61,\n    \"prefix\": \"new:\""));
+    free(dump);
+    wxs_config_free(cfg);
+}
+
 /* ------------------------------------------------------------------ validate */
 
 static void test_validate(void **state)
 {
     char err[256] = "";
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     int rc = wxs_config_validate(cfg, err, sizeof err);
     expect_error(rc, WXS_ECONFIG, err, "appId is required (or run with --dev)");
     assert_int_equal(wxs_config_set(cfg, "app-id", "wx1", err, sizeof err), 0);
@@ -767,7 +823,7 @@ static void test_validate(void **state)
     assert_int_equal(wxs_config_validate(cfg, err, sizeof err), 0);
     wxs_config_free(cfg);
 
-    cfg = wxs_config_new();
+    cfg = config_new_all();
     assert_int_equal(wxs_config_set(cfg, "simulator-enabled", "true", err, sizeof err), 0);
     assert_int_equal(wxs_config_validate(cfg, err, sizeof err), 0); /* defaults are valid */
     wxs_config_free(cfg);
@@ -854,12 +910,14 @@ static void check_markdown_row(char *row, wxs_config *cfg)
 
 static void test_markdown(void **state)
 {
-    char *md = capture(markdown_to, NULL);
+    wxs_config *docs_cfg = config_new_all();
+    char *md = capture(markdown_to, docs_cfg);
+    wxs_config_free(docs_cfg);
     assert_non_null(strstr(md, "defaults < config file < environment < command-line flags"));
     assert_non_null(strstr(md, "| option (file key) | flag | env | type | default | range |"));
     assert_non_null(strstr(md, "| `redis.port` | `--redis-port` | `WXS_REDIS_PORT` | integer | "
                                "`6379` | 1 – 65535 |"));
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     int rows = 0;
     char *save = NULL;
     for (char *line = strtok_r(md, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
@@ -875,7 +933,9 @@ static void test_markdown(void **state)
 
 static void test_help(void **state)
 {
-    char *help = capture(help_to, NULL);
+    wxs_config *help_cfg = config_new_all();
+    char *help = capture(help_to, help_cfg);
+    wxs_config_free(help_cfg);
     const char *line = strstr(help, "  --redis-port=N ");
     assert_non_null(line);
     const char *eol = strchr(line, '\n');
@@ -887,10 +947,12 @@ static void test_help(void **state)
     assert_non_null(strstr(help, "(default \"/applet\"; env WXS_ROUTE_BASE_PATH)"));
     assert_non_null(strstr(help, "--app-secret=SECRET "));
     assert_non_null(strstr(help, "env WXS_APP_SECRET or WXS_APP_SECRET_FILE)"));
-    int lines = 0;
-    for (const char *p = help; *p != '\0'; p++)
-        lines += *p == '\n';
-    assert_int_equal(lines, 46);
+    int lines = 0; /* one per option, under one heading per table */
+    for (const char *p = strstr(help, "\n  --"); p != NULL; p = strstr(p + 1, "\n  --"))
+        lines++;
+    assert_int_equal(lines + (strncmp(help, "  --", 4) == 0), 46);
+    assert_non_null(strstr(help, "Session layer (libwxsession):\n"));
+    assert_non_null(strstr(help, "\nServer (wxsessiond):\n"));
     free(help);
 }
 
@@ -906,7 +968,7 @@ static int run_with_failure(long n, const char *path)
     int rc = 0;
     fail_at = n;
     alloc_calls = 0;
-    wxs_config *cfg = wxs_config_new();
+    wxs_config *cfg = config_new_all();
     if (cfg == NULL) {
         rc = WXS_ENOMEM;
         goto out;
@@ -968,6 +1030,7 @@ int main(void)
         T(test_errors_never_hold_secrets),
         T(test_dump_hides_secrets),
         T(test_dump_round_trip),
+        T(test_aliases),
         T(test_validate),
         T(test_markdown),
         T(test_help),

@@ -1,12 +1,12 @@
-/* test_paints.c: the One Stroke drawing stores (lib/paints*.c): SQLite on a real file, MongoDB's
- * URI, document and error mapping without a server, and the same behaviour on a real MongoDB
+/* test_paints.c: the One Stroke drawing stores (src/onestroke/store*.c): SQLite on a real file,
+ * MongoDB without a server (bad URI, server down), and the same behaviour on a real MongoDB
  * server when WXS_TEST_MONGODB_URI names one. */
-#include "paints_mongo.h"
 #include "sqlite_util.h"
+#include "store_mongo.h"
 
 #include <errno.h>
-#include <setjmp.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,29 +28,35 @@
 #include <mongoc/mongoc.h>
 #include <sqlite3.h>
 
-/* test hooks of lib/paints_sqlite.c */
-extern int wxs__paints_sqlite_test_query_only;
-extern void (*wxs__paints_sqlite_work_hook)(void);
+/* test hooks of src/onestroke/store_sqlite.c */
+extern int os_store_sqlite_test_query_only;
+extern void (*os_store_sqlite_work_hook)(void);
 
 #define T0 1700000000000LL /* a fixed "now" in ms; tests step it by hand */
 #define MAX_ITEMS 1024
 
 /* ------------------------------------------------------------ environment */
 
+/* What a store opens with: the app's options and the library's sqlite.path. */
+typedef struct test_cfg {
+    const char *sqlite_path;
+    struct onestroke_options o;
+} test_cfg;
+
 typedef struct backend {
     const char *name;
-    const wxs__paint_store_ops *ops;
+    const os_store_ops *ops;
     int mongo;
 } backend;
 
-static const backend sqlite_backend = {"sqlite", &wxs__paints_sqlite_ops, 0};
-static const backend mongo_backend = {"mongodb", &wxs__paints_mongo_ops, 1};
+static const backend sqlite_backend = {"sqlite", &os_store_sqlite_ops, 0};
+static const backend mongo_backend = {"mongodb", &os_store_mongo_ops, 1};
 
 typedef struct env {
     const backend *be;
     uv_loop_t loop;
-    wxs_config cfg;
-    wxs__paint_store *st;
+    test_cfg cfg;
+    os_store *st;
     char dir[64];
     char path[128];
     char db_name[64];
@@ -58,25 +64,25 @@ typedef struct env {
 } env;
 
 /* The configuration a test starts from: zeroed, strings "" where read. */
-static void config_init(wxs_config *cfg)
+static void config_init(test_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->sqlite_path = "";
-    cfg->paint_store = "sqlite";
-    cfg->paint_max_per_user = 10000;
-    cfg->mongo_uri = "";
-    cfg->mongo_username = "";
-    cfg->mongo_password = "";
-    cfg->mongo_host = "127.0.0.1";
-    cfg->mongo_port = 27017;
-    cfg->mongo_query = "";
-    cfg->mongo_database = "weapp";
+    cfg->o.store = "sqlite";
+    cfg->o.max_per_user = 10000;
+    cfg->o.mongo_uri = "";
+    cfg->o.mongo_username = "";
+    cfg->o.mongo_password = "";
+    cfg->o.mongo_host = "127.0.0.1";
+    cfg->o.mongo_port = 27017;
+    cfg->o.mongo_query = "";
+    cfg->o.mongo_database = "weapp";
 }
 
 static void store_open(env *e)
 {
     char err[256] = "";
-    int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg, err, sizeof err);
+    int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err);
     if (rc != 0)
         fail_msg("open %s: %s (%s)", e->be->name, wxs_err_name(rc), err);
     assert_non_null(e->st);
@@ -84,7 +90,7 @@ static void store_open(env *e)
 
 /* Close a store and run the loop until everything it queued has finished and its memory is
  * released. */
-static void store_close(env *e, wxs__paint_store *st)
+static void store_close(env *e, os_store *st)
 {
     e->be->ops->close(st);
     assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
@@ -155,9 +161,9 @@ static int setup_env(void **state)
     if (be->mongo) {
         snprintf(e->db_name, sizeof e->db_name, "wxs_test_%d_%ld", (int)getpid(), (long)random());
         e->mongo_uri = mongo_test_uri(e->db_name);
-        e->cfg.paint_store = "mongodb";
-        e->cfg.mongo_uri = e->mongo_uri != NULL ? e->mongo_uri : "";
-        e->cfg.mongo_database = e->db_name;
+        e->cfg.o.store = "mongodb";
+        e->cfg.o.mongo_uri = e->mongo_uri != NULL ? e->mongo_uri : "";
+        e->cfg.o.mongo_database = e->db_name;
     } else {
         snprintf(e->dir, sizeof e->dir, "/tmp/wxs-paints-XXXXXX");
         assert_non_null(mkdtemp(e->dir));
@@ -215,7 +221,7 @@ static void done_cb(void *arg, int status)
 }
 
 typedef struct item {
-    char id[WXS__PAINT_ID_MAX + 1];
+    char id[OS_PAINT_ID_MAX + 1];
     char *actions;
     size_t actions_len;
     int64_t created, updated;
@@ -235,7 +241,7 @@ static void page_free(page *p)
     p->n = 0;
 }
 
-static void list_cb(void *arg, int status, const wxs__paint *items, size_t n, int more)
+static void list_cb(void *arg, int status, const os_paint *items, size_t n, int more)
 {
     page *p = arg;
     done_cb(&p->w, status);
@@ -245,7 +251,7 @@ static void list_cb(void *arg, int status, const wxs__paint *items, size_t n, in
     p->n = n;
     p->more = more;
     for (size_t i = 0; i < n; i++) {
-        assert_true(strlen(items[i].id) <= WXS__PAINT_ID_MAX);
+        assert_true(strlen(items[i].id) <= OS_PAINT_ID_MAX);
         strcpy(p->items[i].id, items[i].id);
         p->items[i].actions = malloc(items[i].actions_len + 1);
         assert_non_null(p->items[i].actions);
@@ -264,8 +270,8 @@ static void run_until(env *e, const waiter *w)
     assert_int_equal(w->calls, 1);
 }
 
-static int save_n(env *e, wxs__paint_store *st, const char *openid, const char *id,
-                  const char *actions, size_t len, int64_t now, long long max)
+static int save_n(env *e, os_store *st, const char *openid, const char *id, const char *actions,
+                  size_t len, int64_t now, long long max)
 {
     waiter w = {0};
     int rc = e->be->ops->save(st, openid, id, actions, len, now, max, done_cb, &w);
@@ -281,7 +287,7 @@ static int save(env *e, const char *openid, const char *id, const char *actions,
     return save_n(e, e->st, openid, id, actions, strlen(actions), now, 10000);
 }
 
-static int del_in(env *e, wxs__paint_store *st, const char *openid, const char *id)
+static int del_in(env *e, os_store *st, const char *openid, const char *id)
 {
     waiter w = {0};
     int rc = e->be->ops->del(st, openid, id, done_cb, &w);
@@ -298,10 +304,9 @@ static int del(env *e, const char *openid, const char *id)
 }
 
 /* List into p (after p's last item when after != 0). Returns the op's or callback's status. */
-static int list_in(env *e, wxs__paint_store *st, const char *openid, page *p, unsigned limit,
-                   int after)
+static int list_in(env *e, os_store *st, const char *openid, page *p, unsigned limit, int after)
 {
-    wxs__paint_cursor c;
+    os_paint_cursor c;
     memset(&c, 0, sizeof c);
     if (after) {
         assert_true(p->n > 0);
@@ -366,12 +371,12 @@ static void test_round_trip(void **state)
 static void test_bad_arguments(void **state)
 {
     env *e = begin(state);
-    const wxs__paint_store_ops *ops = e->be->ops;
+    const os_store_ops *ops = e->be->ops;
     waiter w = {0};
-    char long_openid[WXS__OPENID_MAX + 2];
+    char long_openid[OS_OPENID_MAX + 2];
     memset(long_openid, 'o', sizeof long_openid - 1);
     long_openid[sizeof long_openid - 1] = '\0';
-    wxs__paint_cursor bad = {.created_at_ms = 1, .id = "no/slash"};
+    os_paint_cursor bad = {.created_at_ms = 1, .id = "no/slash"};
     assert_int_equal(ops->save(e->st, "u", "bad id", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
     assert_int_equal(ops->save(e->st, "u", "", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
     assert_int_equal(ops->save(e->st, "", "a", "1", 1, T0, 10, done_cb, &w), WXS_EINVAL);
@@ -547,9 +552,10 @@ static void test_two_instances(void **state)
 {
     env *e = begin(state);
     page *p = page_new();
-    wxs__paint_store *second = NULL;
+    os_store *second = NULL;
     char err[256] = "";
-    assert_int_equal(e->be->ops->open(&second, &e->loop, &e->cfg, err, sizeof err), 0);
+    assert_int_equal(
+        e->be->ops->open(&second, &e->loop, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err), 0);
     assert_int_equal(save(e, "two", "one", "[1]", T0), 0);
     assert_int_equal(list_in(e, second, "two", p, 10, 0), 0);
     assert_int_equal(p->n, 1);
@@ -620,7 +626,7 @@ static void test_ops_after_close(void **state)
 {
     env *e = begin(state);
     waiter w = {0};
-    wxs__paint_store *st = e->st;
+    os_store *st = e->st;
     e->be->ops->close(st);
     assert_false(e->be->ops->ready(st));
     assert_int_equal(e->be->ops->save(st, "u", "a", "1", 1, T0, 10, done_cb, &w), WXS_ECANCELED);
@@ -689,9 +695,11 @@ static void test_sqlite_schema_and_counts(void **state)
     /* a file from a newer version is refused */
     assert_int_equal(sqlite3_exec(db, "UPDATE wxs_schema SET version = 2", NULL, NULL, NULL),
                      SQLITE_OK);
-    wxs__paint_store *st = NULL;
+    os_store *st = NULL;
     char err[256] = "";
-    assert_int_equal(e->be->ops->open(&st, &e->loop, &e->cfg, err, sizeof err), WXS_ECONFIG);
+    assert_int_equal(
+        e->be->ops->open(&st, &e->loop, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err),
+        WXS_ECONFIG);
     assert_null(st);
     assert_non_null(strstr(err, "newer"));
     assert_int_equal(sqlite3_exec(db, "UPDATE wxs_schema SET version = 1", NULL, NULL, NULL),
@@ -785,9 +793,9 @@ static void test_sqlite_write_refused(void **state)
     page *p = page_new();
     assert_int_equal(save(e, "ro", "keep", "[1]", T0), 0);
     store_close(e, e->st);
-    wxs__paints_sqlite_test_query_only = 1;
+    os_store_sqlite_test_query_only = 1;
     store_open(e);
-    wxs__paints_sqlite_test_query_only = 0;
+    os_store_sqlite_test_query_only = 0;
     assert_int_equal(save(e, "ro", "new", "[2]", T0 + 1), WXS_ESTORE);
     assert_int_equal(save(e, "ro", "keep", "[3]", T0 + 1), WXS_ESTORE);
     assert_int_equal(del(e, "ro", "keep"), WXS_ESTORE);
@@ -803,7 +811,7 @@ static void test_sqlite_write_refused(void **state)
         chmod(e->path, 0444);
         chmod(e->dir, 0555);
         char err[256] = "";
-        int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg, err, sizeof err);
+        int rc = e->be->ops->open(&e->st, &e->loop, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err);
         if (rc == 0) {
             assert_int_equal(save(e, "ro", "new", "[2]", T0 + 1), WXS_ESTORE);
             store_close(e, e->st);
@@ -822,15 +830,17 @@ static void test_sqlite_write_refused(void **state)
 static void test_sqlite_open_errors(void **state)
 {
     env *e = begin(state);
-    wxs__paint_store *st = NULL;
+    os_store *st = NULL;
     char err[256] = "";
-    wxs_config cfg = e->cfg;
+    test_cfg cfg = e->cfg;
     cfg.sqlite_path = "/nonexistent-dir-wxs/paints.db";
-    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg, err, sizeof err), WXS_ESTORE);
+    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg.o, cfg.sqlite_path, err, sizeof err),
+                     WXS_ESTORE);
     assert_null(st);
     assert_non_null(strstr(err, "cannot open"));
     cfg.sqlite_path = "";
-    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg, err, sizeof err), WXS_ECONFIG);
+    assert_int_equal(e->be->ops->open(&st, &e->loop, &cfg.o, cfg.sqlite_path, err, sizeof err),
+                     WXS_ECONFIG);
     assert_non_null(strstr(err, "sqlite.path"));
 }
 
@@ -849,19 +859,20 @@ static void test_sqlite_kill9(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         uv_loop_t loop;
-        wxs__paint_store *st = NULL;
+        os_store *st = NULL;
         char err[256];
         waiter w = {.returned = 1};
         close(fds[0]);
         uv_loop_init(&loop);
-        if (wxs__paints_sqlite_ops.open(&st, &loop, &e->cfg, err, sizeof err) != 0)
+        if (os_store_sqlite_ops.open(&st, &loop, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err) !=
+            0)
             _exit(2);
         for (int i = 0; i < 5; i++) {
             char id[8];
             snprintf(id, sizeof id, "k%d", i);
             w.calls = 0;
-            if (wxs__paints_sqlite_ops.save(st, "kill", id, "[\"durable\"]", 11, T0 + i, 100,
-                                            done_cb, &w) != 0)
+            if (os_store_sqlite_ops.save(st, "kill", id, "[\"durable\"]", 11, T0 + i, 100, done_cb,
+                                         &w) != 0)
                 _exit(3);
             while (w.calls == 0)
                 uv_run(&loop, UV_RUN_ONCE);
@@ -906,11 +917,11 @@ static void arm_gate(void)
 {
     assert_int_equal(sem_init(&gate, 0, 0), 0);
     atomic_store(&gate_armed, 1);
-    wxs__paints_sqlite_work_hook = gate_hook;
+    os_store_sqlite_work_hook = gate_hook;
 }
 
 /* Issue a save whose callback the caller waits for later. */
-static void save_async(env *e, wxs__paint_store *st, const char *id, waiter *w)
+static void save_async(env *e, os_store *st, const char *id, waiter *w)
 {
     assert_int_equal(e->be->ops->save(st, "batch", id, "[1]", 3, T0, 100, done_cb, w), 0);
     w->returned = 1;
@@ -923,14 +934,15 @@ static void test_sqlite_shared_writer_failure_alone(void **state)
 {
     env *e = begin(state);
     uv_loop_t loop2;
-    wxs__paint_store *refusing = NULL;
+    os_store *refusing = NULL;
     char err[256] = "";
     waiter w[4];
     memset(w, 0, sizeof w);
     assert_int_equal(uv_loop_init(&loop2), 0);
-    wxs__paints_sqlite_test_query_only = 1;
-    assert_int_equal(e->be->ops->open(&refusing, &loop2, &e->cfg, err, sizeof err), 0);
-    wxs__paints_sqlite_test_query_only = 0;
+    os_store_sqlite_test_query_only = 1;
+    assert_int_equal(
+        e->be->ops->open(&refusing, &loop2, &e->cfg.o, e->cfg.sqlite_path, err, sizeof err), 0);
+    os_store_sqlite_test_query_only = 0;
     assert_int_equal(wxs__sqlite_writer_users(e->path), 2);
     arm_gate();
     save_async(e, e->st, "gate", &w[0]); /* holds the writer */
@@ -941,7 +953,7 @@ static void test_sqlite_shared_writer_failure_alone(void **state)
     while (w[2].calls == 0)
         uv_run(&loop2, UV_RUN_ONCE);
     run_until(e, &w[3]);
-    wxs__paints_sqlite_work_hook = NULL;
+    os_store_sqlite_work_hook = NULL;
     assert_int_equal(w[0].status, 0);
     assert_int_equal(w[1].status, 0);
     assert_int_equal(w[2].status, WXS_ESTORE);
@@ -977,7 +989,7 @@ static void test_sqlite_close_acknowledges_saves(void **state)
         assert_int_equal(w[i].calls, 0); /* close() calls nothing; the writer is held */
     assert_int_equal(sem_post(&gate), 0);
     assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-    wxs__paints_sqlite_work_hook = NULL;
+    os_store_sqlite_work_hook = NULL;
     for (int i = 0; i < 10; i++) {
         assert_int_equal(w[i].calls, 1);
         assert_int_equal(w[i].status, 0);
@@ -990,217 +1002,9 @@ static void test_sqlite_close_acknowledges_saves(void **state)
     page_destroy(p);
 }
 
-/* ------------------------------------------------------------ MongoDB without a server */
+/* ------------------------------------------------------------ MongoDB without a server
+ * (the pure document, URI and error mapping: test_paints_mongo_doc.c) */
 
-typedef struct uri_case {
-    const char *uri, *user, *pass, *host;
-    long long port;
-    const char *query, *db;
-    const char *want, *want_redacted;
-} uri_case;
-
-static void test_mongo_uri(void **state)
-{
-    static const uri_case cases[] = {
-        {"", "", "", "127.0.0.1", 27017, "", "weapp", "mongodb://127.0.0.1:27017/weapp",
-         "mongodb://127.0.0.1:27017/weapp"},
-        {"", "admin", "p@ss:w/rd%", "db.local", 27018, "", "weapp",
-         "mongodb://admin:p%40ss%3Aw%2Frd%25@db.local:27018/weapp",
-         "mongodb://admin:***@db.local:27018/weapp"},
-        {"", "us@r:/%", "", "h", 1, "", "d", "mongodb://us%40r%3A%2F%25@h:1/d",
-         "mongodb://us%40r%3A%2F%25@h:1/d"},
-        {"", "u", "~ok-._", "h", 2, "authSource=admin&replicaSet=rs0", "d",
-         "mongodb://u:~ok-._@h:2/d?authSource=admin&replicaSet=rs0",
-         "mongodb://u:***@h:2/d?authSource=admin&replicaSet=rs0"},
-        {"", "", "", "h", 3, "?tls=true&tlsCertificateKeyFilePassword=s3cret", "d",
-         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=s3cret",
-         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=***"},
-        {"", "", "", "::1", 27017, "", "weapp", "mongodb://[::1]:27017/weapp",
-         "mongodb://[::1]:27017/weapp"},
-        {"", "u", "pw", "h", 0, "", "", "mongodb://u:pw@h:27017/", "mongodb://u:***@h:27017/"},
-        {"mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin", "ignored", "ignored", "x", 9,
-         "", "weapp", "mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin",
-         "mongodb://root:***@a:1,b:2/app?authSource=admin"},
-        {"mongodb+srv://only-user@cluster.example/x", "", "", "", 0, "", "",
-         "mongodb+srv://only-user@cluster.example/x", "mongodb+srv://only-user@cluster.example/x"},
-        {"not a uri with secret", "", "", "", 0, "", "", "not a uri with secret", "***"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const uri_case *c = &cases[i];
-        wxs_config cfg;
-        config_init(&cfg);
-        cfg.mongo_uri = (char *)c->uri;
-        cfg.mongo_username = (char *)c->user;
-        cfg.mongo_password = (char *)c->pass;
-        cfg.mongo_host = (char *)c->host;
-        cfg.mongo_port = c->port;
-        cfg.mongo_query = (char *)c->query;
-        cfg.mongo_database = (char *)c->db;
-        char *uri = NULL, *red = NULL;
-        assert_int_equal(wxs__mongo_uri(&cfg, &uri), 0);
-        assert_int_equal(wxs__mongo_uri_redacted(&cfg, &red), 0);
-        assert_string_equal(uri, c->want);
-        assert_string_equal(red, c->want_redacted);
-        if (c->pass[0] != '\0' && c->uri[0] == '\0')
-            assert_null(strstr(red, c->pass));
-        if (c->uri[0] == '\0') { /* libmongoc reads back what was encoded */
-            bson_error_t err;
-            mongoc_uri_t *m = mongoc_uri_new_with_error(uri, &err);
-            if (m == NULL)
-                fail_msg("case %zu: libmongoc refused %s: %s", i, c->want_redacted, err.message);
-            if (c->user[0] != '\0')
-                assert_string_equal(mongoc_uri_get_username(m), c->user);
-            if (c->pass[0] != '\0')
-                assert_string_equal(mongoc_uri_get_password(m), c->pass);
-            mongoc_uri_destroy(m);
-        }
-        wxs__free(uri);
-        wxs__free(red);
-    }
-    /* no host, and a URI past the limit */
-    wxs_config cfg;
-    char *out = NULL;
-    config_init(&cfg);
-    cfg.mongo_host = "";
-    assert_int_equal(wxs__mongo_uri(&cfg, &out), WXS_EINVAL);
-    assert_null(out);
-    char *huge = malloc(WXS__MONGO_URI_MAX + 10);
-    assert_non_null(huge);
-    memset(huge, 'h', WXS__MONGO_URI_MAX + 9);
-    huge[WXS__MONGO_URI_MAX + 9] = '\0';
-    config_init(&cfg);
-    cfg.mongo_host = huge;
-    assert_int_equal(wxs__mongo_uri(&cfg, &out), WXS_ETOOBIG);
-    free(huge);
-}
-
-static void test_mongo_document_mapping(void **state)
-{
-    wxs__paint in = {.id = "draw-1_X",
-                     .actions = "[\"一笔\",{\"a\":1}]",
-                     .created_at_ms = T0,
-                     .updated_at_ms = T0 + 5};
-    in.actions_len = strlen(in.actions);
-    bson_t doc = BSON_INITIALIZER;
-    assert_int_equal(wxs__mongo_paint_to_bson(&doc, "oUser", &in), 0);
-    char *json = bson_as_canonical_extended_json(&doc, NULL);
-    assert_string_equal(json, "{ \"openId\" : \"oUser\", \"id\" : \"draw-1_X\", \"actions\" : "
-                              "\"[\\\"一笔\\\",{\\\"a\\\":1}]\", \"createdAt\" : { \"$date\" : { "
-                              "\"$numberLong\" : \"1700000000000\" } }, \"updatedAt\" : { "
-                              "\"$date\" : { \"$numberLong\" : \"1700000000005\" } } }");
-    bson_free(json);
-    wxs__paint out;
-    assert_int_equal(wxs__mongo_paint_from_bson(&doc, &out), 0);
-    assert_string_equal(out.id, in.id);
-    assert_int_equal(out.actions_len, in.actions_len);
-    assert_memory_equal(out.actions, in.actions, in.actions_len);
-    assert_int_equal(out.created_at_ms, T0);
-    assert_int_equal(out.updated_at_ms, T0 + 5);
-    bson_destroy(&doc);
-
-    /* malformed documents: each is refused; updatedAt missing defaults to createdAt */
-    static const char *const bad[] = {
-        "{\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
-        "{\"id\":\"a b\",\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
-        "{\"id\":5,\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
-        "{\"id\":\"a\",\"actions\":[1,2],\"createdAt\":{\"$date\":1}}",
-        "{\"id\":\"a\",\"actions\":\"[]\",\"createdAt\":17}",
-        "{\"id\":\"a\",\"actions\":\"[]\"}",
-    };
-    bson_error_t err;
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bson_t *b = bson_new_from_json((const uint8_t *)bad[i], -1, &err);
-        assert_non_null(b);
-        assert_int_equal(wxs__mongo_paint_from_bson(b, &out), WXS_EPARSE);
-        bson_destroy(b);
-    }
-    bson_t *ok = bson_new_from_json((const uint8_t *)"{\"id\":\"a\",\"actions\":\"\","
-                                                     "\"createdAt\":{\"$date\":7}}",
-                                    -1, &err);
-    assert_int_equal(wxs__mongo_paint_from_bson(ok, &out), 0);
-    assert_int_equal(out.updated_at_ms, 7);
-    assert_int_equal(out.actions_len, 0);
-    bson_destroy(ok);
-}
-
-static void assert_bson_json(const bson_t *b, const char *want)
-{
-    char *json = bson_as_relaxed_extended_json(b, NULL);
-    assert_string_equal(json, want);
-    bson_free(json);
-}
-
-static void test_mongo_query_documents(void **state)
-{
-    bson_t b = BSON_INITIALIZER;
-    assert_int_equal(wxs__mongo_key_filter(&b, "o1", "d1"), 0);
-    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"id\" : \"d1\" }");
-    bson_reinit(&b);
-    assert_int_equal(wxs__mongo_save_update(&b, "[1]", 3, 1000), 0);
-    assert_bson_json(&b, "{ \"$set\" : { \"actions\" : \"[1]\", \"updatedAt\" : { \"$date\" : "
-                         "\"1970-01-01T00:00:01Z\" } }, \"$setOnInsert\" : { \"createdAt\" : "
-                         "{ \"$date\" : \"1970-01-01T00:00:01Z\" } } }");
-    bson_reinit(&b);
-    assert_int_equal(wxs__mongo_list_filter(&b, "o1", NULL), 0);
-    assert_bson_json(&b, "{ \"openId\" : \"o1\" }");
-    bson_reinit(&b);
-    wxs__paint_cursor c = {.created_at_ms = 2000, .id = "k9"};
-    assert_int_equal(wxs__mongo_list_filter(&b, "o1", &c), 0);
-    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"createdAt\" : { \"$lte\" : { \"$date\" : "
-                         "\"1970-01-01T00:00:02Z\" } }, \"$or\" : [ { \"createdAt\" : { \"$lt\" "
-                         ": { \"$date\" : \"1970-01-01T00:00:02Z\" } } }, { \"id\" : { \"$lt\" : "
-                         "\"k9\" } } ] }");
-    bson_reinit(&b);
-    assert_int_equal(wxs__mongo_list_opts(&b, 20), 0);
-    assert_bson_json(&b, "{ \"sort\" : { \"createdAt\" : -1, \"id\" : -1 }, \"limit\" : 21, "
-                         "\"projection\" : { \"_id\" : 0, \"id\" : 1, \"actions\" : 1, "
-                         "\"createdAt\" : 1, \"updatedAt\" : 1 } }");
-    bson_destroy(&b);
-}
-
-static void test_mongo_error_mapping(void **state)
-{
-    static const struct {
-        uint32_t domain, code;
-        wxs__mongo_error_class want;
-    } cases[] = {
-        {0, 0, WXS__MONGO_OK},
-        {MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
-         WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_CONNECT, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_SOCKET, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_NAME_RESOLUTION, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_AUTHENTICATE, WXS__MONGO_AUTH},
-        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NOT_READY, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG, WXS__MONGO_FAILED},
-        {MONGOC_ERROR_SASL, 1, WXS__MONGO_AUTH},
-        {MONGOC_ERROR_SCRAM, MONGOC_ERROR_SCRAM_PROTOCOL_ERROR, WXS__MONGO_AUTH},
-        {MONGOC_ERROR_SERVER, 11000, WXS__MONGO_DUPLICATE_KEY},
-        {MONGOC_ERROR_COLLECTION, 11000, WXS__MONGO_DUPLICATE_KEY},
-        {MONGOC_ERROR_COMMAND, 11001, WXS__MONGO_DUPLICATE_KEY},
-        {MONGOC_ERROR_SERVER, 50, WXS__MONGO_TIMEOUT},
-        {MONGOC_ERROR_SERVER, 18, WXS__MONGO_AUTH},
-        {MONGOC_ERROR_SERVER, 13, WXS__MONGO_AUTH},
-        {MONGOC_ERROR_SERVER, 91, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_SERVER, 10107, WXS__MONGO_UNREACHABLE},
-        {MONGOC_ERROR_WRITE_CONCERN, 64, WXS__MONGO_FAILED},
-        {MONGOC_ERROR_SERVER, 2, WXS__MONGO_FAILED},
-        {MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, WXS__MONGO_FAILED},
-        {MONGOC_ERROR_PROTOCOL, MONGOC_ERROR_PROTOCOL_BAD_WIRE_VERSION, WXS__MONGO_FAILED},
-        {0, 5, WXS__MONGO_FAILED},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        wxs__mongo_error_class got = wxs__mongo_error_classify(cases[i].domain, cases[i].code);
-        if (got != cases[i].want)
-            fail_msg("case %zu (domain %u code %u): %s, want %s", i, cases[i].domain, cases[i].code,
-                     wxs__mongo_error_class_name(got), wxs__mongo_error_class_name(cases[i].want));
-        assert_int_equal(wxs__mongo_error_status(cases[i].domain, cases[i].code),
-                         cases[i].want == WXS__MONGO_OK ? 0 : WXS_ESTORE);
-    }
-    assert_string_equal(wxs__mongo_error_class_name((wxs__mongo_error_class)99), "failed");
-}
-
-/* Log lines captured to check that no secret reaches them. */
 static char log_lines[16384];
 static size_t log_len;
 
@@ -1236,11 +1040,11 @@ static void test_mongo_server_down(void **state)
     e.be = &mongo_backend;
     config_init(&e.cfg);
     assert_int_equal(uv_loop_init(&e.loop), 0);
-    e.cfg.paint_store = "mongodb";
-    e.cfg.mongo_username = "wx";
-    e.cfg.mongo_password = "Sup3r-s3cret";
-    e.cfg.mongo_port = free_port();
-    e.cfg.mongo_query = "serverSelectionTimeoutMS=300&connectTimeoutMS=300";
+    e.cfg.o.store = "mongodb";
+    e.cfg.o.mongo_username = "wx";
+    e.cfg.o.mongo_password = "Sup3r-s3cret";
+    e.cfg.o.mongo_port = free_port();
+    e.cfg.o.mongo_query = "serverSelectionTimeoutMS=300&connectTimeoutMS=300";
     log_len = 0;
     log_lines[0] = '\0';
     wxs_set_log(capture_log, NULL, WXS_LOG_DEBUG, 0);
@@ -1275,16 +1079,17 @@ static void test_mongo_server_down(void **state)
 static void test_mongo_bad_uri(void **state)
 {
     uv_loop_t loop;
-    wxs_config cfg;
-    wxs__paint_store *st = NULL;
+    test_cfg cfg;
+    os_store *st = NULL;
     char err[256] = "";
     uv_loop_init(&loop);
     config_init(&cfg);
-    cfg.mongo_uri = "mongodb://user:Hunter2@@@/?=&";
+    cfg.o.mongo_uri = "mongodb://user:Hunter2@@@/?=&";
     log_len = 0;
     log_lines[0] = '\0';
     wxs_set_log(capture_log, NULL, WXS_LOG_DEBUG, 0);
-    assert_int_equal(wxs__paints_mongo_ops.open(&st, &loop, &cfg, err, sizeof err), WXS_ECONFIG);
+    assert_int_equal(os_store_mongo_ops.open(&st, &loop, &cfg.o, cfg.sqlite_path, err, sizeof err),
+                     WXS_ECONFIG);
     wxs_set_log(NULL, NULL, WXS_LOG_INFO, 0);
     assert_null(st);
     assert_non_null(strstr(err, "invalid connection URI"));
@@ -1295,19 +1100,19 @@ static void test_mongo_bad_uri(void **state)
 
 static void test_registry(void **state)
 {
-    assert_ptr_equal(wxs__paint_store_find("sqlite"), &wxs__paints_sqlite_ops);
-    assert_ptr_equal(wxs__paint_store_find("mongodb"), &wxs__paints_mongo_ops);
-    assert_null(wxs__paint_store_find("redis"));
-    assert_null(wxs__paint_store_find(NULL));
-    assert_true(wxs__paint_id_valid("aZ09_-", 6));
-    assert_false(wxs__paint_id_valid("", 0));
-    assert_false(wxs__paint_id_valid("a.b", 3));
-    assert_false(wxs__paint_id_valid("a b", 3));
-    assert_false(wxs__paint_id_valid("é", 2));
-    char id[WXS__PAINT_ID_MAX + 2];
+    assert_ptr_equal(os_store_find("sqlite"), &os_store_sqlite_ops);
+    assert_ptr_equal(os_store_find("mongodb"), &os_store_mongo_ops);
+    assert_null(os_store_find("redis"));
+    assert_null(os_store_find(NULL));
+    assert_true(os_paint_id_valid("aZ09_-", 6));
+    assert_false(os_paint_id_valid("", 0));
+    assert_false(os_paint_id_valid("a.b", 3));
+    assert_false(os_paint_id_valid("a b", 3));
+    assert_false(os_paint_id_valid("é", 2));
+    char id[OS_PAINT_ID_MAX + 2];
     memset(id, 'a', sizeof id);
-    assert_true(wxs__paint_id_valid(id, WXS__PAINT_ID_MAX));
-    assert_false(wxs__paint_id_valid(id, WXS__PAINT_ID_MAX + 1));
+    assert_true(os_paint_id_valid(id, OS_PAINT_ID_MAX));
+    assert_false(os_paint_id_valid(id, OS_PAINT_ID_MAX + 1));
 }
 
 /* ------------------------------------------------------------ main */
@@ -1339,17 +1144,16 @@ int main(void)
         cmocka_unit_test(test_registry),
     };
     const struct CMUnitTest sqlite_tests[] = {
-        BEHAVIOUR((void *)&sqlite_backend),    SQLITE_ONLY(test_sqlite_schema_and_counts),
-        SQLITE_ONLY(test_sqlite_ten_thousand), SQLITE_ONLY(test_sqlite_write_refused),
-        SQLITE_ONLY(test_sqlite_open_errors),  SQLITE_ONLY(test_sqlite_kill9),
+        BEHAVIOUR((void *)&sqlite_backend),
+        SQLITE_ONLY(test_sqlite_schema_and_counts),
+        SQLITE_ONLY(test_sqlite_ten_thousand),
+        SQLITE_ONLY(test_sqlite_write_refused),
+        SQLITE_ONLY(test_sqlite_open_errors),
+        SQLITE_ONLY(test_sqlite_kill9),
         SQLITE_ONLY(test_sqlite_shared_writer_failure_alone),
         SQLITE_ONLY(test_sqlite_close_acknowledges_saves),
     };
     const struct CMUnitTest mongo_offline[] = {
-        cmocka_unit_test(test_mongo_uri),
-        cmocka_unit_test(test_mongo_document_mapping),
-        cmocka_unit_test(test_mongo_query_documents),
-        cmocka_unit_test(test_mongo_error_mapping),
         cmocka_unit_test(test_mongo_bad_uri),
         cmocka_unit_test(test_mongo_server_down),
     };

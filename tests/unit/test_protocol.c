@@ -255,70 +255,6 @@ static void error_bodies_exact(void **state)
     wxs__buf_free(&b);
 }
 
-static void paint_body_table(void **state)
-{
-    static const struct {
-        const char *ctype;
-        const char *body;
-        int rc;
-        const char *id;      /* NULL: absent */
-        const char *actions; /* NULL: absent */
-        const char *reason;
-    } cases[] = {
-        {"application/json", "{\"id\":\"a_1\",\"actions\":\"[1,2]\"}", 0, "a_1", "[1,2]", NULL},
-        {NULL, " {\"id\":\"x\",\"actions\":[{\"t\":\"m\"}]}", 0, "x", "[{\"t\":\"m\"}]", NULL},
-        {"application/json", "{\"id\":1700000000123}", 0, "1700000000123", NULL, NULL},
-        {"application/json", "{\"id\":\"x\"}", 0, "x", NULL, NULL},
-        {"application/x-www-form-urlencoded", "id=ab-C&actions=%5B1%2C%20%22%E5%BE%AE%22%5D", 0,
-         "ab-C", "[1, \"\xe5\xbe\xae\"]", NULL},
-        {"application/x-www-form-urlencoded", "actions=a+b&id=z&id=y&other=1", 0, "y", "a b", NULL},
-        {NULL, "", 0, NULL, NULL, NULL},
-        {"application/json", "[1]", WXS_EPARSE, NULL, NULL, "ERR_BAD_BODY"},
-        {"application/json", "{\"id\":", WXS_EPARSE, NULL, NULL, "ERR_BAD_BODY"},
-        {"application/json", "{\"id\":true}", WXS_EPARSE, NULL, NULL, "ERR_BAD_ID"},
-        {"application/json", "{\"id\":\"x\",\"actions\":5}", WXS_EPARSE, NULL, NULL,
-         "ERR_BAD_ACTIONS"},
-        {"application/json", "{\"a\":[[[[[[[[1]]]]]]]]}", WXS_EPARSE, NULL, NULL, "ERR_BAD_BODY"},
-        {"application/x-www-form-urlencoded", "id=%zz", WXS_EPARSE, NULL, NULL, "ERR_BAD_BODY"},
-        {"application/x-www-form-urlencoded", "id=%C3%28", WXS_EPARSE, NULL, NULL, "ERR_BAD_BODY"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        wxs_paint_body b;
-        const char *reason = NULL;
-        char err[128];
-        int rc = wxs_paint_body_parse(cases[i].ctype, cases[i].body, strlen(cases[i].body), 4,
-                                      &b, &reason, err, sizeof err);
-        if (rc != cases[i].rc)
-            fail_msg("case %zu: rc %d, want %d", i, rc, cases[i].rc);
-        if (rc < 0) {
-            assert_string_equal(reason, cases[i].reason);
-            assert_null(b.id);
-            continue;
-        }
-        if (cases[i].id == NULL)
-            assert_null(b.id);
-        else
-            assert_string_equal(b.id, cases[i].id);
-        if (cases[i].actions == NULL) {
-            assert_null(b.actions);
-        } else {
-            assert_string_equal(b.actions, cases[i].actions);
-            assert_int_equal(b.actions_len, strlen(cases[i].actions));
-        }
-        wxs_paint_body_clear(&b);
-    }
-    /* a \u0000 is named as such, not "not a JSON object" */
-    wxs_paint_body b;
-    const char *reason = NULL;
-    char err[128];
-    const char *nul = "{\"id\":\"a\\u0000b\"}";
-    assert_int_equal(wxs_paint_body_parse("application/json", nul, strlen(nul), 4, &b, &reason,
-                                          err, sizeof err),
-                     WXS_EPARSE);
-    assert_string_equal(reason, "ERR_BAD_BODY");
-    assert_string_equal(err, "body holds a NUL character (\\u0000)");
-}
-
 static void buf_limit(void **state)
 {
     wxs__buf b;
@@ -349,7 +285,6 @@ int main(void)
         cmocka_unit_test(user_record_rejects),
         cmocka_unit_test(openid_scan_not_fooled),
         cmocka_unit_test(error_bodies_exact),
-        cmocka_unit_test(paint_body_table),
         cmocka_unit_test(buf_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,10 @@
-/* paints_mongo.c: the One Stroke drawing store on MongoDB (libmongoc 1.23): collection
- * "paints", one client pool per instance, every op on the libuv thread pool. Here: open/close,
- * the job queue, the ops and libmongoc's process-wide set-up and logging. The parts that need no
- * server (URI building and redaction, error classes, BSON documents) are in
- * lib/paints_mongo_doc.c, declared in lib/paints_mongo.h. */
-#include "paints_mongo.h"
+/* store_mongo.c: the One Stroke drawing store on MongoDB (libmongoc 1.23): collection "paints",
+ * one client pool per instance, every op a job on the libuv thread pool (jobs.h). Here:
+ * open/close, the ops and libmongoc's process-wide set-up and logging. The parts that need no
+ * server (URI building and redaction, error classes, BSON documents) are in store_mongo_doc.c,
+ * declared in store_mongo.h. */
+#include "store_mongo.h"
+#include "jobs.h"
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>
@@ -14,7 +15,8 @@
 
 /* Threads. open() only parses the URI: nothing touches the network on the loop thread. Each op
  * is a job on the libuv pool; at most MAX_RUNNING jobs of an instance run at once (the pool has
- * few threads and the session store needs them too), the others wait in a FIFO on the loop. A
+ * few threads and the session store needs them too), the others wait in the runner's FIFO on the
+ * loop. A
  * job pops a client from the instance's mongoc_client_pool_t, which is created on a pool thread
  * by the first job (a mongodb+srv URI resolves DNS there) under the instance's mutex; the first
  * job also creates the indexes, and every job retries both until they succeed, so a server that
@@ -48,29 +50,28 @@ typedef struct paints_mongo paints_mongo;
 /* One op, with its own work request (several run at once). Arguments are copied in; a list's
  * items (each one allocation holding id then actions) are built on the pool thread. */
 typedef struct job {
-    struct job *next;
+    os_job base; /* the runner's part */
     paints_mongo *st;
-    uv_work_t work;
     enum job_kind kind;
     int status;
-    char openid[WXS__OPENID_MAX + 1];
-    char id[WXS__PAINT_ID_MAX + 1];
-    wxs__paint_cursor cursor;
+    char openid[OS_OPENID_MAX + 1];
+    char id[OS_PAINT_ID_MAX + 1];
+    os_paint_cursor cursor;
     unsigned limit;
     int64_t now_ms;
     long long max_per_user;
-    wxs__paint *items;
+    os_paint *items;
     size_t n;
     int more;
-    wxs__paint_list_cb list_cb;
-    wxs__paint_done_cb done_cb;
+    os_store_list_cb list_cb;
+    os_store_done_cb done_cb;
     void *arg;
     size_t actions_len;
     char actions[];
 } job;
 
 struct paints_mongo {
-    wxs__paint_store base;
+    os_store base;
     uv_loop_t *loop;
     mongoc_uri_t *uri; /* with the timeouts applied */
     char *database;
@@ -82,14 +83,7 @@ struct paints_mongo {
     atomic_int up; /* the last op reached the server */
     int last_log_class;
     uint64_t last_log_ms;
-    /* loop thread */
-    job *head; /* waiting for a slot */
-    job *tail;
-    job *running; /* on the pool */
-    unsigned nrunning;
-    int closing;
-    int finishing;
-    uv_work_t final;
+    os_jobs jobs; /* loop thread */
 };
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
@@ -111,7 +105,7 @@ static void mongoc_log_to_wxs(mongoc_log_level_t level, const char *domain, cons
     if (level > MONGOC_LOG_LEVEL_WARNING)
         return;
     int risky = strstr(message, "://") != NULL || strstr(message, "@") != NULL ||
-                wxs__mongo_name_has_password(message, strlen(message));
+                os_mongo_name_has_password(message, strlen(message));
     wxs__log(level == MONGOC_LOG_LEVEL_WARNING ? WXS_LOG_WARN : WXS_LOG_ERROR, "mongoc %s: %s",
              domain, risky ? "(message withheld: it may quote credentials)" : message);
 }
@@ -127,8 +121,8 @@ static void init_mongoc_once(void)
  * errors of one class at most every 10 s. */
 static void log_job_error(paints_mongo *st, const job *j, const bson_error_t *e)
 {
-    wxs__mongo_error_class c = wxs__mongo_error_classify(e->domain, e->code);
-    int show = c == WXS__MONGO_UNREACHABLE || c == WXS__MONGO_AUTH;
+    os_mongo_error_class c = os_mongo_error_classify(e->domain, e->code);
+    int show = c == OS_MONGO_UNREACHABLE || c == OS_MONGO_AUTH;
     uint64_t now = clock_ms();
     char tag[9] = "";
     pthread_mutex_lock(&st->lock);
@@ -143,7 +137,7 @@ static void log_job_error(paints_mongo *st, const job *j, const bson_error_t *e)
     if (j->openid[0] != '\0')
         wxs__log_tag(j->openid, strlen(j->openid), tag);
     wxs__warn("paints mongodb: %s%s%s failed (%s, domain %u code %u)%s%s; uri %s",
-              job_name[j->kind], tag[0] ? " for user " : "", tag, wxs__mongo_error_class_name(c),
+              job_name[j->kind], tag[0] ? " for user " : "", tag, os_mongo_error_class_name(c),
               e->domain, e->code, show ? ": " : "", show ? e->message : "", st->redacted);
 }
 
@@ -185,11 +179,11 @@ static int ensure_indexes(paints_mongo *st, mongoc_client_t *client, bson_error_
         return 0;
     mongoc_database_t *db = mongoc_client_get_database(client, st->database);
     bson_t *cmd =
-        BCON_NEW("createIndexes", BCON_UTF8(WXS__MONGO_COLLECTION), "indexes", "[", "{", "key", "{",
-                 WXS__MONGO_FIELD_OPENID, BCON_INT32(1), WXS__MONGO_FIELD_ID, BCON_INT32(1), "}",
+        BCON_NEW("createIndexes", BCON_UTF8(OS_MONGO_COLLECTION), "indexes", "[", "{", "key", "{",
+                 OS_MONGO_FIELD_OPENID, BCON_INT32(1), OS_MONGO_FIELD_ID, BCON_INT32(1), "}",
                  "name", BCON_UTF8("openId_1_id_1"), "unique", BCON_BOOL(true), "}", "{", "key",
-                 "{", WXS__MONGO_FIELD_OPENID, BCON_INT32(1), WXS__MONGO_FIELD_CREATED,
-                 BCON_INT32(-1), WXS__MONGO_FIELD_ID, BCON_INT32(-1), "}", "name",
+                 "{", OS_MONGO_FIELD_OPENID, BCON_INT32(1), OS_MONGO_FIELD_CREATED, BCON_INT32(-1),
+                 OS_MONGO_FIELD_ID, BCON_INT32(-1), "}", "name",
                  BCON_UTF8("openId_1_createdAt_-1_id_-1"), "}", "]");
     bson_t reply;
     int ok = mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, e);
@@ -227,9 +221,8 @@ static int count_user(mongoc_collection_t *coll, const job *j, int64_t *n, bson_
     bson_t filter, opts;
     bson_init(&filter);
     bson_init(&opts);
-    int ok =
-        wxs__mongo_append_str(&filter, WXS__MONGO_FIELD_OPENID, j->openid, strlen(j->openid)) &&
-        BSON_APPEND_INT64(&opts, "limit", j->max_per_user);
+    int ok = os_mongo_append_str(&filter, OS_MONGO_FIELD_OPENID, j->openid, strlen(j->openid)) &&
+             BSON_APPEND_INT64(&opts, "limit", j->max_per_user);
     *n = ok ? mongoc_collection_count_documents(coll, &filter, &opts, NULL, NULL, e) : -1;
     if (!ok)
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the count");
@@ -249,8 +242,8 @@ static int run_save(mongoc_collection_t *coll, job *j, bson_error_t *e)
     bson_init(&filter);
     bson_init(&upd);
     bson_init(&upsert);
-    if (wxs__mongo_key_filter(&filter, j->openid, j->id) < 0 ||
-        wxs__mongo_save_update(&upd, j->actions, j->actions_len, j->now_ms) < 0 ||
+    if (os_mongo_key_filter(&filter, j->openid, j->id) < 0 ||
+        os_mongo_save_update(&upd, j->actions, j->actions_len, j->now_ms) < 0 ||
         !BSON_APPEND_BOOL(&upsert, "upsert", true)) {
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "document too large");
         goto out;
@@ -266,7 +259,7 @@ static int run_save(mongoc_collection_t *coll, job *j, bson_error_t *e)
         goto out;
     }
     rc = update(coll, &filter, &upd, &upsert, &matched, e);
-    if (rc < 0 && wxs__mongo_error_classify(e->domain, e->code) == WXS__MONGO_DUPLICATE_KEY)
+    if (rc < 0 && os_mongo_error_classify(e->domain, e->code) == OS_MONGO_DUPLICATE_KEY)
         rc = update(coll, &filter, &upd, NULL, &matched, e);
 out:
     bson_destroy(&filter);
@@ -279,7 +272,7 @@ static int run_del(mongoc_collection_t *coll, job *j, bson_error_t *e)
 {
     bson_t filter, reply;
     bson_init(&filter);
-    if (wxs__mongo_key_filter(&filter, j->openid, j->id) < 0) {
+    if (os_mongo_key_filter(&filter, j->openid, j->id) < 0) {
         bson_destroy(&filter);
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the filter");
         return -1;
@@ -293,7 +286,7 @@ static int run_del(mongoc_collection_t *coll, job *j, bson_error_t *e)
 }
 
 /* Copy a drawing into j->items[j->n]: one allocation holding id then actions. */
-static int copy_paint(job *j, const wxs__paint *p)
+static int copy_paint(job *j, const os_paint *p)
 {
     size_t idlen = strlen(p->id);
     char *block = wxs__malloc(idlen + 1 + p->actions_len + 1);
@@ -302,7 +295,7 @@ static int copy_paint(job *j, const wxs__paint *p)
     memcpy(block, p->id, idlen + 1);
     memcpy(block + idlen + 1, p->actions, p->actions_len);
     block[idlen + 1 + p->actions_len] = '\0';
-    wxs__paint *item = &j->items[j->n++];
+    os_paint *item = &j->items[j->n++];
     *item = *p;
     item->id = block;
     item->actions = block + idlen + 1;
@@ -316,8 +309,8 @@ static int read_page(mongoc_cursor_t *cur, job *j, bson_error_t *e)
     const bson_t *doc;
     size_t bytes = 0;
     while (mongoc_cursor_next(cur, &doc)) {
-        wxs__paint p;
-        if (wxs__mongo_paint_from_bson(doc, &p) < 0) {
+        os_paint p;
+        if (os_mongo_paint_from_bson(doc, &p) < 0) {
             wxs__warn("paints mongodb: skipped a malformed document in collection paints");
             continue;
         }
@@ -346,8 +339,8 @@ static int run_list(mongoc_collection_t *coll, job *j, bson_error_t *e)
         rc = 0;
         goto out;
     }
-    if (wxs__mongo_list_filter(&filter, j->openid, &j->cursor) < 0 ||
-        wxs__mongo_list_opts(&opts, j->limit) < 0) {
+    if (os_mongo_list_filter(&filter, j->openid, &j->cursor) < 0 ||
+        os_mongo_list_opts(&opts, j->limit) < 0) {
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "cannot build the query");
         goto out;
     }
@@ -378,7 +371,7 @@ static int run_job(paints_mongo *st, mongoc_client_t *client, job *j, bson_error
     if (j->kind == JOB_CONNECT)
         return run_ping(client, st, e);
     mongoc_collection_t *coll =
-        mongoc_client_get_collection(client, st->database, WXS__MONGO_COLLECTION);
+        mongoc_client_get_collection(client, st->database, OS_MONGO_COLLECTION);
     int rc = j->kind == JOB_SAVE  ? run_save(coll, j, e)
              : j->kind == JOB_DEL ? run_del(coll, j, e)
                                   : run_list(coll, j, e);
@@ -396,9 +389,10 @@ static void free_items(job *j)
     j->more = 0;
 }
 
-static void job_work(uv_work_t *w)
+/* A job's run on a pool thread. */
+static void job_work(os_job *base)
 {
-    job *j = w->data;
+    job *j = (job *)base;
     paints_mongo *st = j->st;
     bson_error_t e;
     memset(&e, 0, sizeof e);
@@ -411,42 +405,15 @@ static void job_work(uv_work_t *w)
     if (rc < 0) {
         log_job_error(st, j, &e);
         free_items(j);
-        j->status = wxs__mongo_error_status(e.domain, e.code);
+        j->status = os_mongo_error_status(e.domain, e.code);
         if (j->status == 0)
             j->status = WXS_ESTORE;
     }
-    if (rc == 0 || wxs__mongo_error_classify(e.domain, e.code) == WXS__MONGO_UNREACHABLE)
+    if (rc == 0 || os_mongo_error_classify(e.domain, e.code) == OS_MONGO_UNREACHABLE)
         atomic_store(&st->up, rc == 0);
 }
 
 /* ------------------------------------------------------------ loop side */
-
-static void job_done(uv_work_t *w, int status);
-
-static void start_jobs(paints_mongo *st)
-{
-    while (st->head != NULL && st->nrunning < MAX_RUNNING && !st->closing) {
-        job *j = st->head;
-        st->head = j->next;
-        if (st->head == NULL)
-            st->tail = NULL;
-        j->next = st->running;
-        st->running = j;
-        st->nrunning++;
-        uv_queue_work(st->loop, &j->work, job_work, job_done);
-    }
-}
-
-static void submit(paints_mongo *st, job *j)
-{
-    j->next = NULL;
-    if (st->tail != NULL)
-        st->tail->next = j;
-    else
-        st->head = j;
-    st->tail = j;
-    start_jobs(st);
-}
 
 static void finish_job(job *j)
 {
@@ -462,9 +429,21 @@ static void finish_job(job *j)
     wxs__free(j);
 }
 
-static void final_work(uv_work_t *w)
+/* A job is back on the loop (or never ran: the store closed first). */
+static void job_done(os_job *base, int canceled)
 {
-    paints_mongo *st = w->data;
+    job *j = (job *)base;
+    if (canceled) {
+        free_items(j);
+        j->status = WXS_ECANCELED;
+    }
+    finish_job(j);
+}
+
+/* Closed and no job left (the runner's final work, on the pool). */
+static void final_work(void *arg)
+{
+    paints_mongo *st = arg;
     if (st->pool != NULL)
         mongoc_client_pool_destroy(st->pool); /* may talk to the server (endSessions) */
     st->pool = NULL;
@@ -479,47 +458,16 @@ static void destroy(paints_mongo *st)
     wxs__free(st);
 }
 
-static void final_done(uv_work_t *w, int status)
+static void final_done(void *arg)
 {
-    destroy(w->data);
+    destroy(arg);
 }
 
-static void maybe_finish(paints_mongo *st)
+static void submit(paints_mongo *st, job *j)
 {
-    if (!st->closing || st->finishing || st->running != NULL || st->head != NULL)
-        return;
-    st->finishing = 1;
-    uv_queue_work(st->loop, &st->final, final_work, final_done);
-}
-
-/* Back on the loop: take the job off the running list, start waiting ones (unless closing),
- * call its callback; once closing, jobs still waiting end with WXS_ECANCELED. */
-static void job_done(uv_work_t *w, int status)
-{
-    job *j = w->data;
-    paints_mongo *st = j->st;
-    for (job **p = &st->running; *p != NULL; p = &(*p)->next) {
-        if (*p == j) {
-            *p = j->next;
-            break;
-        }
-    }
-    st->nrunning--;
-    if (status == UV_ECANCELED) {
-        free_items(j);
-        j->status = WXS_ECANCELED;
-    }
-    start_jobs(st);
-    finish_job(j);
-    while (st->closing && st->head != NULL) {
-        job *q = st->head;
-        st->head = q->next;
-        if (st->head == NULL)
-            st->tail = NULL;
-        q->status = WXS_ECANCELED;
-        finish_job(q);
-    }
-    maybe_finish(st);
+    j->base.run = job_work;
+    j->base.done = job_done;
+    os_jobs_submit(&st->jobs, &j->base);
 }
 
 static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, const char *id,
@@ -529,7 +477,6 @@ static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, co
     if (j == NULL)
         return NULL;
     j->st = st;
-    j->work.data = j;
     j->kind = kind;
     j->arg = arg;
     if (openid != NULL)
@@ -539,15 +486,15 @@ static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, co
     return j;
 }
 
-/* List (paints.h). Returns 0 (cb runs once, later, with 0, WXS_ESTORE or WXS_ECANCELED),
+/* List (store.h). Returns 0 (cb runs once, later, with 0, WXS_ESTORE or WXS_ECANCELED),
  * WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
-static int pm_list(wxs__paint_store *base, const char *openid, const wxs__paint_cursor *cursor,
-                   unsigned limit, wxs__paint_list_cb cb, void *arg)
+static int pm_list(os_store *base, const char *openid, const os_paint_cursor *cursor,
+                   unsigned limit, os_store_list_cb cb, void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
-    int rc = wxs__paint_check_list(openid, cursor, limit, cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_list(openid, cursor, limit, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->jobs))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
@@ -562,16 +509,15 @@ static int pm_list(wxs__paint_store *base, const char *openid, const wxs__paint_
     return 0;
 }
 
-/* Save (paints.h). Returns 0 (cb runs once, later), WXS_EINVAL, WXS_ETOOBIG (actions over
+/* Save (store.h). Returns 0 (cb runs once, later), WXS_EINVAL, WXS_ETOOBIG (actions over
  * 16 MiB), WXS_ECANCELED or WXS_ENOMEM. The actions are copied. */
-static int pm_save(wxs__paint_store *base, const char *openid, const char *id, const char *actions,
-                   size_t actions_len, int64_t now_ms, long long max_per_user,
-                   wxs__paint_done_cb cb, void *arg)
+static int pm_save(os_store *base, const char *openid, const char *id, const char *actions,
+                   size_t actions_len, int64_t now_ms, long long max_per_user, os_store_done_cb cb,
+                   void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
-    int rc = wxs__paint_check_save(openid, id, actions, actions_len, max_per_user,
-                                   cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_save(openid, id, actions, actions_len, max_per_user, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->jobs))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
@@ -588,14 +534,14 @@ static int pm_save(wxs__paint_store *base, const char *openid, const char *id, c
     return 0;
 }
 
-/* Delete (paints.h). Returns 0 (cb runs once, later, with 0, WXS_ENOTFOUND, WXS_ESTORE or
+/* Delete (store.h). Returns 0 (cb runs once, later, with 0, WXS_ENOTFOUND, WXS_ESTORE or
  * WXS_ECANCELED), WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
-static int pm_del(wxs__paint_store *base, const char *openid, const char *id, wxs__paint_done_cb cb,
+static int pm_del(os_store *base, const char *openid, const char *id, os_store_done_cb cb,
                   void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
-    int rc = wxs__paint_check_del(openid, id, cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_del(openid, id, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->jobs))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
@@ -608,24 +554,20 @@ static int pm_del(wxs__paint_store *base, const char *openid, const char *id, wx
 }
 
 /* 1 when the last op (or the warm-up ping at open) reached the server. */
-static int pm_ready(const wxs__paint_store *base)
+static int pm_ready(const os_store *base)
 {
     paints_mongo *st = (paints_mongo *)base;
-    return st != NULL && !st->closing && atomic_load(&st->up);
+    return st != NULL && !os_jobs_closing(&st->jobs) && atomic_load(&st->up);
 }
 
 /* Start closing: jobs not yet running end with WXS_ECANCELED; running ones finish (bounded by
  * the URI's timeouts) with their real result; all callbacks run on later loop iterations. Then
  * the client pool is destroyed on the pool and the memory released. NULL is a no-op. */
-static void pm_close(wxs__paint_store *base)
+static void pm_close(os_store *base)
 {
     paints_mongo *st = (paints_mongo *)base;
-    if (st == NULL || st->closing)
-        return;
-    st->closing = 1;
-    for (job *j = st->running; j != NULL; j = j->next)
-        uv_cancel((uv_req_t *)&j->work);
-    maybe_finish(st);
+    if (st != NULL)
+        os_jobs_close(&st->jobs);
 }
 
 /* ------------------------------------------------------------ open */
@@ -644,9 +586,9 @@ static void apply_timeouts(mongoc_uri_t *uri)
         const char *name;
         int32_t ms;
     } defaults[] = {
-        {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, WXS__MONGO_SELECTION_TIMEOUT_MS},
-        {MONGOC_URI_CONNECTTIMEOUTMS, WXS__MONGO_CONNECT_TIMEOUT_MS},
-        {MONGOC_URI_SOCKETTIMEOUTMS, WXS__MONGO_SOCKET_TIMEOUT_MS},
+        {MONGOC_URI_SERVERSELECTIONTIMEOUTMS, OS_MONGO_SELECTION_TIMEOUT_MS},
+        {MONGOC_URI_CONNECTTIMEOUTMS, OS_MONGO_CONNECT_TIMEOUT_MS},
+        {MONGOC_URI_SOCKETTIMEOUTMS, OS_MONGO_SOCKET_TIMEOUT_MS},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         if (!mongoc_uri_has_option(uri, defaults[i].name))
@@ -656,13 +598,14 @@ static void apply_timeouts(mongoc_uri_t *uri)
 
 /* Parse the configured URI (never logging or reporting it unredacted) and pick the database:
  * the URI's, else mongo.database, else "weapp". */
-static int parse_uri(paints_mongo *st, const wxs_config *cfg, char *err, size_t errlen)
+static int parse_uri(paints_mongo *st, const struct onestroke_options *opts, char *err,
+                     size_t errlen)
 {
     char *text = NULL;
     bson_error_t e;
-    int rc = wxs__mongo_uri(cfg, &text);
+    int rc = os_mongo_uri(opts, &text);
     if (rc == 0)
-        rc = wxs__mongo_uri_redacted(cfg, &st->redacted);
+        rc = os_mongo_uri_redacted(opts, &st->redacted);
     if (rc < 0) {
         set_err(err, errlen, "cannot build the connection URI", wxs_strerror(rc));
         goto out;
@@ -677,9 +620,9 @@ static int parse_uri(paints_mongo *st, const wxs_config *cfg, char *err, size_t 
     apply_timeouts(st->uri);
     const char *db = mongoc_uri_get_database(st->uri);
     if (db == NULL || db[0] == '\0')
-        db = cfg->mongo_database != NULL && cfg->mongo_database[0] != '\0'
-                 ? cfg->mongo_database
-                 : WXS__MONGO_DEFAULT_DATABASE;
+        db = opts->mongo_database != NULL && opts->mongo_database[0] != '\0'
+                 ? opts->mongo_database
+                 : OS_MONGO_DEFAULT_DATABASE;
     st->database = wxs__strdup(db);
     rc = st->database != NULL ? 0 : WXS_ENOMEM;
 out:
@@ -693,22 +636,22 @@ out:
  * warm-up job that creates the client pool and the indexes and pings the server on the pool.
  * Returns 0, WXS_ECONFIG (bad URI), WXS_EINVAL (no host) or WXS_ENOMEM, with a reason in err.
  * A server that is down is not an open error: ops fail with WXS_ESTORE until it is up. */
-static int pm_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
-                   size_t errlen)
+static int pm_open(os_store **out, uv_loop_t *loop, const struct onestroke_options *opts,
+                   const char *sqlite_path, char *err, size_t errlen)
 {
     *out = NULL;
     pthread_once(&mongoc_once, init_mongoc_once);
     paints_mongo *st = wxs__calloc(1, sizeof *st);
     if (st == NULL)
         return WXS_ENOMEM;
-    st->base.ops = &wxs__paints_mongo_ops;
+    st->base.ops = &os_store_mongo_ops;
     st->loop = loop;
-    st->final.data = st;
+    os_jobs_init(&st->jobs, loop, MAX_RUNNING, final_work, final_done, st);
     st->last_log_class = -1;
     atomic_init(&st->indexes_ready, 0);
     atomic_init(&st->up, 0);
     pthread_mutex_init(&st->lock, NULL);
-    int rc = parse_uri(st, cfg, err, errlen);
+    int rc = parse_uri(st, opts, err, errlen);
     job *warm = rc == 0 ? job_new(st, JOB_CONNECT, NULL, NULL, 0, NULL) : NULL;
     if (rc == 0 && warm == NULL)
         rc = WXS_ENOMEM;
@@ -722,7 +665,7 @@ static int pm_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cf
     return 0;
 }
 
-const wxs__paint_store_ops wxs__paints_mongo_ops = {
+const os_store_ops os_store_mongo_ops = {
     .name = "mongodb",
     .open = pm_open,
     .close = pm_close,

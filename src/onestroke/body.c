@@ -1,12 +1,40 @@
-/* paints_body.c: parsing of One Stroke save/delete request bodies (JSON or
- * application/x-www-form-urlencoded). Pure: bytes in, fields out. */
-#include "protocol.h"
+/* body.c: parsing of One Stroke save/delete request bodies (JSON or
+ * application/x-www-form-urlencoded) and the JSON nesting check. Pure: bytes in, fields out. */
+#include "body.h"
+#include "util.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-void wxs_paint_body_clear(wxs_paint_body *b)
+/* Nesting depth of JSON text without parsing it: brackets outside strings. */
+int os_json_depth_ok(const char *s, size_t n, int max_depth)
+{
+    int depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max_depth)
+                return 0;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+void os_body_clear(os_body *b)
 {
     if (b == NULL)
         return;
@@ -33,10 +61,10 @@ static int body_fail(const char **reason, const char *why, char *err, size_t err
     return WXS_EPARSE;
 }
 
-static int parse_json_body(const char *body, size_t len, int max_depth, wxs_paint_body *out,
+static int parse_json_body(const char *body, size_t len, int max_depth, os_body *out,
                            const char **reason, char *err, size_t errlen)
 {
-    if (!wxs__json_depth_ok(body, len, max_depth))
+    if (!os_json_depth_ok(body, len, max_depth))
         return body_fail(reason, "ERR_BAD_BODY", err, errlen, "body nests too deep");
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, 0, &jerr);
@@ -116,7 +144,7 @@ out:
     return rc;
 }
 
-static int parse_form_body(const char *body, size_t len, wxs_paint_body *out, const char **reason,
+static int parse_form_body(const char *body, size_t len, os_body *out, const char **reason,
                            char *err, size_t errlen)
 {
     size_t i = 0;
@@ -156,8 +184,8 @@ static int parse_form_body(const char *body, size_t len, wxs_paint_body *out, co
     return 0;
 }
 
-int wxs_paint_body_parse(const char *content_type, const char *body, size_t len, int max_depth,
-                         wxs_paint_body *out, const char **reason, char *err, size_t errlen)
+int os_body_parse(const char *content_type, const char *body, size_t len, int max_depth,
+                  os_body *out, const char **reason, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     *reason = NULL;
@@ -165,10 +193,9 @@ int wxs_paint_body_parse(const char *content_type, const char *body, size_t len,
                  ? parse_json_body(body, len, max_depth, out, reason, err, errlen)
                  : parse_form_body(body, len, out, reason, err, errlen);
     if (rc < 0) {
-        wxs_paint_body_clear(out);
+        os_body_clear(out);
         if (rc == WXS_ENOMEM)
             body_fail(reason, "ERR_INTERNAL", err, errlen, "out of memory");
     }
     return rc;
 }
-

@@ -1,8 +1,9 @@
-/* paints_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
- * file (cfg->sqlite_path), WAL mode; saves and deletes run on the file's writer thread
- * (util/sqlite_util.h), lists on the libuv thread pool. */
-#include "paints.h"
+/* store_sqlite.c: the One Stroke drawing store on SQLite: its own tables in the session store's
+ * file (the library's sqlite.path), WAL mode; saves and deletes run on the file's writer thread
+ * (util/sqlite_util.h), lists on the libuv thread pool (jobs.h). */
+#include "jobs.h"
 #include "sqlite_util.h"
+#include "store.h"
 
 #include <sqlite3.h>
 #include <stdint.h>
@@ -26,9 +27,10 @@
  * one instance apply in the order they were issued, a failing write fails alone, and the
  * per-user count check and the insert are one atomic step across every instance and process
  * (the write lock is held from BEGIN IMMEDIATE to COMMIT). Results come back to the instance's
- * loop through a uv_async_t. Lists run on the instance's read connection, driven by a "lane":
- * its jobs in FIFO order, one libuv pool work item at a time, so the connection is used by one
- * thread at a time (uv_queue_work orders the memory accesses; no mutex). A list (pages can be
+ * loop through a uv_async_t. Lists run on the instance's read connection, driven by the job
+ * runner (jobs.h) with one job at a time: FIFO order, one libuv pool work item at a time, so the
+ * connection is used by one thread at a time (uv_queue_work orders the memory accesses; no
+ * mutex). A list (pages can be
  * megabytes) never waits behind a write nor a write behind a list: a WAL reader does not block
  * the writer. Another process on the same file has its own writer; SQLite's locking with a busy
  * timeout serialises the two.
@@ -46,19 +48,10 @@
  * refused by the write connection (PRAGMA query_only around each of them), as on a read-only
  * file even for root. work_hook: called before each job on the thread that runs it (the writer
  * thread for saves and deletes, a pool thread for lists). */
-int wxs__paints_sqlite_test_query_only;
-void (*wxs__paints_sqlite_work_hook)(void);
+int os_store_sqlite_test_query_only;
+void (*os_store_sqlite_work_hook)(void);
 
-enum {
-    W_UPDATE,
-    W_COUNT,
-    W_INSERT,
-    W_COUNT_INC,
-    W_DELETE,
-    W_COUNT_DEC,
-    W_COUNT_DROP,
-    W_STMTS
-};
+enum { W_UPDATE, W_COUNT, W_INSERT, W_COUNT_INC, W_DELETE, W_COUNT_DEC, W_COUNT_DROP, W_STMTS };
 
 enum { R_FIRST, R_AFTER, R_STMTS };
 
@@ -103,21 +96,21 @@ typedef struct paints_sqlite paints_sqlite;
  * then actions) is built on the pool thread and freed after the callback. */
 typedef struct job {
     wxs__sqlite_job base; /* first: the writer's part (saves and deletes) */
-    struct job *next;     /* lists: in the read lane */
+    os_job read;          /* lists: the job runner's part */
     paints_sqlite *st;
     enum job_kind kind;
     int status;
-    char openid[WXS__OPENID_MAX + 1];
-    char id[WXS__PAINT_ID_MAX + 1];
-    wxs__paint_cursor cursor;
+    char openid[OS_OPENID_MAX + 1];
+    char id[OS_PAINT_ID_MAX + 1];
+    os_paint_cursor cursor;
     unsigned limit;
     int64_t now_ms;
     long long max_per_user;
-    wxs__paint *items;
+    os_paint *items;
     size_t n;
     int more;
-    wxs__paint_list_cb list_cb;
-    wxs__paint_done_cb done_cb;
+    os_store_list_cb list_cb;
+    os_store_done_cb done_cb;
     void *arg;
     size_t actions_len;
     char actions[]; /* save: the actions, NUL-terminated */
@@ -129,31 +122,23 @@ typedef struct error_log {
     uint64_t last_ms;
 } error_log;
 
-/* The read connection and the FIFO of lists it runs. head/tail/busy belong to the loop thread;
- * db, stmt, current and errors to whichever thread runs the current job. */
-typedef struct lane {
-    paints_sqlite *st;
+/* The read connection. Lists run one at a time (a runner of one), so db, stmt and errors belong
+ * to whichever pool thread runs the current list. */
+typedef struct reader {
     sqlite3 *db;
     sqlite3_stmt *stmt[R_STMTS];
     int nstmts;
-    job *head;
-    job *tail;
-    job *current;
-    int busy;
-    uv_work_t work;
     error_log errors;
-} lane;
+} reader;
 
 struct paints_sqlite {
-    wxs__paint_store base;
+    os_store base;
     uv_loop_t *loop;
-    lane reader;
+    reader reader;
+    os_jobs lists;              /* the lists, one at a time on the pool */
     wxs__sqlite_client *writes; /* this instance's use of the file's writer */
     int refuse_writes;          /* the query_only test hook was set at open */
-    int closing;
-    int finishing; /* the final work item (closing the read connection) is queued */
-    uv_work_t final;
-    error_log write_errors; /* the writer thread's */
+    error_log write_errors;     /* the writer thread's */
 };
 
 static uint64_t clock_ms(void)
@@ -299,8 +284,8 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
     job *j = (job *)base;
     sqlite3 *db = wxs__sqlite_writer_db(w);
     int rc;
-    if (wxs__paints_sqlite_work_hook != NULL)
-        wxs__paints_sqlite_work_hook();
+    if (os_store_sqlite_work_hook != NULL)
+        os_store_sqlite_work_hook();
     if (j->st->refuse_writes)
         sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
     rc = j->kind == JOB_SAVE ? run_save(w, j) : run_del(w, j);
@@ -320,7 +305,7 @@ static int copy_row(sqlite3_stmt *s, job *j)
     size_t idlen = (size_t)sqlite3_column_bytes(s, 0);
     const char *actions = (const char *)sqlite3_column_text(s, 1);
     size_t alen = (size_t)sqlite3_column_bytes(s, 1);
-    if (id == NULL || actions == NULL || idlen > WXS__PAINT_ID_MAX)
+    if (id == NULL || actions == NULL || idlen > OS_PAINT_ID_MAX)
         return SQLITE_CORRUPT; /* NULL from a NOT NULL column: only out of memory or a bad row */
     char *block = wxs__malloc(idlen + 1 + alen + 1);
     if (block == NULL)
@@ -329,7 +314,7 @@ static int copy_row(sqlite3_stmt *s, job *j)
     block[idlen] = '\0';
     memcpy(block + idlen + 1, actions, alen);
     block[idlen + 1 + alen] = '\0';
-    wxs__paint *p = &j->items[j->n++];
+    os_paint *p = &j->items[j->n++];
     p->id = block;
     p->actions = block + idlen + 1;
     p->actions_len = alen;
@@ -340,10 +325,10 @@ static int copy_row(sqlite3_stmt *s, job *j)
 
 /* One page: up to limit rows after the cursor, and whether more follow. A page also ends early
  * (with more = 1) once it holds PAGE_MAX_BYTES of actions; it always holds at least one row. */
-static int run_list(lane *ln, job *j)
+static int run_list(reader *rd, job *j)
 {
     int after = j->cursor.id[0] != '\0';
-    sqlite3_stmt *s = ln->stmt[after ? R_AFTER : R_FIRST];
+    sqlite3_stmt *s = rd->stmt[after ? R_AFTER : R_FIRST];
     size_t bytes = 0;
     int rc;
     j->items = wxs__calloc(j->limit, sizeof *j->items);
@@ -385,48 +370,22 @@ static void free_items(job *j)
     j->more = 0;
 }
 
-static void lane_work(uv_work_t *w)
+/* A list's run on a pool thread. */
+static void list_run(os_job *oj)
 {
-    lane *ln = w->data;
-    job *j = ln->current;
-    if (wxs__paints_sqlite_work_hook != NULL)
-        wxs__paints_sqlite_work_hook();
-    int rc = run_list(ln, j);
+    job *j = wxs__list_entry(oj, job, read);
+    reader *rd = &j->st->reader;
+    if (os_store_sqlite_work_hook != NULL)
+        os_store_sqlite_work_hook();
+    int rc = run_list(rd, j);
     if (rc != SQLITE_OK) {
-        log_job_error(&ln->errors, j, rc);
+        log_job_error(&rd->errors, j, rc);
         free_items(j);
         j->status = rc == SQLITE_NOMEM ? WXS_ENOMEM : WXS_ESTORE;
     }
 }
 
 /* ------------------------------------------------------------ loop side */
-
-static void lane_done(uv_work_t *w, int status);
-static void maybe_finish(paints_sqlite *st);
-
-static void lane_next(lane *ln)
-{
-    if (ln->head == NULL)
-        return;
-    ln->current = ln->head;
-    ln->head = ln->head->next;
-    if (ln->head == NULL)
-        ln->tail = NULL;
-    ln->busy = 1;
-    uv_queue_work(ln->st->loop, &ln->work, lane_work, lane_done);
-}
-
-static void lane_submit(lane *ln, job *j)
-{
-    j->next = NULL;
-    if (ln->tail != NULL)
-        ln->tail->next = j;
-    else
-        ln->head = j;
-    ln->tail = j;
-    if (!ln->busy)
-        lane_next(ln);
-}
 
 /* Call the job's callback with its result and free it. */
 static void finish_job(job *j)
@@ -443,6 +402,17 @@ static void finish_job(job *j)
     wxs__free(j);
 }
 
+/* A list is back on the loop (or never ran: the store closed first). */
+static void list_done(os_job *oj, int canceled)
+{
+    job *j = wxs__list_entry(oj, job, read);
+    if (canceled) {
+        free_items(j);
+        j->status = WXS_ECANCELED;
+    }
+    finish_job(j);
+}
+
 /* The writer's done for a save or delete (loop thread, after its batch committed or failed). */
 static void write_done(wxs__sqlite_job *base, int rc)
 {
@@ -454,62 +424,28 @@ static void write_done(wxs__sqlite_job *base, int rc)
 
 static void write_submit(paints_sqlite *st, job *j)
 {
-    j->st = st;
     j->base.run = run_write;
     j->base.done = write_done;
     wxs__sqlite_writer_submit(st->writes, &j->base);
 }
 
-/* Closing: the lists still queued never ran; they end with WXS_ECANCELED. */
-static void cancel_queued(lane *ln)
+static void finalize_reader(reader *rd)
 {
-    while (ln->head != NULL) {
-        job *j = ln->head;
-        ln->head = j->next;
-        if (ln->head == NULL)
-            ln->tail = NULL;
-        j->status = WXS_ECANCELED;
-        finish_job(j);
+    for (int i = 0; i < rd->nstmts; i++) {
+        sqlite3_finalize(rd->stmt[i]);
+        rd->stmt[i] = NULL;
     }
+    sqlite3_close_v2(rd->db); /* the process's last connection out checkpoints the WAL */
+    rd->db = NULL;
 }
 
-/* Back on the loop: start the lane's next job (unless closing), then call this one's callback.
- * Callbacks may issue ops or close the store; the instance outlives this function either way
- * (it is freed only once detached from the writer, after final_done, which is queued from here
- * or from close at the earliest). */
-static void lane_done(uv_work_t *w, int status)
+/* Closed and no list left (the runner's final work, on the pool): close the read connection (it
+ * may block on the file lock). It closes before the writer's so that the writer's connection is
+ * the last of the process to close, the one that checkpoints the WAL and removes it. */
+static void final_work(void *arg)
 {
-    lane *ln = w->data;
-    paints_sqlite *st = ln->st;
-    job *j = ln->current;
-    ln->current = NULL;
-    ln->busy = 0;
-    if (status == UV_ECANCELED) {
-        free_items(j);
-        j->status = WXS_ECANCELED;
-    }
-    if (!st->closing)
-        lane_next(ln);
-    finish_job(j);
-    if (st->closing)
-        cancel_queued(ln);
-    maybe_finish(st);
-}
-
-static void finalize_lane(lane *ln)
-{
-    for (int i = 0; i < ln->nstmts; i++) {
-        sqlite3_finalize(ln->stmt[i]);
-        ln->stmt[i] = NULL;
-    }
-    sqlite3_close_v2(ln->db); /* the process's last connection out checkpoints the WAL */
-    ln->db = NULL;
-}
-
-static void final_work(uv_work_t *w)
-{
-    paints_sqlite *st = w->data;
-    finalize_lane(&st->reader);
+    paints_sqlite *st = arg;
+    finalize_reader(&st->reader);
 }
 
 static void on_writes_detached(void *arg)
@@ -519,31 +455,21 @@ static void on_writes_detached(void *arg)
 
 /* The read connection is closed: let go of the writer once the writes in flight are handed
  * back (the last instance of the file stops it), then free the instance. */
-static void final_done(uv_work_t *w, int status)
+static void final_done(void *arg)
 {
-    paints_sqlite *st = w->data;
+    paints_sqlite *st = arg;
     wxs__sqlite_writer_detach(st->writes, on_writes_detached, st);
-}
-
-/* Once closing, with the read lane idle: close the read connection on the pool (it may block on
- * the file lock), then detach from the writer. The read connection closes first so that the
- * writer's connection is the last of the process to close, the one that checkpoints the WAL and
- * removes it. */
-static void maybe_finish(paints_sqlite *st)
-{
-    if (!st->closing || st->finishing || st->reader.busy || st->reader.head != NULL)
-        return;
-    st->finishing = 1;
-    uv_queue_work(st->loop, &st->final, final_work, final_done);
 }
 
 /* ------------------------------------------------------------ ops */
 
-static job *job_new(enum job_kind kind, const char *openid, const char *id, size_t extra, void *arg)
+static job *job_new(paints_sqlite *st, enum job_kind kind, const char *openid, const char *id,
+                    size_t extra, void *arg)
 {
     job *j = wxs__calloc(1, sizeof *j + extra);
     if (j == NULL)
         return NULL;
+    j->st = st;
     j->kind = kind;
     j->arg = arg;
     memcpy(j->openid, openid, strlen(openid) + 1);
@@ -555,42 +481,43 @@ static job *job_new(enum job_kind kind, const char *openid, const char *id, size
 /* List up to limit (1..1000) of openid's drawings after cursor (NULL or id "" = first page).
  * Returns 0 (cb will run once, on a later loop iteration), WXS_EINVAL, WXS_ECANCELED (closing)
  * or WXS_ENOMEM. */
-static int ps_list(wxs__paint_store *base, const char *openid, const wxs__paint_cursor *cursor,
-                   unsigned limit, wxs__paint_list_cb cb, void *arg)
+static int ps_list(os_store *base, const char *openid, const os_paint_cursor *cursor,
+                   unsigned limit, os_store_list_cb cb, void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
-    int rc = wxs__paint_check_list(openid, cursor, limit, cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_list(openid, cursor, limit, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->lists))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
-    job *j = job_new(JOB_LIST, openid, NULL, 0, arg);
+    job *j = job_new(st, JOB_LIST, openid, NULL, 0, arg);
     if (j == NULL)
         return WXS_ENOMEM;
     if (!first)
         j->cursor = *cursor;
     j->limit = limit;
     j->list_cb = cb;
-    lane_submit(&st->reader, j);
+    j->read.run = list_run;
+    j->read.done = list_done;
+    os_jobs_submit(&st->lists, &j->read);
     return 0;
 }
 
 /* Save (insert or replace) openid's drawing id. Returns 0 (cb will run once with 0,
  * WXS_ETOOBIG or WXS_ESTORE), WXS_EINVAL, WXS_ETOOBIG (actions over 16 MiB), WXS_ECANCELED or
  * WXS_ENOMEM. The actions are copied. */
-static int ps_save(wxs__paint_store *base, const char *openid, const char *id, const char *actions,
-                   size_t actions_len, int64_t now_ms, long long max_per_user,
-                   wxs__paint_done_cb cb, void *arg)
+static int ps_save(os_store *base, const char *openid, const char *id, const char *actions,
+                   size_t actions_len, int64_t now_ms, long long max_per_user, os_store_done_cb cb,
+                   void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
-    int rc = wxs__paint_check_save(openid, id, actions, actions_len, max_per_user,
-                                   cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_save(openid, id, actions, actions_len, max_per_user, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->lists))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
-    job *j = job_new(JOB_SAVE, openid, id, actions_len + 1, arg);
+    job *j = job_new(st, JOB_SAVE, openid, id, actions_len + 1, arg);
     if (j == NULL)
         return WXS_ENOMEM;
     memcpy(j->actions, actions, actions_len);
@@ -605,16 +532,16 @@ static int ps_save(wxs__paint_store *base, const char *openid, const char *id, c
 
 /* Delete openid's drawing id. Returns 0 (cb will run once with 0, WXS_ENOTFOUND or
  * WXS_ESTORE), WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
-static int ps_del(wxs__paint_store *base, const char *openid, const char *id, wxs__paint_done_cb cb,
+static int ps_del(os_store *base, const char *openid, const char *id, os_store_done_cb cb,
                   void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
-    int rc = wxs__paint_check_del(openid, id, cb != NULL);
-    if (rc == 0 && st->closing)
+    int rc = os_paint_check_del(openid, id, cb != NULL);
+    if (rc == 0 && os_jobs_closing(&st->lists))
         rc = WXS_ECANCELED;
     if (rc < 0)
         return rc;
-    job *j = job_new(JOB_DEL, openid, id, 0, arg);
+    job *j = job_new(st, JOB_DEL, openid, id, 0, arg);
     if (j == NULL)
         return WXS_ENOMEM;
     j->done_cb = cb;
@@ -622,28 +549,24 @@ static int ps_del(wxs__paint_store *base, const char *openid, const char *id, wx
     return 0;
 }
 
-static int ps_ready(const wxs__paint_store *base)
+static int ps_ready(const os_store *base)
 {
     const paints_sqlite *st = (const paints_sqlite *)base;
-    return st != NULL && !st->closing;
+    return st != NULL && !os_jobs_closing(&st->lists);
 }
 
 /* Start closing. Saves and deletes already issued still complete and their callbacks get their
  * real results (an acknowledged write is never dropped). A list already running on the pool
- * completes; lists not yet started (queued in the lane, or waiting for a pool thread) get
+ * completes; lists not yet started (queued in the runner, or waiting for a pool thread) get
  * WXS_ECANCELED. All callbacks run on later loop iterations: close() itself calls none. Then the
  * read connection closes on the pool, the instance lets go of the writer (the last instance of
  * the file stops it) and the memory is released. Ops issued after close() return
  * WXS_ECANCELED. NULL is a no-op. */
-static void ps_close(wxs__paint_store *base)
+static void ps_close(os_store *base)
 {
     paints_sqlite *st = (paints_sqlite *)base;
-    if (st == NULL || st->closing)
-        return;
-    st->closing = 1;
-    if (st->reader.busy)
-        uv_cancel((uv_req_t *)&st->reader.work);
-    maybe_finish(st);
+    if (st != NULL)
+        os_jobs_close(&st->lists);
 }
 
 /* ------------------------------------------------------------ open */
@@ -659,57 +582,51 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
                                SCHEMA_VERSION, schema_sql, "paints sqlite", err, errlen);
 }
 
-static int prepare_all(lane *ln, const char *const *sql, int n, char *err, size_t errlen)
+static int prepare_all(reader *rd, const char *const *sql, int n, char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {
         int rc =
-            sqlite3_prepare_v3(ln->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ln->stmt[i], NULL);
+            sqlite3_prepare_v3(rd->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &rd->stmt[i], NULL);
         if (rc != SQLITE_OK) {
             set_err(err, errlen, "cannot prepare a statement", sqlite3_errstr(rc));
             return WXS_ESTORE;
         }
-        ln->nstmts = i + 1;
+        rd->nstmts = i + 1;
     }
     return 0;
 }
 
 /* The read connection: opens (creating) the file in WAL mode and brings this store's tables up
  * to date on it, then becomes read-only (PRAGMA query_only). */
-static int open_reader(lane *ln, const char *path, char *err, size_t errlen)
+static int open_reader(reader *rd, const char *path, char *err, size_t errlen)
 {
-    int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "paints sqlite", &ln->db, err, errlen);
+    int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "paints sqlite", &rd->db, err, errlen);
     if (rc < 0)
         return rc;
-    rc = migrate(ln->db, err, errlen);
+    rc = migrate(rd->db, err, errlen);
     if (rc < 0)
         return rc;
-    rc = sqlite3_exec(ln->db, "PRAGMA query_only=1", NULL, NULL, NULL);
+    rc = sqlite3_exec(rd->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         set_err(err, errlen, "cannot open the read connection", sqlite3_errstr(rc));
         return WXS_ESTORE;
     }
-    return prepare_all(ln, read_sql, R_STMTS, err, errlen);
+    return prepare_all(rd, read_sql, R_STMTS, err, errlen);
 }
 
-static void lane_init(lane *ln, paints_sqlite *st)
-{
-    ln->st = st;
-    ln->work.data = ln;
-}
-
-/* Open an instance on loop: opens (creating if needed) cfg->sqlite_path, switches it to WAL,
+/* Open an instance on loop: opens (creating if needed) sqlite_path, switches it to WAL,
  * creates this store's tables, prepares the read statements and attaches to the file's writer
  * (starting it if this is the process's first instance on the file). Runs on the calling (loop)
  * thread and may block briefly on file I/O: call it at start-up. Returns 0, WXS_ECONFIG (no path,
  * newer schema), WXS_ESTORE (SQLite refused: unreadable file, missing directory...) or
  * WXS_ENOMEM, with a reason in err. */
-static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
-                   size_t errlen)
+static int ps_open(os_store **out, uv_loop_t *loop, const struct onestroke_options *opts,
+                   const char *sqlite_path, char *err, size_t errlen)
 {
     paints_sqlite *st = NULL;
     int rc = 0;
     *out = NULL;
-    if (cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0') {
+    if (sqlite_path == NULL || sqlite_path[0] == '\0') {
         set_err(err, errlen, "no database path configured (sqlite.path)", NULL);
         return WXS_ECONFIG;
     }
@@ -720,28 +637,27 @@ static int ps_open(wxs__paint_store **out, uv_loop_t *loop, const wxs_config *cf
     st = wxs__calloc(1, sizeof *st);
     if (st == NULL)
         return WXS_ENOMEM;
-    st->base.ops = &wxs__paints_sqlite_ops;
+    st->base.ops = &os_store_sqlite_ops;
     st->loop = loop;
-    st->final.data = st;
-    st->refuse_writes = wxs__paints_sqlite_test_query_only;
-    lane_init(&st->reader, st);
-    rc = open_reader(&st->reader, cfg->sqlite_path, err, errlen);
+    st->refuse_writes = os_store_sqlite_test_query_only;
+    os_jobs_init(&st->lists, loop, 1, final_work, final_done, st);
+    rc = open_reader(&st->reader, sqlite_path, err, errlen);
     if (rc == 0)
-        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "paints sqlite", err,
-                                       errlen);
+        rc =
+            wxs__sqlite_writer_attach(&st->writes, loop, sqlite_path, "paints sqlite", err, errlen);
     if (rc < 0)
         goto out;
-    wxs__debug("paints sqlite: opened %s", cfg->sqlite_path);
+    wxs__debug("paints sqlite: opened %s", sqlite_path);
     *out = &st->base;
 out:
     if (rc < 0) {
-        finalize_lane(&st->reader);
+        finalize_reader(&st->reader);
         wxs__free(st);
     }
     return rc;
 }
 
-const wxs__paint_store_ops wxs__paints_sqlite_ops = {
+const os_store_ops os_store_sqlite_ops = {
     .name = "sqlite",
     .open = ps_open,
     .close = ps_close,

@@ -1,0 +1,126 @@
+/* server_options.c: the option table of wxsessiond (src/server/server_options.h): names, flags,
+ * environment variables, defaults, bounds and help of the server's own options, and their checks.
+ */
+#include "server_options.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+/* clang-format off */
+#define OPT_INT(name, flag, env, field, def, lo, hi, help)                                        \
+    WXS_OPTION_INT(server_options, field, name, flag, env, def, lo, hi, help)
+#define OPT_BOOL(name, flag, env, field, def, help)                                               \
+    WXS_OPTION_BOOL(server_options, field, name, flag, env, def, help)
+#define OPT_STR(name, flag, env, field, def, check, help)                                         \
+    WXS_OPTION_STRING(server_options, field, name, flag, env, def, check, help)
+#define OPT_ENUM(name, flag, env, field, def, choices, help)                                      \
+    WXS_OPTION_ENUM(server_options, field, name, flag, env, def, choices, help)
+/* clang-format on */
+
+static int check_listen(const char *value, char *why, size_t whylen)
+{
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, value, addr) == 1 || inet_pton(AF_INET6, value, addr) == 1)
+        return 0;
+    snprintf(why, whylen, "not an IPv4 or IPv6 address literal");
+    return -1;
+}
+
+static int is_path_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '~' || c == '-';
+}
+
+/* routeBasePath: one or more "/segment" of [A-Za-z0-9._~-], no "." or ".." segments. */
+static int check_route_base(const char *value, char *why, size_t whylen)
+{
+    const char *p = value;
+    const char *reason = NULL;
+    if (*p != '/')
+        reason = "must start with '/' (e.g. /applet)";
+    while (reason == NULL && *p == '/') {
+        const char *seg = ++p;
+        while (is_path_char((unsigned char)*p))
+            p++;
+        size_t n = (size_t)(p - seg);
+        if (n == 0)
+            reason = "must be /segment[/segment...], no empty segments";
+        else if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            reason = "must not contain '.' or '..' segments";
+    }
+    if (reason == NULL && *p != '\0')
+        reason = "may hold only '/' and the characters A-Z a-z 0-9 . _ ~ -";
+    if (reason == NULL)
+        return 0;
+    snprintf(why, whylen, "%s", reason);
+    return -1;
+}
+
+static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
+static const char *const format_choices[] = {"text", "json", NULL};
+
+static const wxs_option options[] = {
+    OPT_INT("port", "port", "WXS_PORT", port, 5757, 0, 65535,
+            "TCP port to listen on; 0 picks a free port"),
+    OPT_STR("listen", "listen", "WXS_LISTEN", listen, "127.0.0.1", check_listen,
+            "Address to bind: an IPv4 or IPv6 literal"),
+    OPT_STR("routeBasePath", "route-base-path", "WXS_ROUTE_BASE_PATH", route_base, "/applet",
+            check_route_base,
+            "Path prefix of every route: /segment[/segment...] of A-Z a-z 0-9 . _ ~ -"),
+    OPT_INT("workers", "workers", "WXS_WORKERS", workers, 0, 0, 64,
+            "Worker threads, one event loop each; 0 means one per CPU core"),
+    OPT_INT("limits.headerBytes", "limits-header-bytes", "WXS_LIMITS_HEADER_BYTES", header_bytes,
+            16384, 1024, 1048576, "Largest request header block, in bytes"),
+    OPT_INT("limits.bodyBytes", "limits-body-bytes", "WXS_LIMITS_BODY_BYTES", body_bytes, 1048576,
+            1024, 67108864, "Largest request body, in bytes"),
+    OPT_INT("limits.connections", "limits-connections", "WXS_LIMITS_CONNECTIONS", connections,
+            10000, 1, 1000000, "Open connections per worker"),
+    OPT_INT("timeouts.headerMs", "timeouts-header-ms", "WXS_TIMEOUTS_HEADER_MS", header_timeout_ms,
+            10000, 100, 600000, "Time allowed to send a request's headers, in milliseconds"),
+    OPT_INT("timeouts.bodyMs", "timeouts-body-ms", "WXS_TIMEOUTS_BODY_MS", body_timeout_ms, 30000,
+            100, 600000,
+            "Time allowed to send a request's body after its headers, in milliseconds"),
+    OPT_INT("timeouts.idleMs", "timeouts-idle-ms", "WXS_TIMEOUTS_IDLE_MS", idle_timeout_ms, 60000,
+            100, 3600000, "Idle keep-alive connection timeout, in milliseconds"),
+    OPT_INT("timeouts.shutdownMs", "timeouts-shutdown-ms", "WXS_TIMEOUTS_SHUTDOWN_MS",
+            shutdown_timeout_ms, 10000, 0, 600000,
+            "Grace period for in-flight requests at shutdown, in milliseconds"),
+    OPT_BOOL("simulator.enabled", "simulator-enabled", "WXS_SIMULATOR_ENABLED", simulator, 0,
+             "Serve the WeChat API simulator and use it instead of WeChat (--dev)"),
+    OPT_INT("simulator.latencyMs", "simulator-latency-ms", "WXS_SIMULATOR_LATENCY_MS",
+            sim_latency_ms, 0, 0, 600000,
+            "Simulator: delay before each jscode2session reply, in milliseconds"),
+    OPT_INT("simulator.quotaPerMinute", "simulator-quota-per-minute",
+            "WXS_SIMULATOR_QUOTA_PER_MINUTE", sim_quota_per_minute, 100, 1, 1000000,
+            "Simulator: code exchanges per user per minute before error 45011"),
+    OPT_ENUM("log.level", "log-level", "WXS_LOG_LEVEL", log_level, "info", level_choices,
+             "Lowest log level written"),
+    OPT_ENUM("log.format", "log-format", "WXS_LOG_FORMAT", log_format, "text", format_choices,
+             "Log line format"),
+};
+
+/* appId and appSecret are needed to reach WeChat, not to talk to the simulator. */
+static int validate(const void *fields, const wxs_config *cfg, char *err, size_t errlen)
+{
+    const server_options *o = fields;
+    const char *missing = NULL;
+    if (o->simulator)
+        return 0;
+    if (wxs_config_get_str(cfg, "appId")[0] == '\0')
+        missing = "appId";
+    else if (wxs_config_get_str(cfg, "appSecret")[0] == '\0')
+        missing = "appSecret";
+    if (missing == NULL)
+        return 0;
+    snprintf(err, errlen, "%s is required (or run with --dev)", missing);
+    return WXS_ECONFIG;
+}
+
+const wxs_option_table server_option_table = {
+    .title = "Server (wxsessiond)",
+    .options = options,
+    .count = sizeof options / sizeof options[0],
+    .validate = validate,
+};

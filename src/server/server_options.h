@@ -1,0 +1,32 @@
+/* server_options.h: wxsessiond's own options (listener, workers, HTTP limits and timeouts,
+ * simulator, log), registered with the library's configuration machinery beside the library's and
+ * the One Stroke app's tables. The CLI registers the table too, to check a whole config. */
+#ifndef WXS_SERVER_OPTIONS_H
+#define WXS_SERVER_OPTIONS_H
+
+#include "wxsession.h"
+
+typedef struct server_options {
+    long long port;
+    char *listen;
+    char *route_base;
+    long long workers;
+    long long header_bytes;
+    long long body_bytes;
+    long long connections; /* per worker */
+    long long header_timeout_ms;
+    long long body_timeout_ms;
+    long long idle_timeout_ms;
+    long long shutdown_timeout_ms;
+    long long simulator;            /* bool: serve the WeChat simulator routes */
+    long long sim_latency_ms;       /* delay before each jscode2session reply */
+    long long sim_quota_per_minute; /* 45011 past this many exchanges a minute per user */
+    char *log_level;                /* debug|info|warn|error */
+    char *log_format;               /* text|json */
+} server_options;
+
+/* The table; wxs_config_register(cfg, &server_option_table, &opts). Its validate requires appId
+ * and appSecret unless the simulator is on. */
+extern const wxs_option_table server_option_table;
+
+#endif /* WXS_SERVER_OPTIONS_H */

@@ -1,0 +1,260 @@
+/* test_paints_mongo_doc.c: the MongoDB drawing store's parts that need no server
+ * (src/onestroke/store_mongo_doc.c): the connection URI and its redaction, the documents of a
+ * drawing and of the queries, and the classes of libmongoc errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include "store_mongo.h"
+
+#include <mongoc/mongoc.h>
+
+#define T0 1700000000000LL /* a fixed time in ms */
+
+/* What a store opens with: the app's options and the library's sqlite.path. */
+typedef struct test_cfg {
+    const char *sqlite_path;
+    struct onestroke_options o;
+} test_cfg;
+
+/* The mongo options at their defaults, strings "" where read. */
+static void config_init(test_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->sqlite_path = "";
+    cfg->o.store = "mongodb";
+    cfg->o.max_per_user = 10000;
+    cfg->o.mongo_uri = "";
+    cfg->o.mongo_username = "";
+    cfg->o.mongo_password = "";
+    cfg->o.mongo_host = "127.0.0.1";
+    cfg->o.mongo_port = 27017;
+    cfg->o.mongo_query = "";
+    cfg->o.mongo_database = "weapp";
+}
+
+typedef struct uri_case {
+    const char *uri, *user, *pass, *host;
+    long long port;
+    const char *query, *db;
+    const char *want, *want_redacted;
+} uri_case;
+
+static void test_mongo_uri(void **state)
+{
+    static const uri_case cases[] = {
+        {"", "", "", "127.0.0.1", 27017, "", "weapp", "mongodb://127.0.0.1:27017/weapp",
+         "mongodb://127.0.0.1:27017/weapp"},
+        {"", "admin", "p@ss:w/rd%", "db.local", 27018, "", "weapp",
+         "mongodb://admin:p%40ss%3Aw%2Frd%25@db.local:27018/weapp",
+         "mongodb://admin:***@db.local:27018/weapp"},
+        {"", "us@r:/%", "", "h", 1, "", "d", "mongodb://us%40r%3A%2F%25@h:1/d",
+         "mongodb://us%40r%3A%2F%25@h:1/d"},
+        {"", "u", "~ok-._", "h", 2, "authSource=admin&replicaSet=rs0", "d",
+         "mongodb://u:~ok-._@h:2/d?authSource=admin&replicaSet=rs0",
+         "mongodb://u:***@h:2/d?authSource=admin&replicaSet=rs0"},
+        {"", "", "", "h", 3, "?tls=true&tlsCertificateKeyFilePassword=s3cret", "d",
+         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=s3cret",
+         "mongodb://h:3/d?tls=true&tlsCertificateKeyFilePassword=***"},
+        {"", "", "", "::1", 27017, "", "weapp", "mongodb://[::1]:27017/weapp",
+         "mongodb://[::1]:27017/weapp"},
+        {"", "u", "pw", "h", 0, "", "", "mongodb://u:pw@h:27017/", "mongodb://u:***@h:27017/"},
+        {"mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin", "ignored", "ignored", "x", 9,
+         "", "weapp", "mongodb://root:t0p%40secret@a:1,b:2/app?authSource=admin",
+         "mongodb://root:***@a:1,b:2/app?authSource=admin"},
+        {"mongodb+srv://only-user@cluster.example/x", "", "", "", 0, "", "",
+         "mongodb+srv://only-user@cluster.example/x", "mongodb+srv://only-user@cluster.example/x"},
+        {"not a uri with secret", "", "", "", 0, "", "", "not a uri with secret", "***"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uri_case *c = &cases[i];
+        test_cfg cfg;
+        config_init(&cfg);
+        cfg.o.mongo_uri = (char *)c->uri;
+        cfg.o.mongo_username = (char *)c->user;
+        cfg.o.mongo_password = (char *)c->pass;
+        cfg.o.mongo_host = (char *)c->host;
+        cfg.o.mongo_port = c->port;
+        cfg.o.mongo_query = (char *)c->query;
+        cfg.o.mongo_database = (char *)c->db;
+        char *uri = NULL, *red = NULL;
+        assert_int_equal(os_mongo_uri(&cfg.o, &uri), 0);
+        assert_int_equal(os_mongo_uri_redacted(&cfg.o, &red), 0);
+        assert_string_equal(uri, c->want);
+        assert_string_equal(red, c->want_redacted);
+        if (c->pass[0] != '\0' && c->uri[0] == '\0')
+            assert_null(strstr(red, c->pass));
+        if (c->uri[0] == '\0') { /* libmongoc reads back what was encoded */
+            bson_error_t err;
+            mongoc_uri_t *m = mongoc_uri_new_with_error(uri, &err);
+            if (m == NULL)
+                fail_msg("case %zu: libmongoc refused %s: %s", i, c->want_redacted, err.message);
+            if (c->user[0] != '\0')
+                assert_string_equal(mongoc_uri_get_username(m), c->user);
+            if (c->pass[0] != '\0')
+                assert_string_equal(mongoc_uri_get_password(m), c->pass);
+            mongoc_uri_destroy(m);
+        }
+        wxs__free(uri);
+        wxs__free(red);
+    }
+    /* no host, and a URI past the limit */
+    test_cfg cfg;
+    char *out = NULL;
+    config_init(&cfg);
+    cfg.o.mongo_host = "";
+    assert_int_equal(os_mongo_uri(&cfg.o, &out), WXS_EINVAL);
+    assert_null(out);
+    char *huge = malloc(OS_MONGO_URI_MAX + 10);
+    assert_non_null(huge);
+    memset(huge, 'h', OS_MONGO_URI_MAX + 9);
+    huge[OS_MONGO_URI_MAX + 9] = '\0';
+    config_init(&cfg);
+    cfg.o.mongo_host = huge;
+    assert_int_equal(os_mongo_uri(&cfg.o, &out), WXS_ETOOBIG);
+    free(huge);
+}
+
+static void test_mongo_document_mapping(void **state)
+{
+    os_paint in = {.id = "draw-1_X",
+                   .actions = "[\"一笔\",{\"a\":1}]",
+                   .created_at_ms = T0,
+                   .updated_at_ms = T0 + 5};
+    in.actions_len = strlen(in.actions);
+    bson_t doc = BSON_INITIALIZER;
+    assert_int_equal(os_mongo_paint_to_bson(&doc, "oUser", &in), 0);
+    char *json = bson_as_canonical_extended_json(&doc, NULL);
+    assert_string_equal(json, "{ \"openId\" : \"oUser\", \"id\" : \"draw-1_X\", \"actions\" : "
+                              "\"[\\\"一笔\\\",{\\\"a\\\":1}]\", \"createdAt\" : { \"$date\" : { "
+                              "\"$numberLong\" : \"1700000000000\" } }, \"updatedAt\" : { "
+                              "\"$date\" : { \"$numberLong\" : \"1700000000005\" } } }");
+    bson_free(json);
+    os_paint out;
+    assert_int_equal(os_mongo_paint_from_bson(&doc, &out), 0);
+    assert_string_equal(out.id, in.id);
+    assert_int_equal(out.actions_len, in.actions_len);
+    assert_memory_equal(out.actions, in.actions, in.actions_len);
+    assert_int_equal(out.created_at_ms, T0);
+    assert_int_equal(out.updated_at_ms, T0 + 5);
+    bson_destroy(&doc);
+
+    /* malformed documents: each is refused; updatedAt missing defaults to createdAt */
+    static const char *const bad[] = {
+        "{\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a b\",\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":5,\"actions\":\"[]\",\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a\",\"actions\":[1,2],\"createdAt\":{\"$date\":1}}",
+        "{\"id\":\"a\",\"actions\":\"[]\",\"createdAt\":17}",
+        "{\"id\":\"a\",\"actions\":\"[]\"}",
+    };
+    bson_error_t err;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bson_t *b = bson_new_from_json((const uint8_t *)bad[i], -1, &err);
+        assert_non_null(b);
+        assert_int_equal(os_mongo_paint_from_bson(b, &out), WXS_EPARSE);
+        bson_destroy(b);
+    }
+    bson_t *ok = bson_new_from_json((const uint8_t *)"{\"id\":\"a\",\"actions\":\"\","
+                                                     "\"createdAt\":{\"$date\":7}}",
+                                    -1, &err);
+    assert_int_equal(os_mongo_paint_from_bson(ok, &out), 0);
+    assert_int_equal(out.updated_at_ms, 7);
+    assert_int_equal(out.actions_len, 0);
+    bson_destroy(ok);
+}
+
+static void assert_bson_json(const bson_t *b, const char *want)
+{
+    char *json = bson_as_relaxed_extended_json(b, NULL);
+    assert_string_equal(json, want);
+    bson_free(json);
+}
+
+static void test_mongo_query_documents(void **state)
+{
+    bson_t b = BSON_INITIALIZER;
+    assert_int_equal(os_mongo_key_filter(&b, "o1", "d1"), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"id\" : \"d1\" }");
+    bson_reinit(&b);
+    assert_int_equal(os_mongo_save_update(&b, "[1]", 3, 1000), 0);
+    assert_bson_json(&b, "{ \"$set\" : { \"actions\" : \"[1]\", \"updatedAt\" : { \"$date\" : "
+                         "\"1970-01-01T00:00:01Z\" } }, \"$setOnInsert\" : { \"createdAt\" : "
+                         "{ \"$date\" : \"1970-01-01T00:00:01Z\" } } }");
+    bson_reinit(&b);
+    assert_int_equal(os_mongo_list_filter(&b, "o1", NULL), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\" }");
+    bson_reinit(&b);
+    os_paint_cursor c = {.created_at_ms = 2000, .id = "k9"};
+    assert_int_equal(os_mongo_list_filter(&b, "o1", &c), 0);
+    assert_bson_json(&b, "{ \"openId\" : \"o1\", \"createdAt\" : { \"$lte\" : { \"$date\" : "
+                         "\"1970-01-01T00:00:02Z\" } }, \"$or\" : [ { \"createdAt\" : { \"$lt\" "
+                         ": { \"$date\" : \"1970-01-01T00:00:02Z\" } } }, { \"id\" : { \"$lt\" : "
+                         "\"k9\" } } ] }");
+    bson_reinit(&b);
+    assert_int_equal(os_mongo_list_opts(&b, 20), 0);
+    assert_bson_json(&b, "{ \"sort\" : { \"createdAt\" : -1, \"id\" : -1 }, \"limit\" : 21, "
+                         "\"projection\" : { \"_id\" : 0, \"id\" : 1, \"actions\" : 1, "
+                         "\"createdAt\" : 1, \"updatedAt\" : 1 } }");
+    bson_destroy(&b);
+}
+
+static void test_mongo_error_mapping(void **state)
+{
+    static const struct {
+        uint32_t domain, code;
+        os_mongo_error_class want;
+    } cases[] = {
+        {0, 0, OS_MONGO_OK},
+        {MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+         OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_CONNECT, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_SOCKET, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_NAME_RESOLUTION, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_AUTHENTICATE, OS_MONGO_AUTH},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NOT_READY, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG, OS_MONGO_FAILED},
+        {MONGOC_ERROR_SASL, 1, OS_MONGO_AUTH},
+        {MONGOC_ERROR_SCRAM, MONGOC_ERROR_SCRAM_PROTOCOL_ERROR, OS_MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 11000, OS_MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_COLLECTION, 11000, OS_MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_COMMAND, 11001, OS_MONGO_DUPLICATE_KEY},
+        {MONGOC_ERROR_SERVER, 50, OS_MONGO_TIMEOUT},
+        {MONGOC_ERROR_SERVER, 18, OS_MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 13, OS_MONGO_AUTH},
+        {MONGOC_ERROR_SERVER, 91, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_SERVER, 10107, OS_MONGO_UNREACHABLE},
+        {MONGOC_ERROR_WRITE_CONCERN, 64, OS_MONGO_FAILED},
+        {MONGOC_ERROR_SERVER, 2, OS_MONGO_FAILED},
+        {MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, OS_MONGO_FAILED},
+        {MONGOC_ERROR_PROTOCOL, MONGOC_ERROR_PROTOCOL_BAD_WIRE_VERSION, OS_MONGO_FAILED},
+        {0, 5, OS_MONGO_FAILED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        os_mongo_error_class got = os_mongo_error_classify(cases[i].domain, cases[i].code);
+        if (got != cases[i].want)
+            fail_msg("case %zu (domain %u code %u): %s, want %s", i, cases[i].domain, cases[i].code,
+                     os_mongo_error_class_name(got), os_mongo_error_class_name(cases[i].want));
+        assert_int_equal(os_mongo_error_status(cases[i].domain, cases[i].code),
+                         cases[i].want == OS_MONGO_OK ? 0 : WXS_ESTORE);
+    }
+    assert_string_equal(os_mongo_error_class_name((os_mongo_error_class)99), "failed");
+}
+
+/* Log lines captured to check that no secret reaches them. */
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mongo_uri),
+        cmocka_unit_test(test_mongo_document_mapping),
+        cmocka_unit_test(test_mongo_query_documents),
+        cmocka_unit_test(test_mongo_error_mapping),
+    };
+    return cmocka_run_group_tests_name("paints_mongo_doc", tests, NULL, NULL);
+}
