@@ -1,25 +1,47 @@
-/* ctx.h: the per-loop session context shared by lib/session.c and lib/paints_api.c. */
+/* ctx.h: the per-loop session context (lib/ctx.c): the store, the WeChat client, the code
+ * exchanges in flight (lib/exchange.c) and the answers waiting for the loop's next pass, shared
+ * by the files of the session logic (lib/exchange.c, lib/weapp.c). */
 #ifndef WXS_CTX_H
 #define WXS_CTX_H
 
-#include "paints.h"
+#include "defer.h"
 #include "store.h"
+#include "wechat.h"
 
-typedef struct flight flight;
-typedef struct wxs__wechat wxs__wechat;
+typedef struct wxs__flight wxs__flight;
+
+/** A finished fixed-size op kept for reuse (lib/weapp.c's small ops): no allocation per
+ *  request on the hot paths. */
+typedef struct wxs__spare {
+    struct wxs__spare *next;
+} wxs__spare;
 
 struct wxs_ctx {
     uv_loop_t *loop;
     const wxs_config *cfg;
-    wxs__store *store;         /* sessions */
-    wxs__paint_store *paints;  /* One Stroke drawings */
-    wxs__wechat *wechat;
-    flight *flights; /* code exchanges in flight on this context */
-    unsigned refs;   /* ops and flights alive; the context is freed when 0 after close */
+    wxs__store *store;    /* sessions, owned */
+    wxs__wechat *wechat;  /* owned */
+    wxs__flight *flights; /* code exchanges in flight on this context */
+    wxs__defer later;     /* answers known at once, delivered on the loop's next pass */
+    wxs__spare *spares;   /* lib/weapp.c's finished small ops */
+    unsigned spare_count;
+    unsigned refs; /* ops, flights and the deferred queue alive; freed at 0 once closing */
     int closing;
 };
 
-/** Drop a reference taken with ctx->refs++; frees a closing context at zero. */
+/** A context on a store and a WeChat client that the caller opened (tests put fakes here); the
+ *  context owns both from then on, also when this fails (it closes them). cfg is borrowed. Returns
+ *  0, WXS_EINVAL or WXS_EIO. */
+int wxs__ctx_new_with(wxs_ctx **out, uv_loop_t *loop, const wxs_config *cfg, wxs__store *store,
+                      wxs__wechat *wechat);
+
+/** Take a reference for an op or a flight that calls back into ctx. */
+static inline void wxs__ctx_ref(wxs_ctx *ctx)
+{
+    ctx->refs++;
+}
+
+/** Drop a reference taken with wxs__ctx_ref; frees a closing context at zero. */
 void wxs__ctx_unref(wxs_ctx *ctx);
 
 #endif /* WXS_CTX_H */

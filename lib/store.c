@@ -1,4 +1,5 @@
-/* store.c: the registry of session store backends and the argument checks they share. */
+/* store.c: the registry of session store backends and what they share: the argument checks and
+ * the openId entry's value (the code as a JSON string literal), written and read back. */
 #include "store.h"
 
 #include <string.h>
@@ -42,10 +43,10 @@ int wxs__store_check_login(const wxs__login *lw)
         rc = check_login_id(lw->openid, lw->openid_len);
     if (rc == 0)
         rc = wxs__store_check_value(lw->user_json, lw->user_len, lw->ttl_s);
-    if (rc == 0 && lw->extra_key != NULL)
-        rc = wxs__store_check_key(lw->extra_key, lw->extra_key_len);
-    if (rc == 0 && lw->extra_key != NULL)
-        rc = wxs__store_check_value(lw->extra_val, lw->extra_val_len, lw->extra_ttl_s);
+    if (rc == 0 && lw->remember.key != NULL)
+        rc = wxs__store_check_key(lw->remember.key, lw->remember.key_len);
+    if (rc == 0 && lw->remember.key != NULL)
+        rc = wxs__store_check_value(lw->remember.value, lw->remember.value_len, lw->remember.ttl_s);
     return rc;
 }
 
@@ -57,4 +58,72 @@ int wxs__store_code_json(wxs__buf *b, const char *code, size_t code_len)
     if (rc == 0)
         rc = wxs__buf_adds(b, "\"");
     return rc;
+}
+
+/* Decode the escape after a backslash at p (avail bytes) into out (up to 3 UTF-8 bytes).
+ * Returns the number of input bytes used, or -1 for a bad, surrogate or NUL escape. */
+static int decode_escape(const char *p, size_t avail, char out[3], size_t *out_len)
+{
+    static const char from[] = "\"\\/bfnrt";
+    static const char to[] = "\"\\/\b\f\n\r\t";
+    const char *hit = avail > 0 && p[0] != '\0' ? strchr(from, p[0]) : NULL;
+    *out_len = 1;
+    if (hit != NULL) {
+        out[0] = to[hit - from];
+        return 1;
+    }
+    if (avail < 5 || p[0] != 'u')
+        return -1;
+    unsigned cp = 0;
+    for (int i = 1; i <= 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        cp = cp * 16 + (unsigned)d;
+    }
+    if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        *out_len = 2;
+    } else {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        *out_len = 3;
+    }
+    return 5;
+}
+
+int wxs__store_code_parse(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
+{
+    size_t o = 0;
+    if (s == NULL || n < 2 || s[0] != '"' || s[n - 1] != '"')
+        return -1;
+    for (size_t i = 1; i < n - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char chunk[3] = {(char)c, 0, 0};
+        size_t chunk_len = 1;
+        if (c < 0x20 || c == '"')
+            return -1;
+        if (c == '\\') {
+            int used = decode_escape(s + i + 1, n - 2 - i, chunk, &chunk_len);
+            if (used < 0)
+                return -1;
+            i += (size_t)used;
+        }
+        if (chunk_len > cap - o)
+            return -1;
+        memcpy(out + o, chunk, chunk_len);
+        o += chunk_len;
+    }
+    *out_len = o;
+    return 0;
 }

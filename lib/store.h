@@ -1,5 +1,6 @@
-/* store.h: the session store behind one ops table. Session logic (lib/session.c) talks to
- * stores only through this interface and never includes a driver header.
+/* store.h: the session store behind one ops table. Session logic (lib/weapp.c, lib/exchange.c)
+ * talks to stores only through the wxs__store_* wrappers below and never includes a driver
+ * header.
  *
  * Keys given to the ops are logical keys (a code, an openId, "exchange:<sha256hex>"); the store
  * prepends the configured prefix (config redis.prefix, "weapp-session:" by default), so the
@@ -7,12 +8,13 @@
  *   <prefix><code>   -> user info JSON object (with openId), expiring after ttl seconds
  *   <prefix><openId> -> the user's current code as a JSON string ("\"<code>\"")
  *
- * Callback contract: an op that returns < 0 never calls its callback; an op that returns 0 calls
- * it exactly once on the loop thread, possibly before returning (SQLite answers reads inline).
- * Statuses given to callbacks: 0 (or a count) for success, WXS_ENOTFOUND for a missing or expired
- * key (get only), WXS_ESTORE when the backend is unreachable or failed, WXS_ECANCELED when the
- * store is closed with the op in flight. Values handed to callbacks are borrowed for the
- * duration of the callback.
+ * Callback contract (the library's one rule, libuv's): an op that returns < 0 never calls its
+ * callback; an op that returns 0 calls it exactly once on the loop thread, and never before the
+ * op has returned (a read SQLite answers at once and a store that is down are both answered on
+ * a later pass of the loop, lib/defer.h). Statuses given to callbacks: 0 (or a count) for
+ * success, WXS_ENOTFOUND for a missing or expired key (get only), WXS_ESTORE when the backend
+ * is unreachable or failed, WXS_ECANCELED when the store is closed with the op in flight.
+ * Values handed to callbacks are borrowed for the duration of the callback.
  */
 #ifndef WXS_STORE_H
 #define WXS_STORE_H
@@ -20,6 +22,16 @@
 #include "internal.h"
 
 typedef struct wxs__store wxs__store; /* each backend defines its own struct, first member ops */
+
+/** The code's remembered exchange (lib/exchange.h): SET <prefix><key> value EX ttl_s. Carried
+ *  by the login write so that it costs no round trip of its own; key NULL: nothing to carry. */
+typedef struct wxs__remember {
+    const char *key; /* "exchange:<sha256hex of the code>" */
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    long long ttl_s;
+} wxs__remember;
 
 /** The login write's arguments. code and openid are NUL-free, 1 to 256 bytes. */
 typedef struct wxs__login {
@@ -30,11 +42,7 @@ typedef struct wxs__login {
     const char *user_json;
     size_t user_len;
     long long ttl_s;
-    const char *extra_key; /* optional (NULL: none): one more key written with the login */
-    size_t extra_key_len;
-    const char *extra_val;
-    size_t extra_val_len;
-    long long extra_ttl_s;
+    wxs__remember remember; /* optional (key NULL: none): written in the same atomic step */
 } wxs__login;
 
 typedef void (*wxs__store_get_cb)(void *arg, int status, const char *val, size_t len);
@@ -44,8 +52,7 @@ typedef struct wxs__store_ops {
     const char *name;
     /** Open a store instance bound to loop (one per worker). The connection may come up later
      *  (Redis reconnects by itself); ops fail with WXS_ESTORE while it is down. */
-    int (*open)(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, char *err,
-                size_t errlen);
+    int (*open)(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, char *err, size_t errlen);
     /** Start closing: pending ops get WXS_ECANCELED (or their real result); handles close on the
      *  loop; memory is released once they have. */
     void (*close)(wxs__store *st);
@@ -63,16 +70,60 @@ typedef struct wxs__store_ops {
      *    SET <prefix><code> user_json EX ttl
      *    SET <prefix><openid> "\"<code>\"" EX ttl     (code as a JSON string)
      *    if prev is a JSON string naming another code: DEL <prefix><that code>
-     *    if extra_key: SET <prefix><extra_key> extra_val EX extra_ttl_s
-     *  so one user has one live session; the extra entry (the remembered exchange of the code,
-     *  lib/session.c) costs no round trip of its own. The store copies what it needs before
-     *  returning. */
+     *    if remember.key: SET <prefix><remember.key> remember.value EX remember.ttl_s
+     *  so one user has one live session; the code's remembered exchange (lib/exchange.h)
+     *  costs no round trip of its own. The store copies what it needs before returning. */
     int (*login)(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb, void *arg);
 } wxs__store_ops;
 
 struct wxs__store {
     const wxs__store_ops *ops;
 };
+
+/* One wrapper per operation (as redis's connection.h): callers never reach into st->ops. */
+
+static inline int wxs__store_get(wxs__store *st, const char *key, size_t klen, wxs__store_get_cb cb,
+                                 void *arg)
+{
+    return st->ops->get(st, key, klen, cb, arg);
+}
+
+static inline int wxs__store_set_ex(wxs__store *st, const char *key, size_t klen, const char *val,
+                                    size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->set_ex(st, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static inline int wxs__store_set_nx_ex(wxs__store *st, const char *key, size_t klen,
+                                       const char *val, size_t vlen, long long ttl_s,
+                                       wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->set_nx_ex(st, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static inline int wxs__store_del(wxs__store *st, const char *key, size_t klen,
+                                 wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->del(st, key, klen, cb, arg);
+}
+
+static inline int wxs__store_login(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb,
+                                   void *arg)
+{
+    return st->ops->login(st, lw, cb, arg);
+}
+
+static inline int wxs__store_ready(const wxs__store *st)
+{
+    return st->ops->ready(st);
+}
+
+/** Start closing st (ops->close); NULL is a no-op. */
+static inline void wxs__store_close(wxs__store *st)
+{
+    if (st != NULL)
+        st->ops->close(st);
+}
 
 extern const wxs__store_ops wxs__store_sqlite_ops;
 extern const wxs__store_ops wxs__store_redis_ops;
@@ -95,5 +146,10 @@ int wxs__store_check_value(const char *val, size_t vlen, long long ttl_s);
 int wxs__store_check_login(const wxs__login *lw);
 /** Append the code as a JSON string literal (what the openId entry holds) to b. */
 int wxs__store_code_json(wxs__buf *b, const char *code, size_t code_len);
+/** Read back what wxs__store_code_json wrote (backends that read the openId entry themselves):
+ *  s (n bytes) must be exactly one JSON string literal, decoded into out (at most cap bytes).
+ *  0, or -1 for anything else or more than cap bytes. Surrogate and NUL escapes are refused:
+ *  codes are plain ASCII, and a refused value just means "no previous code". */
+int wxs__store_code_parse(const char *s, size_t n, char *out, size_t cap, size_t *out_len);
 
 #endif /* WXS_STORE_H */

@@ -1,5 +1,7 @@
 /* store_redis.c: the Redis session store: one async hiredis connection per loop, with AUTH and
  * SELECT only when configured, reconnection with backoff and a command timeout. */
+#include "defer.h"
+#include "redis_resp.h"
 #include "redis_uv.h"
 #include "store.h"
 
@@ -21,18 +23,18 @@
  * resumes): WXS_ESTORE means the outcome is unknown, not that nothing happened.
  *
  * While the connection is down (or AUTH/SELECT have not yet succeeded) every op fails fast: it
- * returns 0 and calls its callback with WXS_ESTORE before returning, as the store.h contract
- * allows. A reconnect is attempted after 50 ms, doubling up to 250 ms between attempts. */
+ * returns 0 and its callback gets WXS_ESTORE on the loop's next pass (lib/defer.h), never before
+ * the op returns. A reconnect is attempted after 50 ms, doubling up to 250 ms between attempts. */
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
 #define DEFAULT_TIMEOUT_MS 1000
 
 /* The login write (store.h), atomically. KEYS[1] = prefix..code, KEYS[2] = prefix..openId,
- * optional KEYS[3] = prefix..extra key; ARGV = user info JSON, the code as a JSON string, ttl,
- * the bare code, the prefix, and with KEYS[3] its value and ttl. The previous code's key is built
- * inside the script and is not declared in KEYS: fine on a standalone Redis (with or without
- * replicas), not valid on Redis Cluster. */
+ * optional KEYS[3] = prefix..remembered exchange key; ARGV = user info JSON, the code as a JSON
+ * string, ttl, the bare code, the prefix, and with KEYS[3] the remembered exchange and its ttl. The
+ * previous code's key is built inside the script and is not declared in KEYS: fine on a standalone
+ * Redis (with or without replicas), not valid on Redis Cluster. */
 static const char login_script[] =
     "local prev = redis.call('GET', KEYS[2])\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
@@ -63,7 +65,8 @@ typedef struct redis_cmd {
     wxs__store_get_cb get_cb;
     wxs__store_done_cb done_cb;
     void *arg;
-    wxs__login login; /* login only: its arguments, copied into bytes[] */
+    wxs__deferred failed; /* an op that could not be sent: answered WXS_ESTORE through defer */
+    wxs__login login;     /* login only: its arguments, copied into bytes[] */
     const char *code_json;
     size_t code_json_len;
     char bytes[];
@@ -96,6 +99,7 @@ struct redis_store {
     unsigned backoff_ms;
     cmd_list pending;  /* written, awaiting a reply, oldest first */
     cmd_list canceled; /* ended by close(); their callbacks run once the handles closed */
+    wxs__defer defer;  /* answers of ops that failed fast */
     uv_timer_t tick_timer;
     uv_timer_t reconnect_timer;
     int handles_open;
@@ -253,66 +257,18 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     schedule_reconnect(st);
 }
 
-/* Write a command on the current connection and queue c for its reply. 0 or WXS_ESTORE (not
- * connected, or hiredis refused: c stays with the caller). */
-/* One command argument: the bytes of a, then those of b (a prefixed key needs no copy). */
-typedef struct rarg {
-    const char *a;
-    size_t alen;
-    const char *b;
-    size_t blen;
-} rarg;
-
-#define RSTR(s) ((rarg){(s), strlen(s), NULL, 0})
-#define RBYTES(p, n) ((rarg){(p), (n), NULL, 0})
-#define RKEY(st, k, n) ((rarg){(st)->prefix, (st)->prefix_len, (k), (n)})
+#define RKEY(st, k, n) ((wxs__resp_arg){(st)->prefix, (st)->prefix_len, (k), (n)})
 #define RESP_KEEP_BYTES (64 * 1024) /* a bigger encoding buffer is released after use */
 
-/* Decimal digits of v into out (at least 20 bytes); returns their count. */
-static size_t fmt_u64(char *out, unsigned long long v)
-{
-    char t[20];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = t[n - 1 - i];
-    return n;
-}
-
-static int add_resp_len(wxs__buf *b, char type, size_t n)
-{
-    char line[24];
-    size_t k = 0;
-    line[k++] = type;
-    k += fmt_u64(line + k, n);
-    line[k++] = '\r';
-    line[k++] = '\n';
-    return wxs__buf_add(b, line, k);
-}
-
-/* Encode argv as a RESP array (what redisFormatCommand builds, without its printf-style parse:
- * that parse was a third of the code-only path's instructions) and queue it; c awaits the
- * reply. */
-static int send_cmd(redis_store *st, redis_cmd *c, int argc, const rarg *argv)
+/* Write a command on the current connection and queue c for its reply. 0, WXS_ENOMEM or
+ * WXS_ESTORE (not connected, or hiredis refused: c stays with the caller). */
+static int send_cmd(redis_store *st, redis_cmd *c, int argc, const wxs__resp_arg *argv)
 {
     wxs__buf *b = &st->out;
-    int rc;
     if (st->ac == NULL)
         return WXS_ESTORE;
     wxs__buf_reset(b);
-    rc = add_resp_len(b, '*', (size_t)argc);
-    for (int i = 0; i < argc && rc == 0; i++) {
-        rc = add_resp_len(b, '$', argv[i].alen + argv[i].blen);
-        if (rc == 0)
-            rc = wxs__buf_add(b, argv[i].a, argv[i].alen);
-        if (rc == 0 && argv[i].blen > 0)
-            rc = wxs__buf_add(b, argv[i].b, argv[i].blen);
-        if (rc == 0)
-            rc = wxs__buf_add(b, "\r\n", 2);
-    }
+    int rc = wxs__resp_encode(b, argc, argv);
     if (rc == 0 && redisAsyncFormattedCommand(st->ac, on_reply, c, b->data, b->len) != REDIS_OK)
         rc = WXS_ESTORE;
     if (c->kind == CMD_AUTH && b->data != NULL)
@@ -332,7 +288,7 @@ static int send_handshake(redis_store *st)
     redis_cmd *c;
     if (st->password[0] != '\0') {
         c = cmd_new(st, CMD_AUTH, 0);
-        rarg argv[] = {RSTR("AUTH"), RSTR(st->password)};
+        wxs__resp_arg argv[] = {RSTR("AUTH"), RSTR(st->password)};
         if (c == NULL || send_cmd(st, c, 2, argv) < 0) {
             wxs__free(c);
             return WXS_ESTORE;
@@ -342,7 +298,8 @@ static int send_handshake(redis_store *st)
     if (st->db != 0) {
         c = cmd_new(st, CMD_SELECT, 0);
         char db[24];
-        rarg argv[] = {RSTR("SELECT"), RBYTES(db, fmt_u64(db, (unsigned long long)st->db))};
+        wxs__resp_arg argv[] = {RSTR("SELECT"),
+                                RBYTES(db, wxs__resp_u64(db, (unsigned long long)st->db))};
         if (c == NULL || send_cmd(st, c, 2, argv) < 0) {
             wxs__free(c);
             return WXS_ESTORE;
@@ -523,12 +480,17 @@ static redis_cmd *op_begin(redis_store *st, enum cmd_kind kind, size_t extra, in
     return c;
 }
 
+static void failed_fast(wxs__deferred *d)
+{
+    cmd_finish(WXS__CONTAINER_OF(d, redis_cmd, failed), WXS_ESTORE, NULL, 0);
+}
+
 /* The op was accepted: when the command could not be written (not ready, or hiredis refused),
- * end it now with WXS_ESTORE. */
+ * it ends with WXS_ESTORE on the loop's next pass. */
 static int op_end(redis_store *st, redis_cmd *c, int sent)
 {
     if (sent < 0)
-        cmd_finish(c, WXS_ESTORE, NULL, 0);
+        wxs__defer_call(&st->defer, &c->failed, failed_fast);
     return 0;
 }
 
@@ -544,13 +506,12 @@ static int key_cmd(wxs__store *base, enum cmd_kind kind, const char *key, size_t
     c->get_cb = get_cb;
     c->done_cb = done_cb;
     c->arg = arg;
-    rarg argv[] = {kind == CMD_GET ? RSTR("GET") : RSTR("DEL"), RKEY(st, key, klen)};
+    wxs__resp_arg argv[] = {kind == CMD_GET ? RSTR("GET") : RSTR("DEL"), RKEY(st, key, klen)};
     int sent = st->ready ? send_cmd(st, c, 2, argv) : WXS_ESTORE;
     return op_end(st, c, sent);
 }
 
-static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
-                  void *arg)
+static int rd_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb, void *arg)
 {
     return key_cmd(base, CMD_GET, key, klen, cb, NULL, arg);
 }
@@ -569,16 +530,18 @@ static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, siz
     c->done_cb = cb;
     c->arg = arg;
     char ttl[24];
-    rarg argv[] = {RSTR("SET"),    RKEY(st, key, klen), RBYTES(val, vlen), RSTR("NX"),
-                   RSTR("EX"), RBYTES(ttl, fmt_u64(ttl, (unsigned long long)ttl_s))};
+    wxs__resp_arg argv[] = {
+        RSTR("SET"),       RKEY(st, key, klen),
+        RBYTES(val, vlen), RSTR("NX"),
+        RSTR("EX"),        RBYTES(ttl, wxs__resp_u64(ttl, (unsigned long long)ttl_s))};
     if (kind != CMD_SET_NX)
         argv[3] = argv[4], argv[4] = argv[5];
     int sent = st->ready ? send_cmd(st, c, kind == CMD_SET_NX ? 6 : 5, argv) : WXS_ESTORE;
     return op_end(st, c, sent);
 }
 
-static int rd_set_ex(wxs__store *base, const char *key, size_t klen, const char *val,
-                     size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+static int rd_set_ex(wxs__store *base, const char *key, size_t klen, const char *val, size_t vlen,
+                     long long ttl_s, wxs__store_done_cb cb, void *arg)
 {
     return set_common(base, CMD_SET, key, klen, val, vlen, ttl_s, cb, arg);
 }
@@ -589,8 +552,7 @@ static int rd_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
     return set_common(base, CMD_SET_NX, key, klen, val, vlen, ttl_s, cb, arg);
 }
 
-static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb,
-                  void *arg)
+static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
     return key_cmd(base, CMD_DEL, key, klen, NULL, cb, arg);
 }
@@ -599,27 +561,27 @@ static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
 static int send_login(redis_store *st, redis_cmd *c, int with_body)
 {
     const wxs__login *l = &c->login;
-    int extra = l->extra_key != NULL;
-    char ttl[24], extra_ttl[24];
-    rarg argv[] = {
+    int remember = l->remember.key != NULL;
+    char ttl[24], remember_ttl[24];
+    wxs__resp_arg argv[] = {
         with_body ? RSTR("EVAL") : RSTR("EVALSHA"),
         with_body ? RSTR(login_script) : RSTR(st->script_sha),
-        extra ? RSTR("3") : RSTR("2"),
+        remember ? RSTR("3") : RSTR("2"),
         RKEY(st, l->code, l->code_len),
         RKEY(st, l->openid, l->openid_len),
-        RKEY(st, l->extra_key, l->extra_key_len), /* dropped below when there is no extra */
+        RKEY(st, l->remember.key, l->remember.key_len), /* dropped below when none */
         RBYTES(l->user_json, l->user_len),
         RBYTES(c->code_json, c->code_json_len),
-        RBYTES(ttl, fmt_u64(ttl, (unsigned long long)l->ttl_s)),
+        RBYTES(ttl, wxs__resp_u64(ttl, (unsigned long long)l->ttl_s)),
         RBYTES(l->code, l->code_len),
         RBYTES(st->prefix, st->prefix_len),
-        RBYTES(l->extra_val, l->extra_val_len),
-        RBYTES(extra_ttl, fmt_u64(extra_ttl, (unsigned long long)l->extra_ttl_s)),
+        RBYTES(l->remember.value, l->remember.value_len),
+        RBYTES(remember_ttl, wxs__resp_u64(remember_ttl, (unsigned long long)l->remember.ttl_s)),
     };
     int argc = (int)(sizeof argv / sizeof argv[0]);
     if (!st->ready)
         return WXS_ESTORE;
-    if (!extra) { /* no KEYS[3], ARGV[6], ARGV[7] */
+    if (!remember) { /* no KEYS[3], ARGV[6], ARGV[7] */
         memmove(&argv[5], &argv[6], 5 * sizeof argv[0]);
         argc -= 3;
     }
@@ -647,7 +609,8 @@ static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
         return rc;
     wxs__buf_init(&json, 6 * WXS__STORE_MAX_LOGIN_ID + 2);
     rc = wxs__store_code_json(&json, lw->code, lw->code_len);
-    size_t extra = lw->extra_key != NULL ? lw->extra_key_len + lw->extra_val_len : 0;
+    const wxs__remember *rem = &lw->remember;
+    size_t extra = rem->key != NULL ? rem->key_len + rem->value_len : 0;
     if (rc == 0)
         c = op_begin(st, CMD_LOGIN, lw->code_len + lw->openid_len + lw->user_len + json.len + extra,
                      &rc);
@@ -658,9 +621,9 @@ static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
     c->login.code = put(&w, lw->code, lw->code_len);
     c->login.openid = put(&w, lw->openid, lw->openid_len);
     c->login.user_json = put(&w, lw->user_json, lw->user_len);
-    if (lw->extra_key != NULL) {
-        c->login.extra_key = put(&w, lw->extra_key, lw->extra_key_len);
-        c->login.extra_val = put(&w, lw->extra_val, lw->extra_val_len);
+    if (rem->key != NULL) {
+        c->login.remember.key = put(&w, rem->key, rem->key_len);
+        c->login.remember.value = put(&w, rem->value, rem->value_len);
     }
     c->code_json = put(&w, json.data, json.len);
     c->code_json_len = json.len;
@@ -697,10 +660,10 @@ static void free_store(redis_store *st)
     wxs__free(st);
 }
 
-/* Both timers closed: run the callbacks of the commands close() ended, then free. */
-static void on_handle_closed(uv_handle_t *h)
+/* Both timers and the deferred answers closed: run the callbacks of the commands close() ended,
+ * then free. */
+static void handle_gone(redis_store *st)
 {
-    redis_store *st = h->data;
     if (--st->handles_open > 0)
         return;
     cmd_list *lists[] = {&st->canceled, &st->pending};
@@ -714,9 +677,20 @@ static void on_handle_closed(uv_handle_t *h)
     free_store(st);
 }
 
+static void on_handle_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
+static void on_defer_closed(void *arg)
+{
+    handle_gone(arg);
+}
+
 /* Start closing: the connection is freed now; commands awaiting replies end with
  * WXS_ECANCELED on a later loop iteration (close() itself calls no callback); the memory is
- * released once the timers have closed. Ops issued after close() return WXS_ECANCELED. */
+ * released once the timers have closed and the ops that failed fast were answered. Ops issued
+ * after close() return WXS_ECANCELED. */
 static void rd_close(wxs__store *base)
 {
     redis_store *st = (redis_store *)base;
@@ -730,6 +704,7 @@ static void rd_close(wxs__store *base)
         redisAsyncFree(ac); /* pending replies arrive as NULL: moved to st->canceled */
     uv_close((uv_handle_t *)&st->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->reconnect_timer, on_handle_closed);
+    wxs__defer_close(&st->defer, on_defer_closed, st);
 }
 
 static int open_check(const wxs_config *cfg, const char *prefix, char *err, size_t errlen)
@@ -775,8 +750,8 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     st->port = (int)cfg->redis_port;
     st->db = cfg->redis_db;
     st->prefix_len = strlen(prefix);
-    st->timeout_ms = cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms
-                                               : DEFAULT_TIMEOUT_MS;
+    st->timeout_ms =
+        cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms : DEFAULT_TIMEOUT_MS;
     st->backoff_ms = RECONNECT_MIN_MS;
     wxs__buf_init(&st->out, 2 * WXS__STORE_MAX_VALUE + 64 * 1024);
     wxs__sha1_hex(login_script, strlen(login_script), "", 0, st->script_sha);
@@ -786,7 +761,8 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     uv_timer_init(loop, &st->reconnect_timer);
     st->tick_timer.data = st;
     st->reconnect_timer.data = st;
-    st->handles_open = 2;
+    st->handles_open = 3;
+    (void)wxs__defer_init(&st->defer, loop); /* cannot fail on a live loop */
     uv_timer_start(&st->tick_timer, on_tick, tick, tick);
     uv_unref((uv_handle_t *)&st->tick_timer);
     connect_now(st);

@@ -1,5 +1,7 @@
-/* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run inline on
- * the loop thread, writes run in order on the file's writer thread (util/sqlite_util.h). */
+/* store_sqlite.c: the embedded session store: one SQLite file in WAL mode; reads run on the loop
+ * thread right after its I/O callbacks (lib/defer.h), writes run in order on the file's writer
+ * thread (util/sqlite_util.h). */
+#include "defer.h"
 #include "sqlite_util.h"
 #include "store.h"
 
@@ -19,7 +21,8 @@
  * thread, and when the last connection of the process closes.
  *
  * Threads. Each instance owns a read connection, which serves get() on the loop thread: a WAL
- * reader never waits for writers, so get() answers before it returns. Writes (set, set_nx, del,
+ * reader never waits for writers, so a get is answered on the loop's next pass (deferred, as the
+ * callback rule of store.h wants: never before get() returns). Writes (set, set_nx, del,
  * login and the periodic purge of expired rows) go to the one writer of the file in this
  * process (util/sqlite_util.h): one connection and one thread shared by every instance, sessions
  * and drawings, of every worker. It runs the writes queued by all of them in FIFO order as group
@@ -39,21 +42,15 @@
 #define MAX_PREFIX WXS__STORE_MAX_PREFIX
 #define MAX_KEY WXS__STORE_MAX_KEY
 #define MAX_LOGIN_ID WXS__STORE_MAX_LOGIN_ID
+#define SPARE_GETS_MAX 64 /* finished get ops kept for reuse: no allocation per read */
 
 /* Test hook: when set, called on the writer thread before each write. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
 
-enum {
-    ST_UPSERT,
-    ST_SET_NX,
-    ST_DELETE,
-    ST_SELECT,
-    ST_PURGE,
-    ST_COUNT
-};
+enum { ST_UPSERT, ST_SET_NX, ST_DELETE, ST_SELECT, ST_PURGE, ST_COUNT };
 
-#define UPSERT_SQL                                                                                \
-    "INSERT INTO kv(key, value, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET "  \
+#define UPSERT_SQL                                                                                 \
+    "INSERT INTO kv(key, value, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET "   \
     "value = excluded.value, expires_at = excluded.expires_at"
 #define SELECT_SQL "SELECT value FROM kv WHERE key = ?1 AND expires_at > ?2"
 
@@ -94,7 +91,7 @@ typedef struct job {
     size_t val2_len;
     const char *code; /* login: the bare code (inside key) */
     size_t code_len;
-    const char *key3; /* login: the prefixed extra key, or NULL */
+    const char *key3; /* login: the prefixed remembered exchange key, or NULL */
     size_t key3_len;
     const char *val3;
     size_t val3_len;
@@ -104,6 +101,17 @@ typedef struct job {
     void *arg;
     char bytes[];
 } job;
+
+/* One read waiting for the loop's next pass: the prefixed key and whom to answer. */
+typedef struct get_op {
+    wxs__deferred later; /* queued on the instance's deferred calls */
+    sqlite_store *st;
+    wxs__store_get_cb cb;
+    void *arg;
+    size_t key_len;
+    struct get_op *next_spare;
+    char key[MAX_PREFIX + MAX_KEY];
+} get_op;
 
 /* Rate limit for error lines: one line per distinct error, repeated at most every 10 s. */
 typedef struct error_log {
@@ -118,13 +126,15 @@ struct sqlite_store {
     /* loop thread */
     sqlite3 *rdb;
     sqlite3_stmt *get_stmt;
-    wxs__buf keybuf;
+    wxs__defer reads;   /* gets waiting for the loop's next pass */
+    get_op *spare_gets; /* finished get ops, for reuse */
+    unsigned spare_count;
     error_log read_errors;
     wxs__sqlite_client *writes; /* this instance's use of the file's writer */
     int purge_queued;           /* a purge job is queued or running */
     int closing;
-    int in_get; /* inside a get callback: the row it was handed is still live */
     int timer_closed;
+    int reads_closed;
     int writes_detached;
     uv_timer_t purge_timer;
     /* the writer thread's */
@@ -153,79 +163,6 @@ static void log_sqlite_error(error_log *el, const char *what, int rc)
     el->last_rc = rc;
     el->last_ms = now;
     wxs__warn("sqlite: %s failed: %s", what, sqlite3_errstr(rc));
-}
-
-/* ------------------------------------------------------------ JSON string */
-
-/* Decode the escape after a backslash at p (avail bytes) into out (up to 3 UTF-8 bytes).
- * Returns the number of input bytes used, or -1 for a bad, surrogate or NUL escape. */
-static int decode_escape(const char *p, size_t avail, char out[3], size_t *out_len)
-{
-    static const char from[] = "\"\\/bfnrt";
-    static const char to[] = "\"\\/\b\f\n\r\t";
-    const char *hit = avail > 0 && p[0] != '\0' ? strchr(from, p[0]) : NULL;
-    *out_len = 1;
-    if (hit != NULL) {
-        out[0] = to[hit - from];
-        return 1;
-    }
-    if (avail < 5 || p[0] != 'u')
-        return -1;
-    unsigned cp = 0;
-    for (int i = 1; i <= 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        cp = cp * 16 + (unsigned)d;
-    }
-    if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
-        return -1;
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-    } else if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        *out_len = 2;
-    } else {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        *out_len = 3;
-    }
-    return 5;
-}
-
-/* Decode s (n bytes), which must be exactly one JSON string literal, into out (cap bytes).
- * Returns 0, or -1 when s is anything else or decodes to more than cap bytes. Surrogate escapes
- * are refused: codes are plain ASCII, and a refused value just means "no previous code". */
-static int json_string_decode(const char *s, size_t n, char *out, size_t cap, size_t *out_len)
-{
-    size_t o = 0;
-    if (s == NULL || n < 2 || s[0] != '"' || s[n - 1] != '"')
-        return -1;
-    for (size_t i = 1; i < n - 1; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char chunk[3] = {(char)c, 0, 0};
-        size_t chunk_len = 1;
-        if (c < 0x20 || c == '"')
-            return -1;
-        if (c == '\\') {
-            int used = decode_escape(s + i + 1, n - 2 - i, chunk, &chunk_len);
-            if (used < 0)
-                return -1;
-            i += (size_t)used;
-        }
-        if (chunk_len > cap - o)
-            return -1;
-        memcpy(out + o, chunk, chunk_len);
-        o += chunk_len;
-    }
-    *out_len = o;
-    return 0;
 }
 
 /* ------------------------------------------------------------ writer thread: one job */
@@ -301,7 +238,7 @@ static int read_prev_code(wxs__sqlite_writer *w, const char *key, size_t klen, i
     if (rc == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(s, 0);
         size_t vlen = (size_t)sqlite3_column_bytes(s, 0);
-        *found = json_string_decode(v, vlen, out, MAX_LOGIN_ID, out_len) == 0 && *out_len > 0;
+        *found = wxs__store_code_parse(v, vlen, out, MAX_LOGIN_ID, out_len) == 0 && *out_len > 0;
         rc = SQLITE_DONE;
     }
     sqlite3_reset(s);
@@ -310,7 +247,7 @@ static int read_prev_code(wxs__sqlite_writer *w, const char *key, size_t klen, i
 
 /* The login write (store.h), atomic in the job's savepoint: remember the openId entry's code,
  * write both entries, delete the previous code's entry when it names another code, write the
- * extra entry. On an error the writer rolls the savepoint back. */
+ * code's remembered exchange. On an error the writer rolls the savepoint back. */
 static int run_login(wxs__sqlite_writer *w, const sqlite_store *st, const job *j, int64_t now)
 {
     char prev[MAX_LOGIN_ID];
@@ -320,11 +257,10 @@ static int run_login(wxs__sqlite_writer *w, const sqlite_store *st, const job *j
     int64_t expires = now + j->ttl_s * 1000;
     int rc = read_prev_code(w, j->key2, j->key2_len, now, prev, &prev_len, &found);
     if (rc == SQLITE_OK)
-        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
-                          NULL);
+        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now, NULL);
     if (rc == SQLITE_OK)
-        rc = write_upsert(w, ST_UPSERT, j->key2, j->key2_len, j->val2, j->val2_len, expires,
-                          now, NULL);
+        rc = write_upsert(w, ST_UPSERT, j->key2, j->key2_len, j->val2, j->val2_len, expires, now,
+                          NULL);
     if (rc == SQLITE_OK && found &&
         (prev_len != j->code_len || memcmp(prev, j->code, prev_len) != 0)) {
         memcpy(prev_key, st->prefix, st->prefix_len);
@@ -367,8 +303,7 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
         wxs__store_sqlite_write_hook();
     switch (j->kind) {
     case JOB_SET:
-        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now,
-                          NULL);
+        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len, expires, now, NULL);
         break;
     case JOB_SET_NX:
         rc = write_upsert(w, ST_SET_NX, j->key, j->key_len, j->val, j->val_len, expires, now,
@@ -405,8 +340,7 @@ static void write_done(wxs__sqlite_job *base, int rc)
         st->purge_queued = 0;
         /* expired rows come faster than one purge a minute deletes: go on shortly */
         if (rc == SQLITE_OK && j->status == 1 && !st->closing)
-            uv_timer_start(&st->purge_timer, on_purge_timer, PURGE_BACKLOG_MS,
-                           PURGE_INTERVAL_MS);
+            uv_timer_start(&st->purge_timer, on_purge_timer, PURGE_BACKLOG_MS, PURGE_INTERVAL_MS);
     } else
         j->cb(j->arg, rc == SQLITE_OK ? j->status : WXS_ESTORE);
     wxs__free(j);
@@ -473,8 +407,8 @@ static int queue_write(wxs__store *base, enum job_kind kind, const char *key, si
     return 0;
 }
 
-static int sq_set_ex(wxs__store *base, const char *key, size_t klen, const char *val,
-                     size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+static int sq_set_ex(wxs__store *base, const char *key, size_t klen, const char *val, size_t vlen,
+                     long long ttl_s, wxs__store_done_cb cb, void *arg)
 {
     return queue_write(base, JOB_SET, key, klen, val, vlen, ttl_s, cb, arg);
 }
@@ -485,8 +419,7 @@ static int sq_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
     return queue_write(base, JOB_SET_NX, key, klen, val, vlen, ttl_s, cb, arg);
 }
 
-static int sq_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb,
-                  void *arg)
+static int sq_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
     return queue_write(base, JOB_DEL, key, klen, NULL, 0, 0, cb, arg);
 }
@@ -508,11 +441,11 @@ static int sq_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
     rc = wxs__store_code_json(&code_json, lw->code, lw->code_len);
     if (rc < 0)
         goto out;
-    size_t extra = lw->extra_key != NULL ? st->prefix_len + lw->extra_key_len + lw->extra_val_len
-                                         : 0;
+    const wxs__remember *rem = &lw->remember;
+    size_t extra = rem->key != NULL ? st->prefix_len + rem->key_len + rem->value_len : 0;
     j = job_new(JOB_LOGIN,
-                2 * st->prefix_len + lw->code_len + lw->openid_len + lw->user_len +
-                    code_json.len + extra,
+                2 * st->prefix_len + lw->code_len + lw->openid_len + lw->user_len + code_json.len +
+                    extra,
                 lw->ttl_s, cb, arg);
     if (j == NULL) {
         rc = WXS_ENOMEM;
@@ -529,12 +462,12 @@ static int sq_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
     j->val_len = lw->user_len;
     j->val2 = put2(&w, code_json.data, code_json.len, NULL, 0);
     j->val2_len = code_json.len;
-    if (lw->extra_key != NULL) {
-        j->key3 = put2(&w, st->prefix, st->prefix_len, lw->extra_key, lw->extra_key_len);
-        j->key3_len = st->prefix_len + lw->extra_key_len;
-        j->val3 = put2(&w, lw->extra_val, lw->extra_val_len, NULL, 0);
-        j->val3_len = lw->extra_val_len;
-        j->ttl3_s = lw->extra_ttl_s;
+    if (rem->key != NULL) {
+        j->key3 = put2(&w, st->prefix, st->prefix_len, rem->key, rem->key_len);
+        j->key3_len = st->prefix_len + rem->key_len;
+        j->val3 = put2(&w, rem->value, rem->value_len, NULL, 0);
+        j->val3_len = rem->value_len;
+        j->ttl3_s = rem->ttl_s;
     }
     submit(st, j);
 out:
@@ -542,80 +475,80 @@ out:
     return rc;
 }
 
-/* Look key up on the read connection, inline on the loop thread (a WAL reader never waits for
- * writers). The value goes to the callback straight from the row, without a copy: it is valid
- * until the statement is reset after the callback. A get from inside a get's callback (the
- * outer row still live) runs on a one-off statement and hands over a copy. */
-static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb,
-                  void *arg)
+/* Return a finished get op to the spares (or free it past SPARE_GETS_MAX). */
+static void get_op_put(sqlite_store *st, get_op *g)
+{
+    if (st->spare_count >= SPARE_GETS_MAX || st->closing) {
+        wxs__free(g);
+        return;
+    }
+    g->next_spare = st->spare_gets;
+    st->spare_gets = g;
+    st->spare_count++;
+}
+
+/* The deferred step of a get: run the SELECT on the read connection (a WAL reader never waits
+ * for writers) and hand the value to the callback straight from the row, without a copy: it is
+ * valid until the statement is reset after the callback. A get issued from the callback waits
+ * for the next pass, so the statement is never in use twice. */
+static void get_run(wxs__deferred *d)
+{
+    get_op *g = WXS__CONTAINER_OF(d, get_op, later);
+    sqlite_store *st = g->st;
+    sqlite3_stmt *s = st->get_stmt;
+    if (st->closing) {
+        g->cb(g->arg, WXS_ECANCELED, NULL, 0);
+        get_op_put(st, g);
+        return;
+    }
+    sqlite3_bind_text(s, 1, g->key, (int)g->key_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)now_ms());
+    int src = sqlite3_step(s);
+    int status = WXS_ENOTFOUND;
+    const char *val = NULL;
+    size_t len = 0;
+    if (src == SQLITE_ROW) {
+        val = (const char *)sqlite3_column_text(s, 0);
+        len = (size_t)sqlite3_column_bytes(s, 0);
+        status = val != NULL ? 0 : WXS_ESTORE; /* NULL: out of memory */
+    } else if (src != SQLITE_DONE) {
+        log_sqlite_error(&st->read_errors, "get", src);
+        status = WXS_ESTORE;
+    }
+    g->cb(g->arg, status, status == 0 ? val : NULL, status == 0 ? len : 0);
+    if (st->get_stmt != NULL) /* the callback may have closed the store */
+        sqlite3_reset(s);
+    get_op_put(st, g);
+}
+
+/* Queue a look-up of key for the loop's next pass (get_run). */
+static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb, void *arg)
 {
     sqlite_store *st = (sqlite_store *)base;
-    int nested = st->in_get;
-    sqlite3_stmt *s = st->get_stmt;
-    char *copy = NULL;
-    size_t len = 0;
     int rc = wxs__store_check_key(key, klen);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
     if (rc == 0 && cb == NULL)
         rc = WXS_EINVAL;
-    if (rc == 0 && nested && sqlite3_prepare_v2(st->rdb, SELECT_SQL, -1, &s, NULL) != SQLITE_OK)
-        rc = WXS_ESTORE;
     if (rc < 0)
         return rc;
-    /* the key: in the store's buffer, or (nested: the outer get's key is still bound) in its own */
-    char *k = nested ? wxs__malloc(st->prefix_len + klen) : NULL;
-    if (nested && k == NULL) {
-        rc = WXS_ENOMEM;
-        goto out;
-    }
-    if (!nested) {
-        wxs__buf_reset(&st->keybuf);
-        if (wxs__buf_add(&st->keybuf, st->prefix, st->prefix_len) < 0 ||
-            wxs__buf_add(&st->keybuf, key, klen) < 0) {
-            rc = WXS_ENOMEM;
-            goto out;
-        }
-        sqlite3_bind_text(s, 1, st->keybuf.data, (int)st->keybuf.len, SQLITE_STATIC);
+    get_op *g = st->spare_gets;
+    if (g != NULL) {
+        st->spare_gets = g->next_spare;
+        st->spare_count--;
     } else {
-        memcpy(k, st->prefix, st->prefix_len);
-        memcpy(k + st->prefix_len, key, klen);
-        sqlite3_bind_text(s, 1, k, (int)(st->prefix_len + klen), wxs__free);
+        g = wxs__malloc(sizeof *g);
+        if (g == NULL)
+            return WXS_ENOMEM;
     }
-    sqlite3_bind_int64(s, 2, (int64_t)now_ms());
-    int src = sqlite3_step(s);
-    int status = WXS_ENOTFOUND;
-    const char *val = NULL;
-    if (src == SQLITE_ROW) {
-        val = (const char *)sqlite3_column_text(s, 0);
-        len = (size_t)sqlite3_column_bytes(s, 0);
-        if (val == NULL) {
-            rc = WXS_ENOMEM;
-            goto out;
-        }
-        status = 0;
-    } else if (src != SQLITE_DONE) {
-        log_sqlite_error(&st->read_errors, "get", src);
-        status = WXS_ESTORE;
-    }
-    if (nested && status == 0) {
-        copy = wxs__strndup(val, len);
-        if (copy == NULL) {
-            rc = WXS_ENOMEM;
-            goto out;
-        }
-        val = copy;
-    }
-    st->in_get = 1;
-    cb(arg, status, val, status == 0 ? len : 0);
-    st->in_get = nested;
-out:
-    if (nested)
-        sqlite3_finalize(s);
-    else
-        sqlite3_reset(s);
-    wxs__free(copy);
-    return rc;
+    g->st = st;
+    g->cb = cb;
+    g->arg = arg;
+    memcpy(g->key, st->prefix, st->prefix_len);
+    memcpy(g->key + st->prefix_len, key, klen);
+    g->key_len = st->prefix_len + klen;
+    wxs__defer_call(&st->reads, &g->later, get_run);
+    return 0;
 }
 
 static int sq_ready(const wxs__store *base)
@@ -638,14 +571,31 @@ static void on_purge_timer(uv_timer_t *t)
     submit(st, j);
 }
 
+static void free_spare_gets(sqlite_store *st)
+{
+    while (st->spare_gets != NULL) {
+        get_op *g = st->spare_gets;
+        st->spare_gets = g->next_spare;
+        wxs__free(g);
+    }
+    st->spare_count = 0;
+}
+
 /* Once closing, with the timer closed and every write handed back: release the memory. */
 static void maybe_free(sqlite_store *st)
 {
-    if (!st->timer_closed || !st->writes_detached)
+    if (!st->timer_closed || !st->writes_detached || !st->reads_closed)
         return;
-    wxs__buf_free(&st->keybuf);
+    free_spare_gets(st);
     wxs__free(st->prefix);
     wxs__free(st);
+}
+
+static void on_reads_closed(void *arg)
+{
+    sqlite_store *st = arg;
+    st->reads_closed = 1;
+    maybe_free(st);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -663,9 +613,10 @@ static void on_writes_detached(void *arg)
 }
 
 /* Start closing. Queued and running writes still complete and their callbacks run with their
- * real results on later loop iterations (an acknowledged write is never silently dropped); then
- * the instance lets go of the writer (the last instance of the file stops it) and the memory is
- * released. close() itself calls no callback. Ops issued after close() return WXS_ECANCELED. */
+ * real results on later loop iterations (an acknowledged write is never silently dropped);
+ * queued reads end with WXS_ECANCELED on the next pass; then the instance lets go of the writer
+ * (the last instance of the file stops it) and the memory is released. close() itself calls no
+ * callback. Ops issued after close() return WXS_ECANCELED. */
 static void sq_close(wxs__store *base)
 {
     sqlite_store *st = (sqlite_store *)base;
@@ -678,15 +629,15 @@ static void sq_close(wxs__store *base)
     st->get_stmt = NULL;
     sqlite3_close_v2(st->rdb);
     st->rdb = NULL;
+    wxs__defer_close(&st->reads, on_reads_closed, st);
     wxs__sqlite_writer_detach(st->writes, on_writes_detached, st);
 }
 
-/* Free an instance that failed to open (no handle, not attached to the writer). */
+/* Free an instance that failed to open (no handle yet, not attached to the writer). */
 static void destroy_now(sqlite_store *st)
 {
     sqlite3_finalize(st->get_stmt);
     sqlite3_close_v2(st->rdb);
-    wxs__buf_free(&st->keybuf);
     wxs__free(st->prefix);
     wxs__free(st);
 }
@@ -711,8 +662,8 @@ static int open_read_conn(sqlite_store *st, const char *path, char *err, size_t 
     sqlite3_busy_timeout(st->rdb, READ_BUSY_TIMEOUT_MS);
     rc = sqlite3_exec(st->rdb, "PRAGMA query_only=1", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v3(st->rdb, SELECT_SQL, -1, SQLITE_PREPARE_PERSISTENT,
-                                &st->get_stmt, NULL);
+        rc = sqlite3_prepare_v3(st->rdb, SELECT_SQL, -1, SQLITE_PREPARE_PERSISTENT, &st->get_stmt,
+                                NULL);
     if (rc != SQLITE_OK) {
         set_err(err, errlen, "cannot open the read connection", sqlite3_errstr(rc));
         return WXS_ESTORE;
@@ -734,9 +685,11 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     int rc = 0;
     *out = NULL;
     if (cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0' || strlen(prefix) > MAX_PREFIX) {
-        set_err(err, errlen, cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0'
-                                 ? "no database path configured (sqlite_path)"
-                                 : "the session prefix is longer than 256 bytes", NULL);
+        set_err(err, errlen,
+                cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0'
+                    ? "no database path configured (sqlite_path)"
+                    : "the session prefix is longer than 256 bytes",
+                NULL);
         return WXS_ECONFIG;
     }
     if (!sqlite3_threadsafe()) {
@@ -748,7 +701,6 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
         return WXS_ENOMEM;
     st->base.ops = &wxs__store_sqlite_ops;
     st->prefix_len = strlen(prefix);
-    wxs__buf_init(&st->keybuf, MAX_PREFIX + MAX_KEY);
     st->prefix = wxs__strdup(prefix);
     if (st->prefix == NULL) {
         rc = WXS_ENOMEM;
@@ -756,10 +708,10 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     }
     rc = open_read_conn(st, cfg->sqlite_path, err, errlen);
     if (rc == 0)
-        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "sqlite", err,
-                                       errlen);
+        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "sqlite", err, errlen);
     if (rc < 0)
         goto out;
+    (void)wxs__defer_init(&st->reads, loop); /* cannot fail on a live loop */
     uv_timer_init(loop, &st->purge_timer);
     st->purge_timer.data = st;
     uv_timer_start(&st->purge_timer, on_purge_timer, PURGE_INTERVAL_MS, PURGE_INTERVAL_MS);

@@ -23,7 +23,7 @@
 typedef struct wechat_sock {
     uv_poll_t poll;
     curl_socket_t fd;
-    struct wxs__wechat *w;
+    struct wechat_client *w;
     int events;     /* UV_READABLE | UV_WRITABLE being polled, 0 when stopped */
     int connection; /* opened by on_open_socket: only on_close_socket ends it */
     int parked;     /* a connection no transfer uses: unreferenced, polled for readable only */
@@ -43,7 +43,8 @@ typedef struct exchange {
     struct exchange *prev, *next;
 } exchange;
 
-struct wxs__wechat {
+typedef struct wechat_client {
+    wxs__wechat iface; /* first: the ops table (lib/wechat.h) */
     uv_loop_t *loop;
     const wxs_config *cfg;
     CURLM *multi;
@@ -57,7 +58,7 @@ struct wxs__wechat {
     wechat_sock *socks;    /* doubly linked; every poll handle not yet closing */
     unsigned open_handles; /* uv handles whose close callback has not run */
     int closing;
-};
+} wechat_client;
 
 /* ------------------------------------------------------------------ process-wide init */
 
@@ -73,7 +74,7 @@ static void curl_init_once(void)
 
 /* ------------------------------------------------------------------ lists and handles */
 
-static void exchange_link(wxs__wechat *w, exchange *ex)
+static void exchange_link(wechat_client *w, exchange *ex)
 {
     ex->prev = NULL;
     ex->next = w->inflight;
@@ -82,7 +83,7 @@ static void exchange_link(wxs__wechat *w, exchange *ex)
     w->inflight = ex;
 }
 
-static void exchange_unlink(wxs__wechat *w, exchange *ex)
+static void exchange_unlink(wechat_client *w, exchange *ex)
 {
     if (ex->prev != NULL)
         ex->prev->next = ex->next;
@@ -95,7 +96,7 @@ static void exchange_unlink(wxs__wechat *w, exchange *ex)
 }
 
 /* Frees the client once it is closing and its last uv handle has closed. */
-static void maybe_release(wxs__wechat *w)
+static void maybe_release(wechat_client *w)
 {
     if (!w->closing || w->open_handles > 0)
         return;
@@ -106,7 +107,7 @@ static void maybe_release(wxs__wechat *w)
 static void on_sock_closed(uv_handle_t *h)
 {
     wechat_sock *sk = h->data;
-    wxs__wechat *w = sk->w;
+    wechat_client *w = sk->w;
     wxs__free(sk);
     w->open_handles--;
     maybe_release(w);
@@ -114,7 +115,7 @@ static void on_sock_closed(uv_handle_t *h)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    wxs__wechat *w = h->data;
+    wechat_client *w = h->data;
     w->open_handles--;
     maybe_release(w);
 }
@@ -122,7 +123,7 @@ static void on_timer_closed(uv_handle_t *h)
 /* Stops watching a socket (before its descriptor is closed) and frees its record on close. */
 static void sock_close(wechat_sock *sk)
 {
-    wxs__wechat *w = sk->w;
+    wechat_client *w = sk->w;
     if (sk->prev != NULL)
         sk->prev->next = sk->next;
     else
@@ -165,7 +166,7 @@ static const char *transport_reason(CURL *easy, CURLcode cc)
 }
 
 /* Classifies a finished transfer into res (see wechat.h for the mapping). */
-static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
+static void classify(const wechat_client *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
                      wxs__wechat_reply *reply)
 {
     if (ex->body_error == WXS_ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
@@ -198,7 +199,7 @@ static void classify(const wxs__wechat *w, exchange *ex, CURLcode cc, wxs__excha
 
 /* Takes ex out of the multi handle and the in-flight list; the connection stays in the
  * multi's cache for the next exchange. */
-static void exchange_detach(wxs__wechat *w, exchange *ex)
+static void exchange_detach(wechat_client *w, exchange *ex)
 {
     exchange_unlink(w, ex);
     curl_multi_remove_handle(w->multi, ex->easy);
@@ -222,7 +223,7 @@ static void exchange_destroy(exchange *ex)
 
 /* Keeps a detached exchange as a spare, its reply wiped (it held the session key), or frees it
  * when there are spares enough or the client is closing. */
-static void exchange_put(wxs__wechat *w, exchange *ex)
+static void exchange_put(wechat_client *w, exchange *ex)
 {
     if (w->closing || w->spare_count >= WECHAT_MAX_SPARE_EXCHANGES) {
         exchange_destroy(ex);
@@ -241,7 +242,7 @@ static void exchange_put(wxs__wechat *w, exchange *ex)
 }
 
 /* Finishes one transfer: classify, detach, tell the caller, free. */
-static void exchange_complete(wxs__wechat *w, exchange *ex, CURLcode cc)
+static void exchange_complete(wechat_client *w, exchange *ex, CURLcode cc)
 {
     wxs__exchange_result res = {0};
     wxs__wechat_reply reply = {0};
@@ -255,7 +256,7 @@ static void exchange_complete(wxs__wechat *w, exchange *ex, CURLcode cc)
 }
 
 /* Delivers every finished transfer. Stops when a callback frees the client. */
-static void check_completions(wxs__wechat *w)
+static void check_completions(wechat_client *w)
 {
     while (!w->closing) {
         int left = 0;
@@ -274,7 +275,7 @@ static void check_completions(wxs__wechat *w)
     }
 }
 
-static void socket_action(wxs__wechat *w, curl_socket_t fd, int flags)
+static void socket_action(wechat_client *w, curl_socket_t fd, int flags)
 {
     int running = 0;
     if (w->closing)
@@ -328,10 +329,10 @@ static void on_timer(uv_timer_t *h)
 }
 
 /* CURLMOPT_TIMERFUNCTION: (re)arm or stop the one timer. The timeout always fires from the
- * loop, never from inside libcurl, so no callback runs within wxs__wechat_exchange. */
+ * loop, never from inside libcurl, so no callback runs within client_exchange. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    wxs__wechat *w = userp;
+    wechat_client *w = userp;
     (void)multi;
     if (w->closing)
         return 0;
@@ -342,7 +343,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* The record of a socket not yet closing, or NULL. A short list: at most the cached
  * connections and the sockets of transfers in flight. */
-static wechat_sock *sock_find(wxs__wechat *w, curl_socket_t fd)
+static wechat_sock *sock_find(wechat_client *w, curl_socket_t fd)
 {
     for (wechat_sock *sk = w->socks; sk != NULL; sk = sk->next)
         if (sk->fd == fd)
@@ -351,7 +352,7 @@ static wechat_sock *sock_find(wxs__wechat *w, curl_socket_t fd)
 }
 
 /* A poll handle for fd, not yet polling; NULL when out of memory or refused by libuv. */
-static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd, int connection)
+static wechat_sock *sock_open(wechat_client *w, curl_socket_t fd, int connection)
 {
     wechat_sock *sk = wxs__calloc(1, sizeof *sk);
     if (sk == NULL)
@@ -375,7 +376,7 @@ static wechat_sock *sock_open(wxs__wechat *w, curl_socket_t fd, int connection)
 /* The record for a socket libcurl starts watching (a parked connection taken back into use, or
  * another socket, given a poll handle), remembered through curl_multi_assign; NULL on
  * failure. */
-static wechat_sock *sock_attach(wxs__wechat *w, curl_socket_t fd)
+static wechat_sock *sock_attach(wechat_client *w, curl_socket_t fd)
 {
     wechat_sock *sk = sock_find(w, fd);
     if (sk == NULL)
@@ -408,7 +409,7 @@ static void sock_release(wechat_sock *sk)
 /* CURLMOPT_SOCKETFUNCTION: watch the socket for what libcurl asks, or stop watching it. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    wxs__wechat *w = userp;
+    wechat_client *w = userp;
     wechat_sock *sk = socketp;
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
@@ -439,7 +440,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
 {
-    wxs__wechat *w = clientp;
+    wechat_client *w = clientp;
     (void)purpose;
     curl_socket_t fd = socket(address->family, address->socktype, address->protocol);
     if (fd == CURL_SOCKET_BAD)
@@ -478,10 +479,20 @@ static char *trimmed_base(const char *base)
 /* Creates the client: a multi handle whose sockets and timer run on loop. Returns 0,
  * WXS_EINVAL (NULL argument), WXS_ECONFIG (no api base), WXS_EIO (libcurl failed to start)
  * or WXS_ENOMEM. */
+static void client_free(wxs__wechat *iface);
+static int client_exchange(wxs__wechat *iface, const char *code, size_t code_len,
+                           wxs__exchange_cb cb, void *arg);
+
+static const wxs__wechat_ops client_ops = {
+    .name = "wechat",
+    .exchange = client_exchange,
+    .free = client_free,
+};
+
 int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
 {
     int rc = 0;
-    wxs__wechat *w = NULL;
+    wechat_client *w = NULL;
     if (out == NULL || loop == NULL || cfg == NULL)
         return WXS_EINVAL;
     *out = NULL;
@@ -492,6 +503,7 @@ int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
     w = wxs__calloc(1, sizeof *w);
     if (w == NULL)
         return WXS_ENOMEM;
+    w->iface.ops = &client_ops;
     w->loop = loop;
     w->cfg = cfg;
     wxs__buf_init(&w->url, WECHAT_MAX_URL_BYTES);
@@ -512,7 +524,7 @@ int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)WECHAT_MAX_CONNECTS);
     curl_multi_setopt(w->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)WECHAT_MAX_CONNECTS);
-    *out = w;
+    *out = &w->iface;
     w = NULL;
 out:
     if (w != NULL) {
@@ -527,8 +539,9 @@ out:
 /* Ends every exchange in flight with WXS_ECANCELED, then closes the connections (through
  * on_close_socket) and the uv handles; the client's memory goes with the last close callback.
  * Safe to call from an exchange callback. */
-void wxs__wechat_free(wxs__wechat *w)
+static void client_free(wxs__wechat *iface)
 {
+    wechat_client *w = (wechat_client *)iface;
     if (w == NULL || w->closing)
         return;
     w->closing = 1;
@@ -560,7 +573,7 @@ void wxs__wechat_free(wxs__wechat *w)
 
 /* Builds the part of the jscode2session URL that every exchange shares, up to "js_code=",
  * into w->url (which then holds the app secret) and remembers its length. */
-static int build_url_prefix(wxs__wechat *w)
+static int build_url_prefix(wechat_client *w)
 {
     int rc = wxs__wechat_url_prefix(&w->url, w->base, w->cfg->app_id, w->cfg->app_secret);
     if (rc == 0)
@@ -570,7 +583,7 @@ static int build_url_prefix(wxs__wechat *w)
 
 /* Sets e's URL for code: the shared part (built by the first exchange) and the code. The code
  * is wiped from w->url once libcurl has its copy. */
-static int set_url(wxs__wechat *w, CURL *e, const char *code, size_t code_len)
+static int set_url(wechat_client *w, CURL *e, const char *code, size_t code_len)
 {
     wxs__buf *url = &w->url;
     int rc = w->url_prefix_len > 0 ? 0 : build_url_prefix(w);
@@ -607,7 +620,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* A new exchange whose easy handle has the options that never change; NULL when out of
  * memory. */
-static exchange *exchange_new(wxs__wechat *w)
+static exchange *exchange_new(wechat_client *w)
 {
     exchange *ex = wxs__calloc(1, sizeof *ex);
     if (ex == NULL)
@@ -640,7 +653,7 @@ static exchange *exchange_new(wxs__wechat *w)
 /* Readies a spare (or new) exchange for one GET of code: the URL, and the options read from
  * the config at each exchange (timeouts, reply cap). Returns 0, WXS_ENOMEM, WXS_ETOOBIG or
  * WXS_ECONFIG; on failure the exchange is back among the spares. */
-static int exchange_start(wxs__wechat *w, const char *code, size_t code_len, exchange **out)
+static int exchange_start(wechat_client *w, const char *code, size_t code_len, exchange **out)
 {
     const wxs_config *cfg = w->cfg;
     long long cap = positive_or(cfg->wechat_max_reply_bytes, WECHAT_DEFAULT_REPLY_BYTES);
@@ -674,9 +687,10 @@ static int exchange_start(wxs__wechat *w, const char *code, size_t code_len, exc
 /* Starts one exchange. Returns 0 (cb will run once, later, on the loop), WXS_EINVAL (empty
  * code or NULL argument), WXS_ETOOBIG (code over 1024 bytes), WXS_ECANCELED (client closing),
  * WXS_ENOMEM or WXS_ECONFIG (libcurl refused the URL). Never calls cb when it fails. */
-int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
-                         void *arg)
+static int client_exchange(wxs__wechat *iface, const char *code, size_t code_len,
+                           wxs__exchange_cb cb, void *arg)
 {
+    wechat_client *w = (wechat_client *)iface;
     exchange *ex = NULL;
     if (w == NULL || code == NULL || code_len == 0 || cb == NULL)
         return WXS_EINVAL;

@@ -1,7 +1,7 @@
-/* wechat.h: the WeChat API client (jscode2session) on a libuv loop, through libcurl multi.
- * One client per loop; connections to api_base are kept alive and reused. The client is in
- * wechat.c; its pure parts, the request URL and the reply's classification, in
- * wechat_protocol.c. */
+/* wechat.h: the WeChat API (jscode2session) behind an ops table, so that tests can put a fake in
+ * its place. The real client runs on a libuv loop through libcurl multi, one client per loop,
+ * with connections to api_base kept alive and reused: it is in wechat.c; its pure parts, the
+ * request URL and the reply's classification, in wechat_protocol.c. */
 #ifndef WXS_WECHAT_H
 #define WXS_WECHAT_H
 
@@ -32,15 +32,42 @@ typedef struct wxs__exchange_result {
 /** Pointers in res are valid only during the callback. */
 typedef void (*wxs__exchange_cb)(void *arg, const wxs__exchange_result *res);
 
-/** cfg is borrowed and must outlive the client (api base, appId, appSecret, timeouts, cap). */
+/** What a WeChat client does. Callback rule as in wxsession.h: exchange() returns < 0 and never
+ *  calls cb, or returns 0 and calls cb exactly once, on the loop, never before it returns. */
+typedef struct wxs__wechat_ops {
+    const char *name;
+    /** Exchange a login code for the user's openid and session_key. */
+    int (*exchange)(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
+                    void *arg);
+    /** In-flight exchanges end with WXS_ECANCELED (their callbacks may run inside free());
+     *  handles close on the loop and the memory goes with them. */
+    void (*free)(wxs__wechat *w);
+} wxs__wechat_ops;
+
+/** Each implementation embeds this as its first member. */
+struct wxs__wechat {
+    const wxs__wechat_ops *ops;
+};
+
+/** The real client. cfg is borrowed and must outlive the client (api base, appId, appSecret,
+ *  timeouts, cap). */
 int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg);
-/** In-flight exchanges end with WXS_ECANCELED; handles close on the loop. NULL is a no-op. */
-void wxs__wechat_free(wxs__wechat *w);
-/** GET {api_base}/sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
- *  (each value percent-encoded). Callback contract as in wxsession.h; the callback never runs
- *  before this returns. */
-int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
-                         void *arg);
+
+/** Free any client (ops->free). NULL is a no-op. */
+static inline void wxs__wechat_free(wxs__wechat *w)
+{
+    if (w != NULL)
+        w->ops->free(w);
+}
+
+/** Exchange code (ops->exchange). The real client sends
+ *  GET {api_base}/sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
+ *  (each value percent-encoded). WXS_EINVAL for a NULL client. */
+static inline int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t code_len,
+                                       wxs__exchange_cb cb, void *arg)
+{
+    return w != NULL ? w->ops->exchange(w, code, code_len, cb, arg) : WXS_EINVAL;
+}
 
 /** Append the part of the jscode2session URL that every exchange shares (pure, no I/O):
  *  base (trailing slashes already removed), "/sns/jscode2session?appid=", app_id, "&secret=",

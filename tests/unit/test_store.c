@@ -13,12 +13,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,8 +176,8 @@ static int server_answers(const redis_server *srv)
 static void redis_start(redis_server *srv)
 {
     char port[16];
-    const char *argv[16] = {"redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
-                            "--appendonly", "no"};
+    const char *argv[16] = {"redis-server", "--port", port,           "--bind", "127.0.0.1",
+                            "--save",       "",       "--appendonly", "no"};
     int argc = 9;
     if (srv->port == 0)
         srv->port = free_port();
@@ -229,12 +229,12 @@ static void redis_stop(redis_server *srv)
 /* ------------------------------------------------------------ fixtures */
 
 typedef struct env {
-    const char *backend;       /* "sqlite" or "redis" */
-    int open_store;            /* the fixture opens f->st (the shared behavioural cases) */
-    int skip;                  /* redis-server not installed */
-    redis_server srv;          /* the shared server of the redis behavioural group */
-    char dir[64];              /* temp dir of the sqlite groups */
-    int files;                 /* database files made in dir */
+    const char *backend; /* "sqlite" or "redis" */
+    int open_store;      /* the fixture opens f->st (the shared behavioural cases) */
+    int skip;            /* redis-server not installed */
+    redis_server srv;    /* the shared server of the redis behavioural group */
+    char dir[64];        /* temp dir of the sqlite groups */
+    int files;           /* database files made in dir */
 } env;
 
 typedef struct fixture {
@@ -320,9 +320,9 @@ static wxs__store *open_store(fixture *f)
 static int wait_ready(fixture *f, wxs__store *st, int timeout_ms)
 {
     uint64_t end = now_ms() + (uint64_t)timeout_ms;
-    while (!st->ops->ready(st) && now_ms() < end)
+    while (!wxs__store_ready(st) && now_ms() < end)
         run_for(f, 5);
-    return st->ops->ready(st);
+    return wxs__store_ready(st);
 }
 
 static void redis_config(fixture *f, const redis_server *srv, const char *password, int db)
@@ -367,9 +367,9 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     if (f->st != NULL)
-        f->st->ops->close(f->st);
+        wxs__store_close(f->st);
     if (f->st2 != NULL)
-        f->st2->ops->close(f->st2);
+        wxs__store_close(f->st2);
     uv_close((uv_handle_t *)&f->deadline, NULL);
     drain_and_close_loop(&f->loop);
     redis_stop(&f->srv);
@@ -377,12 +377,12 @@ static int teardown(void **state)
     return 0;
 }
 
-#define SKIP_WITHOUT_REDIS(f)                                                                     \
-    do {                                                                                          \
-        if ((f)->skip) {                                                                          \
-            printf("SKIP: redis-server not found\n");                                             \
-            skip();                                                                               \
-        }                                                                                         \
+#define SKIP_WITHOUT_REDIS(f)                                                                      \
+    do {                                                                                           \
+        if ((f)->skip) {                                                                           \
+            printf("SKIP: redis-server not found\n");                                              \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------------ op helpers */
@@ -433,7 +433,7 @@ static int wait_op(fixture *f, op *o)
 static int t_get_on(fixture *f, wxs__store *st, const char *key, op *o)
 {
     memset(o, 0, sizeof *o);
-    assert_int_equal(st->ops->get(st, key, strlen(key), get_cb, o), 0);
+    assert_int_equal(wxs__store_get(st, key, strlen(key), get_cb, o), 0);
     return wait_op(f, o);
 }
 
@@ -441,23 +441,22 @@ static int t_set_on(fixture *f, wxs__store *st, const char *key, const char *val
                     long long ttl)
 {
     op o = {0};
-    assert_int_equal(st->ops->set_ex(st, key, strlen(key), val, vlen, ttl, done_cb, &o), 0);
+    assert_int_equal(wxs__store_set_ex(st, key, strlen(key), val, vlen, ttl, done_cb, &o), 0);
     return wait_op(f, &o);
 }
 
 static int t_setnx(fixture *f, const char *key, const char *val, long long ttl)
 {
     op o = {0};
-    assert_int_equal(f->st->ops->set_nx_ex(f->st, key, strlen(key), val, strlen(val), ttl,
-                                           done_cb, &o),
-                     0);
+    assert_int_equal(
+        wxs__store_set_nx_ex(f->st, key, strlen(key), val, strlen(val), ttl, done_cb, &o), 0);
     return wait_op(f, &o);
 }
 
 static int t_del(fixture *f, const char *key)
 {
     op o = {0};
-    assert_int_equal(f->st->ops->del(f->st, key, strlen(key), done_cb, &o), 0);
+    assert_int_equal(wxs__store_del(f->st, key, strlen(key), done_cb, &o), 0);
     return wait_op(f, &o);
 }
 
@@ -479,7 +478,7 @@ static int t_login_on(fixture *f, wxs__store *st, const char *code, const char *
 {
     op o = {0};
     wxs__login lw = login_args(code, strlen(code), openid, strlen(openid), user, 7200);
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), 0);
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), 0);
     return wait_op(f, &o);
 }
 
@@ -516,8 +515,7 @@ static int raw_get(fixture *f, const char *full_key, char *out, size_t cap, size
         sqlite3 *db = NULL;
         sqlite3_stmt *s = NULL;
         assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &s,
-                                            NULL),
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = ?", -1, &s, NULL),
                          SQLITE_OK);
         sqlite3_bind_text(s, 1, full_key, -1, SQLITE_STATIC);
         if (sqlite3_step(s) == SQLITE_ROW) {
@@ -547,7 +545,7 @@ static void test_get_miss(void **state)
 {
     fixture *f = *state;
     SKIP_WITHOUT_REDIS(f);
-    assert_true(f->st->ops->ready(f->st));
+    assert_true(wxs__store_ready(f->st));
     check_miss(f, "no-such-code");
 }
 
@@ -632,24 +630,24 @@ static void test_login_semantics(void **state)
     check_hit(f, "codeC", "{\"openId\":\"openid-2\"}");
 }
 
-/* The login write carries one extra entry (the remembered exchange) with its own ttl. */
-static void test_login_extra_entry(void **state)
+/* The login write carries the code's remembered exchange, with its own ttl. */
+static void test_login_remembered_exchange(void **state)
 {
     fixture *f = *state;
     SKIP_WITHOUT_REDIS(f);
     op o = {0};
     wxs__login lw = login_args("codeX1", 6, "openid-x1", 9, "{\"openId\":\"openid-x1\"}", 7200);
-    lw.extra_key = "exchange:abc";
-    lw.extra_key_len = strlen(lw.extra_key);
-    lw.extra_val = "x{\"status\":0}";
-    lw.extra_val_len = strlen(lw.extra_val);
-    lw.extra_ttl_s = 1;
-    assert_int_equal(f->st->ops->login(f->st, &lw, done_cb, &o), 0);
+    lw.remember.key = "exchange:abc";
+    lw.remember.key_len = strlen(lw.remember.key);
+    lw.remember.value = "x{\"status\":0}";
+    lw.remember.value_len = strlen(lw.remember.value);
+    lw.remember.ttl_s = 1;
+    assert_int_equal(wxs__store_login(f->st, &lw, done_cb, &o), 0);
     assert_true(wait_op(f, &o) >= 0);
     check_hit(f, "codeX1", "{\"openId\":\"openid-x1\"}");
     check_hit(f, "openid-x1", "\"codeX1\"");
     check_hit(f, "exchange:abc", "x{\"status\":0}");
-    /* the extra entry expires by its own ttl, the session does not */
+    /* the remembered exchange expires by its own ttl, the session does not */
     run_for(f, 1150);
     check_miss(f, "exchange:abc");
     check_hit(f, "codeX1", "{\"openId\":\"openid-x1\"}");
@@ -684,7 +682,8 @@ static void test_binary_values(void **state)
 {
     fixture *f = *state;
     SKIP_WITHOUT_REDIS(f);
-    static const char bin[] = "a\0b\xff\x01 \xe5\xbe\xae\xe4\xbf\xa1\xe7\x94\xa8\xe6\x88\xb7 \"\\\n";
+    static const char bin[] =
+        "a\0b\xff\x01 \xe5\xbe\xae\xe4\xbf\xa1\xe7\x94\xa8\xe6\x88\xb7 \"\\\n";
     size_t blen = sizeof bin - 1;
     op *o = op_new();
     assert_int_equal(t_set_on(f, f->st, "bin", bin, blen, 60), 0);
@@ -715,30 +714,30 @@ static void test_bad_arguments(void **state)
     op o = {0};
     static char huge_key[2000];
     memset(huge_key, 'k', sizeof huge_key);
-    assert_int_equal(st->ops->get(st, "", 0, get_cb, &o), WXS_EINVAL);
-    assert_int_equal(st->ops->get(st, huge_key, sizeof huge_key, get_cb, &o), WXS_ETOOBIG);
-    assert_int_equal(st->ops->set_ex(st, "k", 1, "v", 1, 0, done_cb, &o), WXS_EINVAL);
-    assert_int_equal(st->ops->set_ex(st, "k", 1, "v", 1, -5, done_cb, &o), WXS_EINVAL);
-    assert_int_equal(st->ops->set_ex(st, "k", 1, "v", (size_t)2 << 20, 60, done_cb, &o),
+    assert_int_equal(wxs__store_get(st, "", 0, get_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_get(st, huge_key, sizeof huge_key, get_cb, &o), WXS_ETOOBIG);
+    assert_int_equal(wxs__store_set_ex(st, "k", 1, "v", 1, 0, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_set_ex(st, "k", 1, "v", 1, -5, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_set_ex(st, "k", 1, "v", (size_t)2 << 20, 60, done_cb, &o),
                      WXS_ETOOBIG);
-    assert_int_equal(st->ops->del(st, "k", 1, NULL, NULL), WXS_EINVAL);
+    assert_int_equal(wxs__store_del(st, "k", 1, NULL, NULL), WXS_EINVAL);
     wxs__login lw = login_args("c", 1, "", 0, "{}", 60);
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), WXS_EINVAL);
     lw = login_args("c\0d", 3, "o", 1, "{}", 60);
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), WXS_EINVAL);
     lw = login_args(huge_key, 300, "o", 1, "{}", 60);
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_ETOOBIG);
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), WXS_ETOOBIG);
     lw = login_args("c", 1, "o", 1, "{}", 60);
-    lw.extra_key = "";
-    lw.extra_val = "v";
-    lw.extra_val_len = 1;
-    lw.extra_ttl_s = 60;
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL); /* empty extra key */
-    lw.extra_key = "x";
-    lw.extra_key_len = 1;
-    lw.extra_ttl_s = 0;
-    assert_int_equal(st->ops->login(st, &lw, done_cb, &o), WXS_EINVAL); /* extra without ttl */
-    assert_int_equal(st->ops->login(st, NULL, done_cb, &o), WXS_EINVAL);
+    lw.remember.key = "";
+    lw.remember.value = "v";
+    lw.remember.value_len = 1;
+    lw.remember.ttl_s = 60;
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), WXS_EINVAL); /* empty key */
+    lw.remember.key = "x";
+    lw.remember.key_len = 1;
+    lw.remember.ttl_s = 0;
+    assert_int_equal(wxs__store_login(st, &lw, done_cb, &o), WXS_EINVAL); /* no ttl */
+    assert_int_equal(wxs__store_login(st, NULL, done_cb, &o), WXS_EINVAL);
     run_for(f, 20);
     assert_int_equal(o.calls, 0); /* an op that returns < 0 never calls back */
 }
@@ -753,14 +752,14 @@ static void test_close_with_ops_in_flight(void **state)
     for (int i = 0; i < 5; i++) {
         char key[16];
         snprintf(key, sizeof key, "fly-%d", i);
-        assert_int_equal(st->ops->set_ex(st, key, strlen(key), "v", 1, 60, done_cb, &o[i]), 0);
+        assert_int_equal(wxs__store_set_ex(st, key, strlen(key), "v", 1, 60, done_cb, &o[i]), 0);
     }
-    st->ops->close(st);
+    wxs__store_close(st);
     f->st = NULL;
     for (int i = 0; i < 5; i++)
         assert_int_equal(o[i].calls, 0); /* close() itself calls no callback */
     op late = {0};
-    assert_int_equal(st->ops->get(st, "fly-0", 5, get_cb, &late), WXS_ECANCELED);
+    assert_int_equal(wxs__store_get(st, "fly-0", 5, get_cb, &late), WXS_ECANCELED);
     fresh_loop(f);
     for (int i = 0; i < 5; i++) {
         assert_int_equal(o[i].calls, 1);
@@ -782,7 +781,7 @@ static void nested_get_cb(void *arg, int status, const char *val, size_t len)
 {
     reenter *r = arg;
     r->outer_calls++;
-    if (r->st->ops->get(r->st, "b", 1, get_cb, r->inner) != 0)
+    if (wxs__store_get(r->st, "b", 1, get_cb, r->inner) != 0)
         return;
     r->outer_intact = status == 0 && len == 1 && val[0] == '1';
 }
@@ -791,7 +790,7 @@ static void closing_cb(void *arg, int status)
 {
     reenter *r = arg;
     r->close_status = status;
-    r->st->ops->close(r->st);
+    wxs__store_close(r->st);
 }
 
 static void test_reentrant_callbacks(void **state)
@@ -804,7 +803,7 @@ static void test_reentrant_callbacks(void **state)
     assert_int_equal(t_set(f, "a", "1", 60), 0);
     assert_int_equal(t_set(f, "b", "2", 60), 0);
     /* a get from inside a get callback */
-    assert_int_equal(f->st->ops->get(f->st, "a", 1, nested_get_cb, &r), 0);
+    assert_int_equal(wxs__store_get(f->st, "a", 1, nested_get_cb, &r), 0);
     assert_true(run_until(f, &r.inner->done, OP_WAIT_MS));
     assert_int_equal(r.outer_calls, 1);
     assert_true(r.outer_intact);
@@ -814,9 +813,9 @@ static void test_reentrant_callbacks(void **state)
     wxs__store *st = f->st;
     f->st = NULL;
     r.close_status = 1;
-    assert_int_equal(st->ops->set_ex(st, "x", 1, "v", 1, 60, closing_cb, &r), 0);
-    assert_int_equal(st->ops->set_ex(st, "y", 1, "v", 1, 60, done_cb, &later[0]), 0);
-    assert_int_equal(st->ops->del(st, "b", 1, done_cb, &later[1]), 0);
+    assert_int_equal(wxs__store_set_ex(st, "x", 1, "v", 1, 60, closing_cb, &r), 0);
+    assert_int_equal(wxs__store_set_ex(st, "y", 1, "v", 1, 60, done_cb, &later[0]), 0);
+    assert_int_equal(wxs__store_del(st, "b", 1, done_cb, &later[1]), 0);
     fresh_loop(f);
     assert_int_equal(r.close_status, 0);
     for (int i = 0; i < 2; i++) {
@@ -826,19 +825,19 @@ static void test_reentrant_callbacks(void **state)
     free(r.inner);
 }
 
-#define BEHAVIOUR_TESTS                                                                           \
-    cmocka_unit_test_setup_teardown(test_get_miss, setup, teardown),                              \
-        cmocka_unit_test_setup_teardown(test_set_then_get, setup, teardown),                      \
-        cmocka_unit_test_setup_teardown(test_set_nx, setup, teardown),                            \
-        cmocka_unit_test_setup_teardown(test_del, setup, teardown),                               \
-        cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),                        \
-        cmocka_unit_test_setup_teardown(test_prefix_applied, setup, teardown),                    \
-        cmocka_unit_test_setup_teardown(test_login_semantics, setup, teardown),                   \
-        cmocka_unit_test_setup_teardown(test_login_previous_values, setup, teardown),             \
-        cmocka_unit_test_setup_teardown(test_login_extra_entry, setup, teardown),             \
-        cmocka_unit_test_setup_teardown(test_binary_values, setup, teardown),                     \
-        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),                     \
-        cmocka_unit_test_setup_teardown(test_close_with_ops_in_flight, setup, teardown),          \
+#define BEHAVIOUR_TESTS                                                                            \
+    cmocka_unit_test_setup_teardown(test_get_miss, setup, teardown),                               \
+        cmocka_unit_test_setup_teardown(test_set_then_get, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_set_nx, setup, teardown),                             \
+        cmocka_unit_test_setup_teardown(test_del, setup, teardown),                                \
+        cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),                         \
+        cmocka_unit_test_setup_teardown(test_prefix_applied, setup, teardown),                     \
+        cmocka_unit_test_setup_teardown(test_login_semantics, setup, teardown),                    \
+        cmocka_unit_test_setup_teardown(test_login_previous_values, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(test_login_remembered_exchange, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(test_binary_values, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_close_with_ops_in_flight, setup, teardown),           \
         cmocka_unit_test_setup_teardown(test_reentrant_callbacks, setup, teardown)
 
 /* ------------------------------------------------------------ SQLite only */
@@ -862,7 +861,7 @@ static void test_sqlite_wal_and_schema(void **state)
     fixture *f = *state;
     char buf[64];
     f->st = open_store(f);
-    assert_true(f->st->ops->ready(f->st));
+    assert_true(wxs__store_ready(f->st));
     raw_query_text(f->path, "PRAGMA journal_mode", buf, sizeof buf);
     assert_string_equal(buf, "wal");
     raw_query_text(f->path, "PRAGMA user_version", buf, sizeof buf);
@@ -918,13 +917,13 @@ static void *writer_thread(void *p)
         char key[32];
         int done = 0;
         snprintf(key, sizeof key, "t%d-%d", w->id, i);
-        if (st->ops->set_ex(st, key, strlen(key), key, strlen(key), 60, writer_done, &done) != 0)
+        if (wxs__store_set_ex(st, key, strlen(key), key, strlen(key), 60, writer_done, &done) != 0)
             done = -1;
         while (done == 0)
             uv_run(&loop, UV_RUN_ONCE);
         w->failures += done < 0;
     }
-    st->ops->close(st);
+    wxs__store_close(st);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         w->failures++;
@@ -971,7 +970,7 @@ static void test_sqlite_purge_at_open(void **state)
     sqlite3 *db = NULL;
     f->st = open_store(f);
     assert_int_equal(t_set(f, "live", "v", 60), 0);
-    f->st->ops->close(f->st);
+    wxs__store_close(f->st);
     f->st = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 2000);
@@ -982,7 +981,7 @@ static void test_sqlite_purge_at_open(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     f->st = open_store(f); /* queues a purge */
-    f->st->ops->close(f->st);
+    wxs__store_close(f->st);
     f->st = NULL;
     fresh_loop(f);
     raw_query_text(f->path, "SELECT count(*) FROM kv", buf, sizeof buf);
@@ -998,7 +997,7 @@ static void test_sqlite_purge_backlog(void **state)
     sqlite3 *db = NULL;
     f->st = open_store(f);
     assert_int_equal(t_set(f, "live", "v", 60), 0);
-    f->st->ops->close(f->st);
+    wxs__store_close(f->st);
     f->st = NULL;
     fresh_loop(f);
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1198,7 +1197,7 @@ static void test_sqlite_one_writer_for_two_loops(void **state)
         int done = 0;
         snprintf(key, sizeof key, "two-%d", i);
         assert_int_equal(t_set_on(f, f->st, key, "a", 1, 60), 0);
-        assert_int_equal(st2->ops->set_ex(st2, key, strlen(key), "b", 1, 60, writer_done, &done),
+        assert_int_equal(wxs__store_set_ex(st2, key, strlen(key), "b", 1, 60, writer_done, &done),
                          0);
         while (done == 0)
             uv_run(&loop2, UV_RUN_ONCE);
@@ -1211,10 +1210,10 @@ static void test_sqlite_one_writer_for_two_loops(void **state)
     assert_int_equal(writer_threads_seen, 1); /* one writer thread for both */
     pthread_mutex_unlock(&writer_threads_lock);
     assert_int_equal(atomic_load(&hook_calls_on_loop), 0);
-    st2->ops->close(st2);
+    wxs__store_close(st2);
     drain_and_close_loop(&loop2);
     assert_int_equal(wxs__sqlite_writer_users(f->path), 1);
-    f->st->ops->close(f->st);
+    wxs__store_close(f->st);
     f->st = NULL;
     fresh_loop(f);
     assert_int_equal(wxs__sqlite_writer_users(f->path), 0);
@@ -1241,9 +1240,10 @@ static void test_sqlite_close_acknowledges_writes(void **state)
     for (int i = 0; i < 20; i++) {
         char key[16];
         snprintf(key, sizeof key, "late-%d", i);
-        assert_int_equal(st->ops->set_ex(st, key, strlen(key), "acked", 5, 60, done_cb, &o[i]), 0);
+        assert_int_equal(wxs__store_set_ex(st, key, strlen(key), "acked", 5, 60, done_cb, &o[i]),
+                         0);
     }
-    st->ops->close(st);
+    wxs__store_close(st);
     run_for(f, 20);
     for (int i = 0; i < 20; i++)
         assert_int_equal(o[i].calls, 0); /* held at the gate */
@@ -1278,7 +1278,7 @@ static int sqlite_writer_child(const char *path, int fd)
         char key[32];
         int done = 0;
         snprintf(key, sizeof key, "durable-%d", i);
-        if (st->ops->set_ex(st, key, strlen(key), "acked", 5, 3600, writer_done, &done) != 0)
+        if (wxs__store_set_ex(st, key, strlen(key), "acked", 5, 3600, writer_done, &done) != 0)
             _exit(3);
         while (done == 0)
             uv_run(&loop, UV_RUN_ONCE);
@@ -1370,7 +1370,7 @@ static void test_redis_wrong_password(void **state)
     redis_config(f, &f->srv, "wr0ng-Pa55word", 0);
     f->st = open_store(f);
     run_for(f, 400);
-    assert_false(f->st->ops->ready(f->st));
+    assert_false(wxs__store_ready(f->st));
     assert_int_equal(t_get(f, "k", o), WXS_ESTORE);
     assert_true(log_contains("redis: AUTH failed"));
     assert_false(log_contains("wr0ng-Pa55word"));
@@ -1428,7 +1428,7 @@ static void test_redis_restart_recovers(void **state)
     while (t_get(f, "k", o) != WXS_ESTORE && now_ms() - t0 < 2000)
         run_for(f, 5);
     assert_int_equal(t_get(f, "k", o), WXS_ESTORE);
-    assert_false(f->st->ops->ready(f->st));
+    assert_false(wxs__store_ready(f->st));
     run_for(f, 300); /* let a few reconnects fail */
     assert_int_equal(t_set(f, "k", "v", 60), WXS_ESTORE);
     redis_start(&f->srv); /* same port */
@@ -1475,9 +1475,11 @@ static void test_redis_down_at_open(void **state)
     f->srv.port = free_port();
     redis_config(f, &f->srv, "", 0);
     f->st = open_store(f); /* nothing listens yet: open still succeeds */
-    assert_false(f->st->ops->ready(f->st));
-    assert_int_equal(f->st->ops->get(f->st, "k", 1, get_cb, &o), 0);
-    assert_int_equal(o.calls, 1); /* failed fast, before returning */
+    assert_false(wxs__store_ready(f->st));
+    assert_int_equal(wxs__store_get(f->st, "k", 1, get_cb, &o), 0);
+    assert_int_equal(o.calls, 0); /* failed fast, but never before returning */
+    run_for(f, 5);
+    assert_int_equal(o.calls, 1);
     assert_int_equal(o.status, WXS_ESTORE);
     run_for(f, 200);
     redis_start(&f->srv);
@@ -1524,7 +1526,7 @@ static void test_redis_error_reply(void **state)
     assert_true(log_contains("redis: GET failed (WRONGTYPE)"));
     assert_false(log_contains("secret-item"));
     assert_int_equal(t_login(f, "c1", "a-list", "{}"), WXS_ESTORE); /* GET in the script fails */
-    assert_true(f->st->ops->ready(f->st)); /* an error reply does not drop the connection */
+    assert_true(wxs__store_ready(f->st)); /* an error reply does not drop the connection */
     free(o);
 }
 

@@ -1,0 +1,359 @@
+/* session_fakes.c: the fake store and fake WeChat client (tests/unit/session_fakes.h). */
+#include "session_fakes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ the fake store */
+
+typedef struct pending {
+    struct pending *next;
+    int kind;
+    char *key, *val, *code, *openid, *rkey, *rval;
+    long long ttl_s, rttl_s;
+    wxs__store_get_cb get_cb;
+    wxs__store_done_cb done_cb;
+    void *arg;
+} pending;
+
+fake_entry *fake_data_find(fake_data *d, const char *key)
+{
+    for (fake_entry *e = d->head; e != NULL; e = e->next)
+        if (strcmp(e->key, key) == 0 && e->expires_s > d->now_s)
+            return e;
+    return NULL;
+}
+
+void fake_data_put(fake_data *d, const char *key, const char *val, long long ttl_s)
+{
+    fake_entry *e = NULL;
+    for (e = d->head; e != NULL && strcmp(e->key, key) != 0; e = e->next)
+        ;
+    if (e == NULL) {
+        e = calloc(1, sizeof *e);
+        e->key = strdup(key);
+        e->next = d->head;
+        d->head = e;
+    } else {
+        free(e->val);
+    }
+    e->val = strdup(val);
+    e->expires_s = d->now_s + ttl_s;
+}
+
+static int data_del(fake_data *d, const char *key)
+{
+    fake_entry *e = fake_data_find(d, key);
+    if (e != NULL)
+        e->expires_s = d->now_s; /* expired: as good as gone */
+    return e != NULL;
+}
+
+void fake_data_clear(fake_data *d)
+{
+    while (d->head != NULL) {
+        fake_entry *e = d->head;
+        d->head = e->next;
+        free(e->key);
+        free(e->val);
+        free(e);
+    }
+}
+
+/* The login write of store.h, on the fake data. */
+static void data_login(fake_data *d, const pending *p)
+{
+    fake_entry *prev = fake_data_find(d, p->openid);
+    char *prev_val = prev != NULL ? strdup(prev->val) : NULL;
+    char code_json[600];
+    snprintf(code_json, sizeof code_json, "\"%s\"", p->code);
+    fake_data_put(d, p->code, p->val, p->ttl_s);
+    fake_data_put(d, p->openid, code_json, p->ttl_s);
+    size_t n = prev_val != NULL ? strlen(prev_val) : 0;
+    if (n > 2 && prev_val[0] == '"' && strcmp(prev_val, code_json) != 0) {
+        prev_val[n - 1] = '\0';
+        data_del(d, prev_val + 1);
+    }
+    if (p->rkey != NULL)
+        fake_data_put(d, p->rkey, p->rval, p->rttl_s);
+    free(prev_val);
+}
+
+static void pending_free(pending *p)
+{
+    free(p->key);
+    free(p->val);
+    free(p->code);
+    free(p->openid);
+    free(p->rkey);
+    free(p->rval);
+    free(p);
+}
+
+/* Answer one op: canceled when closing, the configured failure, or its real result. */
+static void pending_answer(fake_store *fs, pending *p)
+{
+    fake_data *d = fs->data;
+    int status = fs->closing ? WXS_ECANCELED : fs->fail_later[p->kind];
+    if (status == 0) {
+        fake_entry *e = p->key != NULL ? fake_data_find(d, p->key) : NULL;
+        switch (p->kind) {
+        case OP_GET:
+            if (e == NULL)
+                status = WXS_ENOTFOUND;
+            else
+                p->get_cb(p->arg, 0, e->val, strlen(e->val));
+            break;
+        case OP_SET:
+            fake_data_put(d, p->key, p->val, p->ttl_s);
+            break;
+        case OP_SET_NX:
+            status = e == NULL;
+            if (e == NULL)
+                fake_data_put(d, p->key, p->val, p->ttl_s);
+            break;
+        case OP_DEL:
+            status = data_del(d, p->key);
+            break;
+        case OP_LOGIN:
+            data_login(d, p);
+            break;
+        }
+        if (p->kind == OP_GET && e != NULL) {
+            pending_free(p);
+            return;
+        }
+    }
+    if (p->kind == OP_GET)
+        p->get_cb(p->arg, status, NULL, 0);
+    else
+        p->done_cb(p->arg, status);
+    pending_free(p);
+}
+
+static void fake_store_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Answer the ops queued before this pass (unless held); close once closing and drained. */
+static void fake_store_run(uv_idle_t *h)
+{
+    fake_store *fs = h->data;
+    if (fs->hold && !fs->closing) {
+        uv_idle_stop(h);
+        return;
+    }
+    pending *p = fs->head;
+    fs->head = NULL;
+    fs->tail = &fs->head;
+    while (p != NULL) {
+        pending *next = p->next;
+        pending_answer(fs, p);
+        p = next;
+    }
+    if (fs->head != NULL)
+        return;
+    uv_idle_stop(h);
+    if (fs->closing)
+        uv_close((uv_handle_t *)h, fake_store_closed);
+}
+
+/* Check and queue an op; the status to return. */
+static int fake_queue(wxs__store *base, pending *p)
+{
+    fake_store *fs = (fake_store *)base;
+    int rc = fs->closing ? WXS_ECANCELED : fs->fail_now[p->kind];
+    fs->calls[p->kind]++;
+    if (rc < 0) {
+        pending_free(p);
+        return rc;
+    }
+    *fs->tail = p;
+    fs->tail = &p->next;
+    if (!fs->hold)
+        uv_idle_start(&fs->idle, fake_store_run);
+    return 0;
+}
+
+static pending *pending_new(int kind, const char *key, size_t klen, const char *val, size_t vlen,
+                            long long ttl_s)
+{
+    pending *p = calloc(1, sizeof *p);
+    p->kind = kind;
+    p->key = key != NULL ? strndup(key, klen) : NULL;
+    p->val = val != NULL ? strndup(val, vlen) : NULL;
+    p->ttl_s = ttl_s;
+    return p;
+}
+
+static int fs_get(wxs__store *st, const char *key, size_t klen, wxs__store_get_cb cb, void *arg)
+{
+    pending *p = pending_new(OP_GET, key, klen, NULL, 0, 0);
+    p->get_cb = cb;
+    p->arg = arg;
+    return fake_queue(st, p);
+}
+
+static int fs_set(wxs__store *st, int kind, const char *key, size_t klen, const char *val,
+                  size_t vlen, long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    pending *p = pending_new(kind, key, klen, val, vlen, ttl_s);
+    p->done_cb = cb;
+    p->arg = arg;
+    return fake_queue(st, p);
+}
+
+static int fs_set_ex(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,
+                     long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return fs_set(st, OP_SET, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int fs_set_nx_ex(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,
+                        long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return fs_set(st, OP_SET_NX, key, klen, val, vlen, ttl_s, cb, arg);
+}
+
+static int fs_del(wxs__store *st, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
+{
+    return fs_set(st, OP_DEL, key, klen, NULL, 0, 0, cb, arg);
+}
+
+static int fs_login(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
+{
+    pending *p = pending_new(OP_LOGIN, NULL, 0, lw->user_json, lw->user_len, lw->ttl_s);
+    p->code = strndup(lw->code, lw->code_len);
+    p->openid = strndup(lw->openid, lw->openid_len);
+    if (lw->remember.key != NULL) {
+        p->rkey = strndup(lw->remember.key, lw->remember.key_len);
+        p->rval = strndup(lw->remember.value, lw->remember.value_len);
+        p->rttl_s = lw->remember.ttl_s;
+    }
+    p->done_cb = cb;
+    p->arg = arg;
+    return fake_queue(st, p);
+}
+
+static int fs_ready(const wxs__store *st)
+{
+    return !((const fake_store *)st)->closing;
+}
+
+/* Pending ops end with WXS_ECANCELED on the next pass; then the fake frees itself. */
+static void fs_close(wxs__store *st)
+{
+    fake_store *fs = (fake_store *)st;
+    fs->closing = 1;
+    uv_idle_start(&fs->idle, fake_store_run);
+}
+
+static const wxs__store_ops fake_store_ops = {
+    .name = "fake",
+    .close = fs_close,
+    .ready = fs_ready,
+    .get = fs_get,
+    .set_ex = fs_set_ex,
+    .set_nx_ex = fs_set_nx_ex,
+    .del = fs_del,
+    .login = fs_login,
+};
+
+fake_store *fake_store_new(uv_loop_t *loop, fake_data *data)
+{
+    fake_store *fs = calloc(1, sizeof *fs);
+    fs->base.ops = &fake_store_ops;
+    fs->data = data;
+    fs->tail = &fs->head;
+    uv_idle_init(loop, &fs->idle);
+    fs->idle.data = fs;
+    return fs;
+}
+
+/* ------------------------------------------------------------ the fake WeChat client */
+
+typedef struct wx_pending {
+    struct wx_pending *next;
+    wxs__exchange_cb cb;
+    void *arg;
+} wx_pending;
+
+static void fake_wechat_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void fake_wechat_run(uv_idle_t *h)
+{
+    fake_wechat *fw = h->data;
+    uv_idle_stop(h);
+    if (fw->hold)
+        return;
+    wx_pending *p = fw->head;
+    fw->head = NULL;
+    while (p != NULL) {
+        wx_pending *next = p->next;
+        p->cb(p->arg, &fw->reply);
+        free(p);
+        p = next;
+    }
+}
+
+static int fw_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
+                       void *arg)
+{
+    fake_wechat *fw = (fake_wechat *)w;
+    if (fw->closing)
+        return WXS_ECANCELED;
+    fw->calls++;
+    wx_pending *p = calloc(1, sizeof *p);
+    p->cb = cb;
+    p->arg = arg;
+    p->next = fw->head;
+    fw->head = p;
+    uv_idle_start(&fw->idle, fake_wechat_run);
+    return 0;
+}
+
+/* As the real client: exchanges in flight end with WXS_ECANCELED inside free(). */
+static void fw_free(wxs__wechat *w)
+{
+    fake_wechat *fw = (fake_wechat *)w;
+    wxs__exchange_result canceled = {.status = WXS_ECANCELED, .reason = "canceled"};
+    fw->closing = 1;
+    while (fw->head != NULL) {
+        wx_pending *p = fw->head;
+        fw->head = p->next;
+        p->cb(p->arg, &canceled);
+        free(p);
+    }
+    uv_close((uv_handle_t *)&fw->idle, fake_wechat_closed);
+}
+
+static const wxs__wechat_ops fake_wechat_ops = {
+    .name = "fake",
+    .exchange = fw_exchange,
+    .free = fw_free,
+};
+
+fake_wechat *fake_wechat_new(uv_loop_t *loop)
+{
+    fake_wechat *fw = calloc(1, sizeof *fw);
+    fw->base.ops = &fake_wechat_ops;
+    uv_idle_init(loop, &fw->idle);
+    fw->idle.data = fw;
+    fw->reply = (wxs__exchange_result){.openid = FAKE_OPENID, .session_key = FAKE_SESSION_KEY};
+    return fw;
+}
+
+/* WeChat answers with errcode from now on (0: success). */
+void fake_wechat_says(fake_wechat *fw, long errcode)
+{
+    if (errcode == 0)
+        fw->reply = (wxs__exchange_result){.openid = FAKE_OPENID, .session_key = FAKE_SESSION_KEY};
+    else
+        fw->reply = (wxs__exchange_result){
+            .status = WXS_EEXCHANGE, .errcode = errcode, .errmsg = "refused", .reason = "refused"};
+}
