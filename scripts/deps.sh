@@ -4,10 +4,11 @@
 #   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium)
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libhiredis-dev
+pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libhiredis-dev
       libcurl4-openssl-dev libssl-dev libsqlite3-dev libjansson-dev libcmocka-dev libmongoc-dev python3 curl)
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei clang libclang-rt-14-dev)
+  pkgs+=(clang-format)   # .ci/run checks the C formatting
   # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi

@@ -1,4 +1,4 @@
-/* http.h: the HTTP/1.1 server of wxsessiond on one libuv loop, on Debian's http-parser.
+/* http.h: the HTTP/1.1 server of wxsessiond on one libuv loop, on llhttp (Debian's node-llhttp).
  *
  * One http_server per worker loop; workers share a port through SO_REUSEPORT. The server owns
  * connection handling, keep-alive, pipelining (responses leave in request order), limits and
@@ -17,12 +17,12 @@
  *   431 ERR_HEADER_TOO_LARGE   request line + headers over header_bytes
  *   503 ERR_TOO_MANY_CONNECTIONS  over max_connections on this worker (then closed)
  * Also 400 for header names with whitespace and HTTP major versions other than 1, 431 for more
- * than 100 header fields, 503 ERR_OUT_OF_MEMORY when a request buffer cannot be allocated. After such an answer the server half-closes and discards input for
- * up to 2 s (so the client reads the answer rather than a reset), then closes.
- * Idle keep-alive connections (and new ones that send nothing) close silently after
- * idle_timeout_ms. "Expect: 100-continue" is answered with "100 Continue" when the announced
- * body is within limits. Upgrade and CONNECT are not supported (the connection closes after
- * the response; CONNECT's target fails the '/' check).
+ * than 100 header fields, 503 ERR_OUT_OF_MEMORY when a request buffer cannot be allocated. After
+ * such an answer the server half-closes and discards input for up to 2 s (so the client reads the
+ * answer rather than a reset), then closes. Idle keep-alive connections (and new ones that send
+ * nothing) close silently after idle_timeout_ms. "Expect: 100-continue" is answered with "100
+ * Continue" when the announced body is within limits. Upgrade and CONNECT are not supported (the
+ * connection closes after the response; CONNECT's target fails the '/' check).
  *
  * Workers: each worker thread runs its own loop and http_server on the same host:port. With
  * port 0, start the first worker with 0 and the others with http_server_port() of the first.
@@ -32,6 +32,7 @@
 #ifndef WXS_HTTP_H
 #define WXS_HTTP_H
 
+#include <llhttp.h> /* enum llhttp_method: HTTP_GET, HTTP_POST, HTTP_HEAD, ... */
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -41,8 +42,7 @@ typedef struct http_req http_req;
 
 /* Every field: 0 means the default. */
 typedef struct http_limits {
-    size_t header_bytes;        /* request line + header block, default 16384 (the parser caps
-                                   it at 80 KiB: HTTP_MAX_HEADER_SIZE) */
+    size_t header_bytes;        /* request line + header block, default 16384 */
     size_t body_bytes;          /* default 1048576 */
     unsigned max_connections;   /* per server (worker), default 4096 */
     uint64_t header_timeout_ms; /* first byte of a request to end of its headers, default 10000 */
@@ -71,7 +71,10 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg);
 unsigned http_server_connections(const http_server *s);
 
 /* ---- the request, valid until http_respond() */
-int http_req_method(const http_req *r); /* enum http_method of http_parser.h (HTTP_GET, ...) */
+/** The method: enum llhttp_method of llhttp.h (HTTP_GET, HTTP_POST, HTTP_HEAD, ...). */
+int http_req_method(const http_req *r);
+/** The name of a method http_req_method() gave ("GET"); static. */
+const char *http_method_name(int method);
 /** Request target path without the query string, not decoded; never NULL. */
 const char *http_req_path(const http_req *r, size_t *len);
 /** Query string after '?', without it; NULL when absent. */
@@ -98,8 +101,8 @@ uint64_t http_req_start_us(const http_req *r);
  *  bytes or holding CR/LF is replaced by the default. May be called from within the handler or
  *  later; it never calls the handler itself (buffered pipelined requests are parsed from a
  *  uv_idle callback). */
-void http_respond(http_req *r, int status, const char *content_type, const char *body,
-                  size_t len, int close_after);
+void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len,
+                  int close_after);
 /** http_respond with {"error":{"code":code,"message":message}} (message JSON-escaped). */
 void http_respond_error(http_req *r, int status, const char *code, const char *message);
 

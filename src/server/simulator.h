@@ -24,9 +24,9 @@
 typedef struct sim sim;
 
 typedef struct sim_options {
-    const char *app_id;     /* the appid/secret the simulator accepts */
+    const char *app_id; /* the appid/secret the simulator accepts */
     const char *app_secret;
-    long long latency_ms;   /* delay before each jscode2session reply */
+    long long latency_ms;       /* delay before each jscode2session reply */
     long long quota_per_minute; /* exchanges per user per minute before 45011 */
 } sim_options;
 

@@ -1,11 +1,10 @@
-/* simulator_admin.c: the simulator's /__wxsim routes (contract in simulator.h): login
- * (plays wx.login + wx.getUserInfo for a test user), stats, config and reset. Codes, users and
- * jscode2session are in simulator.c. */
+/* simulator_admin.c: the simulator's /__wxsim routes (contract in simulator.h), offered to
+ * simulator.c as a table: login (plays wx.login + wx.getUserInfo for a test user), stats, config
+ * and reset. Codes, users and decisions are in simulator_state.c. */
 #include "simulator_impl.h"
 
 #include "wxsession.h"
 
-#include <http_parser.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -121,7 +120,7 @@ static void login_reply(reply *r, const login_params *lp, const char *codetext, 
     free(raw);
 }
 
-void sim__handle_login(sim *s, http_req *req, reply *r)
+static void handle_login(sim *s, http_req *req, reply *r)
 {
     login_params lp = {0};
     char codetext[CODE_LEN + 1], key[KEY_LEN + 1], openid[OPENID_LEN + 1];
@@ -146,7 +145,7 @@ void sim__handle_login(sim *s, http_req *req, reply *r)
 
 /* ------------------------------------------------------------------ stats, config, reset */
 
-void sim__handle_stats(sim *s, reply *r)
+static void handle_stats(sim *s, http_req *req, reply *r)
 {
     json_t *doc = json_object();
     json_t *failed = json_object();
@@ -197,7 +196,7 @@ static const char *config_parse(json_t *doc, long long *latency, int *mode, long
     return NULL;
 }
 
-void sim__handle_config(sim *s, http_req *req, reply *r)
+static void handle_config(sim *s, http_req *req, reply *r)
 {
     size_t len = 0;
     const char *body = http_req_body(req, &len);
@@ -230,7 +229,7 @@ void sim__handle_config(sim *s, http_req *req, reply *r)
     sim__reply_json(r, 200, now);
 }
 
-void sim__handle_reset(sim *s, http_req *req, reply *r)
+static void handle_reset(sim *s, http_req *req, reply *r)
 {
     if (http_req_method(req) != HTTP_POST) {
         sim__reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use POST");
@@ -241,3 +240,11 @@ void sim__handle_reset(sim *s, http_req *req, reply *r)
     pthread_mutex_unlock(&s->lock);
     sim__reply_set(r, 200, NULL, "{\"ok\":true}", 11);
 }
+
+const sim_admin_route sim__admin_routes[] = {
+    {"/__wxsim/login", handle_login},
+    {"/__wxsim/stats", handle_stats},
+    {"/__wxsim/config", handle_config},
+    {"/__wxsim/reset", handle_reset},
+    {NULL, NULL},
+};

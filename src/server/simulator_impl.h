@@ -1,10 +1,16 @@
-/* simulator_impl.h: what simulator.c and simulator_admin.c share, private to them (the contract
- * is in simulator.h): the sim struct, the reply a route builds, and the functions one file calls
- * in the other. */
+/* simulator_impl.h: the simulator's insides, private to its files (the contract is in
+ * simulator.h): the sim struct, the reply a route builds, and what each file offers the ones
+ * above it. Calls go one way only:
+ *   simulator.c (serving, dispatch) -> simulator_admin.c (the /__wxsim routes, by their table)
+ *   simulator.c, simulator_admin.c  -> simulator_state.c (state and decisions, no HTTP)
+ *   all three                      -> simulator_reply.c (parameters and replies)
+ * simulator_state.c and simulator_reply.c call none of the others but state -> reply. */
 #ifndef WXS_SIMULATOR_IMPL_H
 #define WXS_SIMULATOR_IMPL_H
 
 #include "simulator.h"
+
+#include "list.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -44,7 +50,7 @@ typedef struct reply {
     size_t len;
 } reply;
 
-typedef struct sim_code sim_code; /* an issued code (simulator.c) */
+typedef struct sim_code sim_code; /* an issued code (simulator_state.c) */
 typedef struct pending pending;   /* a request answered later (simulator.c) */
 
 struct sim {
@@ -62,10 +68,10 @@ struct sim {
     long long latency_ms;
     fail_mode fail;
     long long fail_count; /* -1: until changed */
-    pending *pending;
+    wxs__list pending;    /* pending.link: requests answered later, oldest first */
 };
 
-/* ---- in simulator.c */
+/* ---- simulator_reply.c: parameters and replies */
 
 /* A parameter from the query, or for a POST from a form-encoded body. Returns 1 (*out
  * malloc'd), 0 when absent, -1 when the value is malformed or too long. */
@@ -81,20 +87,35 @@ void sim__reply_json(reply *r, int status, json_t *doc);
 /* Sets r to {"error":{"code","message"}}. */
 void sim__reply_error(reply *r, int status, const char *code, const char *message);
 
-/* Forgets codes, users, counters and injected failures (lock held). */
+/* ---- simulator_state.c: state and decisions (the lock held unless said otherwise) */
+
+/* What a jscode2session request asked; every field malloc'd or NULL. */
+typedef struct sim_exchange_params {
+    char *appid, *secret, *js_code, *grant_type;
+} sim_exchange_params;
+
+/* Counts an exchange and sets r to WeChat's reply to it: an injected failure (a 500, garbage, a
+ * huge body, or *hold set for "hang"), else jscode2session's decision (a success marks the code
+ * used). */
+void sim__exchange(sim *s, const sim_exchange_params *ep, reply *r, int *hold);
+
+/* Forgets codes, users, counters and injected failures. */
 void sim__forget_all(sim *s);
 
 /* Issues a code for name, first giving the user a new session_key (fresh, or key_override).
- * 0, or an HTTP status for the failure. Takes the lock. */
+ * 0, or an HTTP status for the failure. Takes the lock itself. */
 int sim__login_issue(sim *s, const char *name, const char *key_override,
                      char code_out[CODE_LEN + 1], char key_out[KEY_LEN + 1],
                      char openid_out[OPENID_LEN + 1]);
 
-/* ---- in simulator_admin.c: the /__wxsim routes, each setting r (sim_handle sends it) */
+/* ---- simulator_admin.c: the /__wxsim routes, each setting r (simulator.c sends it) */
 
-void sim__handle_login(sim *s, http_req *req, reply *r);
-void sim__handle_stats(sim *s, reply *r);
-void sim__handle_config(sim *s, http_req *req, reply *r);
-void sim__handle_reset(sim *s, http_req *req, reply *r);
+typedef struct sim_admin_route {
+    const char *path; /* "/__wxsim/login" */
+    void (*handle)(sim *s, http_req *req, reply *r);
+} sim_admin_route;
+
+/* The routes, ended by {NULL, NULL}. */
+extern const sim_admin_route sim__admin_routes[];
 
 #endif /* WXS_SIMULATOR_IMPL_H */

@@ -1,7 +1,6 @@
 /* http_echo.c: a small server on src/server/http.c for the HTTP layer's integration tests. */
 #include "http.h"
 
-#include <http_parser.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,8 +104,8 @@ static void respond_echo(worker *w, http_req *req)
 
     snprintf(num, sizeof(num), "{\"worker\":%d,\"method\":", w->index);
     out_str(&b, num);
-    out_json(&b, http_method_str((enum http_method)http_req_method(req)),
-             strlen(http_method_str((enum http_method)http_req_method(req))));
+    out_json(&b, http_method_name(http_req_method(req)),
+             strlen(http_method_name(http_req_method(req))));
     out_str(&b, ",\"path\":");
     out_json(&b, path, plen);
     out_str(&b, ",\"query\":");
