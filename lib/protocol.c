@@ -371,8 +371,8 @@ int wxs__user_dump(json_t *obj, const char *openid, char **out, size_t *out_len)
     return 0;
 }
 
-int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid,
-                     char **out, size_t *out_len, char *err, size_t errlen)
+int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid, char **out,
+                     size_t *out_len, char *err, size_t errlen)
 {
     if (openid != NULL && wxs__user_plain(raw, raw_len, max_depth)) {
         int rc = wxs__user_plain_record(raw, raw_len, openid, out, out_len);

@@ -35,8 +35,8 @@ int wxs__user_plain_record(const char *raw, size_t raw_len, const char *openid, 
  *  with "openId" set as its last key (when openid is not NULL), compact, key order kept.
  *  On success *out (free with wxs__free) and *out_len; WXS_EPARSE with a SyntaxError-style
  *  message in err; WXS_ENOMEM. */
-int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid,
-                     char **out, size_t *out_len, char *err, size_t errlen);
+int wxs__user_record(const char *raw, size_t raw_len, int max_depth, const char *openid, char **out,
+                     size_t *out_len, char *err, size_t errlen);
 
 /** Extract the top-level "openId" of a record made by wxs__user_record (its last key) into out
  *  (NUL-terminated). WXS_ENOTFOUND, WXS_EPARSE (escaped or longer than cap-1). */

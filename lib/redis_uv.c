@@ -19,8 +19,8 @@ static void on_poll(uv_poll_t *h, int status, int events);
 /* Bring the poll handle in line with what is wanted; no libuv call when nothing changes. */
 static void update_poll(redis_uv *r)
 {
-    int events = (r->want_read ? UV_READABLE : 0) |
-                 (r->want_write && r->write_stuck ? UV_WRITABLE : 0);
+    int events =
+        (r->want_read ? UV_READABLE : 0) | (r->want_write && r->write_stuck ? UV_WRITABLE : 0);
     if (events == r->polled)
         return;
     if (events == 0)

@@ -64,8 +64,8 @@ const char *wxs_strerror(int err)
     switch (err) {
     case 0:
         return "success";
-#define WXS__ERR_MSG(name, value, msg)                                                            \
-    case value:                                                                                   \
+#define WXS__ERR_MSG(name, value, msg)                                                             \
+    case value:                                                                                    \
         return msg;
         WXS_ERRNO_MAP(WXS__ERR_MSG)
 #undef WXS__ERR_MSG
@@ -78,8 +78,8 @@ const char *wxs_err_name(int err)
     switch (err) {
     case 0:
         return "WXS_OK";
-#define WXS__ERR_NAME(name, value, msg)                                                           \
-    case value:                                                                                   \
+#define WXS__ERR_NAME(name, value, msg)                                                            \
+    case value:                                                                                    \
         return "WXS_E" #name;
         WXS_ERRNO_MAP(WXS__ERR_NAME)
 #undef WXS__ERR_NAME
@@ -167,6 +167,7 @@ int wxs__buf_add_json_escaped(wxs__buf *b, const char *s, size_t n)
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
+        /* clang-format off */
         case '"': esc[1] = '"'; break;
         case '\\': esc[1] = '\\'; break;
         case '\n': esc[1] = 'n'; break;
@@ -174,6 +175,7 @@ int wxs__buf_add_json_escaped(wxs__buf *b, const char *s, size_t n)
         case '\t': esc[1] = 't'; break;
         case '\b': esc[1] = 'b'; break;
         case '\f': esc[1] = 'f'; break;
+        /* clang-format on */
         default:
             esc[1] = 'u';
             esc[2] = '0';

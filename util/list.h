@@ -15,8 +15,8 @@ typedef struct wxs__list {
 #define wxs__list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /** Iterate the links of head; safe against unlinking the current link (it reads next first). */
-#define wxs__list_each(pos, tmp, head)                                                            \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                            \
+#define wxs__list_each(pos, tmp, head)                                                             \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
          (pos) = (tmp), (tmp) = (pos)->next)
 
 /** An empty list (a head), or a link that is in no list. */

@@ -199,8 +199,7 @@ static void log_writer_error(wxs__sqlite_writer *w, const char *what, int rc, in
     if (jobs < 0)
         wxs__warn("sqlite: checkpoint failed: %s", sqlite3_errstr(rc));
     else
-        wxs__warn("sqlite: %s of a batch of %d writes failed: %s", what, jobs,
-                  sqlite3_errstr(rc));
+        wxs__warn("sqlite: %s of a batch of %d writes failed: %s", what, jobs, sqlite3_errstr(rc));
 }
 
 /* Run j in a savepoint of its own. Returns the job's result; *batch_rc is set when the error
