@@ -196,6 +196,14 @@ void wxs_config_print_markdown(const wxs_config *cfg, FILE *out);
 #define WXS_REASON_SESSION_EXPIRED "ERR_SESSION_EXPIRED"
 #define WXS_REASON_EXCHANGE_FAILED "ERR_SESSION_KEY_EXCHANGE_FAILED"
 #define WXS_REASON_UNTRUSTED_RAW_DATA "ERR_UNTRUSTED_RAW_DATA"
+/* Codes of the library's {"error":{"code":...}} bodies (wxs_auth_result.body with an HTTP status
+ * other than 200). Programs on the library use these names too for the same conditions. */
+#define WXS_REASON_STORE_UNAVAILABLE "ERR_STORE_UNAVAILABLE"   /* 503 */
+#define WXS_REASON_SHUTTING_DOWN "ERR_SHUTTING_DOWN"           /* 503 */
+#define WXS_REASON_INTERNAL "ERR_INTERNAL"                     /* 500: out of memory */
+#define WXS_REASON_CODE_TOO_LONG "ERR_CODE_TOO_LONG"           /* 400: limits.codeBytes */
+#define WXS_REASON_RAW_DATA_TOO_LARGE "ERR_RAW_DATA_TOO_LARGE" /* 431: limits.rawDataBytes */
+#define WXS_REASON_BAD_OPENID "ERR_BAD_OPENID"                 /* 502: WeChat's openid too long */
 #define WXS_MAGIC_KEY "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 
 /** Strictly percent-decode src (as decodeURIComponent would): every '%' must start a %XX

@@ -98,18 +98,6 @@ void wxs_ctx_free(wxs_ctx *ctx)
     wxs__ctx_unref(ctx);
 }
 
-void wxs__ctx_unref(wxs_ctx *ctx)
-{
-    if (--ctx->refs > 0 || !ctx->closing)
-        return;
-    while (ctx->spares != NULL) {
-        wxs__spare *s = ctx->spares;
-        ctx->spares = s->next;
-        wxs__free(s);
-    }
-    wxs__free(ctx);
-}
-
 int wxs_ctx_store_ready(const wxs_ctx *ctx)
 {
     return wxs__store_ready(ctx->store);

@@ -41,7 +41,18 @@ static inline void wxs__ctx_ref(wxs_ctx *ctx)
     ctx->refs++;
 }
 
-/** Drop a reference taken with wxs__ctx_ref; frees a closing context at zero. */
-void wxs__ctx_unref(wxs_ctx *ctx);
+/** Drop a reference taken with wxs__ctx_ref; frees a closing context at zero (its kept ops
+ *  too). Inline, so that the files that hold references never call back into lib/ctx.c. */
+static inline void wxs__ctx_unref(wxs_ctx *ctx)
+{
+    if (--ctx->refs > 0 || !ctx->closing)
+        return;
+    while (ctx->spares != NULL) {
+        wxs__spare *s = ctx->spares;
+        ctx->spares = s->next;
+        wxs__free(s);
+    }
+    wxs__free(ctx);
+}
 
 #endif /* WXS_CTX_H */

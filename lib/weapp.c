@@ -84,7 +84,7 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
     if (too_long) {
         char err[96];
         snprintf(err, sizeof err, "X-WX-Code exceeds %lld bytes", ctx->cfg->limit_code_bytes);
-        if (wxs__error_json(&op->reject_body, "ERR_CODE_TOO_LONG", err) < 0)
+        if (wxs__error_json(&op->reject_body, WXS_REASON_CODE_TOO_LONG, err) < 0)
             wxs__buf_free(&op->reject_body);
         reject_later(op, WXS_ETOOBIG, 400);
         return 0;
@@ -215,7 +215,7 @@ static int login_start(login_op *op, const wxs_auth_request *req)
     int rc = wxs_percent_decode(req->raw_data, req->raw_data_len, op->raw, cap, &op->raw_len);
     if (rc == WXS_ETOOBIG) {
         snprintf(err, sizeof err, "X-WX-RawData exceeds %zu bytes decoded", cap);
-        if (wxs__error_json(&op->reject_body, "ERR_RAW_DATA_TOO_LARGE", err) < 0)
+        if (wxs__error_json(&op->reject_body, WXS_REASON_RAW_DATA_TOO_LARGE, err) < 0)
             wxs__buf_free(&op->reject_body);
         reject_later(op, rc, 431);
         return 0;
@@ -280,13 +280,13 @@ static void code_exchanged(void *arg, const wxs__exchange_outcome *out, wxs__rem
         goto done;
     }
     if (strlen(out->openid) > OPENID_MAX) {
-        answer_error(op->cb, op->arg, WXS_EUPSTREAM, 502, "ERR_BAD_OPENID",
+        answer_error(op->cb, op->arg, WXS_EUPSTREAM, 502, WXS_REASON_BAD_OPENID,
                      "openid from WeChat is too long");
         goto done;
     }
     strcpy(op->openid, out->openid);
     if (make_record(op) < 0) {
-        answer_error(op->cb, op->arg, WXS_ENOMEM, 500, "ERR_INTERNAL", "out of memory");
+        answer_error(op->cb, op->arg, WXS_ENOMEM, 500, WXS_REASON_INTERNAL, "out of memory");
         goto done;
     }
     if (ctx->closing) {
@@ -434,9 +434,10 @@ static void answer_protocol(wxs_auth_cb cb, void *arg, int status, int (*build)(
 static void answer_store_down(wxs_auth_cb cb, void *arg, int status)
 {
     if (status == WXS_ECANCELED)
-        answer_error(cb, arg, status, 503, "ERR_SHUTTING_DOWN", "server is shutting down");
+        answer_error(cb, arg, status, 503, WXS_REASON_SHUTTING_DOWN, "server is shutting down");
     else
-        answer_error(cb, arg, status, 503, "ERR_STORE_UNAVAILABLE", "session store unavailable");
+        answer_error(cb, arg, status, 503, WXS_REASON_STORE_UNAVAILABLE,
+                     "session store unavailable");
 }
 
 static void answer_error(wxs_auth_cb cb, void *arg, int status, int http_status, const char *code,

@@ -1,6 +1,7 @@
 /* body.c: parsing of One Stroke save/delete request bodies (JSON or
  * application/x-www-form-urlencoded) and the JSON nesting check. Pure: bytes in, fields out. */
 #include "body.h"
+#include "reasons.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -65,15 +66,15 @@ static int parse_json_body(const char *body, size_t len, int max_depth, os_body 
                            const char **reason, char *err, size_t errlen)
 {
     if (!os_json_depth_ok(body, len, max_depth))
-        return body_fail(reason, "ERR_BAD_BODY", err, errlen, "body nests too deep");
+        return body_fail(reason, OS_REASON_BAD_BODY, err, errlen, "body nests too deep");
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, 0, &jerr);
     if (doc == NULL && json_error_code(&jerr) == json_error_null_character)
-        return body_fail(reason, "ERR_BAD_BODY", err, errlen,
+        return body_fail(reason, OS_REASON_BAD_BODY, err, errlen,
                          "body holds a NUL character (\\u0000)");
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
-        return body_fail(reason, "ERR_BAD_BODY", err, errlen, "body is not a JSON object");
+        return body_fail(reason, OS_REASON_BAD_BODY, err, errlen, "body is not a JSON object");
     }
     int rc = 0;
     json_t *id = json_object_get(doc, "id");
@@ -88,7 +89,7 @@ static int parse_json_body(const char *body, size_t len, int max_depth, os_body 
         }
     } else if (id != NULL && !json_is_null(id)) {
         if (!json_is_string(id)) {
-            rc = body_fail(reason, "ERR_BAD_ID", err, errlen, "id must be a string");
+            rc = body_fail(reason, OS_REASON_BAD_ID, err, errlen, "id must be a string");
             goto out;
         }
         out->id = wxs__strndup(json_string_value(id), json_string_length(id));
@@ -110,7 +111,7 @@ static int parse_json_body(const char *body, size_t len, int max_depth, os_body 
                 out->actions_len = need;
             }
         } else {
-            rc = body_fail(reason, "ERR_BAD_ACTIONS", err, errlen,
+            rc = body_fail(reason, OS_REASON_BAD_ACTIONS, err, errlen,
                            "actions must be a string of JSON text, an array or an object");
             goto out;
         }
@@ -171,7 +172,7 @@ static int parse_form_body(const char *body, size_t len, os_body *out, const cha
             *dst = NULL;
             int rc = form_value(v, vlen, dst, dst_len);
             if (rc == WXS_EPARSE)
-                return body_fail(reason, "ERR_BAD_BODY", err, errlen,
+                return body_fail(reason, OS_REASON_BAD_BODY, err, errlen,
                                  "malformed percent-encoding or UTF-8 in the form body");
             if (rc < 0)
                 return rc;
@@ -180,7 +181,7 @@ static int parse_form_body(const char *body, size_t len, os_body *out, const cha
     }
     /* ids are C strings: "a%00b" must not pass as "a" (found by fuzz/driver_paint_body) */
     if (out->id != NULL && strlen(out->id) != id_len)
-        return body_fail(reason, "ERR_BAD_ID", err, errlen, "id holds a NUL byte");
+        return body_fail(reason, OS_REASON_BAD_ID, err, errlen, "id holds a NUL byte");
     return 0;
 }
 
@@ -195,7 +196,7 @@ int os_body_parse(const char *content_type, const char *body, size_t len, int ma
     if (rc < 0) {
         os_body_clear(out);
         if (rc == WXS_ENOMEM)
-            body_fail(reason, "ERR_INTERNAL", err, errlen, "out of memory");
+            body_fail(reason, WXS_REASON_INTERNAL, err, errlen, "out of memory");
     }
     return rc;
 }

@@ -5,6 +5,7 @@
  * request itself is the callback argument: nothing else outlives the route. */
 #include "http_api.h"
 #include "body.h"
+#include "reasons.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,19 +33,19 @@ static void fail_status(http_req *req, int status)
 {
     switch (status) {
     case WXS_ENOTFOUND:
-        fail(req, 200, "ERR_NOT_FOUND", "no drawing with this id");
+        fail(req, 200, OS_REASON_NOT_FOUND, "no drawing with this id");
         break;
     case WXS_ETOOBIG:
-        fail(req, 200, "ERR_TOO_MANY_PAINTS", "this user has the most drawings allowed");
+        fail(req, 200, OS_REASON_TOO_MANY_PAINTS, "this user has the most drawings allowed");
         break;
     case WXS_ECANCELED:
-        fail(req, 503, "ERR_SHUTTING_DOWN", "server is shutting down");
+        fail(req, 503, WXS_REASON_SHUTTING_DOWN, "server is shutting down");
         break;
     case WXS_ESTORE:
-        fail(req, 503, "ERR_STORE_UNAVAILABLE", "drawing store unavailable");
+        fail(req, 503, WXS_REASON_STORE_UNAVAILABLE, "drawing store unavailable");
         break;
     default:
-        fail(req, 500, "ERR_INTERNAL", wxs_strerror(status));
+        fail(req, 500, WXS_REASON_INTERNAL, wxs_strerror(status));
     }
 }
 
@@ -52,7 +53,7 @@ static int need_user(http_req *req, const wxs_auth_result *auth)
 {
     if (auth->kind == WXS_AUTH_USER && auth->openid != NULL && auth->openid[0] != '\0')
         return 1;
-    fail(req, 200, "ERR_NO_SESSION", "log in first: this route needs X-WX-Code");
+    fail(req, 200, OS_REASON_NO_SESSION, "log in first: this route needs X-WX-Code");
     return 0;
 }
 
@@ -89,7 +90,7 @@ static void listed(void *arg, int status, const char *data, size_t len, const ch
     size_t cap = sizeof head + len + 128;
     char *body = malloc(cap);
     if (body == NULL) {
-        fail(req, 500, "ERR_INTERNAL", "out of memory");
+        fail(req, 500, WXS_REASON_INTERNAL, "out of memory");
         return;
     }
     size_t n = sizeof head - 1;
@@ -119,19 +120,19 @@ void onestroke_route_list(onestroke *os, http_req *req, const wxs_auth_result *a
             limit = strtoul(limit_text, &end, 10);
             if (has_limit < 0 || end == limit_text || *end != '\0' || limit == 0 ||
                 limit > onestroke_max_page_size(os)) {
-                fail(req, 200, "ERR_BAD_LIMIT",
+                fail(req, 200, OS_REASON_BAD_LIMIT,
                      "limit must be a number from 1 to paints.maxPageSize");
                 return;
             }
         }
         if (query_param(q, qlen, "cursor", cursor, sizeof cursor) < 0) {
-            fail(req, 200, "ERR_BAD_CURSOR", "malformed cursor");
+            fail(req, 200, OS_REASON_BAD_CURSOR, "malformed cursor");
             return;
         }
     }
     int rc = onestroke_list(os, auth->openid, cursor, (unsigned)limit, listed, req);
     if (rc == WXS_EINVAL)
-        fail(req, 200, "ERR_BAD_CURSOR", "malformed cursor");
+        fail(req, 200, OS_REASON_BAD_CURSOR, "malformed cursor");
     else if (rc < 0)
         fail_status(req, rc);
 }
@@ -164,7 +165,7 @@ static int read_body(onestroke *os, http_req *req, os_body *b)
     }
     if (b->id == NULL) {
         os_body_clear(b);
-        fail(req, 200, "ERR_MISSING_ID", "the body has no id");
+        fail(req, 200, OS_REASON_MISSING_ID, "the body has no id");
         return -1;
     }
     return 0;
@@ -177,16 +178,16 @@ void onestroke_route_save(onestroke *os, http_req *req, const wxs_auth_result *a
         return;
     int rc = WXS_EINVAL;
     if (b.actions == NULL) {
-        fail(req, 200, "ERR_MISSING_ACTIONS", "the body has no actions");
+        fail(req, 200, OS_REASON_MISSING_ACTIONS, "the body has no actions");
         goto out;
     }
     rc = onestroke_save(os, auth->openid, b.id, b.actions, b.actions_len, saved, req);
     if (rc == WXS_EINVAL)
-        fail(req, 200, "ERR_BAD_ID", "id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+        fail(req, 200, OS_REASON_BAD_ID, "id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
     else if (rc == WXS_ETOOBIG)
-        fail(req, 200, "ERR_ACTIONS_TOO_LARGE", "actions exceed paints.maxActionsBytes");
+        fail(req, 200, OS_REASON_ACTIONS_TOO_LARGE, "actions exceed paints.maxActionsBytes");
     else if (rc == WXS_EPARSE)
-        fail(req, 200, "ERR_BAD_ACTIONS", "actions must be JSON text");
+        fail(req, 200, OS_REASON_BAD_ACTIONS, "actions must be JSON text");
     else if (rc < 0)
         fail_status(req, rc);
 out:
@@ -200,7 +201,7 @@ void onestroke_route_delete(onestroke *os, http_req *req, const wxs_auth_result 
         return;
     int rc = onestroke_delete(os, auth->openid, b.id, saved, req);
     if (rc == WXS_EINVAL)
-        fail(req, 200, "ERR_BAD_ID", "id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+        fail(req, 200, OS_REASON_BAD_ID, "id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
     else if (rc < 0)
         fail_status(req, rc);
     os_body_clear(&b);

@@ -3,6 +3,7 @@
  * dispatching each request to the handler, answering through the writer (http_write.c), and
  * closing. */
 #include "http_conn.h"
+#include "server_reasons.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -250,7 +251,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     if (s->open >= s->limits.max_connections) {
-        conn_fail(c, 503, "ERR_TOO_MANY_CONNECTIONS", "too many connections");
+        conn_fail(c, 503, HTTP_REASON_TOO_MANY_CONNECTIONS, "too many connections");
         return;
     }
     c->counted = 1;
@@ -482,7 +483,7 @@ static void conn_body_begins(http_conn *c)
     uv_timer_start(&c->timer, on_timer, c->server->limits.body_timeout_ms, 0);
     if (http_parse_wants_continue(&c->parse) &&
         conn_write(c, continue_100, sizeof(continue_100) - 1, NULL, 0) < 0)
-        conn_fail(c, 400, "ERR_BAD_REQUEST", "write failed");
+        conn_fail(c, 400, HTTP_REASON_BAD_REQUEST, "write failed");
 }
 
 static void conn_dispatch(http_conn *c)
@@ -529,7 +530,7 @@ static size_t conn_feed(http_conn *c, const char *data, size_t len)
         else if (r == HTTP_PARSE_ERROR)
             conn_parse_failed(c);
         else if (used == 0)
-            conn_fail(c, 400, "ERR_BAD_REQUEST", "unparsable input"); /* never loops */
+            conn_fail(c, 400, HTTP_REASON_BAD_REQUEST, "unparsable input"); /* never loops */
     }
     c->feeding = 0;
     return off;
@@ -654,10 +655,10 @@ static void on_timer(uv_timer_t *t)
     }
     switch (c->phase) {
     case PHASE_HEADERS:
-        conn_fail(c, 408, "ERR_HEADER_TIMEOUT", "request header timeout");
+        conn_fail(c, 408, HTTP_REASON_HEADER_TIMEOUT, "request header timeout");
         break;
     case PHASE_BODY:
-        conn_fail(c, 408, "ERR_BODY_TIMEOUT", "request body timeout");
+        conn_fail(c, 408, HTTP_REASON_BODY_TIMEOUT, "request body timeout");
         break;
     case PHASE_IDLE:
         conn_close(c);

@@ -2,6 +2,7 @@
  * collect a request into the parser's buffers, our checks on top of llhttp's, the feed loop
  * that stops at each step, and the request's accessors. */
 #include "http_parse.h"
+#include "server_reasons.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +41,14 @@ static int head_append(http_parse *p, const char *s, size_t n, int lower)
         size_t cap = p->head_cap < 1024 ? 1024 : p->head_cap * 2;
         char *grown;
         if (need > head_max(p))
-            return fail_request(p, 431, "ERR_HEADER_TOO_LARGE", "request header too large");
+            return fail_request(p, 431, HTTP_REASON_HEADER_TOO_LARGE, "request header too large");
         while (cap < need)
             cap *= 2;
         if (cap > head_max(p))
             cap = head_max(p);
         grown = realloc(p->head, cap);
         if (grown == NULL)
-            return fail_request(p, 503, "ERR_OUT_OF_MEMORY", "out of memory");
+            return fail_request(p, 503, HTTP_REASON_OUT_OF_MEMORY, "out of memory");
         p->head = grown;
         p->head_cap = cap;
     }
@@ -100,7 +101,7 @@ static int start_header(http_parse *p)
             cap = HTTP_PARSE_MAX_HEADERS + 1;
         grown = realloc(p->headers, cap * sizeof(*grown));
         if (grown == NULL)
-            return fail_request(p, 503, "ERR_OUT_OF_MEMORY", "out of memory");
+            return fail_request(p, 503, HTTP_REASON_OUT_OF_MEMORY, "out of memory");
         p->headers = grown;
         p->headers_cap = cap;
     }
@@ -130,12 +131,12 @@ static int check_header(http_parse *p, const http_parse_field *e)
     const char *value = p->head + e->value_off;
 
     if (e->name_len == 0 || strpbrk(name, " \t") != NULL)
-        return fail_request(p, 400, "ERR_BAD_REQUEST", "invalid header name");
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "invalid header name");
     if (has_control(value, e->value_len))
-        return fail_request(p, 400, "ERR_BAD_REQUEST", "invalid header value");
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "invalid header value");
     if (e->name_len == 14 && memcmp(name, "content-length", 14) == 0) {
         if (++p->content_lengths > 1)
-            return fail_request(p, 400, "ERR_BAD_REQUEST", "duplicate Content-Length");
+            return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "duplicate Content-Length");
     } else if (e->name_len == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
         p->transfer_encoding = 1;
     } else if (e->name_len == 6 && memcmp(name, "expect", 6) == 0) {
@@ -193,7 +194,7 @@ static int on_header_field_complete(llhttp_t *parser)
     http_parse *p = parser->data;
 
     if (p->phase == HTTP_PARSE_HEADERS && p->nheaders == HTTP_PARSE_MAX_HEADERS)
-        return fail_request(p, 431, "ERR_HEADER_TOO_LARGE", "too many header fields");
+        return fail_request(p, 431, HTTP_REASON_HEADER_TOO_LARGE, "too many header fields");
     return 0;
 }
 
@@ -255,7 +256,7 @@ static int body_reserve(http_parse *p, size_t need)
         cap = need;
     grown = realloc(p->body, cap);
     if (grown == NULL)
-        return fail_request(p, 503, "ERR_OUT_OF_MEMORY", "out of memory");
+        return fail_request(p, 503, HTTP_REASON_OUT_OF_MEMORY, "out of memory");
     p->body = grown;
     p->body_cap = cap;
     return 0;
@@ -267,14 +268,15 @@ static int check_request(http_parse *p)
     const llhttp_t *l = &p->parser;
 
     if (l->http_major != 1)
-        return fail_request(p, 400, "ERR_BAD_REQUEST", "unsupported HTTP version");
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "unsupported HTTP version");
     if (p->url_len == 0 || p->head[0] != '/')
-        return fail_request(p, 400, "ERR_BAD_REQUEST", "the request target must start with '/'");
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST,
+                            "the request target must start with '/'");
     if (p->content_lengths > 0 && (p->transfer_encoding || (l->flags & F_CHUNKED)))
-        return fail_request(p, 400, "ERR_BAD_REQUEST",
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST,
                             "Content-Length together with Transfer-Encoding");
     if ((l->flags & F_CONTENT_LENGTH) && l->content_length > p->body_bytes)
-        return fail_request(p, 413, "ERR_BODY_TOO_LARGE", "request body too large");
+        return fail_request(p, 413, HTTP_REASON_BODY_TOO_LARGE, "request body too large");
     return 0;
 }
 
@@ -308,7 +310,7 @@ static int on_chunk_header(llhttp_t *parser)
     http_parse *p = parser->data;
 
     if (parser->content_length > p->body_bytes - p->body_len)
-        return fail_request(p, 413, "ERR_BODY_TOO_LARGE", "request body too large");
+        return fail_request(p, 413, HTTP_REASON_BODY_TOO_LARGE, "request body too large");
     return 0;
 }
 
@@ -317,7 +319,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t n)
     http_parse *p = parser->data;
 
     if (n > p->body_bytes - p->body_len)
-        return fail_request(p, 413, "ERR_BODY_TOO_LARGE", "request body too large");
+        return fail_request(p, 413, HTTP_REASON_BODY_TOO_LARGE, "request body too large");
     if (body_reserve(p, p->body_len + n + 1) < 0)
         return -1;
     memcpy(p->body + p->body_len, at, n);
@@ -379,7 +381,7 @@ static http_parse_result parse_failed(http_parse *p, llhttp_errno_t e)
 {
     if (p->err_status == 0) {
         p->err_status = 400;
-        p->err_code = "ERR_BAD_REQUEST";
+        p->err_code = HTTP_REASON_BAD_REQUEST;
         p->err_msg = llhttp_get_error_reason(&p->parser);
         if (p->err_msg == NULL || e == HPE_USER)
             p->err_msg = "malformed request";
@@ -421,7 +423,7 @@ http_parse_result http_parse_feed(http_parse *p, const char *data, size_t len, s
     if (e != HPE_OK)
         return parse_failed(p, e);
     if (in_head && p->head_fed >= p->header_bytes) {
-        fail_request(p, 431, "ERR_HEADER_TOO_LARGE", "request header too large");
+        fail_request(p, 431, HTTP_REASON_HEADER_TOO_LARGE, "request header too large");
         p->phase = HTTP_PARSE_FAILED;
         return HTTP_PARSE_ERROR;
     }
@@ -449,7 +451,7 @@ http_parse_phase http_parse_get_phase(const http_parse *p)
 
 int http_parse_error(const http_parse *p, const char **code, const char **message)
 {
-    *code = p->err_code != NULL ? p->err_code : "ERR_BAD_REQUEST";
+    *code = p->err_code != NULL ? p->err_code : HTTP_REASON_BAD_REQUEST;
     *message = p->err_msg != NULL ? p->err_msg : "malformed request";
     return p->err_status != 0 ? p->err_status : 400;
 }

@@ -2,6 +2,7 @@
  * layer first (wxs_ctx_authenticate); its answer decides whether the route runs. */
 #include "routes.h"
 #include "http_api.h"
+#include "server_reasons.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ static void respond_wrapped(http_req *req, const char *key, const char *json, si
     size_t total = len + klen + 5; /* {"" : } */
     char *p = total <= sizeof small ? small : malloc(total);
     if (p == NULL) {
-        http_respond_error(req, 500, "ERR_INTERNAL", "out of memory");
+        http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
         return;
     }
     size_t o = 0;
@@ -91,7 +92,7 @@ static void with_session(app *a, http_req *req, route_fn route)
     ar.signature = http_req_header(req, "x-wx-signature", &ar.signature_len);
     route_call *call = malloc(sizeof *call);
     if (call == NULL) {
-        http_respond_error(req, 500, "ERR_INTERNAL", "out of memory");
+        http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
         return;
     }
     call->app = a;
@@ -101,9 +102,9 @@ static void with_session(app *a, http_req *req, route_fn route)
     if (rc < 0) {
         free(call);
         if (rc == WXS_ECANCELED)
-            http_respond_error(req, 503, "ERR_SHUTTING_DOWN", "server is shutting down");
+            http_respond_error(req, 503, WXS_REASON_SHUTTING_DOWN, "server is shutting down");
         else
-            http_respond_error(req, 500, "ERR_INTERNAL", wxs_strerror(rc));
+            http_respond_error(req, 500, WXS_REASON_INTERNAL, wxs_strerror(rc));
     }
 }
 
@@ -172,7 +173,7 @@ void app_handle(void *arg, http_req *req)
             if (!path_is(sub, sublen, r->path))
                 continue;
             if (r->post ? method != HTTP_POST : !readonly)
-                http_respond_error(req, 405, "ERR_METHOD_NOT_ALLOWED",
+                http_respond_error(req, 405, HTTP_REASON_METHOD_NOT_ALLOWED,
                                    r->post ? "use POST" : "use GET");
             else
                 with_session(a, req, r->fn);
@@ -181,5 +182,5 @@ void app_handle(void *arg, http_req *req)
         if (readonly && serve_asset(req, sub, sublen))
             return;
     }
-    http_respond_error(req, 404, "ERR_NOT_FOUND", "no such route");
+    http_respond_error(req, 404, HTTP_REASON_NOT_FOUND, "no such route");
 }

@@ -2,7 +2,9 @@
  * /sns/jscode2session, replies sent now, after the latency or held by an injected failure, and
  * a sim's lifetime. The decisions are in simulator_state.c, parameters and replies in
  * simulator_reply.c, the /__wxsim routes in simulator_admin.c (reached through its table). */
+#include "server_reasons.h"
 #include "simulator_impl.h"
+#include "wxsession.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -24,7 +26,7 @@ struct pending {
 static void send_reply(http_req *req, reply *r)
 {
     if (r->body == NULL)
-        http_respond_error(req, 500, "ERR_INTERNAL", "out of memory");
+        http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
     else
         http_respond(req, r->status, r->content_type, r->body, r->len, 0);
     free(r->body);
@@ -81,7 +83,7 @@ static void pending_on_abort(void *arg, http_req *req)
     pending *p = arg;
     if (!pending_unlink(p))
         return;
-    http_respond_error(req, 503, "ERR_CLIENT_GONE", "client went away");
+    http_respond_error(req, 503, HTTP_REASON_CLIENT_GONE, "client went away");
     pending_release(p);
 }
 
@@ -162,7 +164,7 @@ int sim_handle(sim *s, uv_loop_t *loop, http_req *req)
     if (route->path != NULL)
         route->handle(s, req, &r);
     else
-        sim__reply_error(&r, 404, "ERR_NOT_FOUND", "no such simulator route");
+        sim__reply_error(&r, 404, HTTP_REASON_NOT_FOUND, "no such simulator route");
     send_reply(req, &r);
     return 1;
 }

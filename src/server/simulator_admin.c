@@ -1,6 +1,7 @@
 /* simulator_admin.c: the simulator's /__wxsim routes (contract in simulator.h), offered to
  * simulator.c as a table: login (plays wx.login + wx.getUserInfo for a test user), stats, config
  * and reset. Codes, users and decisions are in simulator_state.c. */
+#include "server_reasons.h"
 #include "simulator_impl.h"
 
 #include "wxsession.h"
@@ -110,7 +111,7 @@ static void login_reply(reply *r, const login_params *lp, const char *codetext, 
     char sig[41];
     if (raw == NULL) {
         json_decref(info);
-        sim__reply_error(r, 500, "ERR_INTERNAL", "out of memory");
+        sim__reply_error(r, 500, WXS_REASON_INTERNAL, "out of memory");
         return;
     }
     wxs_signature(raw, strlen(raw), key, strlen(key), sig);
@@ -126,7 +127,7 @@ static void handle_login(sim *s, http_req *req, reply *r)
     char codetext[CODE_LEN + 1], key[KEY_LEN + 1], openid[OPENID_LEN + 1];
     int method = http_req_method(req);
     if (method != HTTP_GET && method != HTTP_POST) {
-        sim__reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use GET or POST");
+        sim__reply_error(r, 405, HTTP_REASON_METHOD_NOT_ALLOWED, "use GET or POST");
         return;
     }
     const char *why = login_parse(req, &lp);
@@ -134,9 +135,9 @@ static void handle_login(sim *s, http_req *req, reply *r)
                              : sim__login_issue(s, lp.user != NULL ? lp.user : "test",
                                                 lp.session_key, codetext, key, openid);
     if (why != NULL)
-        sim__reply_error(r, 400, "ERR_BAD_PARAM", why);
+        sim__reply_error(r, 400, HTTP_REASON_BAD_PARAM, why);
     else if (status != 0)
-        sim__reply_error(r, status, "ERR_SIMULATOR_FULL", "too many codes or users");
+        sim__reply_error(r, status, HTTP_REASON_SIMULATOR_FULL, "too many codes or users");
     else
         login_reply(r, &lp, codetext, key, openid);
     OPENSSL_cleanse(key, sizeof key);
@@ -203,14 +204,14 @@ static void handle_config(sim *s, http_req *req, reply *r)
     long long latency = -1, count = -2;
     int mode = -1;
     if (http_req_method(req) != HTTP_POST) {
-        sim__reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use POST");
+        sim__reply_error(r, 405, HTTP_REASON_METHOD_NOT_ALLOWED, "use POST");
         return;
     }
     json_t *doc = json_loadb(body, len, 0, NULL);
     const char *why = doc != NULL ? config_parse(doc, &latency, &mode, &count) : "body is not JSON";
     json_decref(doc);
     if (why != NULL) {
-        sim__reply_error(r, 400, "ERR_BAD_CONFIG", why);
+        sim__reply_error(r, 400, HTTP_REASON_BAD_CONFIG, why);
         return;
     }
     pthread_mutex_lock(&s->lock);
@@ -232,7 +233,7 @@ static void handle_config(sim *s, http_req *req, reply *r)
 static void handle_reset(sim *s, http_req *req, reply *r)
 {
     if (http_req_method(req) != HTTP_POST) {
-        sim__reply_error(r, 405, "ERR_METHOD_NOT_ALLOWED", "use POST");
+        sim__reply_error(r, 405, HTTP_REASON_METHOD_NOT_ALLOWED, "use POST");
         return;
     }
     pthread_mutex_lock(&s->lock);
