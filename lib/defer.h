@@ -5,6 +5,8 @@
 #ifndef WXS_DEFER_H
 #define WXS_DEFER_H
 
+#include "list.h"
+
 #include <stddef.h>
 #include <uv.h>
 
@@ -17,8 +19,6 @@ struct wxs__deferred {
     wxs__deferred *next;
     wxs__deferred_fn fn;
 };
-
-#define WXS__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /** A queue of deferred calls on one loop. A uv_check handle runs the queue right after the
  *  loop's I/O callbacks; a uv_idle handle, started only while the queue is not empty, keeps the

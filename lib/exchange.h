@@ -15,8 +15,8 @@
 #include "store.h"
 #include "wechat.h"
 
-#define WXS__EXCHANGE_REMEMBER_S                                                                   \
-    300 /* a code lives 5 minutes: its result is remembered that long */
+/* A code lives 5 minutes: its result is remembered that long, in seconds. */
+#define WXS__EXCHANGE_REMEMBER_S 300
 
 /** The outcome of an exchange, as each waiter gets it (strings borrowed for the callback):
  *    0             openid and session_key set; unionid when WeChat sent one to this exchange

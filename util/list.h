@@ -11,8 +11,12 @@ typedef struct wxs__list {
     struct wxs__list *prev;
 } wxs__list;
 
+/** The struct of type `type` whose member `member` is at `ptr` (any embedded member: a list
+ *  link, a deferred call). */
+#define WXS__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
 /** The struct of type `type` whose member `member` is the link at `ptr`. */
-#define wxs__list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define wxs__list_entry(ptr, type, member) WXS__CONTAINER_OF(ptr, type, member)
 
 /** Iterate the links of head; safe against unlinking the current link (it reads next first). */
 #define wxs__list_each(pos, tmp, head)                                                             \

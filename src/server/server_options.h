@@ -13,7 +13,12 @@ typedef struct server_options {
     long long workers;
     long long header_bytes;
     long long body_bytes;
-    long long connections; /* per worker */
+    long long connections;  /* per worker */
+    long long queued_bytes; /* per worker: answers waiting on clients that do not read */
+    long long reuse_port;   /* bool: join a port other processes hold (zero-downtime restarts) */
+    long long logins_per_minute; /* per client address: the login limiter's rate */
+    long long login_burst;       /* ... and its bucket */
+    long long trust_forwarded;   /* bool: the client address is X-Forwarded-For's last entry */
     long long header_timeout_ms;
     long long body_timeout_ms;
     long long idle_timeout_ms;

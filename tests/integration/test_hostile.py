@@ -418,7 +418,7 @@ class Hostile(unittest.TestCase):
             # (name, request bytes, status, error code / exact body / body substring)
             ("header block over 16 KiB", get(b"X-Big: " + b"a" * 20000 + b"\r\n"),
              431, "ERR_HEADER_TOO_LARGE"),
-            ("header block over http-parser's 80 KiB", get(b"X-Big: " + b"a" * 90000 + b"\r\n"),
+            ("header block over 80 KiB", get(b"X-Big: " + b"a" * 90000 + b"\r\n"),
              431, "ERR_HEADER_TOO_LARGE"),
             ("rawData over 8 KiB decoded",
              login(urllib.parse.quote(json.dumps({"nickName": "x" * 9000})).encode()),
