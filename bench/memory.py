@@ -84,8 +84,8 @@ class MemoryCheck:
         """wxsessiond on the SQLite store db (WeChat at sim_base; the default is never called)."""
         proc, m = self.sup.start("wxsessiond-memory", [
             self.bin, "--port=0", f"--workers={self.args.workers}", f"--app-id={APP_ID}",
-            "--store=sqlite", f"--sqlite-path={db}", f"--wechat-api-base={sim_base}",
-            "--log-level=warn"], env={"WXS_APP_SECRET": APP_SECRET},
+            "--store=sqlite", f"--sqlite-path={db}", f"--wechat-api-base={sim_base}"],
+            env={"WXS_APP_SECRET": APP_SECRET},
             ready=r"listening on 127\.0\.0\.1:(\d+)")
         base = f"http://127.0.0.1:{m.group(1)}"
         wait_tcp(int(m.group(1)), proc)
@@ -127,7 +127,7 @@ class MemoryCheck:
         seconds = max(10, int(self.args.memory_minutes * 60))
         sim, m = self.sup.start("simulator-memory", [
             self.bin, "--simulator-only", "--port=0", "--workers=1", f"--app-id={APP_ID}",
-            "--simulator-quota-per-minute=1000000", "--log-level=warn",
+            "--simulator-quota-per-minute=1000000",
             f"--simulator-latency-ms={LOGIN_LATENCY_MS}"], env={"WXS_APP_SECRET": APP_SECRET},
             ready=r"listening on 127\.0\.0\.1:(\d+)")
         sim_base = f"http://127.0.0.1:{m.group(1)}"

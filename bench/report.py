@@ -1,5 +1,5 @@
 """report.py: turns bench/out/results.json (and memory.json) into report.md and chart.svg, checks
-the issue's targets, and publishes the pair to docs/benchmarks.{md,svg}."""
+the project's performance targets, and publishes the pair to docs/benchmarks.{md,svg}."""
 
 import json
 import os
@@ -9,7 +9,7 @@ from html import escape
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Which reference each scenario is measured against, and the targets from the issue.
+# Which reference each scenario is measured against, and the performance targets.
 REFERENCE = {
     "anon": "ref_nginx", "code_redis": "ref_nginx", "code_sqlite": "ref_nginx",
     "login_redis": "ref_exchange", "login_sqlite": "ref_exchange",
@@ -292,7 +292,7 @@ def memory_section(mem):
 
 
 LOGIN_NOTE = (
-    "How to read the login targets. The issue's bound for logins is WeChat (\"the WeChat side "
+    "How to read the login targets. The bound for logins is meant to be WeChat (\"the WeChat side "
     "is the bound\"). In the rows marked \"WeChat 20 ms\" it is: the simulator answers after "
     "20 ms, 64 connections cap the exchange rate, and the ratio shows what wxsessiond adds on top "
     "of WeChat. In the zero-latency rows the bound is the two shared cores instead: the simulator "

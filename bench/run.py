@@ -95,17 +95,22 @@ def build(out_dir, attempts=5):
     raise BenchError("wxsessiond does not build")
 
 
-def prepare_node(out_dir):
-    """Copies ../shared/baseline-node (read-only) to <out>/baseline-node and runs npm ci there
-    when its lock file changed or node_modules is missing. Returns the directory."""
+def prepare_node(out_dir, node_src):
+    """Copies the Node baseline (node_src, read-only; ../shared/baseline-node by default) to
+    <out>/baseline-node and runs npm ci there when its lock file changed or node_modules is
+    missing. Returns the directory, or None (with the reason printed) when node_src holds no
+    baseline: the Node rows are then skipped."""
+    if not os.path.isfile(os.path.join(node_src, "server.js")):
+        log(f"skipping the Node baseline rows: no baseline at {node_src} (see --node-src)")
+        return None
     dst = os.path.join(out_dir, "baseline-node")
-    src_lock = os.path.join(NODE_SRC, "package-lock.json")
+    src_lock = os.path.join(node_src, "package-lock.json")
     dst_lock = os.path.join(dst, "package-lock.json")
     fresh = (os.path.isdir(os.path.join(dst, "node_modules")) and os.path.exists(dst_lock)
              and open(src_lock).read() == open(dst_lock).read())
     for name in ("server.js", "session.js", "package.json", "package-lock.json"):
         os.makedirs(dst, exist_ok=True)
-        shutil.copyfile(os.path.join(NODE_SRC, name), os.path.join(dst, name))
+        shutil.copyfile(os.path.join(node_src, name), os.path.join(dst, name))
     if not fresh:
         log("npm ci in bench/out/baseline-node")
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=dst, check=True,
@@ -190,7 +195,7 @@ class Suite:
         self.redis = redis
         sim, m = self.sup.start("simulator", [
             self.bin, "--simulator-only", "--port=0", f"--workers={self.args.workers}",
-            f"--app-id={APP_ID}", "--simulator-quota-per-minute=1000000", "--log-level=warn"],
+            f"--app-id={APP_ID}", "--simulator-quota-per-minute=1000000"],
             env={"WXS_APP_SECRET": APP_SECRET}, ready=r"listening on 127\.0\.0\.1:(\d+)")
         self.sim = sim
         self.sim_base = f"http://127.0.0.1:{m.group(1)}"
@@ -198,7 +203,7 @@ class Suite:
         # a second simulator answering jscode2session after a WeChat-like round trip
         slow, m = self.sup.start("simulator-latency", [
             self.bin, "--simulator-only", "--port=0", f"--workers={self.args.workers}",
-            f"--app-id={APP_ID}", "--simulator-quota-per-minute=1000000", "--log-level=warn",
+            f"--app-id={APP_ID}", "--simulator-quota-per-minute=1000000",
             f"--simulator-latency-ms={self.args.wechat_latency_ms}"],
             env={"WXS_APP_SECRET": APP_SECRET}, ready=r"listening on 127\.0\.0\.1:(\d+)")
         self.slow_sim = slow
@@ -212,7 +217,7 @@ class Suite:
         db = os.path.join(self.data, f"{name}.db")  # sessions (sqlite store) and paints
         argv += [self.bin, "--port=0", f"--workers={self.args.workers}", f"--app-id={APP_ID}",
                  f"--store={store}", f"--redis-port={self.redis_port}", f"--sqlite-path={db}",
-                 f"--wechat-api-base={sim_base or self.sim_base}", "--log-level=warn",
+                 f"--wechat-api-base={sim_base or self.sim_base}",
                  "--paints-max-per-user=100000000"] + list(extra)
         proc, m = self.sup.start(name, argv, env={"WXS_APP_SECRET": APP_SECRET},
                                  ready=r"listening on 127\.0\.0\.1:(\d+)")
@@ -245,6 +250,8 @@ class Suite:
     # -- bookkeeping
 
     def selected(self, sid):
+        if self.node_dir is None and sid.startswith("node_"):
+            return False  # no baseline to run (prepare_node said why)
         return not self.args.only or any(o in sid for o in self.args.only)
 
     def add_result(self, scenario, res):
@@ -395,6 +402,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="development pass: -d3s, 1 run")
     p.add_argument("--only", action="append", help="run the scenarios whose id holds this")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "out"), help="output folder")
+    p.add_argument("--node-src", default=NODE_SRC,
+                   help="the Node baseline to compare with (../shared/baseline-node); "
+                        "when it is missing the Node rows are skipped")
     p.add_argument("--memory", action="store_true", help="run the memory check instead")
     p.add_argument("--memory-sessions", type=int, default=1000000)
     p.add_argument("--memory-minutes", type=float, default=10.0, help="load length (10)")
@@ -439,7 +449,7 @@ def main(argv):
         with open(os.path.join(out, "memory.json"), "w") as f:
             json.dump(result, f, indent=1)
     else:
-        node_dir = prepare_node(out)
+        node_dir = prepare_node(out, os.path.abspath(args.node_src))
         suite = Suite(args, out, binary, node_dir)
         try:
             suite.start_infra()

@@ -83,6 +83,14 @@ typedef void (*wxs_log_fn)(void *arg, wxs_log_level level, const char *line);
  *  fn NULL restores the default sink. json != 0 formats lines as JSON objects. */
 void wxs_set_log(wxs_log_fn fn, void *arg, wxs_log_level min_level, int json);
 
+/** Change only the level and format, safely while other threads log (a reload). */
+void wxs_set_log_level(wxs_log_level min_level, int json);
+
+/** Write one line through the library's sink, in its format and subject to its level: a
+ *  program's own lines then look like the library's (one stream, one format). printf-style; the
+ *  message is cut at 1023 bytes. Never pass a secret. */
+void wxs_log(wxs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---------------------------------------------------------------- config */
 
 /* The configuration: tables of options (name, type, default, bounds, env var, flag, help) drive
@@ -172,6 +180,18 @@ int wxs_config_load_env(wxs_config *cfg, char *err, size_t errlen);
 /** Set one option from text, as a flag or env var would. name is the option's name
  *  ("redis.port"), its alias, or its flag without dashes ("redis-port"). */
 int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+
+/** 1 when name is a registered option's name, alias or flag (without dashes), else 0. */
+int wxs_config_has(const wxs_config *cfg, const char *name);
+
+/** The flag (without dashes) of the registered option nearest to a misspelt name, when one is
+ *  near enough to be a likely typo; else NULL. Borrowed from the option table. */
+const char *wxs_config_suggest(const wxs_config *cfg, const char *name);
+
+/** Count the WXS_* environment variables that no registered option reads (a typo, or an option
+ *  of another version) and list them into out ("WXS_PROT (did you mean WXS_PORT?), ...",
+ *  cut to outlen). A program warns about them; they are otherwise ignored. */
+size_t wxs_config_unknown_env(const wxs_config *cfg, char *out, size_t outlen);
 
 /** Check every option against its rules and run each table's validate. */
 int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen);

@@ -534,7 +534,7 @@ out:
 
 /* The environment variable of an alias: WXS_ and the key in upper snake case ("redis.ttl":
  * WXS_REDIS_TTL, "a.fooBar": WXS_A_FOO_BAR). */
-static void alias_env(const char *alias, char *out, size_t outlen)
+void wxs__config_alias_env(const char *alias, char *out, size_t outlen)
 {
     size_t n = (size_t)snprintf(out, outlen, "WXS_");
     for (const char *p = alias; *p != '\0' && n + 2 < outlen; p++) {
@@ -555,7 +555,7 @@ static int load_env_option(void *fields, const wxs_option *o, char *err, size_t 
     const char *name = o->env;
     const char *text = getenv(o->env);
     if (text == NULL && o->alias != NULL) {
-        alias_env(o->alias, old_env, sizeof old_env);
+        wxs__config_alias_env(o->alias, old_env, sizeof old_env);
         name = old_env;
         text = getenv(old_env);
     }
@@ -602,8 +602,12 @@ int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *e
     option_ref r;
     if (cfg == NULL || name == NULL || value == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
-    if (!find_option(cfg, name, &r))
-        return fail(err, errlen, WXS_ECONFIG, "unknown option '%.64s'", name);
+    if (!find_option(cfg, name, &r)) {
+        const char *near = wxs_config_suggest(cfg, name);
+        return fail(err, errlen, WXS_ECONFIG, "unknown option '%.64s'%s%s%s", name,
+                    near != NULL ? " (did you mean '" : "", near != NULL ? near : "",
+                    near != NULL ? "'?)" : "");
+    }
     return set_text(r.fields, r.o, value, err, errlen);
 }
 
@@ -635,6 +639,12 @@ int wxs_config_validate(const wxs_config *cfg, char *err, size_t errlen)
             return rc;
     }
     return 0;
+}
+
+int wxs_config_has(const wxs_config *cfg, const char *name)
+{
+    option_ref r;
+    return cfg != NULL && name != NULL && find_option(cfg, name, &r);
 }
 
 const char *wxs_config_get_str(const wxs_config *cfg, const char *name)

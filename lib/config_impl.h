@@ -32,6 +32,10 @@ static inline int is_string_type(wxs_option_type t)
     return t == WXS_OPT_STRING || t == WXS_OPT_ENUM || t == WXS_OPT_SECRET;
 }
 
+/** The environment variable of an alias: WXS_ and the key in upper snake case ("redis.ttl":
+ *  WXS_REDIS_TTL). (lib/config.c) */
+void wxs__config_alias_env(const char *alias, char *out, size_t outlen);
+
 /** The library's own table (lib/config_table.c), registered by wxs_config_new. */
 extern const wxs_option_table wxs__config_library_table;
 

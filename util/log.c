@@ -1,14 +1,16 @@
-/* log.c: the library's log sink: text or JSON lines, level-filtered, thread-safe. */
+/* log.c: the library's log sink: text or JSON lines, level-filtered, thread-safe; the level and
+ * format may change while other threads log (a program's reload). */
 #include "util.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static wxs_log_fn log_fn;
 static void *log_arg;
-static wxs_log_level log_min = WXS_LOG_INFO;
-static int log_json;
+static atomic_int log_min = WXS_LOG_INFO;
+static atomic_int log_json;
 
 static const char *level_name(wxs_log_level l)
 {
@@ -20,19 +22,21 @@ void wxs_set_log(wxs_log_fn fn, void *arg, wxs_log_level min_level, int json)
 {
     log_fn = fn;
     log_arg = arg;
-    log_min = min_level;
-    log_json = json;
+    wxs_set_log_level(min_level, json);
 }
 
-void wxs__log(wxs_log_level level, const char *fmt, ...)
+void wxs_set_log_level(wxs_log_level min_level, int json)
 {
-    if (level < log_min)
+    atomic_store(&log_min, (int)min_level);
+    atomic_store(&log_json, json != 0);
+}
+
+static void vlog(wxs_log_level level, const char *fmt, va_list ap)
+{
+    if ((int)level < atomic_load(&log_min))
         return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
 
     char ts[32];
     struct timespec now;
@@ -43,7 +47,7 @@ void wxs__log(wxs_log_level level, const char *fmt, ...)
     snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
 
     char line[1400];
-    if (log_json) {
+    if (atomic_load(&log_json)) {
         wxs__buf b;
         wxs__buf_init(&b, sizeof line - 1);
         if (wxs__buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
@@ -61,6 +65,22 @@ void wxs__log(wxs_log_level level, const char *fmt, ...)
         return;
     }
     fprintf(stderr, "%s\n", line); /* one fprintf: stdio locks the stream */
+}
+
+void wxs__log(wxs_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void wxs_log(wxs_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
 }
 
 void wxs__log_tag(const char *s, size_t len, char out[9])

@@ -5,6 +5,7 @@
 
 #include "options.h"
 #include "server_options.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,31 +18,35 @@
 #define INPUT_MAX (1 << 20) /* largest rawData or decode input */
 #define KEY_FILE_MAX 4096   /* largest --session-key-file */
 
-static const char usage_text[] =
-    "usage: wxsession COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  sign (--raw-data TEXT | --raw-data-file FILE) (--session-key KEY | --session-key-file "
-    "FILE)\n"
-    "      print the weapp-session signature: lowercase hex sha1(rawData + session_key).\n"
-    "      rawData is the decoded X-WX-RawData value; a file is hashed byte for byte.\n"
-    "  verify (the arguments of sign) --signature SIG\n"
-    "      print \"ok\" and exit 0 when SIG is the signature, else print \"mismatch\", exit 1\n"
-    "  decode [-n] TEXT\n"
-    "      strictly percent-decode TEXT (an X-WX-RawData header value) as decodeURIComponent\n"
-    "      does and print the bytes (-n: without a trailing newline)\n"
-    "  check-config [--config FILE] [--dev] [--OPTION=VALUE | --OPTION VALUE ...]\n"
-    "      apply defaults < config file < environment < flags, validate, print the effective\n"
-    "      configuration (secrets shown as \"***\") and \"config ok\"\n"
-    "  config-docs\n"
-    "      print the Markdown reference of every option (docs/config.md)\n"
-    "  --help, --version\n"
-    "\n"
-    "A session key file has its trailing newline removed. Keys given with --session-key are\n"
-    "visible to other local users in the process list; prefer --session-key-file.\n"
-    "Exit status: 0 success, 1 signature mismatch, 2 usage, input or configuration error.\n"
-    "\n"
-    "check-config options (the same as wxsessiond's; --dev turns the simulator on):\n";
+/* One command: its synopsis and what it does, for `wxsession --help` and `wxsession CMD --help`. */
+typedef struct command_help {
+    const char *name;
+    const char *synopsis;
+    const char *text;
+} command_help;
+
+static const command_help commands[] = {
+    {"sign",
+     "sign (--raw-data TEXT | --raw-data-file FILE) (--session-key KEY | --session-key-file FILE)",
+     "print the weapp-session signature: lowercase hex sha1(rawData + session_key).\n"
+     "rawData is the decoded X-WX-RawData value; a file is hashed byte for byte. A session key\n"
+     "file has its trailing newline removed. Keys given with --session-key are visible to\n"
+     "other local users in the process list; prefer --session-key-file.\n"},
+    {"verify", "verify (the arguments of sign) --signature SIG",
+     "print \"ok\" and exit 0 when SIG (40 lowercase hex digits) is the signature, else print\n"
+     "\"mismatch\" and exit 1. A SIG that is not 40 lowercase hex digits is a usage error.\n"},
+    {"decode", "decode [-n] TEXT",
+     "strictly percent-decode TEXT (an X-WX-RawData header value) as decodeURIComponent does\n"
+     "and print the bytes (-n: without a trailing newline)\n"},
+    {"check-config", "check-config [--config FILE] [--dev] [--OPTION=VALUE | --OPTION VALUE ...]",
+     "apply defaults < config file < environment < flags, validate, print the effective\n"
+     "configuration (secrets shown as \"***\") and \"config ok\". The options are\n"
+     "wxsessiond's (--dev turns the simulator on):\n"},
+    {"config-docs", "config-docs",
+     "print the Markdown reference of every option (docs/config.md)\n"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 /* Every option wxsessiond reads, and where their values go. */
 typedef struct all_options {
@@ -62,13 +67,29 @@ static wxs_config *config_new(all_options *all)
     return cfg;
 }
 
+/* `wxsession --help`: the commands, one line each. */
 static void usage(FILE *out)
 {
-    all_options all;
-    wxs_config *cfg = config_new(&all);
-    fputs(usage_text, out);
-    wxs_config_print_help(cfg, out);
-    wxs_config_free(cfg);
+    fputs("usage: wxsession COMMAND [ARGS]   (wxsession COMMAND --help: more on one)\n\n", out);
+    fputs("commands:\n", out);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %s\n", commands[i].synopsis);
+    fputs("  --help, --version\n\n"
+          "Exit status: 0 success, 1 signature mismatch, 2 usage, input or configuration error.\n",
+          out);
+}
+
+/* `wxsession CMD --help`: the command's synopsis and text; check-config adds the options. */
+static void command_usage(const command_help *c, FILE *out)
+{
+    fprintf(out, "usage: wxsession %s\n\n%s", c->synopsis, c->text);
+    if (strcmp(c->name, "check-config") == 0) {
+        all_options all;
+        wxs_config *cfg = config_new(&all);
+        fputc('\n', out);
+        wxs_config_print_help(cfg, out);
+        wxs_config_free(cfg);
+    }
 }
 
 static void config_docs(FILE *out)
@@ -132,6 +153,17 @@ struct sign_args {
     const char *signature;
 };
 
+/* 1 when s is a signature as WeChat writes it: 40 lowercase hex digits. */
+static int is_sha1_hex(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return 0;
+    }
+    return n == 40;
+}
+
 /* Parse the arguments of sign (want_sig 0) or verify (want_sig 1). 0 or EXIT_USAGE. */
 static int parse_sign_args(int argc, char **argv, int want_sig, struct sign_args *a)
 {
@@ -155,6 +187,8 @@ static int parse_sign_args(int argc, char **argv, int want_sig, struct sign_args
         return die("give one of --session-key and --session-key-file");
     if (want_sig && a->signature == NULL)
         return die("verify needs --signature");
+    if (want_sig && !is_sha1_hex(a->signature))
+        return die("--signature must be 40 lowercase hex digits (a sha1 in hex)");
     return 0;
 }
 
@@ -250,95 +284,26 @@ static int cmd_decode(int argc, char **argv)
 
 /* ------------------------------------------------------------------ check-config */
 
-/* Apply the option flags of argv[0..argc) to cfg in order (--config FILE and --dev skipped). */
-static int apply_flags(wxs_config *cfg, int argc, char **argv)
-{
-    char err[512];
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--config") == 0) {
-            i++;
-            continue;
-        }
-        if (strcmp(arg, "--dev") == 0 || strncmp(arg, "--config=", 9) == 0)
-            continue;
-        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
-            return die("unexpected argument '%s' (see --help)", arg);
-        char name[128];
-        const char *value = NULL;
-        const char *eq = strchr(arg, '=');
-        if (eq != NULL) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - arg - 2), arg + 2);
-            value = eq + 1;
-        } else if (i + 1 < argc) {
-            snprintf(name, sizeof name, "%s", arg + 2);
-            value = argv[++i];
-        } else {
-            return die("option '%s' needs a value", arg);
-        }
-        if (wxs_config_set(cfg, name, value, err, sizeof err) < 0)
-            return die("%s", err);
-    }
-    return 0;
-}
+#define CHECK_ARGS_MAX 256
 
-/* Find --config FILE / --config=FILE and --dev; EXIT_USAGE when --config lacks its value. */
-static int scan_modes(int argc, char **argv, const char **config_path, int *dev)
-{
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc)
-                return die("--config needs a FILE");
-            *config_path = argv[++i];
-        } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            *config_path = argv[i] + 9;
-        } else if (strcmp(argv[i], "--dev") == 0) {
-            *dev = 1;
-        }
-    }
-    return 0;
-}
-
+/* wxsessiond --check-config with the same arguments: the server's own reader (settings.c), so
+ * that both programs accept and refuse exactly the same configurations. */
 static int cmd_check_config(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    int dev = 0;
+    char *args[CHECK_ARGS_MAX + 2];
     char err[512];
-    int rc = scan_modes(argc, argv, &config_path, &dev);
-    if (rc != 0)
-        return rc;
-    all_options all;
-    wxs_config *cfg = config_new(&all);
-    if (cfg == NULL)
-        return die("out of memory");
-    rc = EXIT_USAGE;
-    if (dev && wxs_config_set(cfg, "simulator.enabled", "true", err, sizeof err) < 0) {
-        die("%s", err);
-        goto out;
-    }
-    if (config_path != NULL && wxs_config_load_file(cfg, config_path, err, sizeof err) < 0) {
-        die("%s", err);
-        goto out;
-    }
-    if (wxs_config_load_env(cfg, err, sizeof err) < 0) {
-        die("%s", err);
-        goto out;
-    }
-    if (apply_flags(cfg, argc, argv) != 0)
-        goto out;
-    if (wxs_config_validate(cfg, err, sizeof err) < 0) {
-        die("%s", err);
-        goto out;
-    }
-    if (wxs_config_dump(cfg, stdout) < 0) {
-        die("cannot write the configuration");
-        goto out;
-    }
-    printf("config ok\n");
-    rc = 0;
-out:
-    wxs_config_free(cfg);
-    return rc;
+    char mode[] = "--check-config";
+    char prog[] = "wxsession check-config";
+    settings s;
+    if (argc > CHECK_ARGS_MAX)
+        return die("more than %d arguments", CHECK_ARGS_MAX);
+    args[0] = prog;
+    memcpy(args + 1, argv, (size_t)argc * sizeof *argv);
+    args[argc + 1] = mode;
+    int rc = settings_read(&s, argc + 2, args, err, sizeof err);
+    if (rc < 0)
+        return die("%s", err);
+    return 0; /* SETTINGS_EXIT: the configuration and "config ok" are printed */
 }
 
 /* ------------------------------------------------------------------ main */
@@ -351,6 +316,14 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     int rc;
+    if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+        for (size_t i = 0; i < N_COMMANDS; i++) {
+            if (strcmp(cmd, commands[i].name) == 0) {
+                command_usage(&commands[i], stdout);
+                return 0;
+            }
+        }
+    }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         rc = 0;

@@ -35,6 +35,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(condition, what, timeout=30.0):
+    """Poll condition() until it is true. timeout is a hang guard, far above the normal case,
+    not a timing assertion: running out fails the test with what."""
+    deadline = time.monotonic() + timeout * SLOWDOWN
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not seen within the {timeout} s hang guard")
+        time.sleep(0.02)
+
+
 def wait_port(port, proc, what, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

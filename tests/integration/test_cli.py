@@ -5,7 +5,9 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import WXSESSION_CLI, WXSESSIOND
+import signal
+
+from harness import WXSESSION_CLI, WXSESSIOND, Server, wait_until
 
 OFFICIAL_RAW = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou",'
                 '"province":"Guangdong","country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/'
@@ -100,6 +102,108 @@ class Cli(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("--redis-port", out)
         self.assertIn("WXS_APP_SECRET", out)
+
+
+class CommandLineHelp(unittest.TestCase):
+    """Each command has its --help; the top-level help is the list of commands."""
+
+    def test_every_command_has_help(self):
+        for cmd in ("sign", "verify", "decode", "check-config", "config-docs"):
+            rc, out, err = run(WXSESSION_CLI, cmd, "--help")
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(out.startswith(f"usage: wxsession {cmd}"), out)
+        rc, out, _ = run(WXSESSION_CLI, "check-config", "--help")
+        self.assertIn("--redis-port", out, "check-config --help lists the options")
+
+    def test_top_level_help_is_short(self):
+        rc, out, _ = run(WXSESSION_CLI, "--help")
+        self.assertEqual(rc, 0)
+        self.assertLess(len(out.splitlines()), 20, out)
+        self.assertNotIn("--redis-port", out)
+        self.assertIn("check-config", out)
+
+    def test_verify_refuses_a_signature_that_is_not_hex(self):
+        for sig in ("nothex", OFFICIAL_SIG.upper(), OFFICIAL_SIG[:39], OFFICIAL_SIG + "0"):
+            rc, out, err = run(WXSESSION_CLI, "verify", "--raw-data", OFFICIAL_RAW,
+                               "--session-key", OFFICIAL_KEY, "--signature", sig)
+            self.assertEqual(rc, 2, sig)
+            self.assertEqual(out, "", "a usage error, not a mismatch")
+            self.assertIn("40 lowercase hex digits", err)
+
+
+class StartupMessages(unittest.TestCase):
+    """What the server says about its command line and environment."""
+
+    def test_unknown_flag_is_named_as_such(self):
+        rc, _, err = run(WXSESSIOND, "--dev", "--frobnicate")
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown option '--frobnicate'", err)
+        self.assertNotIn("needs a value", err)
+
+    def test_unknown_flag_suggests_the_nearest(self):
+        for prog in ([WXSESSIOND, "--dev"], [WXSESSION_CLI, "check-config", "--dev"]):
+            rc, _, err = run(*prog, "--wokers", "2")
+            self.assertEqual(rc, 2, prog)
+            self.assertIn("did you mean '--workers'", err)
+
+    def test_unknown_environment_variable_is_reported(self):
+        server = Server(env={"WXS_PROT": "1"}, args=("--dev",))
+        try:
+            out = server.output()
+            self.assertIn("ignoring unknown environment variables: ", out)
+            self.assertIn("WXS_PROT (did you mean WXS_PORT?)", out)
+            self.assertIn(" warn ", out[:out.index("WXS_PROT")].splitlines()[-1])
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_json_log_format_covers_every_line(self):
+        server = Server(args=("--dev", "--log-format=json"))
+        try:
+            self.assertEqual(server.stop(), 0)
+            lines = [line for line in server.output().splitlines() if line.strip()]
+            self.assertTrue(any("listening on 127.0.0.1:" in line for line in lines), lines)
+            for line in lines:
+                entry = json.loads(line)  # every line, start-up and stop included
+                self.assertEqual(set(entry), {"time", "level", "msg"}, line)
+        finally:
+            server.cleanup()
+
+
+class Reload(unittest.TestCase):
+    """SIGHUP reads the configuration again and applies the log settings; it never stops the
+    server."""
+
+    def test_sighup_applies_the_log_level_and_keeps_serving(self):
+        server = Server(args=("--dev",))
+        try:
+            with open(server.config_path) as f:
+                cfg = json.load(f)
+            cfg["log"] = {"level": "debug", "format": "json"}
+            with open(server.config_path, "w") as f:
+                json.dump(cfg, f)
+            server.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "log.level debug" in server.output(), "the reload's log line")
+            self.assertEqual(server.request("GET", "/healthz")[0], 200)
+            self.assertIsNone(server.proc.poll(), "still running")
+            last = server.output().splitlines()[-1]
+            self.assertEqual(json.loads(last)["level"], "info", "the new format is in use")
+        finally:
+            server.stop()
+            server.cleanup()
+
+    def test_sighup_with_a_broken_config_changes_nothing(self):
+        server = Server(args=("--dev",))
+        try:
+            with open(server.config_path, "w") as f:
+                f.write("{not json")
+            server.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: "does not read" in server.output(), "the reload's error line")
+            self.assertEqual(server.request("GET", "/healthz")[0], 200)
+            self.assertIsNone(server.proc.poll(), "still running")
+            self.assertEqual(server.stop(), 0, "a clean stop after it")
+        finally:
+            server.cleanup()
 
 
 if __name__ == "__main__":

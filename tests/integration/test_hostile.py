@@ -116,7 +116,7 @@ class Hostile(unittest.TestCase):
         cls.code = creds["code"]
         cls.pid = cls.server.proc.pid
         cls.sanitized = sanitized(cls.pid)
-        lowered = re.search(r"limits.connections lowered from \d+ to (\d+)", cls.server.output())
+        lowered = re.search(r"limits.connections: (\d+) per worker", cls.server.output())
         cls.capacity = 2 * (int(lowered.group(1)) if lowered else 10000)  # 2 workers
 
     @classmethod
@@ -567,7 +567,7 @@ class ConnectionLimits(unittest.TestCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (600, 600))
 
         server = self.start({"connections": 10000}, preexec_fn=few_files)
-        found = re.search(r"limits.connections lowered from 10000 to (\d+)", server.output())
+        found = re.search(r"limits.connections: (\d+) per worker \(of 10000\)", server.output())
         self.assertIsNotNone(found, server.output())
         limit = int(found.group(1))
         self.assertLess(limit, 600 - 64)

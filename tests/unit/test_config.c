@@ -786,9 +786,8 @@ static void test_aliases(void **state)
 {
     char err[256] = "";
     wxs_config *cfg = config_new_all();
-    assert_int_equal(wxs_config_load_file(cfg, temp_file("{\"redis\": {\"ttl\": 60}}"), err,
-                                          sizeof err),
-                     0);
+    assert_int_equal(
+        wxs_config_load_file(cfg, temp_file("{\"redis\": {\"ttl\": 60}}"), err, sizeof err), 0);
     assert_int_equal(cfg->session_ttl, 60);
     assert_int_equal(wxs_config_set(cfg, "redis-ttl", "61", err, sizeof err), 0);
     assert_int_equal(cfg->session_ttl, 61);
@@ -926,7 +925,7 @@ static void test_markdown(void **state)
         check_markdown_row(line, cfg);
         rows++;
     }
-    assert_int_equal(rows, 46);
+    assert_int_equal(rows, 51);
     wxs_config_free(cfg);
     free(md);
 }
@@ -950,7 +949,7 @@ static void test_help(void **state)
     int lines = 0; /* one per option, under one heading per table */
     for (const char *p = strstr(help, "\n  --"); p != NULL; p = strstr(p + 1, "\n  --"))
         lines++;
-    assert_int_equal(lines + (strncmp(help, "  --", 4) == 0), 46);
+    assert_int_equal(lines + (strncmp(help, "  --", 4) == 0), 51);
     assert_non_null(strstr(help, "Session layer (libwxsession):\n"));
     assert_non_null(strstr(help, "\nServer (wxsessiond):\n"));
     free(help);

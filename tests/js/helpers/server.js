@@ -85,7 +85,7 @@ function stopChild(child) {
 
 /**
  * Starts `wxsessiond --dev` on a port it picks itself (--port 0, read back from its
- * "listening on 127.0.0.1:P" line). options.args: extra flags (e.g. ['--store', 'redis']).
+ * "listening on 127.0.0.1:P" log line on stderr). options.args: extra flags (e.g. ['--store', 'redis']).
  * Resolves to {origin, base, port, stderr(), stop(), sim: {login, stats, config}}; stop()
  * resolves to the exit code (0 on a clean SIGTERM stop) and removes the temp directory.
  */
@@ -93,16 +93,17 @@ async function startServer(options) {
     const o = options || {};
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wxs-js-'));
     const args = ['--dev', '--port', '0', '--sqlite-path', path.join(tmp, 'wxs.db'),
-        '--log-level', 'warn', ...(o.args || [])];
+        ...(o.args || [])];
     const child = spawn(wxsessiondPath(), args, { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let errText = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (c) => {
         errText += c;
     });
+    child.stdout.resume();
     let port;
     try {
-        const m = await waitForOutput(child, child.stdout, /listening on [^\s]*:(\d+)/,
+        const m = await waitForOutput(child, child.stderr, /listening on [^\s]*:(\d+)/,
             'wxsessiond');
         port = Number(m[1]);
     } catch (e) {
@@ -110,7 +111,6 @@ async function startServer(options) {
         fs.rmSync(tmp, { recursive: true, force: true });
         throw new Error(e.message + '\nstderr:\n' + errText);
     }
-    child.stdout.resume();
     const origin = `http://127.0.0.1:${port}`;
     const server = {
         port,
