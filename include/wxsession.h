@@ -297,7 +297,13 @@ typedef void (*wxs_auth_cb)(void *arg, const wxs_auth_result *res);
  *  WXS_ECANCELED (the context is being freed) and never calls cb. */
 int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb cb, void *arg);
 
-/** 1 when the context's store connection is up (for /healthz), else 0. */
+/** 1 when the context's session store can serve reads and writes (for a readiness probe), else
+ *  0. Redis: the connection is up and its AUTH / SELECT succeeded; a lost connection makes it 0
+ *  at once, until the store has reconnected by itself. SQLite: 0 while the file's writer is
+ *  failing: from a write that met a full disk, an I/O error or a read-only file until a write
+ *  reaches the file again (an idle failing writer tries a one-page write every second). 0 once
+ *  wxs_ctx_free was called (while the context is still in memory: until the loop has run the
+ *  close). Cheap (no I/O, no lock); call it on the context's loop thread. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx);
 
 #ifdef __cplusplus

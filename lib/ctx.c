@@ -98,7 +98,8 @@ void wxs_ctx_free(wxs_ctx *ctx)
     wxs__ctx_unref(ctx);
 }
 
+/* The store's own readiness (store.h); never asks a store that is closing. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx)
 {
-    return wxs__store_ready(ctx->store);
+    return ctx != NULL && !ctx->closing && wxs__store_ready(ctx->store);
 }

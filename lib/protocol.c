@@ -20,39 +20,52 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
+/* The length of the well-formed UTF-8 character at s[0..n) (1 to 4), or 0 when the bytes there
+ * are not one (overlong, surrogate, past U+10FFFF, or cut short by n). n > 0. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, min = 0x80, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, min = 0x800, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, min = 0x10000, cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
 int wxs__utf8_valid(const unsigned char *s, size_t n)
+{
+    return wxs__utf8_prefix(s, n, n) == n;
+}
+
+size_t wxs__utf8_prefix(const unsigned char *s, size_t n, size_t max)
 {
     size_t i = 0;
     while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned min;
-        unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2, min = 0x80, cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3, min = 0x800, cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4, min = 0x10000, cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
+        size_t len = utf8_char_len(s + i, n - i);
+        if (len == 0 || len > max - i)
+            break;
         i += len;
     }
-    return 1;
+    return i;
 }
 
 int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap, size_t *dstlen)
@@ -78,33 +91,6 @@ int wxs_percent_decode(const char *src, size_t srclen, char *dst, size_t dstcap,
         return WXS_EPARSE;
     *dstlen = out;
     return 0;
-}
-
-/* ---- JSON helpers */
-
-int wxs__json_depth_ok(const char *s, size_t n, int max_depth)
-{
-    int depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return 0;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 1;
 }
 
 /* ---- plain rawData: the record without a JSON library
@@ -450,6 +436,8 @@ int wxs__error_body_untrusted(wxs__buf *b)
     return wxs__error_body(b, WXS_REASON_UNTRUSTED_RAW_DATA, "Error", "untrusted raw data", NULL);
 }
 
+#define ERRMSG_MAX_BYTES 1024 /* of WeChat's errmsg kept in the error body */
+
 int wxs__error_body_exchange(wxs__buf *b, long errcode, const char *errmsg, const char *reason)
 {
     wxs__buf detail;
@@ -458,7 +446,10 @@ int wxs__error_body_exchange(wxs__buf *b, long errcode, const char *errmsg, cons
     if (errmsg != NULL) {
         rc = wxs__buf_printf(&detail, "{\"errcode\":%ld,\"errmsg\":\"", errcode);
         if (rc == 0)
-            rc = wxs__buf_add_json_escaped(&detail, errmsg, strnlen(errmsg, 1024));
+            rc = wxs__buf_add_json_escaped(&detail, errmsg,
+                                           wxs__utf8_prefix((const unsigned char *)errmsg,
+                                                            strnlen(errmsg, ERRMSG_MAX_BYTES),
+                                                            ERRMSG_MAX_BYTES));
     } else {
         rc = wxs__buf_adds(&detail, "{\"reason\":\"");
         if (rc == 0)

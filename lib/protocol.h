@@ -9,8 +9,10 @@
 /** 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int wxs__utf8_valid(const unsigned char *s, size_t n);
 
-/** 1 when the JSON text nests objects/arrays at most max_depth deep (strings skipped). */
-int wxs__json_depth_ok(const char *s, size_t n, int max_depth);
+/** The length of the longest prefix of s[0..n) that is at most max bytes and well-formed UTF-8:
+ *  it ends on a character boundary, before the first ill-formed sequence if there is one. */
+size_t wxs__utf8_prefix(const unsigned char *s, size_t n, size_t max);
+
 
 /** Parse decoded rawData: it must be a JSON object nesting at most max_depth deep. On success
  *  *out holds it (json_decref when done); WXS_EPARSE with a SyntaxError-style message in err. */
@@ -50,7 +52,9 @@ int wxs__error_body(wxs__buf *b, const char *reason, const char *name, const cha
 int wxs__error_body_expired(wxs__buf *b);
 int wxs__error_body_untrusted(wxs__buf *b);
 /** detail = {"errcode":N,"errmsg":M} when errmsg is not NULL (WeChat's reply), else
- *  {"reason":reason} (no reply: timeout, transport, bad reply). */
+ *  {"reason":reason} (no reply: timeout, transport, bad reply). M is errmsg cut to at most
+ *  1024 bytes on a UTF-8 character boundary, and before any ill-formed sequence, so the body is
+ *  always valid UTF-8. */
 int wxs__error_body_exchange(wxs__buf *b, long errcode, const char *errmsg, const char *reason);
 
 /** {"error":{"code":C,"message":M}}: the body of non-protocol errors (400, 431, 503). */

@@ -19,8 +19,8 @@ static void on_poll(uv_poll_t *h, int status, int events);
 /* Bring the poll handle in line with what is wanted; no libuv call when nothing changes. */
 static void update_poll(redis_uv *r)
 {
-    int events =
-        (r->want_read ? UV_READABLE : 0) | (r->want_write && r->write_stuck ? UV_WRITABLE : 0);
+    int events = (r->want_read ? UV_READABLE | UV_DISCONNECT : 0) |
+                 (r->want_write && r->write_stuck ? UV_WRITABLE : 0);
     if (events == r->polled)
         return;
     if (events == 0)
@@ -30,12 +30,23 @@ static void update_poll(redis_uv *r)
     r->polled = events;
 }
 
+/* Readable or writable: hand the event to hiredis. An error on the socket (a reset from a
+ * killed Redis, a refused connect) comes as status < 0, and libuv has stopped the handle then:
+ * hiredis is made to read, which fails with the socket's error and tears the connection down
+ * (every pending command ends with a NULL reply at once, the disconnect callback runs). EOF
+ * comes as readability (or UV_DISCONNECT) and ends the same way. */
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     redis_uv *r = h->data;
-    if (status < 0)
+    if (status < 0) {
+        r->polled = 0; /* libuv stopped the handle */
+        if (r->ac != NULL)
+            redisAsyncHandleRead(r->ac);
+        if (r->ac != NULL)
+            update_poll(r); /* no error read after all: watch again */
         return;
-    if (r->ac != NULL && (events & UV_READABLE))
+    }
+    if (r->ac != NULL && (events & (UV_READABLE | UV_DISCONNECT)))
         redisAsyncHandleRead(r->ac);
     if (r->ac != NULL && (events & UV_WRITABLE))
         redisAsyncHandleWrite(r->ac);

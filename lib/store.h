@@ -56,7 +56,8 @@ typedef struct wxs__store_ops {
     /** Start closing: pending ops get WXS_ECANCELED (or their real result); handles close on the
      *  loop; memory is released once they have. */
     void (*close)(wxs__store *st);
-    /** 1 when the backend connection is up. */
+    /** 1 when ops can succeed: the backend connection is up (Redis), the file's writer is not
+     *  failing (SQLite: util/sqlite_util.h). Cheap: called after every turn of the loop. */
     int (*ready)(const wxs__store *st);
     int (*get)(wxs__store *st, const char *key, size_t klen, wxs__store_get_cb cb, void *arg);
     int (*set_ex)(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,

@@ -338,9 +338,9 @@ static void connect_now(redis_store *st)
         drop_connection(st);
 }
 
-/* Whether the connect in progress has failed (e.g. ECONNREFUSED while Redis restarts). hiredis
- * 0.14's libuv adapter ignores the poll error that reports it, so without this check a refused
- * connect would only be noticed at the connect timeout. */
+/* Whether the connect in progress has failed (e.g. ECONNREFUSED while Redis restarts). The loop
+ * adapter (redis_uv.c) hands the poll error that reports it to hiredis at once; this check on
+ * the tick is the fallback, so a refused connect never waits for the connect timeout. */
 static int connect_failed(const redis_store *st)
 {
     int err = 0;

@@ -42,7 +42,8 @@
 #define MAX_PREFIX WXS__STORE_MAX_PREFIX
 #define MAX_KEY WXS__STORE_MAX_KEY
 #define MAX_LOGIN_ID WXS__STORE_MAX_LOGIN_ID
-#define SPARE_GETS_MAX 64 /* finished get ops kept for reuse: no allocation per read */
+#define SPARE_GETS_MAX 64         /* finished get ops kept for reuse: no allocation per read */
+#define PATH_OPTION "sqlite.path" /* the option naming the file, in error messages */
 
 /* Test hook: when set, called on the writer thread before each write. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
@@ -551,10 +552,12 @@ static int sq_get(wxs__store *base, const char *key, size_t klen, wxs__store_get
     return 0;
 }
 
+/* Ready unless closing or the file's writer is failing (util/sqlite_util.h): a full disk, an
+ * I/O error or a read-only file makes every write fail until a write reaches the file again. */
 static int sq_ready(const wxs__store *base)
 {
     const sqlite_store *st = (const sqlite_store *)base;
-    return st != NULL && !st->closing;
+    return st != NULL && !st->closing && wxs__sqlite_writer_failing(st->writes) == 0;
 }
 
 /* ------------------------------------------------------------ open and close */
@@ -646,14 +649,14 @@ static void destroy_now(sqlite_store *st)
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
     return wxs__sqlite_migrate(db, NULL, "PRAGMA user_version", SCHEMA_VERSION, schema_sql,
-                               "sqlite", err, errlen);
+                               PATH_OPTION, err, errlen);
 }
 
 /* The read connection: opens (creating) the file in WAL mode and brings the schema up to date
  * on it, then becomes read-only (PRAGMA query_only) with a short busy timeout. */
 static int open_read_conn(sqlite_store *st, const char *path, char *err, size_t errlen)
 {
-    int rc = wxs__sqlite_open_wal(path, OPEN_BUSY_TIMEOUT_MS, "sqlite", &st->rdb, err, errlen);
+    int rc = wxs__sqlite_open_wal(path, OPEN_BUSY_TIMEOUT_MS, PATH_OPTION, &st->rdb, err, errlen);
     if (rc < 0)
         return rc;
     rc = migrate(st->rdb, err, errlen);
@@ -687,7 +690,7 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     if (cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0' || strlen(prefix) > MAX_PREFIX) {
         set_err(err, errlen,
                 cfg->sqlite_path == NULL || cfg->sqlite_path[0] == '\0'
-                    ? "no database path configured (sqlite_path)"
+                    ? "no database path configured (option 'sqlite.path')"
                     : "the session prefix is longer than 256 bytes",
                 NULL);
         return WXS_ECONFIG;
@@ -708,7 +711,8 @@ static int sq_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     }
     rc = open_read_conn(st, cfg->sqlite_path, err, errlen);
     if (rc == 0)
-        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, "sqlite", err, errlen);
+        rc = wxs__sqlite_writer_attach(&st->writes, loop, cfg->sqlite_path, PATH_OPTION, err,
+                                       errlen);
     if (rc < 0)
         goto out;
     (void)wxs__defer_init(&st->reads, loop); /* cannot fail on a live loop */

@@ -3,6 +3,7 @@
  * commit). */
 #include "sqlite_util.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 #define CHECKPOINT_FRAMES 1000      /* checkpoint between batches once the WAL is this long */
 #define WRITER_MAX_STMTS 64         /* statements a writer keeps prepared */
 #define ERROR_LOG_INTERVAL_MS 10000
+
+/* While the writer is failing, a probe write runs after this long without jobs (test hook). */
+_Atomic unsigned wxs__sqlite_probe_interval_ms = 1000;
 
 int wxs__sqlite_query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
 {
@@ -34,21 +38,58 @@ out:
     return rc;
 }
 
-static int fail(char *err, size_t errlen, const char *who, const char *what, const char *why)
+static int fail(char *err, size_t errlen, const char *option, const char *what, const char *why)
 {
     if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s: %s: %s", who, what, why);
+        snprintf(err, errlen, "option '%s': %s: %s", option, what, why);
     return WXS_ESTORE;
 }
 
-int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3 **db, char *err,
+/* What to check when SQLite refuses a file with rc, or "" when there is nothing to add. */
+static const char *file_hint(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+        return " (does the directory exist and is it writable?)";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return " (are the file and its directory writable?)";
+    case SQLITE_FULL:
+        return " (is the disk full?)";
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+        return " (is it an SQLite database?)";
+    default:
+        return "";
+    }
+}
+
+/* "option '<option>': <what> '<path>': <SQLite's reason> (hint)"; returns WXS_ESTORE. */
+static int fail_file(char *err, size_t errlen, const char *option, const char *what,
+                     const char *path, int rc)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "option '%s': %s '%s': %s%s", option, what, path, sqlite3_errstr(rc),
+                 file_hint(rc));
+    return WXS_ESTORE;
+}
+
+/* The file name of db's main database ("" when unknown), for error messages. */
+static const char *db_path(sqlite3 *db)
+{
+    const char *path = sqlite3_db_filename(db, "main");
+    return path != NULL ? path : "";
+}
+
+int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *option, sqlite3 **db, char *err,
                          size_t errlen)
 {
     char mode[16];
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, db, flags, NULL);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, who, "cannot open the database file", sqlite3_errstr(rc));
+        return fail_file(err, errlen, option, "cannot open", path, rc);
     sqlite3_busy_timeout(*db, busy_ms);
     /* While another instance is creating the same file this pragma can fail with SQLITE_BUSY
      * without calling the busy handler, so retry it for up to the busy timeout. */
@@ -57,17 +98,18 @@ int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3
         sqlite3_sleep(10);
         rc = wxs__sqlite_query_text(*db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
     }
-    if (rc != SQLITE_OK || strcmp(mode, "wal") != 0)
-        return fail(err, errlen, who, "cannot enable WAL journal mode",
-                    rc != SQLITE_OK ? sqlite3_errstr(rc) : mode);
+    if (rc == SQLITE_OK && strcmp(mode, "wal") != 0)
+        rc = SQLITE_READONLY; /* SQLite keeps the old mode when it cannot write the file */
+    if (rc != SQLITE_OK)
+        return fail_file(err, errlen, option, "cannot enable WAL journal mode on", path, rc);
     rc = sqlite3_exec(*db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return fail(err, errlen, who, "cannot set synchronous=NORMAL", sqlite3_errstr(rc));
+        return fail_file(err, errlen, option, "cannot set synchronous=NORMAL on", path, rc);
     return 0;
 }
 
 int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_sql, int version,
-                        const char *schema_sql, const char *who, char *err, size_t errlen)
+                        const char *schema_sql, const char *option, char *err, size_t errlen)
 {
     char current[32] = "";
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -77,8 +119,10 @@ int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_
         rc = wxs__sqlite_query_text(db, version_sql, current, sizeof current);
     if (rc == SQLITE_OK && atoi(current) > version) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        fail(err, errlen, who, "cannot use the database file",
-             "its schema is newer than this version");
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen,
+                     "option '%s': cannot use '%s': its schema is newer than this version", option,
+                     db_path(db));
         return WXS_ECONFIG;
     }
     if (rc == SQLITE_OK && atoi(current) < version)
@@ -88,7 +132,7 @@ int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_
     if (rc != SQLITE_OK) {
         if (!sqlite3_get_autocommit(db))
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return fail(err, errlen, who, "cannot create the schema", sqlite3_errstr(rc));
+        return fail_file(err, errlen, option, "cannot create the schema in", db_path(db), rc);
     }
     return 0;
 }
@@ -116,7 +160,9 @@ struct wxs__sqlite_writer {
     sqlite3 *db;
     cached_stmt stmts[WRITER_MAX_STMTS];
     int nstmts;
-    int wal_frames; /* the WAL's length after the last commit, from the WAL hook */
+    int wal_frames;     /* the WAL's length after the last commit, from the WAL hook */
+    int wrote;          /* the WAL hook ran: a commit reached the file */
+    atomic_int failing; /* any thread: 0, or the storage error of the last write (see header) */
     unsigned long batches;
     int last_error;
     uint64_t last_error_ms;
@@ -202,6 +248,34 @@ static void log_writer_error(wxs__sqlite_writer *w, const char *what, int rc, in
         wxs__warn("sqlite: %s of a batch of %d writes failed: %s", what, jobs, sqlite3_errstr(rc));
 }
 
+/* 1 when rc says the file cannot be written (full disk, I/O error, read-only, gone), as opposed
+ * to an error of one write (a constraint, a busy lock, out of memory). */
+static int is_storage_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* After a batch (or a probe): failing while a write met a storage error, cleared once a commit
+ * reached the file with none. */
+static void update_failing(wxs__sqlite_writer *w, int storage_rc)
+{
+    if (storage_rc != SQLITE_OK)
+        atomic_store(&w->failing, storage_rc);
+    else if (w->wrote)
+        atomic_store(&w->failing, 0);
+}
+
 /* Run j in a savepoint of its own. Returns the job's result; *batch_rc is set when the error
  * ended the whole transaction (SQLite rolls back on some I/O and memory errors) or the savepoint
  * could not be closed: the batch then fails. */
@@ -233,6 +307,8 @@ static void run_batch(wxs__sqlite_writer *w, wxs__sqlite_job *batch)
 {
     unsigned long number = ++w->batches;
     int jobs = 0;
+    int storage_rc = SQLITE_OK;
+    w->wrote = 0;
     int rc = writer_exec(w, "BEGIN IMMEDIATE");
     const char *what = rc != SQLITE_OK ? "BEGIN" : "a write";
     for (wxs__sqlite_job *j = batch; j != NULL; j = j->next) {
@@ -246,6 +322,12 @@ static void run_batch(wxs__sqlite_writer *w, wxs__sqlite_job *batch)
         what = "COMMIT";
         rc = writer_exec(w, "COMMIT");
     }
+    for (wxs__sqlite_job *j = batch; j != NULL && storage_rc == SQLITE_OK; j = j->next)
+        if (is_storage_error(j->rc))
+            storage_rc = j->rc;
+    if (is_storage_error(rc))
+        storage_rc = rc;
+    update_failing(w, storage_rc);
     if (rc == SQLITE_OK)
         return;
     log_writer_error(w, what, rc, jobs);
@@ -254,6 +336,27 @@ static void run_batch(wxs__sqlite_writer *w, wxs__sqlite_job *batch)
     for (wxs__sqlite_job *j = batch; j != NULL; j = j->next)
         if (j->rc == SQLITE_OK)
             j->rc = rc;
+}
+
+/* While failing and idle: a write of one page (the header's user_version, set to the value it
+ * has) tells whether the file can be written again, so the state recovers without traffic. */
+static void run_probe(wxs__sqlite_writer *w)
+{
+    char version[32];
+    char sql[64];
+    w->wrote = 0;
+    int rc = writer_exec(w, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK)
+        rc = wxs__sqlite_query_text(w->db, "PRAGMA user_version", version, sizeof version);
+    if (rc == SQLITE_OK) {
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", atoi(version));
+        rc = sqlite3_exec(w->db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = writer_exec(w, "COMMIT");
+    if (rc != SQLITE_OK && !sqlite3_get_autocommit(w->db))
+        writer_exec(w, "ROLLBACK");
+    update_failing(w, is_storage_error(rc) ? rc : SQLITE_OK);
 }
 
 /* Hand each job of the batch to its client's done list and wake that client's loop. The job
@@ -283,6 +386,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
     (void)db;
     (void)name;
     w->wal_frames = frames;
+    w->wrote = 1;
     return SQLITE_OK;
 }
 
@@ -298,13 +402,19 @@ static void maybe_checkpoint(wxs__sqlite_writer *w)
         log_writer_error(w, "checkpoint", rc, -1);
 }
 
-/* Wait for jobs; take up to BATCH_MAX_JOBS of them. NULL once stopping with none left. */
-static wxs__sqlite_job *take_batch(wxs__sqlite_writer *w)
+/* Wait for jobs; take up to BATCH_MAX_JOBS of them. NULL once stopping with none left, or with
+ * *probe set when the writer is failing and no job came for wxs__sqlite_probe_interval_ms. */
+static wxs__sqlite_job *take_batch(wxs__sqlite_writer *w, int *probe)
 {
+    *probe = 0;
     uv_mutex_lock(&w->lock);
-    while (w->head == NULL && !w->stopping) {
+    while (w->head == NULL && !w->stopping && !*probe) {
         w->sleeping = 1;
-        uv_cond_wait(&w->wake, &w->lock);
+        if (atomic_load(&w->failing) == 0)
+            uv_cond_wait(&w->wake, &w->lock);
+        else if (uv_cond_timedwait(&w->wake, &w->lock,
+                                   (uint64_t)wxs__sqlite_probe_interval_ms * 1000000) != 0)
+            *probe = 1;
         w->sleeping = 0;
     }
     wxs__sqlite_job *batch = w->head;
@@ -334,7 +444,12 @@ static void writer_main(void *arg)
 {
     wxs__sqlite_writer *w = arg;
     wxs__sqlite_job *batch;
-    while ((batch = take_batch(w)) != NULL) {
+    int probe;
+    while ((batch = take_batch(w, &probe)) != NULL || probe) {
+        if (batch == NULL) {
+            run_probe(w);
+            continue;
+        }
         run_batch(w, batch);
         hand_back(batch);
         maybe_checkpoint(w);
@@ -351,7 +466,7 @@ static void writer_free(wxs__sqlite_writer *w)
 }
 
 /* Start a writer for path: its connection (WAL, no automatic checkpoint) and its thread. */
-static int writer_start(wxs__sqlite_writer **out, const char *path, const char *who, char *err,
+static int writer_start(wxs__sqlite_writer **out, const char *path, const char *option, char *err,
                         size_t errlen)
 {
     wxs__sqlite_writer *w = wxs__calloc(1, sizeof *w);
@@ -371,12 +486,12 @@ static int writer_start(wxs__sqlite_writer **out, const char *path, const char *
         wxs__free(w);
         return WXS_ENOMEM;
     }
-    rc = wxs__sqlite_open_wal(path, WRITER_BUSY_TIMEOUT_MS, who, &w->db, err, errlen);
+    rc = wxs__sqlite_open_wal(path, WRITER_BUSY_TIMEOUT_MS, option, &w->db, err, errlen);
     if (rc == 0) {
         sqlite3_wal_autocheckpoint(w->db, 0);
         sqlite3_wal_hook(w->db, on_wal_commit, w);
         if (uv_thread_create(&w->thread, writer_main, w) != 0)
-            rc = fail(err, errlen, who, "cannot start the writer thread", "out of resources");
+            rc = fail(err, errlen, option, "cannot start the writer thread", "out of resources");
     }
     if (rc < 0) {
         sqlite3_close_v2(w->db);
@@ -388,7 +503,7 @@ static int writer_start(wxs__sqlite_writer **out, const char *path, const char *
 }
 
 /* The running writer of path in this process, started if needed, with one more user. */
-static int writer_acquire(wxs__sqlite_writer **out, const char *path, const char *who, char *err,
+static int writer_acquire(wxs__sqlite_writer **out, const char *path, const char *option, char *err,
                           size_t errlen)
 {
     wxs__sqlite_writer *w;
@@ -402,7 +517,7 @@ static int writer_acquire(wxs__sqlite_writer **out, const char *path, const char
         if (w->pid == pid && strcmp(w->path, path) == 0)
             break;
     if (w == NULL) {
-        rc = writer_start(&w, path, who, err, errlen);
+        rc = writer_start(&w, path, option, err, errlen);
         if (rc == 0) {
             w->next = registry;
             registry = w;
@@ -495,7 +610,7 @@ static void on_jobs_done(uv_async_t *a)
 }
 
 int wxs__sqlite_writer_attach(wxs__sqlite_client **out, uv_loop_t *loop, const char *path,
-                              const char *who, char *err, size_t errlen)
+                              const char *option, char *err, size_t errlen)
 {
     wxs__sqlite_client *c = wxs__calloc(1, sizeof *c);
     int rc = 0;
@@ -506,11 +621,11 @@ int wxs__sqlite_writer_attach(wxs__sqlite_client **out, uv_loop_t *loop, const c
         wxs__free(c);
         return WXS_ENOMEM;
     }
-    rc = writer_acquire(&c->writer, path, who, err, errlen);
+    rc = writer_acquire(&c->writer, path, option, err, errlen);
     if (rc == 0 && uv_async_init(loop, &c->async, on_jobs_done) != 0) {
         writer_release(c->writer);
-        rc =
-            fail(err, errlen, who, "cannot create the writer's wake-up handle", "out of resources");
+        rc = fail(err, errlen, option, "cannot create the writer's wake-up handle",
+                  "out of resources");
     }
     if (rc < 0) {
         uv_mutex_destroy(&c->lock);
@@ -521,6 +636,11 @@ int wxs__sqlite_writer_attach(wxs__sqlite_client **out, uv_loop_t *loop, const c
     uv_unref((uv_handle_t *)&c->async); /* only jobs in flight keep the loop alive */
     *out = c;
     return 0;
+}
+
+int wxs__sqlite_writer_failing(const wxs__sqlite_client *c)
+{
+    return atomic_load(&c->writer->failing);
 }
 
 void wxs__sqlite_writer_submit(wxs__sqlite_client *c, wxs__sqlite_job *job)

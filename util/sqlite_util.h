@@ -14,9 +14,12 @@ int wxs__sqlite_query_text(sqlite3 *db, const char *sql, char *out, size_t cap);
 
 /** Open path for writing (created when missing), with a busy timeout of busy_ms, in WAL mode
  *  with synchronous=NORMAL: a committed transaction survives kill -9 of the process; an OS crash
- *  may roll back the last few, never corrupt the file. On failure *db may be set (the caller
- *  closes it) and err says "<who>: <what>: <sqlite's reason>". Returns 0 or WXS_ESTORE. */
-int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3 **db, char *err,
+ *  may roll back the last few, never corrupt the file. option is the name of the option that
+ *  gave path ("sqlite.path"). On failure *db may be set (the caller closes it) and err names the
+ *  option, the path and SQLite's reason, with what to check: "option 'sqlite.path': cannot open
+ *  '/no/dir/x.db': unable to open database file (does the directory exist and is it
+ *  writable?)". Returns 0 or WXS_ESTORE. */
+int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *option, sqlite3 **db, char *err,
                          size_t errlen);
 
 /** Bring a store's tables up to version, in one BEGIN IMMEDIATE transaction (racing instances
@@ -24,7 +27,7 @@ int wxs__sqlite_open_wal(const char *path, int busy_ms, const char *who, sqlite3
  *  (one text value; "" or 0 when new), run schema_sql (idempotent) when it is older, refuse a
  *  newer one (WXS_ECONFIG). Returns 0, WXS_ECONFIG or WXS_ESTORE, with err as in open_wal. */
 int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_sql, int version,
-                        const char *schema_sql, const char *who, char *err, size_t errlen);
+                        const char *schema_sql, const char *option, char *err, size_t errlen);
 
 /* ---- the writer
  *
@@ -36,7 +39,12 @@ int wxs__sqlite_migrate(sqlite3 *db, const char *setup_sql, const char *version_
  * with its result. Jobs run in the order they were submitted, across the whole process.
  * Checkpoints run on the writer thread between batches, never inside a commit. Another process
  * on the same file has its own writer; SQLite's lock with a busy timeout of 5 s serialises the
- * two. A child made by fork() never uses its parent's writers. */
+ * two. A child made by fork() never uses its parent's writers.
+ *
+ * The writer is failing while the file cannot be written: from a write (a job or the batch's
+ * transaction) that met a storage error (SQLITE_FULL, IOERR, READONLY, CANTOPEN, CORRUPT,
+ * NOTADB, PERM) until a commit reaches the file again. While failing and idle it probes every
+ * second with a one-page write, so the state recovers without traffic. */
 
 typedef struct wxs__sqlite_writer wxs__sqlite_writer; /* shared: the connection and thread */
 typedef struct wxs__sqlite_client wxs__sqlite_client; /* one instance's use of a writer */
@@ -63,7 +71,14 @@ struct wxs__sqlite_job {
  *  file's schema must exist already (wxs__sqlite_migrate). Call on the loop thread. Returns 0,
  *  WXS_ESTORE (SQLite refused, or no thread; err as in open_wal) or WXS_ENOMEM. */
 int wxs__sqlite_writer_attach(wxs__sqlite_client **out, uv_loop_t *loop, const char *path,
-                              const char *who, char *err, size_t errlen);
+                              const char *option, char *err, size_t errlen);
+
+/** 0 while the client's writer can write the file, else the SQLite code of the storage error
+ *  that made it fail (see above). Any thread; cheap (one atomic load). */
+int wxs__sqlite_writer_failing(const wxs__sqlite_client *c);
+
+/** For tests: how long an idle failing writer waits before probing (default 1000 ms). */
+extern _Atomic unsigned wxs__sqlite_probe_interval_ms;
 
 /** Queue job (run and done set) behind every job already queued in the process. Call on the
  *  client's loop thread, never after detach. job->done will run exactly once. */

@@ -39,6 +39,11 @@ void wxs__buf_free(wxs__buf *b);
 /** Hand the data over to the caller (who frees it with wxs__free); the buffer is emptied. */
 char *wxs__buf_take(wxs__buf *b, size_t *len);
 
+/* ---- JSON text (util/json.c) */
+/** 1 when the JSON text s[0..n) nests objects/arrays at most max_depth deep (brackets inside
+ *  strings skipped), else 0. Pure; no parse: a cheap guard before a recursive parser. */
+int wxs__json_depth_ok(const char *s, size_t n, int max_depth);
+
 /* ---- logging (util/log.c) */
 void wxs__log(wxs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define wxs__debug(...) wxs__log(WXS_LOG_DEBUG, __VA_ARGS__)

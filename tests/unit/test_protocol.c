@@ -255,6 +255,52 @@ static void error_bodies_exact(void **state)
     wxs__buf_free(&b);
 }
 
+/* The errmsg part of an exchange error body: what follows "errmsg":" up to the closing quote. */
+static size_t errmsg_in_body(const wxs__buf *b, const char **start)
+{
+    const char *p = strstr(b->data, "\"errmsg\":\"");
+    assert_non_null(p);
+    *start = p + strlen("\"errmsg\":\"");
+    const char *end = strstr(*start, "\"}}}");
+    assert_non_null(end);
+    return (size_t)(end - *start);
+}
+
+/* WeChat's errmsg is kept up to 1024 bytes, cut on a character boundary and before any
+ * ill-formed sequence: the body stays valid UTF-8. */
+static void error_body_errmsg_cut_on_utf8_boundary(void **state)
+{
+    static const struct {
+        size_t ascii;     /* 'a' bytes first */
+        const char *then; /* then these bytes */
+        size_t kept;      /* bytes of errmsg in the body */
+    } cases[] = {
+        {1022, "\xc3\xa9tail", 1024},         /* 2-byte character ends at the limit */
+        {1023, "\xc3\xa9tail", 1023},         /* 2-byte character straddles it */
+        {1022, "\xe4\xb8\xadtail", 1022},     /* 3-byte character straddles it */
+        {1021, "\xf0\x9f\x98\x80tail", 1021}, /* 4-byte character straddles it */
+        {1020, "\xf0\x9f\x98\x80tail", 1024}, /* 4-byte character ends at the limit */
+        {10, "\xe4\xb8\xad", 13},             /* short: all of it */
+        {10, "\xffzz", 10},                   /* ill-formed byte: cut before it */
+        {10, "\xe4\xb8zz", 10},               /* truncated sequence: cut before it */
+        {10, "\xed\xa0\x80zz", 10},           /* a surrogate: cut before it */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char msg[2048];
+        memset(msg, 'a', cases[i].ascii);
+        snprintf(msg + cases[i].ascii, sizeof msg - cases[i].ascii, "%s", cases[i].then);
+        wxs__buf b;
+        wxs__buf_init(&b, 8192);
+        assert_int_equal(wxs__error_body_exchange(&b, 40029, msg, NULL), 0);
+        const char *kept;
+        size_t n = errmsg_in_body(&b, &kept);
+        assert_int_equal(n, cases[i].kept);
+        assert_memory_equal(kept, msg, n);
+        assert_true(wxs__utf8_valid((const unsigned char *)b.data, b.len));
+        wxs__buf_free(&b);
+    }
+}
+
 static void buf_limit(void **state)
 {
     wxs__buf b;
@@ -285,6 +331,7 @@ int main(void)
         cmocka_unit_test(user_record_rejects),
         cmocka_unit_test(openid_scan_not_fooled),
         cmocka_unit_test(error_bodies_exact),
+        cmocka_unit_test(error_body_errmsg_cut_on_utf8_boundary),
         cmocka_unit_test(buf_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1029,7 +1029,9 @@ static void test_sqlite_open_errors(void **state)
     assert_int_equal(wxs__store_sqlite_ops.open(&st, &f->loop, &f->cfg, err, sizeof err),
                      WXS_ESTORE);
     assert_null(st);
-    assert_non_null(strstr(err, "sqlite:"));
+    assert_string_equal(err, "option 'sqlite.path': cannot open '/nonexistent-dir/sub/x.db': "
+                             "unable to open database file (does the directory exist and is it "
+                             "writable?)");
     f->cfg.sqlite_path = NULL;
     assert_int_equal(wxs__store_sqlite_ops.open(&st, &f->loop, &f->cfg, err, sizeof err),
                      WXS_ECONFIG);
@@ -1042,6 +1044,8 @@ static void test_sqlite_open_errors(void **state)
     assert_int_equal(wxs__store_sqlite_ops.open(&st, &f->loop, &f->cfg, err, sizeof err),
                      WXS_ECONFIG);
     assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "option 'sqlite.path'"));
+    assert_non_null(strstr(err, f->path));
 }
 
 /* ------------------------------------------------------------ SQLite: the shared writer */
@@ -1157,6 +1161,58 @@ static void test_sqlite_group_commit_failure_alone(void **state)
     assert_int_equal(detached, 0); /* detach calls nothing before returning */
     assert_true(run_until(f, &detached, OP_WAIT_MS));
     assert_int_equal(wxs__sqlite_writer_users(f->path), 1);
+}
+
+/* Run sql as a job on the writer through client c; returns the job's result. */
+static int writer_sql(fixture *f, wxs__sqlite_client *c, const char *sql)
+{
+    test_job j = {.sql = sql};
+    j.base.run = run_test_job;
+    j.base.done = test_job_done;
+    wxs__sqlite_writer_submit(c, &j.base);
+    assert_true(run_until(f, &j.done, OP_WAIT_MS));
+    return j.rc;
+}
+
+/* The store is ready while its file can be written: a write that meets SQLITE_FULL (the writer's
+ * connection capped with PRAGMA max_page_count) makes it not ready, a commit that writes nothing
+ * changes nothing, and a write that reaches the file makes it ready again; an idle failing
+ * writer also finds out by itself with its probe write. */
+static void test_sqlite_ready_follows_the_writer(void **state)
+{
+    fixture *f = *state;
+    wxs__sqlite_client *c = NULL;
+    char err[256] = "";
+    int detached = 0;
+    static char big[100 * 1024];
+    unsigned probe_ms = wxs__sqlite_probe_interval_ms;
+    memset(big, 'x', sizeof big);
+    wxs__sqlite_probe_interval_ms = 3600 * 1000; /* no probe in the first part */
+    f->st = open_store(f);
+    assert_int_equal(wxs__sqlite_writer_attach(&c, &f->loop, f->path, "test", err, sizeof err), 0);
+    assert_true(wxs__store_ready(f->st));
+    assert_int_equal(t_set_on(f, f->st, "small", "v", 1, 60), 0);
+    /* the file cannot grow: a write that needs more pages fails, the store is not ready */
+    assert_int_equal(writer_sql(f, c, "PRAGMA max_page_count = 1"), SQLITE_OK);
+    assert_int_equal(t_set_on(f, f->st, "big", big, sizeof big, 60), WXS_ESTORE);
+    assert_false(wxs__store_ready(f->st));
+    assert_false(wxs__store_ready(f->st)); /* stays so: nothing was written since */
+    assert_int_equal(writer_sql(f, c, "PRAGMA max_page_count = 1000000"), SQLITE_OK);
+    assert_false(wxs__store_ready(f->st)); /* that job committed no page */
+    /* room again: the next write reaches the file, the store is ready */
+    assert_int_equal(t_set_on(f, f->st, "big", big, sizeof big, 60), 0);
+    assert_true(wxs__store_ready(f->st));
+    /* failing again, then no traffic: the probe write finds the file writable */
+    wxs__sqlite_probe_interval_ms = 10;
+    assert_int_equal(writer_sql(f, c, "PRAGMA max_page_count = 1"), SQLITE_OK);
+    assert_int_equal(t_set_on(f, f->st, "big2", big, sizeof big, 60), WXS_ESTORE);
+    assert_false(wxs__store_ready(f->st));
+    assert_int_equal(writer_sql(f, c, "PRAGMA max_page_count = 1000000"), SQLITE_OK);
+    assert_true(wait_ready(f, f->st, OP_WAIT_MS)); /* a hang guard, not a timing assertion */
+    wxs__sqlite_probe_interval_ms = probe_ms;
+    check_hit(f, "small", "v");
+    wxs__sqlite_writer_detach(c, set_flag, &detached);
+    assert_true(run_until(f, &detached, OP_WAIT_MS));
 }
 
 /* Two instances on two loops (two workers) write through one writer: one thread, never a loop
@@ -1617,6 +1673,7 @@ static int run_groups(void)
         cmocka_unit_test_setup_teardown(test_sqlite_group_commit_failure_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_one_writer_for_two_loops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_close_acknowledges_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_ready_follows_the_writer, setup, teardown),
     };
     const struct CMUnitTest redis_own[] = {
         cmocka_unit_test_setup_teardown(test_redis_no_password_sends_no_auth, setup, teardown),
