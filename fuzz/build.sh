@@ -29,7 +29,7 @@ libs=($(pkg-config --libs $deps) -lpthread)
 mkdir -p "$out/obj"
 # the library, the HTTP server and One Stroke's pure parts (request bodies, drawing ids and
 # cursors), instrumented for coverage (fuzzer-no-link)
-sources=(util/*.c lib/*.c src/server/http.c src/server/http_parse.c src/server/http_req.c
+sources=(util/*.c lib/*.c src/server/http.c src/server/http_setup.c src/server/http_parse.c src/server/http_req.c
          src/server/http_write.c "$llhttp_src/api.c" "$llhttp_src/http.c" "$llhttp_src/llhttp.c"
          src/onestroke/body.c src/onestroke/paint.c src/onestroke/options.c
          src/server/server_options.c)

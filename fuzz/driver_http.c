@@ -231,10 +231,12 @@ static void parse_input(const uint8_t *data, size_t n, size_t chunk, unsigned mo
                 const char *code;
                 const char *msg;
                 int status = http_parse_error(&p, &code, &msg);
-                FUZZ_CHECK((status == 400 && strcmp(code, "ERR_BAD_REQUEST") == 0) ||
-                               (status == 413 && strcmp(code, "ERR_BODY_TOO_LARGE") == 0) ||
-                               (status == 431 && strcmp(code, "ERR_HEADER_TOO_LARGE") == 0),
-                           "refused with %d %s", status, code);
+                FUZZ_CHECK(
+                    (status == 400 && strcmp(code, "ERR_BAD_REQUEST") == 0) ||
+                        (status == 413 && strcmp(code, "ERR_BODY_TOO_LARGE") == 0) ||
+                        (status == 431 && strcmp(code, "ERR_HEADER_TOO_LARGE") == 0) ||
+                        (status == 505 && strcmp(code, "ERR_HTTP_VERSION_NOT_SUPPORTED") == 0),
+                    "refused with %d %s", status, code);
                 FUZZ_CHECK(msg != NULL && msg[0] != '\0', "no message");
                 snprintf(num, sizeof(num), "E %d %s\n", status, code);
                 record_str(t, num);

@@ -34,6 +34,24 @@ def b(s):
     return s.encode('utf-8') if isinstance(s, str) else s
 
 
+def with_host(text):
+    """text with "Host: x" after every HTTP/1.1 request line whose header block has no Host."""
+    out, pos = [], 0
+    marker = ' HTTP/1.1\r\n'
+    while True:
+        i = text.find(marker, pos)
+        if i < 0:
+            out.append(text[pos:])
+            return ''.join(out)
+        end = i + len(marker)
+        head_end = text.find('\r\n\r\n', i)
+        block = text[end:head_end if head_end >= 0 else len(text)].lower()
+        out.append(text[pos:end])
+        if not block.startswith('host:') and '\r\nhost:' not in block:
+            out.append('Host: x\r\n')
+        pos = end
+
+
 def http_seeds():
     crlf = '\r\n'
     login = ('GET /applet/session HTTP/1.1\r\nHost: 127.0.0.1:5757\r\n'
@@ -110,6 +128,9 @@ def http_seeds():
     }
     modes = {'sync': 0x00, 'async': 0x01, 'small': 0x04, 'early': 0x02, 'async_abort': 0x0b,
              'bytewise': 0x10, 'chunk16': 0x31, 'close': 0x80}
+    # HTTP/1.1 requires Host (a request without one is refused at once): every HTTP/1.1 request
+    # line that lacks one gets it, so each seed reaches the parts it was written for
+    req = {name: with_host(text) for name, text in req.items()}
     out = {}
     # requests as bytes: latin-1 keeps the deliberate non-ASCII bytes (garbage, upgrade) single
     for name, text in req.items():

@@ -12,87 +12,39 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_HEADER_BYTES 16384
-#define DEFAULT_BODY_BYTES 1048576
-#define DEFAULT_MAX_CONNECTIONS 4096
-#define DEFAULT_HEADER_TIMEOUT_MS 10000
-#define DEFAULT_IDLE_TIMEOUT_MS 60000
-#define DEFAULT_BODY_TIMEOUT_MS 30000
-#define LISTEN_BACKLOG 1024
-#define LINGER_MS 2000     /* discard input this long after an error answer */
+#define LINGER_MS 2000     /* discard input this long after the last answer was written */
 #define STOP_LINGER_MS 500 /* the same while the server stops */
-#define MAX_QUEUED_OUTPUT                                                                          \
-    262144 /* answers queued to a client that does not read them: past                             \
-            * this, its pipelined input waits (and reading stops) */
+/* Answers queued to a client that does not read them: past this, its pipelined input waits (and
+ * reading stops). */
+#define MAX_QUEUED_OUTPUT 262144
 
 static void on_connection(uv_stream_t *listener, int status);
 static void on_timer(uv_timer_t *t);
 static void on_idle(uv_idle_t *idle);
 static int conn_read_start(http_conn *c);
 static void conn_close(http_conn *c);
-static void begin_close(http_conn *c, uint64_t linger_ms);
+static void begin_close(http_conn *c);
+static void conn_reset(http_conn *c);
 
 /* ---- the server */
 
-/* A listening socket on host:port with SO_REUSEPORT; its fd and actual port, or an error. */
-static int listen_socket(const char *host, int port, int *fd_out, int *port_out)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    int one = 1;
-    int fd;
-    int rc = 0;
+static void on_server_handle_closed(uv_handle_t *h);
 
-    memset(&ss, 0, sizeof(ss));
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
-        return UV_EINVAL;
-    len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-        rc = -errno;
-        close(fd);
-        return rc;
-    }
-    if (ss.ss_family == AF_INET)
-        *port_out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else
-        *port_out = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    *fd_out = fd;
-    return 0;
-}
-
-static void set_limits(http_limits *out, const http_limits *in)
-{
-    http_limits zero = {0};
-
-    *out = in != NULL ? *in : zero;
-    if (out->header_bytes == 0)
-        out->header_bytes = DEFAULT_HEADER_BYTES;
-    if (out->body_bytes == 0)
-        out->body_bytes = DEFAULT_BODY_BYTES;
-    if (out->max_connections == 0)
-        out->max_connections = DEFAULT_MAX_CONNECTIONS;
-    if (out->header_timeout_ms == 0)
-        out->header_timeout_ms = DEFAULT_HEADER_TIMEOUT_MS;
-    if (out->idle_timeout_ms == 0)
-        out->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-    if (out->body_timeout_ms == 0)
-        out->body_timeout_ms = DEFAULT_BODY_TIMEOUT_MS;
-}
-
-/* Free the server once it is stopping and nothing of it is left; then call done. */
+/* Free the server once it is stopping and nothing of it is left (the grace timer is closed
+ * last); then call done. */
 static void server_maybe_finish(http_server *s)
 {
     void (*done)(void *arg) = s->done;
     void *arg = s->done_arg;
 
-    if (!s->stopping || s->handles_open > 0 || s->live > 0 || s->spare_busy)
+    if (!s->stopping || s->live > 0 || s->spare_busy)
+        return;
+    if (!s->grace_closed) {
+        s->grace_closed = 1;
+        uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
+        return;
+    }
+    if (s->handles_open > 0)
         return;
     free(s);
     if (done != NULL)
@@ -102,7 +54,6 @@ static void server_maybe_finish(http_server *s)
 static void on_server_handle_closed(uv_handle_t *h)
 {
     http_server *s = h->data;
-
     s->handles_open--;
     server_maybe_finish(s);
 }
@@ -113,7 +64,6 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
     http_server *s;
     int fd = -1;
     int rc;
-
     if (out == NULL || loop == NULL || host == NULL || handler == NULL || port < 0 || port > 65535)
         return UV_EINVAL;
     *out = NULL;
@@ -125,24 +75,26 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
     s->app = app;
     wxs__list_init(&s->conns);
     wxs__list_init(&s->ready);
-    set_limits(&s->limits, limits);
-    rc = listen_socket(host, port, &fd, &s->port);
+    http__limits_with_defaults(&s->limits, limits);
+    rc = http__listen_socket(host, port, &fd, &s->port);
     if (rc < 0) {
         free(s);
         return rc;
     }
     uv_tcp_init(loop, &s->listener);
     uv_idle_init(loop, &s->idle);
+    uv_timer_init(loop, &s->grace_timer);
     s->listener.data = s;
     s->idle.data = s;
-    s->handles_open = 2;
+    s->grace_timer.data = s;
+    s->handles_open = 3;
     rc = uv_tcp_open(&s->listener, fd);
     if (rc < 0)
         close(fd);
     else
-        rc = uv_listen((uv_stream_t *)&s->listener, LISTEN_BACKLOG, on_connection);
+        rc = uv_listen((uv_stream_t *)&s->listener, HTTP_LISTEN_BACKLOG, on_connection);
     if (rc < 0) {
-        /* the handles exist: s is freed from their close callbacks */
+        /* the handles exist: s is freed from their close callbacks (the grace timer's last) */
         s->stopping = 1;
         uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
         uv_close((uv_handle_t *)&s->idle, on_server_handle_closed);
@@ -162,11 +114,31 @@ unsigned http_server_connections(const http_server *s)
     return s->open;
 }
 
+size_t http_server_queued(const http_server *s)
+{
+    return s->queued;
+}
+
+/* The stop's grace period passed: answers still being written will not be finished; reset
+ * their connections so their clients can tell. */
+static void on_grace_over(uv_timer_t *t)
+{
+    http_server *s = t->data;
+    wxs__list *pos;
+    wxs__list *tmp;
+    s->grace_over = 1;
+    wxs__list_each(pos, tmp, &s->conns)
+    {
+        http_conn *c = wxs__list_entry(pos, http_conn, link);
+        if (!c->closing && c->writes_pending > 0)
+            conn_reset(c);
+    }
+}
+
 void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
 {
     wxs__list *pos;
     wxs__list *tmp;
-
     if (s->stopping)
         return;
     s->stopping = 1;
@@ -174,6 +146,12 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
     s->done_arg = arg;
     uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_server_handle_closed);
+    if (s->live > 0) {
+        uv_timer_start(&s->grace_timer, on_grace_over, s->limits.stop_grace_ms, 0);
+    } else { /* nothing to wait for: every handle is closing when this returns */
+        s->grace_closed = 1;
+        uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
+    }
     wxs__list_each(pos, tmp, &s->conns)
     {
         http_conn *c = wxs__list_entry(pos, http_conn, link);
@@ -182,7 +160,7 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
         if (c->phase == PHASE_IDLE && c->writes_pending == 0)
             conn_close(c);
         else
-            begin_close(c, STOP_LINGER_MS);
+            begin_close(c);
     }
 }
 
@@ -191,7 +169,6 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
 static void on_spare_closed(uv_handle_t *h)
 {
     http_server *s = h->data;
-
     s->spare_busy = 0;
     if (s->accept_stalled && !s->stopping) {
         s->accept_stalled = 0;
@@ -226,7 +203,6 @@ static void on_connection(uv_stream_t *listener, int status)
 {
     http_server *s = listener->data;
     http_conn *c;
-
     if (status < 0 || s->stopping)
         return;
     c = calloc(1, sizeof(*c));
@@ -280,11 +256,10 @@ static int conn_can_parse(const http_conn *c)
 static void ready_add(http_conn *c)
 {
     http_server *s = c->server;
-
     if (!wxs__list_empty(&c->ready_link))
         return;
     if (s->stopping) {
-        begin_close(c, STOP_LINGER_MS);
+        begin_close(c);
         return;
     }
     wxs__list_push(&s->ready, &c->ready_link);
@@ -299,7 +274,6 @@ static void on_idle(uv_idle_t *idle)
 {
     http_server *s = idle->data;
     wxs__list *l;
-
     while ((l = wxs__list_shift(&s->ready)) != NULL)
         conn_drain(wxs__list_entry(l, http_conn, ready_link));
     uv_idle_stop(idle);
@@ -319,7 +293,6 @@ static size_t max_pending(const http_conn *c)
 static int conn_buffer(http_conn *c, const char *p, size_t n)
 {
     size_t need = c->in_len + n;
-
     if (c->in_off > 0 && c->in_off + need > c->in_cap) {
         memmove(c->in, c->in + c->in_off, c->in_len);
         c->in_off = 0;
@@ -351,7 +324,6 @@ static int conn_buffer(http_conn *c, const char *p, size_t n)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     http_conn *c = h->data;
-
     (void)suggested;
     *buf = uv_buf_init(c->server->rbuf, READ_BUF_BYTES);
 }
@@ -360,9 +332,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn *c = stream->data;
     size_t used;
-
     if (nread == 0 || c->closing)
         return;
+    if (nread == UV_EOF && c->writes_pending > 0 && c->phase != PHASE_DISPATCHED) {
+        /* a half-close after the last request: finish its answer, then close */
+        uv_read_stop(stream);
+        c->reading = 0;
+        c->peer_done = 1;
+        begin_close(c);
+        return;
+    }
     if (nread < 0) {
         conn_close(c); /* EOF or error; a request in flight is aborted */
         return;
@@ -383,12 +362,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         start_idle_timer(c);
 }
 
-/* Start reading the socket unless it is being read. 0 or a negative libuv error. */
+/* Start reading the socket unless it is being read or the client sent all it will. 0 or a
+ * negative libuv error. */
 static int conn_read_start(http_conn *c)
 {
     int rc = 0;
-
-    if (!c->reading) {
+    if (!c->reading && !c->peer_done) {
         rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         c->reading = rc == 0;
     }
@@ -399,7 +378,6 @@ static int conn_read_start(http_conn *c)
 static void conn_drain(http_conn *c)
 {
     size_t used;
-
     if (!conn_can_parse(c))
         return;
     used = conn_feed(c, c->in + c->in_off, c->in_len);
@@ -425,38 +403,92 @@ static void conn_drain(http_conn *c)
 
 /* ---- writing */
 
-/* A queued write finished: when it unblocks a client's waiting pipelined input, parse it. */
+/* A queued write finished: its bytes leave the budget; when it unblocks a client's waiting
+ * pipelined input, parse it; the last one of an idle keep-alive connection starts its idle
+ * wait. (A closing connection's bytes left the budget in conn_close.) */
 static void on_write(uv_write_t *req, int status)
 {
     http_conn *c = req->handle->data;
-
-    http_write_done(req);
+    size_t len = http_write_done(req);
     c->writes_pending--;
-    if (status < 0 && status != UV_ECANCELED)
+    if (c->closing)
+        return;
+    c->queued -= len;
+    c->server->queued -= len;
+    if (status < 0)
         conn_close(c);
     else if (c->in_len > 0 && conn_can_parse(c))
         ready_add(c);
+    else if (c->writes_pending == 0 && c->phase == PHASE_IDLE && !c->lingering)
+        start_idle_timer(c);
 }
 
-/* Send head and body after whatever is already queued. 0 or a negative libuv error. */
+/* The open connection holding the most queued output (NULL when none holds any). */
+static http_conn *largest_queue(http_server *s)
+{
+    http_conn *largest = NULL;
+    wxs__list *pos;
+    wxs__list *tmp;
+    wxs__list_each(pos, tmp, &s->conns)
+    {
+        http_conn *c = wxs__list_entry(pos, http_conn, link);
+        if (!c->closing && c->queued > 0 && (largest == NULL || c->queued > largest->queued))
+            largest = c;
+    }
+    return largest;
+}
+
+/* Keep the output queued on the server's connections within limits.queued_bytes: reset the
+ * connections holding the most until it is (their clients are not reading: see http.h). */
+static void enforce_output_budget(http_server *s)
+{
+    http_conn *c;
+    if (s->enforcing)
+        return; /* an abort callback answered another request meanwhile */
+    s->enforcing = 1;
+    while (s->queued > s->limits.queued_bytes && (c = largest_queue(s)) != NULL)
+        conn_reset(c);
+    s->enforcing = 0;
+}
+
+/* Send head and body after whatever is already queued; what is queued counts against the
+ * server's output budget (which may reset c). 0 or a negative libuv error. */
 static int conn_write(http_conn *c, const char *head, size_t hlen, const char *body, size_t blen)
 {
-    int rc = http_write((uv_stream_t *)&c->tcp, head, hlen, body, blen, on_write);
-
+    size_t queued = 0;
+    int rc = http_write((uv_stream_t *)&c->tcp, head, hlen, body, blen, on_write, &queued);
     if (rc > 0) {
         c->writes_pending++;
+        c->queued += queued;
+        c->server->queued += queued;
+        c->progress_mark = SIZE_MAX; /* progress is judged from the next timer on */
+        enforce_output_budget(c->server);
         rc = 0;
     }
     return rc;
 }
 
-/* Write a complete response; a failed write closes the connection. */
-static void send_response(http_conn *c, int status, const char *ctype, const char *body, size_t len,
-                          int keep, int head_only)
+/* The timer fired while output is queued: go on waiting while the client reads some of it
+ * (the queue shrank since the last look), else reset. */
+static void conn_check_progress(http_conn *c, uint64_t wait_ms)
 {
-    char head[HTTP_WRITE_HEAD_MAX];
+    size_t left = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+    if (c->server->grace_over || left >= c->progress_mark) {
+        conn_reset(c);
+        return;
+    }
+    c->progress_mark = left;
+    uv_timer_start(&c->timer, on_timer, wait_ms, 0);
+}
+
+/* Write a complete response; a failed write closes the connection. */
+static void send_response(http_conn *c, int status, const char *ctype, const char *extra,
+                          const char *body, size_t len, int keep, int head_only)
+{
+    char head[HTTP_WRITE_HEAD_MAX + HTTP_WRITE_EXTRA_MAX];
     size_t hlen = http_write_head(head, &status, ctype, len, keep, &c->server->date);
 
+    hlen = http_write_extra(head, hlen, extra);
     if (head_only || http_write_status_has_no_body(status))
         len = 0;
     if (conn_write(c, head, hlen, body, len) < 0)
@@ -478,7 +510,6 @@ static void conn_request_begins(http_conn *c)
 static void conn_body_begins(http_conn *c)
 {
     static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
     c->phase = PHASE_BODY;
     uv_timer_start(&c->timer, on_timer, c->server->limits.body_timeout_ms, 0);
     if (http_parse_wants_continue(&c->parse) &&
@@ -490,7 +521,6 @@ static void conn_dispatch(http_conn *c)
 {
     http_server *s = c->server;
     http_req *r = &c->req;
-
     r->aborted = 0;
     r->on_abort = NULL;
     c->phase = PHASE_DISPATCHED;
@@ -503,7 +533,6 @@ static void conn_parse_failed(http_conn *c)
     const char *code;
     const char *msg;
     int status = http_parse_error(&c->parse, &code, &msg);
-
     conn_fail(c, status, code, msg);
 }
 
@@ -514,7 +543,6 @@ static void conn_parse_failed(http_conn *c)
 static size_t conn_feed(http_conn *c, const char *data, size_t len)
 {
     size_t off = 0;
-
     c->feeding = 1;
     while (off < len && conn_can_parse(c)) {
         size_t used;
@@ -542,7 +570,6 @@ static size_t conn_feed(http_conn *c, const char *data, size_t len)
 static void conn_release(http_conn *c)
 {
     http_server *s = c->server;
-
     if (c->handles_open > 0 || c->phase == PHASE_DISPATCHED)
         return;
     wxs__list_remove(&c->link);
@@ -553,23 +580,46 @@ static void conn_release(http_conn *c)
     server_maybe_finish(s);
 }
 
+/* Make the socket's close a reset: SO_LINGER on with 0 s (uv_tcp_close_reset refuses a stream
+ * that is shutting down). */
+static void conn_set_reset(http_conn *c)
+{
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+}
+
+/* Reset the connection (see conn_close): its answer will not be finished. */
+static void conn_reset(http_conn *c)
+{
+    if (c->closing)
+        return;
+    conn_set_reset(c);
+    conn_close(c);
+}
+
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     http_conn *c = h->data;
-
     if (--c->handles_open == 0)
         conn_release(c);
 }
 
-/* Close the connection's handles (queued writes are cancelled). A request in flight is marked
- * aborted and its on_abort callback runs; the struct lives on until http_respond(). Idempotent. */
+/* Close the connection's handles. Queued writes are cancelled; when there are any, the
+ * connection is reset (SO_LINGER 0: RST) rather than closed, so that its client does not take a
+ * cut answer for a whole one. A request in flight is marked aborted and its on_abort callback runs;
+ * the struct lives on until http_respond(). Idempotent. */
 static void conn_close(http_conn *c)
 {
     http_server *s = c->server;
-
     if (c->closing)
         return;
     c->closing = 1;
+    s->queued -= c->queued;
+    c->queued = 0;
+    if (c->writes_pending > 0)
+        conn_set_reset(c);
     if (c->counted) {
         c->counted = 0;
         s->open--;
@@ -588,21 +638,36 @@ static void conn_close(http_conn *c)
     }
 }
 
+static uint64_t linger_for(const http_conn *c)
+{
+    return c->server->stopping ? STOP_LINGER_MS : LINGER_MS;
+}
+
+/* The answer is all written and FIN sent: the linger starts now. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     http_conn *c = req->handle->data;
-
-    if (status < 0 && status != UV_ECANCELED)
+    if (c->closing)
+        return;
+    if (status < 0) {
         conn_close(c);
+        return;
+    }
+    c->written = 1;
+    if (c->peer_done)
+        conn_close(c); /* nothing more will come to discard */
+    else
+        uv_timer_start(&c->timer, on_timer, linger_for(c), 0);
 }
 
-/* End the connection gracefully after the queued writes: send FIN, then read and discard what
- * the client still sends until it closes or linger_ms pass, so that it reads our answer rather
- * than a reset (it may still be sending a body we refused). Never while a request is in flight. */
-static void begin_close(http_conn *c, uint64_t linger_ms)
+/* End the connection gracefully after the queued writes: once the last byte is written, send
+ * FIN (on_shutdown), then read and discard what the client still sends until it closes or the
+ * linger passes, so that it reads our answer rather than a reset (it may still be sending a
+ * body we refused). Until then the timer watches the writes' progress (conn_check_progress).
+ * Never while a request is in flight. */
+static void begin_close(http_conn *c)
 {
     http_server *s = c->server;
-
     if (c->closing || c->lingering)
         return;
     if (c->counted) {
@@ -618,15 +683,15 @@ static void begin_close(http_conn *c, uint64_t linger_ms)
     c->in_off = 0;
     c->in_len = 0;
     wxs__list_remove(&c->ready_link);
-    uv_timer_start(&c->timer, on_timer, linger_ms, 0);
+    if (c->writes_pending > 0 && s->grace_over) {
+        conn_reset(c); /* stopping, and the grace period is over */
+        return;
+    }
+    c->progress_mark = SIZE_MAX;
+    uv_timer_start(&c->timer, on_timer, s->limits.idle_timeout_ms, 0); /* until on_shutdown */
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0 ||
         conn_read_start(c) < 0)
         conn_close(c);
-}
-
-static uint64_t linger_for(const http_conn *c)
-{
-    return c->server->stopping ? STOP_LINGER_MS : LINGER_MS;
 }
 
 /* Answer with an error of the server's own and close: the request was not dispatched. */
@@ -639,8 +704,8 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *ms
         return;
     len = http_write_error_json(body, sizeof(body), code, msg);
     c->phase = PHASE_IDLE;
-    send_response(c, status, NULL, body, len, 0, 0);
-    begin_close(c, linger_for(c));
+    send_response(c, status, NULL, NULL, body, len, 0, 0);
+    begin_close(c);
 }
 
 /* The connection's timer: the header, body and idle deadlines of its phase, or the end of a
@@ -648,9 +713,15 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *ms
 static void on_timer(uv_timer_t *t)
 {
     http_conn *c = t->data;
-
     if (c->lingering) {
-        conn_close(c);
+        if (c->written)
+            conn_close(c); /* the linger after the answer passed */
+        else
+            conn_check_progress(c, c->server->limits.idle_timeout_ms);
+        return;
+    }
+    if (c->phase == PHASE_IDLE && c->writes_pending > 0) {
+        conn_check_progress(c, c->server->limits.idle_timeout_ms);
         return;
     }
     switch (c->phase) {
@@ -685,12 +756,12 @@ static void conn_resume(http_conn *c)
     start_idle_timer(c);
 }
 
-void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len,
-                  int close_after)
+void http_respond_with_headers(http_req *r, int status, const char *content_type,
+                               const char *extra_headers, const char *body, size_t len,
+                               int close_after)
 {
     http_conn *c = r->conn;
     int keep;
-
     if (c->phase != PHASE_DISPATCHED)
         return; /* answered twice: ignored */
     c->phase = PHASE_IDLE;
@@ -699,21 +770,13 @@ void http_respond(http_req *r, int status, const char *content_type, const char 
         return;
     }
     keep = http_parse_keep_alive(&c->parse) && !close_after && !c->server->stopping;
-    send_response(c, status, content_type, body, len, keep,
+    send_response(c, status, content_type, extra_headers, body, len, keep,
                   http_parse_method(&c->parse) == HTTP_HEAD);
     http_parse_next(&c->parse);
     if (c->closing)
         return;
     if (!keep)
-        begin_close(c, linger_for(c));
+        begin_close(c);
     else if (!c->feeding)
         conn_resume(c);
-}
-
-void http_respond_error(http_req *r, int status, const char *code, const char *message)
-{
-    char body[HTTP_WRITE_ERROR_MAX];
-    size_t len = http_write_error_json(body, sizeof(body), code, message);
-
-    http_respond(r, status, NULL, body, len, 0);
 }

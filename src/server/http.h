@@ -8,7 +8,8 @@
  * The server answers these itself, with a JSON body {"error":{"code":..,"message":..}} and
  * `Connection: close`:
  *   400 ERR_BAD_REQUEST        malformed HTTP, a duplicate Content-Length, Content-Length with
- *                              Transfer-Encoding, an absolute-form or non-'/' target
+ *                              Transfer-Encoding, an absolute-form or non-'/' target, an
+ *                              HTTP/1.1 request without Host, any request with two Host fields
  *   408 ERR_HEADER_TIMEOUT     the header block did not arrive within header_timeout_ms of the
  *                              request's first byte (not reset by each read: slowloris)
  *   408 ERR_BODY_TIMEOUT       the body did not arrive within body_timeout_ms of the end of the
@@ -16,18 +17,37 @@
  *   413 ERR_BODY_TOO_LARGE     body over body_bytes (announced or received)
  *   431 ERR_HEADER_TOO_LARGE   request line + headers over header_bytes
  *   503 ERR_TOO_MANY_CONNECTIONS  over max_connections on this worker (then closed)
- * Also 400 for header names with whitespace and HTTP major versions other than 1, 431 for more
- * than 100 header fields, 503 ERR_OUT_OF_MEMORY when a request buffer cannot be allocated. After
- * such an answer the server half-closes and discards input for up to 2 s (so the client reads the
- * answer rather than a reset), then closes. Idle keep-alive connections (and new ones that send
- * nothing) close silently after idle_timeout_ms. "Expect: 100-continue" is answered with "100
- * Continue" when the announced body is within limits. Upgrade and CONNECT are not supported (the
- * connection closes after the response; CONNECT's target fails the '/' check).
+ *   505 ERR_HTTP_VERSION_NOT_SUPPORTED  any version but HTTP/1.0 and HTTP/1.1 (HTTP/1.9,
+ *                              HTTP/2.0 in a request line, HTTP/0.9): never served as 1.1
+ * Also 400 for header names with whitespace, 431 for more than 100 header fields, 503
+ * ERR_OUT_OF_MEMORY when a request buffer cannot be allocated.
+ *
+ * Closing. A connection that closes after an answer (Connection: close, HTTP/1.0, an error
+ * answer, the server stopping) sends FIN only once the whole answer was written to the socket;
+ * from then on it reads and discards input for up to 2 s (0.5 s while stopping) so the client
+ * reads the answer rather than a reset, then closes. An answer is either sent whole or the
+ * connection is reset (RST, the client sees ECONNRESET), never closed cleanly short of its
+ * Content-Length: a connection closed while output is still queued is reset. Queued output that
+ * makes no progress for idle_timeout_ms resets its connection. Idle keep-alive connections (and
+ * new ones that send nothing) close silently after idle_timeout_ms. "Expect: 100-continue" is
+ * answered with "100 Continue" when the announced body is within limits. Upgrade and CONNECT are
+ * not supported (the connection closes after the response; CONNECT's target fails the '/' check).
+ *
+ * Output budget. An answer goes out with one write when the socket takes it; what it does not
+ * take is copied once and queued. The bytes queued on all of a server's (worker's) connections
+ * are bounded by queued_bytes: when queuing an answer puts the total over it, the connections
+ * holding the most queued output (the one just answered included) are reset until the total is
+ * within the budget again, so clients that do not read their answers hold at most queued_bytes
+ * of the worker's memory (momentarily queued_bytes + the answer being queued) and the others,
+ * whose answers fit their socket buffers, are served as usual. Besides, a connection with more
+ * than 256 KiB queued has its pipelined input left unparsed until the client reads.
  *
  * Workers: each worker thread runs its own loop and http_server on the same host:port. With
  * port 0, start the first worker with 0 and the others with http_server_port() of the first.
- * The program must ignore SIGPIPE (libuv writes with write(2)); http_server does not touch
- * signal dispositions. Nothing is logged per request.
+ * SO_REUSEPORT lets any process of the same user join a port: call http_listen_probe() before
+ * the first worker to refuse a port another process holds. The program must ignore SIGPIPE
+ * (libuv writes with write(2)); http_server does not touch signal dispositions. Nothing is
+ * logged per request.
  */
 #ifndef WXS_HTTP_H
 #define WXS_HTTP_H
@@ -48,6 +68,9 @@ typedef struct http_limits {
     uint64_t header_timeout_ms; /* first byte of a request to end of its headers, default 10000 */
     uint64_t idle_timeout_ms;   /* keep-alive wait for the next request, default 60000 */
     uint64_t body_timeout_ms;   /* end of headers to end of body, default 30000 */
+    size_t queued_bytes;        /* answers queued to clients, per server, default 64 MiB */
+    uint64_t stop_grace_ms;     /* http_server_stop: answers still being written after this
+                                 * long reset their connections, default 10000 */
 } http_limits;
 
 /** Called once per complete request, on the loop thread. req stays valid until the handler
@@ -59,16 +82,26 @@ typedef void (*http_handler_fn)(void *app, http_req *req);
  *  libuv error code. */
 int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int port,
                       const http_limits *limits, http_handler_fn handler, void *app);
+/** Check that no other socket listens on host:port: bind a socket without SO_REUSEPORT (with
+ *  SO_REUSEADDR, so connections of an earlier run in TIME_WAIT do not count) and close it.
+ *  Returns 0, UV_EADDRINUSE when the port is held, or another negative libuv error. port 0
+ *  always passes. Another process may still take the port between this call and the bind. */
+int http_listen_probe(const char *host, int port);
 /** The port actually bound. */
 int http_server_port(const http_server *s);
 /** Stop accepting, close idle connections, let in-flight requests finish (their connections
- *  close after the response), then free everything and call done(arg) (done may be NULL) on the
- *  loop thread, never from within this call. Connections in the middle of receiving a request
- *  are closed without an answer. Call once; s is gone after done. */
+ *  close after the response is written), then free everything and call done(arg) (done may be
+ *  NULL) on the loop thread, never from within this call. Connections in the middle of
+ *  receiving a request are closed without an answer. Connections still writing an answer
+ *  stop_grace_ms after this call are reset (the client sees ECONNRESET, never a short answer
+ *  ending in a clean EOF). Call once; s is gone after done. */
 void http_server_stop(http_server *s, void (*done)(void *arg), void *arg);
 /** Connections currently being served by this server (not counting ones being closed after an
  *  error answer or a 503). */
 unsigned http_server_connections(const http_server *s);
+/** Bytes of answers queued on this server's connections, waiting for their clients to read
+ *  them (what queued_bytes bounds). */
+size_t http_server_queued(const http_server *s);
 
 /* ---- the request, valid until http_respond() */
 /** The method: enum llhttp_method of llhttp.h (HTTP_GET, HTTP_POST, HTTP_HEAD, ...). */
@@ -93,16 +126,28 @@ int http_req_aborted(const http_req *r);
 void http_req_on_abort(http_req *r, void (*cb)(void *arg, http_req *r), void *arg);
 /** Microseconds (uv_hrtime/1000) when the request's first byte arrived. */
 uint64_t http_req_start_us(const http_req *r);
+/** The peer's address (the client's, or a proxy's) into *addr. Returns 0 or a negative libuv
+ *  error code. */
+int http_req_peer(const http_req *r, struct sockaddr_storage *addr);
 
 /** Answer the request: status, Content-Type (NULL: application/json; charset=utf-8), body
- *  (copied). Adds Content-Length, Date and Connection. close_after != 0 closes the connection
- *  once sent. Exactly once per request; frees req. HEAD gets no body (Content-Length is still
- *  the body's); 204 gets neither body nor Content-Type/Length. A content_type longer than 256
- *  bytes or holding CR/LF is replaced by the default. May be called from within the handler or
- *  later; it never calls the handler itself (buffered pipelined requests are parsed from a
- *  uv_idle callback). */
+ *  (borrowed for the call: what the socket does not take at once is copied, once, and queued,
+ *  counting against queued_bytes). Adds Content-Length, Date and Connection. close_after != 0
+ *  closes the connection once sent. Exactly once per request; frees req. HEAD gets no body
+ *  (Content-Length is still the body's) and its body is never read: a HEAD handler may pass
+ *  body NULL with len the length the GET answer would have; 204 gets neither body nor
+ *  Content-Type/Length. A
+ *  content_type longer than 256 bytes or holding CR/LF is replaced by the default. May be
+ *  called from within the handler or later; it never calls the handler itself (buffered
+ *  pipelined requests are parsed from a uv_idle callback). */
 void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len,
                   int close_after);
+/** http_respond with extra header lines: extra_headers is a block of "Name: value\r\n" lines
+ *  (NULL or "": none) of at most 1024 bytes, sent after the standard headers; a block that is
+ *  not such lines is left out whole (http_write_extra). */
+void http_respond_with_headers(http_req *r, int status, const char *content_type,
+                               const char *extra_headers, const char *body, size_t len,
+                               int close_after);
 /** http_respond with {"error":{"code":code,"message":message}} (message JSON-escaped). */
 void http_respond_error(http_req *r, int status, const char *code, const char *message);
 

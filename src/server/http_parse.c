@@ -79,6 +79,7 @@ static int on_message_begin(llhttp_t *parser)
     p->nheaders = 0;
     p->body_len = 0;
     p->content_lengths = 0;
+    p->hosts = 0;
     p->transfer_encoding = 0;
     p->expect_continue = 0;
     p->keep_alive = 0;
@@ -124,7 +125,7 @@ static int has_control(const char *v, size_t n)
 }
 
 /* Vet a complete header: no whitespace in names, no control bytes in values, one
- * Content-Length; note Transfer-Encoding and Expect: 100-continue. */
+ * Content-Length, one Host; note Transfer-Encoding and Expect: 100-continue. */
 static int check_header(http_parse *p, const http_parse_field *e)
 {
     const char *name = p->head + e->name_off;
@@ -137,6 +138,9 @@ static int check_header(http_parse *p, const http_parse_field *e)
     if (e->name_len == 14 && memcmp(name, "content-length", 14) == 0) {
         if (++p->content_lengths > 1)
             return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "duplicate Content-Length");
+    } else if (e->name_len == 4 && memcmp(name, "host", 4) == 0) {
+        if (++p->hosts > 1)
+            return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "more than one Host header");
     } else if (e->name_len == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
         p->transfer_encoding = 1;
     } else if (e->name_len == 6 && memcmp(name, "expect", 6) == 0) {
@@ -267,8 +271,11 @@ static int check_request(http_parse *p)
 {
     const llhttp_t *l = &p->parser;
 
-    if (l->http_major != 1)
-        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "unsupported HTTP version");
+    if (l->http_major != 1 || l->http_minor > 1)
+        return fail_request(p, 505, HTTP_REASON_VERSION_NOT_SUPPORTED,
+                            "HTTP version not supported");
+    if (l->http_minor == 1 && p->hosts == 0)
+        return fail_request(p, 400, HTTP_REASON_BAD_REQUEST, "HTTP/1.1 request without Host");
     if (p->url_len == 0 || p->head[0] != '/')
         return fail_request(p, 400, HTTP_REASON_BAD_REQUEST,
                             "the request target must start with '/'");
@@ -379,6 +386,11 @@ void http_parse_free(http_parse *p)
 /* Refuse the input for llhttp's error e (when no check of ours already did). */
 static http_parse_result parse_failed(http_parse *p, llhttp_errno_t e)
 {
+    if (p->err_status == 0 && e == HPE_INVALID_VERSION) {
+        p->err_status = 505; /* llhttp refuses HTTP/1.9 and the like itself */
+        p->err_code = HTTP_REASON_VERSION_NOT_SUPPORTED;
+        p->err_msg = "HTTP version not supported";
+    }
     if (p->err_status == 0) {
         p->err_status = 400;
         p->err_code = HTTP_REASON_BAD_REQUEST;

@@ -7,13 +7,14 @@
  * 100-continue"), a request is complete (read it with the accessors below, then call
  * http_parse_next() before feeding more), or the input is refused (http_parse_error() gives the
  * status and error code to answer; feed nothing more). Besides llhttp's own checks it refuses
- * with 400 ERR_BAD_REQUEST: HTTP major versions other than 1, targets not starting with '/',
- * whitespace in header names, control bytes in header values, a duplicate Content-Length,
- * Content-Length with Transfer-Encoding; with 431 ERR_HEADER_TOO_LARGE a request line + header
- * block of header_bytes or more (found before the block is all fed), more than 100 header
- * fields; with 413 ERR_BODY_TOO_LARGE a body over body_bytes (announced or received); with 503
- * ERR_OUT_OF_MEMORY a buffer it cannot grow. Memory follows the bytes that arrived, never what
- * was announced, and is bounded by the limits.
+ * with 400 ERR_BAD_REQUEST: targets not starting with '/', whitespace in header names, control
+ * bytes in header values, a duplicate Content-Length, Content-Length with Transfer-Encoding, an
+ * HTTP/1.1 request without Host, a request with more than one Host; with 505
+ * ERR_HTTP_VERSION_NOT_SUPPORTED any version but HTTP/1.0 and HTTP/1.1; with 431
+ * ERR_HEADER_TOO_LARGE a request line + header block of header_bytes or more (found before the
+ * block is all fed), more than 100 header fields; with 413 ERR_BODY_TOO_LARGE a body over
+ * body_bytes (announced or received); with 503 ERR_OUT_OF_MEMORY a buffer it cannot grow. Memory
+ * follows the bytes that arrived, never what was announced, and is bounded by the limits.
  */
 #ifndef WXS_HTTP_PARSE_H
 #define WXS_HTTP_PARSE_H
@@ -69,6 +70,7 @@ typedef struct http_parse {
     size_t body_len, body_cap;
     size_t body_max; /* this request's body buffer bound: Content-Length or body_bytes, + 1 */
     unsigned content_lengths;
+    unsigned hosts; /* Host fields */
     unsigned transfer_encoding : 1;
     unsigned expect_continue : 1;
     unsigned keep_alive : 1;
@@ -99,8 +101,8 @@ void http_parse_next(http_parse *p);
 /** Where the parser is; HTTP_PARSE_HEADERS from the first byte of a request line. */
 http_parse_phase http_parse_get_phase(const http_parse *p);
 
-/** The status (400, 413, 431 or 503), error code (ERR_...) and a message for refused input. The
- *  strings are static. */
+/** The status (400, 413, 431, 503 or 505), error code (ERR_...) and a message for refused
+ *  input. The strings are static. */
 int http_parse_error(const http_parse *p, const char **code, const char **message);
 
 /* ---- the request, from HTTP_PARSE_HEAD_DONE (but the body) or HTTP_PARSE_REQUEST until

@@ -1,5 +1,6 @@
-/* http_req.c: the request accessors of http.h, reading what the parser (http_parse.c) collected
- * into the request's connection. */
+/* http_req.c: the request's calls of http.h: its accessors, reading what the parser
+ * (http_parse.c) collected into the request's connection, and the answers built on
+ * http_respond_with_headers (http.c). */
 #include "http_conn.h"
 
 int http_req_method(const http_req *r)
@@ -48,4 +49,26 @@ void http_req_on_abort(http_req *r, void (*cb)(void *arg, http_req *r), void *ar
 uint64_t http_req_start_us(const http_req *r)
 {
     return r->start_us;
+}
+
+int http_req_peer(const http_req *r, struct sockaddr_storage *addr)
+{
+    int len = (int)sizeof *addr;
+    return uv_tcp_getpeername(&r->conn->tcp, (struct sockaddr *)addr, &len);
+}
+
+/* ---- answers */
+
+void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len,
+                  int close_after)
+{
+    http_respond_with_headers(r, status, content_type, NULL, body, len, close_after);
+}
+
+void http_respond_error(http_req *r, int status, const char *code, const char *message)
+{
+    char body[HTTP_WRITE_ERROR_MAX];
+    size_t len = http_write_error_json(body, sizeof(body), code, message);
+
+    http_respond(r, status, NULL, body, len, 0);
 }

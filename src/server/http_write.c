@@ -11,6 +11,7 @@
 
 typedef struct write_req {
     uv_write_t req; /* first: the uv_write_t * given to done is the write_req */
+    size_t len;
     char data[];
 } write_req;
 
@@ -173,6 +174,39 @@ size_t http_write_head(char *out, int *status, const char *content_type, size_t 
     return (size_t)(p - out);
 }
 
+/* 1 when extra is n bytes of complete, non-empty "Name: value\r\n" lines and nothing else. */
+static int extra_ok(const char *extra, size_t n)
+{
+    size_t line = 0;
+
+    if (n < 2 || n > HTTP_WRITE_EXTRA_MAX || extra[n - 2] != '\r' || extra[n - 1] != '\n')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (extra[i] == '\r') {
+            if (i + 1 >= n || extra[i + 1] != '\n' || line == 0)
+                return 0;
+            i++;
+            line = 0;
+        } else if (extra[i] == '\n') {
+            return 0;
+        } else {
+            line++;
+        }
+    }
+    return 1;
+}
+
+size_t http_write_extra(char *out, size_t head_len, const char *extra)
+{
+    size_t n = extra != NULL ? strnlen(extra, HTTP_WRITE_EXTRA_MAX + 1) : 0;
+
+    if (n == 0 || head_len < 4 || !extra_ok(extra, n))
+        return head_len;
+    memcpy(out + head_len - 2, extra, n); /* over the blank line's CRLF */
+    memcpy(out + head_len - 2 + n, "\r\n", 2);
+    return head_len + n;
+}
+
 /* Append n bytes of s JSON-escaped at out[*pos], stopping (at a character boundary) rather than
  * going past limit. */
 static void json_escape(char *out, size_t *pos, size_t limit, const char *s, size_t n)
@@ -232,7 +266,7 @@ size_t http_write_error_json(char *out, size_t cap, const char *code, const char
 
 /* Queue a copy of what uv_try_write left of bufs (its first skip bytes went out). */
 static int queue_rest(uv_stream_t *stream, const uv_buf_t *bufs, unsigned nbufs, size_t skip,
-                      uv_write_cb done)
+                      uv_write_cb done, size_t *queued)
 {
     size_t total = 0;
     size_t at = 0;
@@ -255,22 +289,25 @@ static int queue_rest(uv_stream_t *stream, const uv_buf_t *bufs, unsigned nbufs,
         at += len - skip;
         skip = 0;
     }
+    w->len = at;
     buf = uv_buf_init(w->data, (unsigned)at);
     rc = uv_write(&w->req, stream, &buf, 1, done);
     if (rc < 0) {
         free(w);
         return rc;
     }
+    *queued = at;
     return 1;
 }
 
 int http_write(uv_stream_t *stream, const char *head, size_t head_len, const char *body,
-               size_t body_len, uv_write_cb done)
+               size_t body_len, uv_write_cb done, size_t *queued)
 {
     uv_buf_t bufs[2];
     unsigned nbufs = body_len > 0 ? 2 : 1;
     int n;
 
+    *queued = 0;
     if (body_len > UINT32_MAX - head_len)
         return UV_E2BIG;
     bufs[0] = uv_buf_init((char *)head, (unsigned)head_len);
@@ -282,10 +319,13 @@ int http_write(uv_stream_t *stream, const char *head, size_t head_len, const cha
         return n;
     if ((size_t)n == head_len + body_len)
         return 0;
-    return queue_rest(stream, bufs, nbufs, (size_t)n, done);
+    return queue_rest(stream, bufs, nbufs, (size_t)n, done, queued);
 }
 
-void http_write_done(uv_write_t *req)
+size_t http_write_done(uv_write_t *req)
 {
+    size_t len = ((write_req *)req)->len;
+
     free((write_req *)req);
+    return len;
 }

@@ -1,5 +1,5 @@
-/* server_reasons.h: the codes of wxsessiond's own {"error":{"code":...,"message":...}} answers (the HTTP
- * layer, the routes, the simulator), in one table; the session layer's are WXS_REASON_* in
+/* server_reasons.h: the codes of wxsessiond's own {"error":{"code":...,"message":...}} answers (the
+ * HTTP layer, the routes, the simulator), in one table; the session layer's are WXS_REASON_* in
  * include/wxsession.h, and wxsessiond answers with those for the same conditions (out of memory,
  * shutting down). No includes: the HTTP layer uses it without the library. */
 #ifndef WXS_SERVER_REASONS_H
@@ -12,12 +12,15 @@
 #define HTTP_REASON_HEADER_TIMEOUT "ERR_HEADER_TIMEOUT"             /* 408: timeouts.headerMs */
 #define HTTP_REASON_BODY_TIMEOUT "ERR_BODY_TIMEOUT"                 /* 408: timeouts.bodyMs */
 #define HTTP_REASON_TOO_MANY_CONNECTIONS "ERR_TOO_MANY_CONNECTIONS" /* 503: limits.connections */
-#define HTTP_REASON_OUT_OF_MEMORY "ERR_OUT_OF_MEMORY"               /* 503: a request buffer */
-#define HTTP_REASON_METHOD_NOT_ALLOWED "ERR_METHOD_NOT_ALLOWED"     /* 405 */
-#define HTTP_REASON_NOT_FOUND "ERR_NOT_FOUND"                       /* 404: no such route */
-#define HTTP_REASON_CLIENT_GONE "ERR_CLIENT_GONE"       /* 503: the client closed first */
-#define HTTP_REASON_BAD_PARAM "ERR_BAD_PARAM"           /* 400: simulator: a bad parameter */
-#define HTTP_REASON_BAD_CONFIG "ERR_BAD_CONFIG"         /* 400: simulator: a bad setting */
-#define HTTP_REASON_SIMULATOR_FULL "ERR_SIMULATOR_FULL" /* simulator: too many codes or users */
+#define HTTP_REASON_VERSION_NOT_SUPPORTED                                                          \
+    "ERR_HTTP_VERSION_NOT_SUPPORTED"                            /* 505: not HTTP/1.0 or HTTP/1.1 */
+#define HTTP_REASON_OUT_OF_MEMORY "ERR_OUT_OF_MEMORY"           /* 503: a request buffer */
+#define HTTP_REASON_METHOD_NOT_ALLOWED "ERR_METHOD_NOT_ALLOWED" /* 405 */
+#define HTTP_REASON_NOT_FOUND "ERR_NOT_FOUND"                   /* 404: no such route */
+#define HTTP_REASON_CLIENT_GONE "ERR_CLIENT_GONE"               /* 503: the client closed first */
+#define HTTP_REASON_BAD_PARAM "ERR_BAD_PARAM"             /* 400: simulator: a bad parameter */
+#define HTTP_REASON_BAD_CONFIG "ERR_BAD_CONFIG"           /* 400: simulator: a bad setting */
+#define HTTP_REASON_SIMULATOR_FULL "ERR_SIMULATOR_FULL"   /* simulator: too many codes or users */
+#define HTTP_REASON_TOO_MANY_LOGINS "ERR_TOO_MANY_LOGINS" /* 429: limits.loginsPerMinute */
 
 #endif /* WXS_SERVER_REASONS_H */

@@ -215,8 +215,9 @@ static void on_request(void *app, http_req *req)
     char body[128];
 
     if (plen == 6 && memcmp(path, "/count", 6) == 0) {
-        int n = snprintf(body, sizeof(body), "{\"worker\":%d,\"connections\":%u,\"aborts\":%lu}",
-                         w->index, http_server_connections(w->server), w->aborts);
+        int n = snprintf(
+            body, sizeof(body), "{\"worker\":%d,\"connections\":%u,\"aborts\":%lu,\"queued\":%zu}",
+            w->index, http_server_connections(w->server), w->aborts, http_server_queued(w->server));
         http_respond(req, 200, NULL, body, (size_t)n, 0);
     } else if (plen == 6 && memcmp(path, "/delay", 6) == 0) {
         start_delay(w, req);
@@ -287,6 +288,10 @@ static int parse_options(int argc, char **argv, int *port, http_limits *lim)
             lim->body_timeout_ms = v;
         else if (strcmp(name, "--idle-timeout-ms") == 0)
             lim->idle_timeout_ms = v;
+        else if (strcmp(name, "--queued-bytes") == 0)
+            lim->queued_bytes = v;
+        else if (strcmp(name, "--stop-grace-ms") == 0)
+            lim->stop_grace_ms = v;
         else
             return -1;
     }
@@ -319,7 +324,8 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &port, &lim) < 0) {
         fprintf(stderr, "usage: http_echo --port N [--workers W] [--header-bytes B] "
                         "[--body-bytes B] [--max-conns C] [--header-timeout-ms T] "
-                        "[--body-timeout-ms T] [--idle-timeout-ms T]\n");
+                        "[--body-timeout-ms T] [--idle-timeout-ms T] [--queued-bytes B] "
+                        "[--stop-grace-ms T]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
