@@ -28,6 +28,7 @@ typedef struct worker {
 static struct {
     settings set; /* the configuration the workers run with */
     sim *sim;
+    limiter *limiter; /* logins per client address, one table for every worker (limiter.h) */
     worker *workers;
     int nworkers;
     int argc; /* the command line, read again on SIGHUP */
@@ -107,6 +108,19 @@ static void worker_run(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
+/* "cannot listen on host:port: reason", naming a port another process holds as such. */
+static void log_listen_error(const char *host, int port, int rc)
+{
+    const char *fmt = strchr(host, ':') != NULL ? "cannot listen on [%s]:%d: %s%s"
+                                                : "cannot listen on %s:%d: %s%s";
+    if (rc == UV_EADDRINUSE)
+        wxs_log(WXS_LOG_ERROR, fmt, host, port, "address in use",
+                g.set.server.reuse_port ? " (another process holds it and does not share it)"
+                                        : " (another process holds it; set reusePort to share it)");
+    else
+        wxs_log(WXS_LOG_ERROR, fmt, host, port, uv_strerror(rc), "");
+}
+
 static int worker_listen(worker *w, const char *host, int port)
 {
     http_limits limits = {
@@ -116,6 +130,10 @@ static int worker_listen(worker *w, const char *host, int port)
         .header_timeout_ms = (uint64_t)g.set.server.header_timeout_ms,
         .body_timeout_ms = (uint64_t)g.set.server.body_timeout_ms,
         .idle_timeout_ms = (uint64_t)g.set.server.idle_timeout_ms,
+        .queued_bytes = (size_t)g.set.server.queued_bytes,
+        /* answers still being written when the grace period ends are reset, never cut */
+        .stop_grace_ms =
+            g.set.server.shutdown_timeout_ms > 0 ? (uint64_t)g.set.server.shutdown_timeout_ms : 1,
     };
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, worker_stop);
@@ -129,7 +147,7 @@ static int worker_listen(worker *w, const char *host, int port)
     w->app.route_base_len = strlen(w->app.route_base);
     int rc = http_server_start(&w->server, &w->loop, host, port, &limits, app_handle, &w->app);
     if (rc < 0)
-        wxs_log(WXS_LOG_ERROR, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+        log_listen_error(host, port, rc);
     return rc;
 }
 
@@ -179,6 +197,13 @@ static int start_workers(void)
         n = MAX_WORKERS;
     if (fit_connections_to_fd_limit(n) < 0)
         return -1;
+    /* the workers' sockets share the port (SO_REUSEPORT), which would let them join another
+     * process's: refuse a taken port unless reusePort asks to share it */
+    int probe = g.set.server.reuse_port ? 0 : http_listen_probe(host, port);
+    if (probe < 0) {
+        log_listen_error(host, port, probe);
+        return -1;
+    }
     g.workers = calloc((size_t)n, sizeof *g.workers);
     if (g.workers == NULL)
         return -1;
@@ -197,6 +222,12 @@ static int start_workers(void)
         if (set_opt("wechat.apiBase", base) < 0)
             return -1;
     }
+    if (!g.set.sim_only) {
+        g.limiter = limiter_new((double)g.set.server.logins_per_minute,
+                                (double)g.set.server.login_burst, LIMITER_DEFAULT_ENTRIES);
+        if (g.limiter == NULL)
+            return -1;
+    }
     for (int i = 0; i < n && !g.set.sim_only; i++) {
         char err[256];
         int rc = wxs_ctx_new(&g.workers[i].app.ctx, &g.workers[i].loop, g.set.cfg, err, sizeof err);
@@ -207,6 +238,10 @@ static int start_workers(void)
             wxs_log(WXS_LOG_ERROR, "%s", err);
             return -1;
         }
+        g.workers[i].app.limiter = g.limiter;
+        g.workers[i].app.trust_forwarded = (int)g.set.server.trust_forwarded;
+        if (app_start_readiness(&g.workers[i].app, i, &g.workers[(i + 1) % n].app) < 0)
+            return -1;
     }
     const char *base = g.set.server.route_base;
     wxs_log(WXS_LOG_INFO,
@@ -324,6 +359,7 @@ int main(int argc, char **argv)
     wxs_log(WXS_LOG_INFO, "stopped");
     status = 0;
 out:
+    limiter_free(g.limiter);
     sim_free(g.sim);
     free(g.workers);
     settings_free(&g.set);

@@ -4,6 +4,7 @@
 #include "http_api.h"
 #include "server_reasons.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,50 @@ static void authenticated(void *arg, const wxs_auth_result *auth)
     call->route(call, auth);
 }
 
+/* The login limiter's key for req's client: X-Forwarded-For's last entry when trusted and an
+ * address, else the peer's address. Returns 0, or -1 when neither is known (the peer is gone). */
+static int client_key(const app *a, http_req *req, unsigned char key[LIMITER_KEY_BYTES])
+{
+    if (a->trust_forwarded) {
+        size_t len = 0;
+        const char *fwd = http_req_header(req, "x-forwarded-for", &len);
+        if (limiter_key_from_forwarded(fwd, len, key) == 0)
+            return 0;
+    }
+    struct sockaddr_storage peer;
+    if (http_req_peer(req, &peer) < 0)
+        return -1;
+    return limiter_key_from_sockaddr((const struct sockaddr *)&peer, key);
+}
+
+/* The 429 body, with the seconds until the next token. */
+#define TOO_MANY_LOGINS_JSON                                                                       \
+    "{\"error\":{\"code\":\"" HTTP_REASON_TOO_MANY_LOGINS "\",\"message\":\"too many logins from " \
+    "this address; try again in %u s\"}}"
+
+/* A login (a code with rawData) costs a WeChat call and a store entry: it first takes a token
+ * from its client address's bucket (limiter.h). Returns 1 when the request goes on to the
+ * session layer (not a login, or a token was taken), 0 when it was answered here: 429 over the
+ * limit, 503 when the client's address cannot be known (it has gone). */
+static int login_allowed(app *a, http_req *req, const wxs_auth_request *ar)
+{
+    unsigned char key[LIMITER_KEY_BYTES];
+    unsigned retry_s = 1;
+    char body[160], header[48];
+    if (a->limiter == NULL || ar->code_len == 0 || ar->raw_data_len == 0)
+        return 1;
+    if (client_key(a, req, key) < 0) {
+        http_respond_error(req, 503, HTTP_REASON_CLIENT_GONE, "the client's address is gone");
+        return 0;
+    }
+    if (limiter_take(a->limiter, key, uv_hrtime(), &retry_s))
+        return 1;
+    int n = snprintf(body, sizeof body, TOO_MANY_LOGINS_JSON, retry_s);
+    snprintf(header, sizeof header, "Retry-After: %u\r\n", retry_s);
+    http_respond_with_headers(req, 429, NULL, header, body, (size_t)n, 0);
+    return 0;
+}
+
 /* Run the session layer on req, then route (unless the session layer answered). */
 static void with_session(app *a, http_req *req, route_fn route)
 {
@@ -90,6 +135,8 @@ static void with_session(app *a, http_req *req, route_fn route)
     ar.code = http_req_header(req, "x-wx-code", &ar.code_len);
     ar.raw_data = http_req_header(req, "x-wx-rawdata", &ar.raw_data_len);
     ar.signature = http_req_header(req, "x-wx-signature", &ar.signature_len);
+    if (!login_allowed(a, req, &ar))
+        return;
     route_call *call = malloc(sizeof *call);
     if (call == NULL) {
         http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
@@ -122,7 +169,31 @@ static const app_route app_routes[] = {
     {"/session/paints/delete", 1, route_paints_delete},
 };
 
-/* The embedded web page: "/" is index.html. */
+/* ---- the embedded web page (examples/one-stroke/web/ and the client): only with the simulator,
+ * whose "Sign in as a test user" it needs */
+
+/* Headers of every page file: no MIME sniffing, scripts, styles, images and requests from this
+ * origin only (the page has no inline script or style), never inside a frame. */
+#define ASSET_HEADERS                                                                              \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "           \
+    "img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "                     \
+    "form-action 'self'; frame-ancestors 'none'\r\n"                                               \
+    "X-Frame-Options: DENY\r\n"                                                                    \
+    "Referrer-Policy: no-referrer\r\n"
+
+/* index.html is revalidated on every load (it names the other files); those may be kept for
+ * five minutes. */
+static const char page_headers[] = ASSET_HEADERS "Cache-Control: no-cache\r\n";
+static const char file_headers[] = ASSET_HEADERS "Cache-Control: max-age=300\r\n";
+
+/* 1 when the web page is served: the simulator runs beside the session layer. */
+static int page_on(const app *a)
+{
+    return a->sim != NULL && a->ctx != NULL;
+}
+
+/* The page's file at sub (below routeBasePath; "/" is index.html): answered, 1; else 0. */
 static int serve_asset(http_req *req, const char *sub, size_t sublen)
 {
     if (sublen == 1)
@@ -130,24 +201,94 @@ static int serve_asset(http_req *req, const char *sub, size_t sublen)
     for (size_t i = 0; i < web_assets_count; i++) {
         const web_asset *w = &web_assets[i];
         if (path_is(sub, sublen, w->path)) {
-            http_respond(req, 200, w->content_type, (const char *)w->data, w->len, 0);
+            const char *extra = path_is(sub, sublen, "/index.html") ? page_headers : file_headers;
+            http_respond_with_headers(req, 200, w->content_type, extra, (const char *)w->data,
+                                      w->len, 0);
             return 1;
         }
     }
     return 0;
 }
 
-static void route_health(app *a, http_req *req)
+/* GET / and GET {routeBasePath} lead to the page at {routeBasePath}/: answered, 1; else 0. */
+static int redirect_to_page(const app *a, http_req *req, const char *path, size_t len)
 {
-    static const char up[] = "{\"status\":\"ok\",\"store\":\"up\"}";
-    static const char down[] = "{\"status\":\"unavailable\",\"store\":\"down\"}";
+    static const char body[] = "{\"location\":\"%.*s/\"}";
+    char headers[512], json[512]; /* a longer routeBasePath gets the 404 */
+    int base = (int)a->route_base_len;
+    if (base == 0 || !(path_is(path, len, "/") || path_is(path, len, a->route_base)))
+        return 0;
+    int hn = snprintf(headers, sizeof headers, "Location: %.*s/\r\nCache-Control: no-cache\r\n",
+                      base, a->route_base);
+    int bn = snprintf(json, sizeof json, body, base, a->route_base);
+    if (hn < 0 || (size_t)hn >= sizeof headers || bn < 0 || (size_t)bn >= sizeof json)
+        return 0;
+    http_respond_with_headers(req, 302, NULL, headers, json, (size_t)bn, 0);
+    return 1;
+}
+
+/* ---- health: liveness (/livez) and readiness (/readyz, and /healthz as before) */
+
+/* After every iteration of the worker's loop: publish its store's readiness for the others. */
+static void publish_ready(uv_check_t *check)
+{
+    app *a = check->data;
+    int ready = a->ctx != NULL && wxs_ctx_store_ready(a->ctx);
+    atomic_store_explicit(&a->store_ready, ready, memory_order_relaxed);
+}
+
+int app_start_readiness(app *a, int index, app *next)
+{
+    int rc = uv_check_init(a->loop, &a->publish_ready);
+    if (rc < 0)
+        goto out;
+    a->publish_ready.data = a;
+    a->next_worker = next;
+    a->worker_index = index;
+    atomic_init(&a->store_ready, a->ctx != NULL && wxs_ctx_store_ready(a->ctx));
+    rc = uv_check_start(&a->publish_ready, publish_ready);
+    uv_unref((uv_handle_t *)&a->publish_ready);
+out:
+    return rc;
+}
+
+/* GET /livez: the process serves requests, whatever its store. */
+static void route_live(http_req *req)
+{
+    static const char ok[] = "{\"status\":\"ok\"}";
+    http_respond(req, 200, NULL, ok, sizeof ok - 1, 0);
+}
+
+/* GET /readyz (and /healthz): 200 when every worker's store is ready (this worker's as it is
+ * now, the others' as their loops last saw them), else 503 naming the workers (numbered from 0
+ * in start order) whose store is not. --simulator-only has no store: always ready. */
+static void route_ready(app *a, http_req *req)
+{
     static const char sim_only[] = "{\"status\":\"ok\"}";
-    if (a->ctx == NULL)
+    static const char up[] = "{\"status\":\"ok\",\"store\":\"up\"}";
+    char down[512];
+    int o, n = 0;
+    if (a->next_worker == NULL) {
         http_respond(req, 200, NULL, sim_only, sizeof sim_only - 1, 0);
-    else if (wxs_ctx_store_ready(a->ctx))
+        return;
+    }
+    o = snprintf(down, sizeof down,
+                 "{\"status\":\"unavailable\",\"store\":\"down\",\"storeDownWorkers\":[");
+    const app *w = a;
+    do {
+        int ready = w == a ? a->ctx != NULL && wxs_ctx_store_ready(a->ctx)
+                           : atomic_load_explicit(&w->store_ready, memory_order_relaxed);
+        if (!ready && o < (int)sizeof down - 16) /* 64 workers fit */
+            o += snprintf(down + o, sizeof down - (size_t)o, "%s%d", n++ ? "," : "",
+                          w->worker_index);
+        w = w->next_worker;
+    } while (w != a && w != NULL);
+    if (n == 0) {
         http_respond(req, 200, NULL, up, sizeof up - 1, 0);
-    else
-        http_respond(req, 503, NULL, down, sizeof down - 1, 0);
+        return;
+    }
+    o += snprintf(down + o, sizeof down - (size_t)o, "]}");
+    http_respond(req, 503, NULL, down, (size_t)o, 0);
 }
 
 void app_handle(void *arg, http_req *req)
@@ -158,8 +299,12 @@ void app_handle(void *arg, http_req *req)
     int method = http_req_method(req);
     int readonly = method == HTTP_GET || method == HTTP_HEAD;
 
-    if (path_is(path, len, "/healthz")) {
-        route_health(a, req);
+    if (path_is(path, len, "/livez")) {
+        route_live(req);
+        return;
+    }
+    if (path_is(path, len, "/readyz") || path_is(path, len, "/healthz")) {
+        route_ready(a, req);
         return;
     }
     if (a->sim != NULL && sim_handle(a->sim, a->loop, req))
@@ -179,8 +324,10 @@ void app_handle(void *arg, http_req *req)
                 with_session(a, req, r->fn);
             return;
         }
-        if (readonly && serve_asset(req, sub, sublen))
+        if (readonly && page_on(a) && serve_asset(req, sub, sublen))
             return;
     }
+    if (readonly && page_on(a) && redirect_to_page(a, req, path, len))
+        return;
     http_respond_error(req, 404, HTTP_REASON_NOT_FOUND, "no such route");
 }

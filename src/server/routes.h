@@ -4,6 +4,7 @@
 #define WXS_ROUTES_H
 
 #include "http.h"
+#include "limiter.h"
 #include "onestroke.h"
 #include "simulator.h"
 #include "wxsession.h"
@@ -17,6 +18,14 @@ typedef struct app {
     sim *sim;             /* shared by all workers; NULL when the simulator is off */
     const char *route_base;
     size_t route_base_len;
+    limiter *limiter;    /* logins per client address, shared by all workers; NULL: no limit */
+    int trust_forwarded; /* the client address is X-Forwarded-For's last entry */
+    /* readiness, for /readyz on any worker: this worker's store readiness as its own loop last
+     * saw it (published after every loop iteration), and the next worker's app in a ring */
+    _Atomic int store_ready;
+    struct app *next_worker;
+    int worker_index; /* 0.. in start order */
+    uv_check_t publish_ready;
 } app;
 
 typedef struct route_call route_call;
@@ -41,5 +50,12 @@ extern const size_t web_assets_count;
 
 /** The http_handler_fn of wxsessiond (app is an `app *`). */
 void app_handle(void *app, http_req *req);
+
+/** Before a's worker thread runs (a->loop, a->ctx set): publish a's store readiness after every
+ *  iteration of its loop (an unreferenced uv_check_t: it keeps no loop alive, and is closed with
+ *  the loop's other handles), and join a ring of workers whose /readyz reports every worker's
+ *  store: index numbers a's worker (0.. in start order), next is the next worker's app (a
+ *  itself for one worker). Returns 0 or a negative libuv error code. */
+int app_start_readiness(app *a, int index, app *next);
 
 #endif /* WXS_ROUTES_H */
