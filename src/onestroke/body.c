@@ -9,32 +9,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Nesting depth of JSON text without parsing it: brackets outside strings. */
-int os_json_depth_ok(const char *s, size_t n, int max_depth)
-{
-    int depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_string) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_string = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return 0;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 1;
-}
-
 void os_body_clear(os_body *b)
 {
     if (b == NULL)
@@ -65,7 +39,7 @@ static int body_fail(const char **reason, const char *why, char *err, size_t err
 static int parse_json_body(const char *body, size_t len, int max_depth, os_body *out,
                            const char **reason, char *err, size_t errlen)
 {
-    if (!os_json_depth_ok(body, len, max_depth))
+    if (!wxs__json_depth_ok(body, len, max_depth))
         return body_fail(reason, OS_REASON_BAD_BODY, err, errlen, "body nests too deep");
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, 0, &jerr);

@@ -22,8 +22,4 @@ int os_body_parse(const char *content_type, const char *body, size_t len, int ma
 /** Free the fields and empty b. NULL is a no-op. */
 void os_body_clear(os_body *b);
 
-/** 1 when the JSON text s[0..n) nests objects/arrays at most max_depth deep (strings skipped),
- *  else 0. */
-int os_json_depth_ok(const char *s, size_t n, int max_depth);
-
 #endif /* ONESTROKE_BODY_H */

@@ -79,30 +79,15 @@ static int query_param(const char *q, size_t qlen, const char *key, char *out, s
     return 0;
 }
 
-static void listed(void *arg, int status, const char *data, size_t len, const char *next)
+/* The list answer, built whole by the store on its pool thread: handed to the HTTP layer as is
+ * (for HEAD, answer is NULL: only its length was computed). */
+static void listed(void *arg, int status, const char *answer, size_t len)
 {
     http_req *req = arg;
-    if (status < 0) {
+    if (status < 0)
         fail_status(req, status);
-        return;
-    }
-    static const char head[] = "{\"code\":0,\"msg\":\"success\",\"data\":";
-    size_t cap = sizeof head + len + 128;
-    char *body = malloc(cap);
-    if (body == NULL) {
-        fail(req, 500, WXS_REASON_INTERNAL, "out of memory");
-        return;
-    }
-    size_t n = sizeof head - 1;
-    memcpy(body, head, n);
-    memcpy(body + n, data, len);
-    n += len;
-    if (next != NULL)
-        n += (size_t)snprintf(body + n, cap - n, ",\"next\":\"%s\"}", next);
     else
-        n += (size_t)snprintf(body + n, cap - n, ",\"next\":null}");
-    http_respond(req, 200, NULL, body, n, 0);
-    free(body);
+        http_respond(req, 200, NULL, answer, len, 0);
 }
 
 void onestroke_route_list(onestroke *os, http_req *req, const wxs_auth_result *auth)
@@ -130,7 +115,8 @@ void onestroke_route_list(onestroke *os, http_req *req, const wxs_auth_result *a
             return;
         }
     }
-    int rc = onestroke_list(os, auth->openid, cursor, (unsigned)limit, listed, req);
+    int head_only = http_req_method(req) == HTTP_HEAD;
+    int rc = onestroke_list(os, auth->openid, cursor, (unsigned)limit, head_only, listed, req);
     if (rc == WXS_EINVAL)
         fail(req, 200, OS_REASON_BAD_CURSOR, "malformed cursor");
     else if (rc < 0)

@@ -1,6 +1,6 @@
 /* onestroke.c: the One Stroke app object of a worker loop and its drawing API: checks before
- * anything is stored, list cursors and the list page as JSON. The storage itself is behind
- * store.h. */
+ * anything is stored and list cursors. The storage itself is behind store.h; the stores build
+ * the list answer (page.h) on their pool threads. */
 #include "onestroke.h"
 #include "body.h"
 #include "store.h"
@@ -101,48 +101,19 @@ static void call_free(call *c)
     unref(os);
 }
 
-static int page_json(wxs__buf *b, const os_paint *items, size_t n)
-{
-    int rc = wxs__buf_add(b, "[", 1);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = wxs__buf_printf(b, "%s{\"id\":\"%s\",\"actions\":\"", i ? "," : "", items[i].id);
-        if (rc == 0)
-            rc = wxs__buf_add_json_escaped(b, items[i].actions, items[i].actions_len);
-        if (rc == 0)
-            rc = wxs__buf_printf(b, "\",\"createdAt\":%lld,\"updatedAt\":%lld}",
-                                 (long long)items[i].created_at_ms,
-                                 (long long)items[i].updated_at_ms);
-    }
-    if (rc == 0)
-        rc = wxs__buf_add(b, "]", 1);
-    return rc;
-}
-
-/* The store's page: as JSON, with the cursor of the next page when more follow. */
-static void listed(void *arg, int status, const os_paint *items, size_t n, int more)
+/* The store's answer, built on the pool: handed on as is. */
+static void listed(void *arg, int status, const os_page *page)
 {
     call *c = arg;
-    if (status < 0) {
-        c->list_cb(c->arg, status, NULL, 0, NULL);
-        call_free(c);
-        return;
-    }
-    wxs__buf b;
-    wxs__buf_init(&b, SIZE_MAX / 2);
-    char next[OS_CURSOR_MAX];
-    int rc = page_json(&b, items, n);
-    if (more && n > 0)
-        os_cursor_encode(&items[n - 1], next);
-    if (rc < 0)
-        c->list_cb(c->arg, rc, NULL, 0, NULL);
+    if (status < 0)
+        c->list_cb(c->arg, status, NULL, 0);
     else
-        c->list_cb(c->arg, 0, b.data, b.len, more && n > 0 ? next : NULL);
-    wxs__buf_free(&b);
+        c->list_cb(c->arg, 0, page->body.data, page->len);
     call_free(c);
 }
 
 int onestroke_list(onestroke *os, const char *openid, const char *cursor, unsigned limit,
-                   onestroke_list_cb cb, void *arg)
+                   int count_only, onestroke_list_cb cb, void *arg)
 {
     os_paint_cursor pc = {0};
     if (os == NULL || openid == NULL || cb == NULL || strlen(openid) > OS_OPENID_MAX)
@@ -159,7 +130,8 @@ int onestroke_list(onestroke *os, const char *openid, const char *cursor, unsign
     if (c == NULL)
         return WXS_ENOMEM;
     c->list_cb = cb;
-    int rc = os_store_list(os->store, openid, &pc, limit, listed, c);
+    int rc = os_store_list(os->store, openid, &pc, limit, (size_t)os->opts->max_page_bytes,
+                           count_only, listed, c);
     if (rc < 0)
         call_free(c);
     return rc;
@@ -176,7 +148,7 @@ static void done(void *arg, int status)
  * refuses invalid UTF-8 and NUL characters. */
 static int actions_ok(const char *actions, size_t len, int max_depth)
 {
-    if (!os_json_depth_ok(actions, len, max_depth))
+    if (!wxs__json_depth_ok(actions, len, max_depth))
         return 0;
     json_t *doc = json_loadb(actions, len, JSON_DECODE_ANY, NULL);
     json_decref(doc);

@@ -34,17 +34,22 @@ unsigned onestroke_max_page_size(const onestroke *os);
 /** The deepest JSON nesting accepted in a request body (limits.jsonDepth). */
 int onestroke_json_depth(const onestroke *os);
 
-/** data_json: the page as a JSON array of {"id","actions","createdAt","updatedAt"} (newest
- *  first); next: the cursor of the following page or NULL. Valid during the callback. */
-typedef void (*onestroke_list_cb)(void *arg, int status, const char *data_json, size_t len,
-                                  const char *next);
+/** answer: the whole success answer of a list, {"code":0,"msg":"success","data":[{"id",
+ *  "actions","createdAt","updatedAt"},...],"next":"<cursor>"|null} (newest first; next: the
+ *  cursor of the following page, or null on the last), len bytes, at most paints.maxPageBytes
+ *  unless its one drawing alone is larger (then at most 2 x paints.maxActionsBytes + 320). Built
+ *  on the thread pool; borrowed for the callback. NULL (len still the answer's length) for a
+ *  count_only list, NULL with len 0 when status < 0. */
+typedef void (*onestroke_list_cb)(void *arg, int status, const char *answer, size_t len);
 typedef void (*onestroke_done_cb)(void *arg, int status);
 
 /** List openid's drawings after cursor (NULL or "" = the first page): limit 0 means
  *  paints.pageSize; over paints.maxPageSize or a malformed cursor: WXS_EINVAL (no callback).
- *  Callback statuses: 0, WXS_ESTORE (store down), WXS_ECANCELED, WXS_ENOMEM. */
+ *  A page also ends early, with a next cursor, at paints.maxPageBytes (see the callback).
+ *  count_only (for HEAD): the answer's length only, no answer held. Callback statuses: 0,
+ *  WXS_ESTORE (store down), WXS_ECANCELED, WXS_ENOMEM. */
 int onestroke_list(onestroke *os, const char *openid, const char *cursor, unsigned limit,
-                   onestroke_list_cb cb, void *arg);
+                   int count_only, onestroke_list_cb cb, void *arg);
 
 /** Save (insert or replace) openid's drawing. Checked before anything is stored, answered by
  *  the return value (no callback): WXS_EINVAL bad id, WXS_ETOOBIG actions too large, WXS_EPARSE

@@ -24,6 +24,11 @@ static const wxs_option options[] = {
     WXS_OPTION_INT(OPTS, max_page_size, "paints.maxPageSize", "paints-max-page-size",
                    "WXS_PAINTS_MAX_PAGE_SIZE", 100, 1, 1000,
                    "Largest list page a request may ask for"),
+    WXS_OPTION_INT(OPTS, max_page_bytes, "paints.maxPageBytes", "paints-max-page-bytes",
+                   "WXS_PAINTS_MAX_PAGE_BYTES", 4194304, 1024, 268435456,
+                   "Largest list answer in bytes (escaped JSON); a page holds at least one "
+                   "drawing (up to 2 x maxActionsBytes + 320) and ends early with a `next` "
+                   "cursor past it"),
     WXS_OPTION_SECRET(OPTS, mongo_uri, "mongo.uri", "mongo-uri", "WXS_MONGO_URI",
                       "MongoDB connection URI; overrides the other mongo options"),
     WXS_OPTION_STRING(OPTS, mongo_username, "mongo.username", "mongo-username",

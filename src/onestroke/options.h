@@ -13,6 +13,7 @@ struct onestroke_options {
     long long max_per_user;
     long long page_size;
     long long max_page_size;
+    long long max_page_bytes; /* paints.maxPageBytes: a list answer's byte budget */
     char *mongo_uri;
     char *mongo_username;
     char *mongo_password;

@@ -14,14 +14,16 @@
 #define ONESTROKE_STORE_H
 
 #include "options.h"
+#include "page.h"
 #include "paint.h"
 
 #include <uv.h>
 
 typedef struct os_store os_store;
 
-/** items[0..n) in list order; more != 0 when drawings follow the last item. */
-typedef void (*os_store_list_cb)(void *arg, int status, const os_paint *items, size_t n, int more);
+/** page: the list answer (page.h), finished, built on the pool thread; NULL when status < 0.
+ *  Borrowed for the callback: the store frees it afterwards. */
+typedef void (*os_store_list_cb)(void *arg, int status, const os_page *page);
 typedef void (*os_store_done_cb)(void *arg, int status);
 
 typedef struct os_store_ops {
@@ -33,9 +35,11 @@ typedef struct os_store_ops {
     /** Start closing (ops issued before still call back); frees itself once drained. */
     void (*close)(os_store *st);
     int (*ready)(const os_store *st);
-    /** Up to limit (1..1000) drawings of openid after cursor (NULL or id "" = first page). */
+    /** Up to limit (1..1000) drawings of openid after cursor (NULL or id "" = first page), as
+     *  the list answer built on the pool within page_bytes (page.h; count_only: its length
+     *  only). Rows are read one at a time into the answer: nothing else holds a page. */
     int (*list)(os_store *st, const char *openid, const os_paint_cursor *cursor, unsigned limit,
-                os_store_list_cb cb, void *arg);
+                size_t page_bytes, int count_only, os_store_list_cb cb, void *arg);
     /** Insert or replace (openid, id). A new id when the user already has max_per_user
      *  drawings: WXS_ETOOBIG, nothing stored. now_ms stamps createdAt/updatedAt. */
     int (*save)(os_store *st, const char *openid, const char *id, const char *actions,
@@ -69,9 +73,10 @@ static inline int os_store_ready(const os_store *st)
 }
 
 static inline int os_store_list(os_store *st, const char *openid, const os_paint_cursor *cursor,
-                                unsigned limit, os_store_list_cb cb, void *arg)
+                                unsigned limit, size_t page_bytes, int count_only,
+                                os_store_list_cb cb, void *arg)
 {
-    return st->ops->list(st, openid, cursor, limit, cb, arg);
+    return st->ops->list(st, openid, cursor, limit, page_bytes, count_only, cb, arg);
 }
 
 static inline int os_store_save(os_store *st, const char *openid, const char *id,

@@ -38,7 +38,6 @@
  * store keeps or hands to callbacks comes from wxs__malloc. */
 
 #define MAX_RUNNING 2
-#define PAGE_MAX_BYTES (32 * 1024 * 1024)
 #define ERROR_LOG_INTERVAL_MS 10000
 
 enum job_kind { JOB_LIST, JOB_SAVE, JOB_DEL, JOB_CONNECT };
@@ -48,7 +47,7 @@ static const char *const job_name[] = {"list", "save", "delete", "connect"};
 typedef struct paints_mongo paints_mongo;
 
 /* One op, with its own work request (several run at once). Arguments are copied in; a list's
- * items (each one allocation holding id then actions) are built on the pool thread. */
+ * answer (page.h) is built on the pool thread, document by document. */
 typedef struct job {
     os_job base; /* the runner's part */
     paints_mongo *st;
@@ -58,11 +57,11 @@ typedef struct job {
     char id[OS_PAINT_ID_MAX + 1];
     os_paint_cursor cursor;
     unsigned limit;
+    size_t page_bytes;
+    int count_only;
     int64_t now_ms;
     long long max_per_user;
-    os_paint *items;
-    size_t n;
-    int more;
+    os_page page;
     os_store_list_cb list_cb;
     os_store_done_cb done_cb;
     void *arg;
@@ -285,46 +284,34 @@ static int run_del(mongoc_collection_t *coll, job *j, bson_error_t *e)
     return ok ? 0 : -1;
 }
 
-/* Copy a drawing into j->items[j->n]: one allocation holding id then actions. */
-static int copy_paint(job *j, const os_paint *p)
-{
-    size_t idlen = strlen(p->id);
-    char *block = wxs__malloc(idlen + 1 + p->actions_len + 1);
-    if (block == NULL)
-        return WXS_ENOMEM;
-    memcpy(block, p->id, idlen + 1);
-    memcpy(block + idlen + 1, p->actions, p->actions_len);
-    block[idlen + 1 + p->actions_len] = '\0';
-    os_paint *item = &j->items[j->n++];
-    *item = *p;
-    item->id = block;
-    item->actions = block + idlen + 1;
-    return 0;
-}
-
-/* Read the page's documents from the cursor; a document this store could not have written
- * (no valid id, actions or createdAt) is skipped with a warning. */
+/* Read the page's documents from the cursor into the answer; a document this store could not
+ * have written (no valid id, actions or createdAt) is skipped with a warning. The page ends
+ * early (more follow) at limit or at its byte budget (page.h). */
 static int read_page(mongoc_cursor_t *cur, job *j, bson_error_t *e)
 {
     const bson_t *doc;
-    size_t bytes = 0;
+    int more = 0;
     while (mongoc_cursor_next(cur, &doc)) {
         os_paint p;
         if (os_mongo_paint_from_bson(doc, &p) < 0) {
             wxs__warn("paints mongodb: skipped a malformed document in collection paints");
             continue;
         }
-        if (j->n == j->limit || (j->n > 0 && p.actions_len > PAGE_MAX_BYTES - bytes)) {
-            j->more = 1;
-            return 0;
+        int rc = j->page.n == j->limit ? OS_PAGE_FULL : os_page_add(&j->page, &p);
+        if (rc == OS_PAGE_FULL) {
+            more = 1;
+            break;
         }
-        if (copy_paint(j, &p) < 0) {
+        if (rc < 0) {
             j->status = WXS_ENOMEM;
             return 0;
         }
-        bytes += p.actions_len < PAGE_MAX_BYTES - bytes ? p.actions_len : PAGE_MAX_BYTES - bytes;
     }
-    return mongoc_cursor_error(cur, e) ? -1 : 0;
+    if (!more && mongoc_cursor_error(cur, e))
+        return -1;
+    if (os_page_finish(&j->page, more) < 0)
+        j->status = WXS_ENOMEM;
+    return 0;
 }
 
 static int run_list(mongoc_collection_t *coll, job *j, bson_error_t *e)
@@ -333,8 +320,7 @@ static int run_list(mongoc_collection_t *coll, job *j, bson_error_t *e)
     int rc = -1;
     bson_init(&filter);
     bson_init(&opts);
-    j->items = wxs__calloc(j->limit, sizeof *j->items);
-    if (j->items == NULL) {
+    if (os_page_init(&j->page, j->page_bytes, j->count_only) < 0) {
         j->status = WXS_ENOMEM;
         rc = 0;
         goto out;
@@ -379,16 +365,6 @@ static int run_job(paints_mongo *st, mongoc_client_t *client, job *j, bson_error
     return rc;
 }
 
-static void free_items(job *j)
-{
-    for (size_t i = 0; i < j->n; i++)
-        wxs__free((void *)j->items[i].id);
-    wxs__free(j->items);
-    j->items = NULL;
-    j->n = 0;
-    j->more = 0;
-}
-
 /* A job's run on a pool thread. */
 static void job_work(os_job *base)
 {
@@ -404,7 +380,7 @@ static void job_work(os_job *base)
     }
     if (rc < 0) {
         log_job_error(st, j, &e);
-        free_items(j);
+        os_page_free(&j->page);
         j->status = os_mongo_error_status(e.domain, e.code);
         if (j->status == 0)
             j->status = WXS_ESTORE;
@@ -419,10 +395,10 @@ static void finish_job(job *j)
 {
     if (j->kind == JOB_LIST) {
         if (j->status < 0)
-            j->list_cb(j->arg, j->status, NULL, 0, 0);
+            j->list_cb(j->arg, j->status, NULL);
         else
-            j->list_cb(j->arg, 0, j->items, j->n, j->more);
-        free_items(j);
+            j->list_cb(j->arg, 0, &j->page);
+        os_page_free(&j->page);
     } else if (j->kind != JOB_CONNECT) {
         j->done_cb(j->arg, j->status);
     }
@@ -434,7 +410,7 @@ static void job_done(os_job *base, int canceled)
 {
     job *j = (job *)base;
     if (canceled) {
-        free_items(j);
+        os_page_free(&j->page);
         j->status = WXS_ECANCELED;
     }
     finish_job(j);
@@ -489,7 +465,8 @@ static job *job_new(paints_mongo *st, enum job_kind kind, const char *openid, co
 /* List (store.h). Returns 0 (cb runs once, later, with 0, WXS_ESTORE or WXS_ECANCELED),
  * WXS_EINVAL, WXS_ECANCELED or WXS_ENOMEM. */
 static int pm_list(os_store *base, const char *openid, const os_paint_cursor *cursor,
-                   unsigned limit, os_store_list_cb cb, void *arg)
+                   unsigned limit, size_t page_bytes, int count_only, os_store_list_cb cb,
+                   void *arg)
 {
     paints_mongo *st = (paints_mongo *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
@@ -504,6 +481,8 @@ static int pm_list(os_store *base, const char *openid, const os_paint_cursor *cu
     if (!first)
         j->cursor = *cursor;
     j->limit = limit;
+    j->page_bytes = page_bytes;
+    j->count_only = count_only;
     j->list_cb = cb;
     submit(st, j);
     return 0;

@@ -42,7 +42,6 @@
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000 /* a reader waits this long for another instance's writer */
 #define ERROR_LOG_INTERVAL_MS 10000
-#define PAGE_MAX_BYTES (32 * 1024 * 1024) /* a page ends early (more = 1) past this many bytes */
 
 /* Test hooks, not for production. query_only: when set at open, the instance's writes are
  * refused by the write connection (PRAGMA query_only around each of them), as on a read-only
@@ -92,8 +91,8 @@ static const char *const job_name[] = {"list", "save", "delete"};
 
 typedef struct paints_sqlite paints_sqlite;
 
-/* One op. Arguments are copied in; a list's result (items, each item one allocation holding id
- * then actions) is built on the pool thread and freed after the callback. */
+/* One op. Arguments are copied in; a list's answer (page.h) is built on the pool thread, row by
+ * row straight from SQLite's column text, and freed after the callback. */
 typedef struct job {
     wxs__sqlite_job base; /* first: the writer's part (saves and deletes) */
     os_job read;          /* lists: the job runner's part */
@@ -104,11 +103,11 @@ typedef struct job {
     char id[OS_PAINT_ID_MAX + 1];
     os_paint_cursor cursor;
     unsigned limit;
+    size_t page_bytes;
+    int count_only;
     int64_t now_ms;
     long long max_per_user;
-    os_paint *items;
-    size_t n;
-    int more;
+    os_page page;
     os_store_list_cb list_cb;
     os_store_done_cb done_cb;
     void *arg;
@@ -298,41 +297,34 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
 
 /* ------------------------------------------------------------ pool side: lists */
 
-/* Copy the current row into j->items[j->n]: one allocation holding id then actions. */
-static int copy_row(sqlite3_stmt *s, job *j)
+/* Add the current row to the job's page: OS_PAGE_FULL, or an SQLite code. */
+static int add_row(sqlite3_stmt *s, job *j)
 {
-    const char *id = (const char *)sqlite3_column_text(s, 0);
+    os_paint p;
+    p.id = (const char *)sqlite3_column_text(s, 0);
     size_t idlen = (size_t)sqlite3_column_bytes(s, 0);
-    const char *actions = (const char *)sqlite3_column_text(s, 1);
-    size_t alen = (size_t)sqlite3_column_bytes(s, 1);
-    if (id == NULL || actions == NULL || idlen > OS_PAINT_ID_MAX)
+    p.actions = (const char *)sqlite3_column_text(s, 1);
+    p.actions_len = (size_t)sqlite3_column_bytes(s, 1);
+    p.created_at_ms = sqlite3_column_int64(s, 2);
+    p.updated_at_ms = sqlite3_column_int64(s, 3);
+    if (p.id == NULL || p.actions == NULL || idlen > OS_PAINT_ID_MAX)
         return SQLITE_CORRUPT; /* NULL from a NOT NULL column: only out of memory or a bad row */
-    char *block = wxs__malloc(idlen + 1 + alen + 1);
-    if (block == NULL)
-        return SQLITE_NOMEM;
-    memcpy(block, id, idlen);
-    block[idlen] = '\0';
-    memcpy(block + idlen + 1, actions, alen);
-    block[idlen + 1 + alen] = '\0';
-    os_paint *p = &j->items[j->n++];
-    p->id = block;
-    p->actions = block + idlen + 1;
-    p->actions_len = alen;
-    p->created_at_ms = sqlite3_column_int64(s, 2);
-    p->updated_at_ms = sqlite3_column_int64(s, 3);
-    return SQLITE_OK;
+    int rc = os_page_add(&j->page, &p);
+    if (rc == OS_PAGE_FULL)
+        return rc;
+    return rc == 0 ? SQLITE_OK : rc == WXS_ENOMEM ? SQLITE_NOMEM : SQLITE_TOOBIG;
 }
 
-/* One page: up to limit rows after the cursor, and whether more follow. A page also ends early
- * (with more = 1) once it holds PAGE_MAX_BYTES of actions; it always holds at least one row. */
+/* One page: up to limit rows after the cursor, added to the answer as they are read; the page
+ * also ends early (more follow) when the next row would take the answer past its byte budget
+ * (page.h: it always holds at least one row). */
 static int run_list(reader *rd, job *j)
 {
     int after = j->cursor.id[0] != '\0';
     sqlite3_stmt *s = rd->stmt[after ? R_AFTER : R_FIRST];
-    size_t bytes = 0;
-    int rc;
-    j->items = wxs__calloc(j->limit, sizeof *j->items);
-    if (j->items == NULL)
+    int more = 0;
+    int rc = os_page_init(&j->page, j->page_bytes, j->count_only);
+    if (rc < 0)
         return SQLITE_NOMEM;
     bind_user(s, j, 0);
     if (after) {
@@ -344,30 +336,19 @@ static int run_list(reader *rd, job *j)
         rc = sqlite3_step(s);
         if (rc != SQLITE_ROW)
             break;
-        size_t alen = (size_t)sqlite3_column_bytes(s, 1);
-        if (j->n == j->limit || (j->n > 0 && alen > PAGE_MAX_BYTES - bytes)) {
-            j->more = 1;
+        rc = j->page.n == j->limit ? OS_PAGE_FULL : add_row(s, j);
+        if (rc == OS_PAGE_FULL) {
+            more = 1;
             rc = SQLITE_DONE;
-            break;
         }
-        rc = copy_row(s, j);
         if (rc != SQLITE_OK)
             break;
-        bytes += alen < PAGE_MAX_BYTES - bytes ? alen : PAGE_MAX_BYTES - bytes;
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
+    if (rc == SQLITE_DONE && os_page_finish(&j->page, more) < 0)
+        rc = SQLITE_NOMEM;
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static void free_items(job *j)
-{
-    for (size_t i = 0; i < j->n; i++)
-        wxs__free((void *)j->items[i].id);
-    wxs__free(j->items);
-    j->items = NULL;
-    j->n = 0;
-    j->more = 0;
 }
 
 /* A list's run on a pool thread. */
@@ -380,7 +361,7 @@ static void list_run(os_job *oj)
     int rc = run_list(rd, j);
     if (rc != SQLITE_OK) {
         log_job_error(&rd->errors, j, rc);
-        free_items(j);
+        os_page_free(&j->page);
         j->status = rc == SQLITE_NOMEM ? WXS_ENOMEM : WXS_ESTORE;
     }
 }
@@ -392,10 +373,10 @@ static void finish_job(job *j)
 {
     if (j->kind == JOB_LIST) {
         if (j->status < 0)
-            j->list_cb(j->arg, j->status, NULL, 0, 0);
+            j->list_cb(j->arg, j->status, NULL);
         else
-            j->list_cb(j->arg, 0, j->items, j->n, j->more);
-        free_items(j);
+            j->list_cb(j->arg, 0, &j->page);
+        os_page_free(&j->page);
     } else {
         j->done_cb(j->arg, j->status);
     }
@@ -407,7 +388,7 @@ static void list_done(os_job *oj, int canceled)
 {
     job *j = wxs__list_entry(oj, job, read);
     if (canceled) {
-        free_items(j);
+        os_page_free(&j->page);
         j->status = WXS_ECANCELED;
     }
     finish_job(j);
@@ -478,11 +459,12 @@ static job *job_new(paints_sqlite *st, enum job_kind kind, const char *openid, c
     return j;
 }
 
-/* List up to limit (1..1000) of openid's drawings after cursor (NULL or id "" = first page).
- * Returns 0 (cb will run once, on a later loop iteration), WXS_EINVAL, WXS_ECANCELED (closing)
- * or WXS_ENOMEM. */
+/* List up to limit (1..1000) of openid's drawings after cursor (NULL or id "" = first page) as
+ * an answer within page_bytes (page.h). Returns 0 (cb will run once, on a later loop iteration),
+ * WXS_EINVAL, WXS_ECANCELED (closing) or WXS_ENOMEM. */
 static int ps_list(os_store *base, const char *openid, const os_paint_cursor *cursor,
-                   unsigned limit, os_store_list_cb cb, void *arg)
+                   unsigned limit, size_t page_bytes, int count_only, os_store_list_cb cb,
+                   void *arg)
 {
     paints_sqlite *st = (paints_sqlite *)base;
     int first = cursor == NULL || cursor->id[0] == '\0';
@@ -497,6 +479,8 @@ static int ps_list(os_store *base, const char *openid, const os_paint_cursor *cu
     if (!first)
         j->cursor = *cursor;
     j->limit = limit;
+    j->page_bytes = page_bytes;
+    j->count_only = count_only;
     j->list_cb = cb;
     j->read.run = list_run;
     j->read.done = list_done;
@@ -579,7 +563,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
                                "CREATE TABLE IF NOT EXISTS wxs_schema (component TEXT PRIMARY "
                                "KEY, version INTEGER NOT NULL) WITHOUT ROWID",
                                "SELECT version FROM wxs_schema WHERE component = 'paints'",
-                               SCHEMA_VERSION, schema_sql, "paints sqlite", err, errlen);
+                               SCHEMA_VERSION, schema_sql, "sqlite.path", err, errlen);
 }
 
 static int prepare_all(reader *rd, const char *const *sql, int n, char *err, size_t errlen)
@@ -600,7 +584,7 @@ static int prepare_all(reader *rd, const char *const *sql, int n, char *err, siz
  * to date on it, then becomes read-only (PRAGMA query_only). */
 static int open_reader(reader *rd, const char *path, char *err, size_t errlen)
 {
-    int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "paints sqlite", &rd->db, err, errlen);
+    int rc = wxs__sqlite_open_wal(path, BUSY_TIMEOUT_MS, "sqlite.path", &rd->db, err, errlen);
     if (rc < 0)
         return rc;
     rc = migrate(rd->db, err, errlen);
@@ -644,7 +628,7 @@ static int ps_open(os_store **out, uv_loop_t *loop, const struct onestroke_optio
     rc = open_reader(&st->reader, sqlite_path, err, errlen);
     if (rc == 0)
         rc =
-            wxs__sqlite_writer_attach(&st->writes, loop, sqlite_path, "paints sqlite", err, errlen);
+            wxs__sqlite_writer_attach(&st->writes, loop, sqlite_path, "sqlite.path", err, errlen);
     if (rc < 0)
         goto out;
     wxs__debug("paints sqlite: opened %s", sqlite_path);

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <mongoc/mongoc.h>
 #include <sqlite3.h>
 
@@ -34,6 +35,7 @@ extern void (*os_store_sqlite_work_hook)(void);
 
 #define T0 1700000000000LL /* a fixed "now" in ms; tests step it by hand */
 #define MAX_ITEMS 1024
+#define PAGE_BYTES (64 * 1024 * 1024) /* the page byte budget of lists that test other things */
 
 /* ------------------------------------------------------------ environment */
 
@@ -231,6 +233,8 @@ typedef struct page {
     waiter w;
     size_t n;
     int more;
+    size_t page_bytes; /* the budget the next list asks for; 0: PAGE_BYTES */
+    size_t answer_len; /* the last answer's length */
     item items[MAX_ITEMS];
 } page;
 
@@ -241,26 +245,63 @@ static void page_free(page *p)
     p->n = 0;
 }
 
-static void list_cb(void *arg, int status, const os_paint *items, size_t n, int more)
+/* A drawing of the answer into it. */
+static void item_from_json(item *it, json_t *d)
+{
+    const char *id = json_string_value(json_object_get(d, "id"));
+    json_t *actions = json_object_get(d, "actions");
+    assert_non_null(id);
+    assert_true(json_is_string(actions));
+    assert_true(strlen(id) <= OS_PAINT_ID_MAX);
+    strcpy(it->id, id);
+    it->actions_len = json_string_length(actions);
+    it->actions = malloc(it->actions_len + 1);
+    assert_non_null(it->actions);
+    memcpy(it->actions, json_string_value(actions), it->actions_len + 1);
+    it->created = json_integer_value(json_object_get(d, "createdAt"));
+    it->updated = json_integer_value(json_object_get(d, "updatedAt"));
+}
+
+/* The list answer (page.h), parsed into p: its drawings, and more = a next cursor that names
+ * the last of them. The answer's length is checked against p->max_bytes when set. */
+static void list_cb(void *arg, int status, const os_page *pg)
 {
     page *p = arg;
     done_cb(&p->w, status);
-    assert_true(n <= MAX_ITEMS);
-    if (status < 0)
-        assert_true(items == NULL && n == 0);
-    p->n = n;
-    p->more = more;
-    for (size_t i = 0; i < n; i++) {
-        assert_true(strlen(items[i].id) <= OS_PAINT_ID_MAX);
-        strcpy(p->items[i].id, items[i].id);
-        p->items[i].actions = malloc(items[i].actions_len + 1);
-        assert_non_null(p->items[i].actions);
-        memcpy(p->items[i].actions, items[i].actions, items[i].actions_len + 1);
-        assert_int_equal(items[i].actions[items[i].actions_len], '\0');
-        p->items[i].actions_len = items[i].actions_len;
-        p->items[i].created = items[i].created_at_ms;
-        p->items[i].updated = items[i].updated_at_ms;
+    if (status < 0) {
+        assert_null(pg);
+        return;
     }
+    assert_non_null(pg);
+    assert_non_null(pg->body.data);
+    assert_int_equal(pg->body.len, pg->len);
+    p->answer_len = pg->len;
+    json_error_t jerr;
+    json_t *doc = json_loadb(pg->body.data, pg->len, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("the answer is not JSON: %s", jerr.text);
+    assert_int_equal(json_integer_value(json_object_get(doc, "code")), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "msg")), "success");
+    json_t *data = json_object_get(doc, "data");
+    assert_true(json_is_array(data));
+    size_t n = json_array_size(data);
+    assert_true(n <= MAX_ITEMS);
+    assert_int_equal(n, pg->n);
+    p->n = n;
+    for (size_t i = 0; i < n; i++)
+        item_from_json(&p->items[i], json_array_get(data, i));
+    json_t *next = json_object_get(doc, "next");
+    p->more = json_is_string(next);
+    assert_int_equal(p->more, pg->more);
+    if (p->more) {
+        char want[OS_CURSOR_MAX];
+        snprintf(want, sizeof want, "%lld.%s", (long long)p->items[n - 1].created,
+                 p->items[n - 1].id);
+        assert_string_equal(json_string_value(next), want);
+    } else {
+        assert_true(json_is_null(next));
+    }
+    json_decref(doc);
 }
 
 static void run_until(env *e, const waiter *w)
@@ -316,7 +357,8 @@ static int list_in(env *e, os_store *st, const char *openid, page *p, unsigned l
     page_free(p);
     memset(&p->w, 0, sizeof p->w);
     p->more = -1;
-    int rc = e->be->ops->list(st, openid, after ? &c : NULL, limit, list_cb, p);
+    size_t budget = p->page_bytes ? p->page_bytes : PAGE_BYTES;
+    int rc = e->be->ops->list(st, openid, after ? &c : NULL, limit, budget, 0, list_cb, p);
     if (rc < 0)
         return rc;
     p->w.returned = 1;
@@ -384,9 +426,9 @@ static void test_bad_arguments(void **state)
     assert_int_equal(ops->save(e->st, "u", "a", "1", 1, T0, 0, done_cb, &w), WXS_EINVAL);
     assert_int_equal(ops->save(e->st, "u", "a", "1", 1, T0, 10, NULL, &w), WXS_EINVAL);
     assert_int_equal(ops->del(e->st, "u", "a.b", done_cb, &w), WXS_EINVAL);
-    assert_int_equal(ops->list(e->st, "u", NULL, 0, list_cb, &w), WXS_EINVAL);
-    assert_int_equal(ops->list(e->st, "u", NULL, 1001, list_cb, &w), WXS_EINVAL);
-    assert_int_equal(ops->list(e->st, "u", &bad, 10, list_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", NULL, 0, PAGE_BYTES, 0, list_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", NULL, 1001, PAGE_BYTES, 0, list_cb, &w), WXS_EINVAL);
+    assert_int_equal(ops->list(e->st, "u", &bad, 10, PAGE_BYTES, 0, list_cb, &w), WXS_EINVAL);
     uv_run(&e->loop, UV_RUN_NOWAIT);
     assert_int_equal(w.calls, 0);
 }
@@ -547,6 +589,118 @@ static void test_utf8_and_large_actions(void **state)
     page_destroy(p);
 }
 
+/* Actions of n raw bytes that escape to about 2n: a JSON string of backslashes. */
+static char *backslashes(size_t n)
+{
+    char *a = malloc(n + 1);
+    assert_non_null(a);
+    memset(a, '\\', n);
+    memcpy(a, "[\"", 2);
+    memcpy(a + n - 2, "\"]", 2);
+    a[n] = '\0';
+    return a;
+}
+
+static void count_cb(void *arg, int status, const os_page *pg)
+{
+    page *p = arg;
+    done_cb(&p->w, status);
+    assert_int_equal(status, 0);
+    assert_null(pg->body.data);
+    p->answer_len = pg->len;
+    p->n = pg->n;
+    p->more = pg->more;
+}
+
+/* A page has a byte budget counted on the escaped answer: a drawing that would take the answer
+ * past it ends the page with a next cursor; a page always holds one drawing, however large;
+ * following the cursors gives every drawing once, newest first; counting (HEAD) gives the same
+ * length without an answer. */
+static void test_page_byte_budget(void **state)
+{
+    env *e = begin(state);
+    page *p = page_new();
+    char *actions = backslashes(1000); /* 996 backslashes: about 2,000 bytes escaped */
+    char id[16];
+    for (int i = 0; i < 12; i++) {
+        snprintf(id, sizeof id, "b%02d", i);
+        assert_int_equal(save_n(e, e->st, "budget", id, actions, 1000, T0 + i, 100), 0);
+    }
+    const size_t budget = 5000;
+    int seen[12] = {0}, pages = 0, want = 11;
+    p->page_bytes = budget;
+    assert_int_equal(list(e, "budget", p, 100, 0), 0);
+    for (;;) {
+        pages++;
+        assert_true(p->n >= 1);
+        assert_true(p->answer_len <= budget);
+        for (size_t k = 0; k < p->n; k++, want--) {
+            snprintf(id, sizeof id, "b%02d", want);
+            assert_string_equal(p->items[k].id, id);
+            assert_int_equal(p->items[k].actions_len, 1000);
+            assert_memory_equal(p->items[k].actions, actions, 1000);
+            seen[want]++;
+        }
+        if (!p->more)
+            break;
+        assert_int_equal(list(e, "budget", p, 100, 1), 0);
+    }
+    assert_int_equal(want, -1);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(pages, 6); /* two drawings (about 4,100 bytes) per 5,000-byte page */
+
+    /* a budget below one drawing: one drawing per page, every page but the last says more */
+    p->page_bytes = 1024;
+    assert_int_equal(list(e, "budget", p, 100, 0), 0);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->more, 1);
+    assert_true(p->answer_len > 1024 && p->answer_len <= 2 * 1000 + OS_PAGE_OVERHEAD);
+
+    /* counting only: the length of the same answer, nothing built */
+    p->page_bytes = budget;
+    assert_int_equal(list(e, "budget", p, 100, 0), 0);
+    size_t full = p->answer_len;
+    memset(&p->w, 0, sizeof p->w);
+    page_free(p);
+    assert_int_equal(e->be->ops->list(e->st, "budget", NULL, 100, budget, 1, count_cb, p), 0);
+    p->w.returned = 1;
+    run_until(e, &p->w);
+    assert_int_equal(p->answer_len, full);
+    assert_int_equal(p->n, 2);
+    assert_int_equal(p->more, 1);
+    p->n = 0;
+    free(actions);
+    page_destroy(p);
+}
+
+/* The page builder alone: escaped lengths and the answer it writes. */
+static void test_page_builder(void **state)
+{
+    (void)state;
+    assert_int_equal(os_json_escaped_len("ab", 2), 2);
+    assert_int_equal(os_json_escaped_len("\"\\\n\t\r", 5), 10);
+    assert_int_equal(os_json_escaped_len("\x01", 1), 6);
+    assert_int_equal(os_json_escaped_len("\xe4\xb8\x80", 3), 3);
+    os_page pg;
+    os_paint d = {
+        .id = "a", .actions = "[\"x\"]", .actions_len = 5, .created_at_ms = 7, .updated_at_ms = 8};
+    assert_int_equal(os_page_init(&pg, 64, 0), 0);
+    assert_int_equal(os_page_add(&pg, &d), 0); /* the first always fits */
+    assert_int_equal(os_page_add(&pg, &d), OS_PAGE_FULL);
+    assert_int_equal(os_page_finish(&pg, 1), 0);
+    assert_string_equal(pg.body.data, "{\"code\":0,\"msg\":\"success\",\"data\":[{\"id\":\"a\","
+                                      "\"actions\":\"[\\\"x\\\"]\",\"createdAt\":7,"
+                                      "\"updatedAt\":8}],\"next\":\"7.a\"}");
+    assert_int_equal(pg.len, strlen(pg.body.data));
+    os_page_free(&pg);
+    assert_int_equal(os_page_init(&pg, 64, 1), 0);
+    assert_int_equal(os_page_finish(&pg, 1), 0); /* empty: no cursor to give */
+    assert_int_equal(pg.len, strlen("{\"code\":0,\"msg\":\"success\",\"data\":[],\"next\":null}"));
+    assert_null(pg.body.data);
+    os_page_free(&pg);
+}
+
 /* Two instances (two workers, or two processes) on one store see each other's writes. */
 static void test_two_instances(void **state)
 {
@@ -591,7 +745,8 @@ static void test_close_in_flight(void **state)
     }
     for (int i = 0; i < 8; i++) {
         f->pages[i] = page_new();
-        assert_int_equal(e->be->ops->list(e->st, "fly", NULL, 50, list_cb, f->pages[i]), 0);
+        assert_int_equal(
+            e->be->ops->list(e->st, "fly", NULL, 50, PAGE_BYTES, 0, list_cb, f->pages[i]), 0);
         f->pages[i]->w.returned = 1;
     }
     store_close(e, e->st);
@@ -631,7 +786,7 @@ static void test_ops_after_close(void **state)
     assert_false(e->be->ops->ready(st));
     assert_int_equal(e->be->ops->save(st, "u", "a", "1", 1, T0, 10, done_cb, &w), WXS_ECANCELED);
     assert_int_equal(e->be->ops->del(st, "u", "a", done_cb, &w), WXS_ECANCELED);
-    assert_int_equal(e->be->ops->list(st, "u", NULL, 5, list_cb, &w), WXS_ECANCELED);
+    assert_int_equal(e->be->ops->list(st, "u", NULL, 5, PAGE_BYTES, 0, list_cb, &w), WXS_ECANCELED);
     e->be->ops->close(st); /* twice is harmless */
     assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
     e->st = NULL;
@@ -1128,6 +1283,8 @@ static void test_registry(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_max_per_user, setup_env, teardown_env, be),  \
         cmocka_unit_test_prestate_setup_teardown(test_utf8_and_large_actions, setup_env,           \
                                                  teardown_env, be),                                \
+        cmocka_unit_test_prestate_setup_teardown(test_page_byte_budget, setup_env, teardown_env,   \
+                                                 be),                                              \
         cmocka_unit_test_prestate_setup_teardown(test_two_instances, setup_env, teardown_env, be), \
         cmocka_unit_test_prestate_setup_teardown(test_close_in_flight, setup_env, teardown_env,    \
                                                  be),                                              \
@@ -1142,6 +1299,7 @@ int main(void)
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     const struct CMUnitTest common[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_page_builder),
     };
     const struct CMUnitTest sqlite_tests[] = {
         BEHAVIOUR((void *)&sqlite_backend),

@@ -79,11 +79,11 @@ static void paint_body_table(void **state)
 
 static void json_depth(void **state)
 {
-    assert_true(os_json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 3));
-    assert_false(os_json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 2));
+    assert_true(wxs__json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 3));
+    assert_false(wxs__json_depth_ok("{\"a\":[1,{\"b\":2}]}", 17, 2));
     /* brackets inside strings, escaped quotes included, do not count */
-    assert_true(os_json_depth_ok("{\"a\":\"[[[[\\\"[[\"}", 16, 1));
-    assert_true(os_json_depth_ok("", 0, 1));
+    assert_true(wxs__json_depth_ok("{\"a\":\"[[[[\\\"[[\"}", 16, 1));
+    assert_true(wxs__json_depth_ok("", 0, 1));
 }
 
 static void ids_and_cursors(void **state)
