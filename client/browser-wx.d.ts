@@ -12,6 +12,8 @@ export interface BrowserWxOptions {
     origin?: string;
     /** The simulator's test user ('test'): 1-64 of [A-Za-z0-9_.-]. */
     user?: string;
+    /** The nickName signed into rawData (default: the simulator's anonymous '微信用户'). */
+    nickName?: string;
     /** Default: localStorage, else an in-memory store. */
     storage?: StorageLike;
     /** Default: the global fetch. */
@@ -19,9 +21,11 @@ export interface BrowserWxOptions {
 }
 
 export interface BrowserWx extends WxLike {
-    /** Log in as another test user from the next wx.login on. */
-    setUser(name: string): void;
+    /** Log in as another test user from the next wx.login on, optionally with a nickName. */
+    setUser(name: string, nickName?: string): void;
     getUser(): string;
+    /** The nickName given to createBrowserWx or setUser, or null (the anonymous profile). */
+    getNickName(): string | null;
 }
 
 export function createBrowserWx(options?: BrowserWxOptions): BrowserWx;

@@ -124,9 +124,11 @@
      * A wx object. options (all optional):
      *   origin   where wxsessiond --dev runs (default: the page's origin)
      *   user     the simulator's test user name (default 'test'); see setUser
+     *   nickName the nickName the simulator signs into rawData (default: the simulator's
+     *            anonymous profile, nickName '微信用户')
      *   storage  a localStorage-like object (default: localStorage, else in memory)
      *   fetch    the fetch function (default: the global fetch)
-     * Extras beyond wx: setUser(name), getUser().
+     * Extras beyond wx: setUser(name[, nickName]), getUser(), getNickName().
      */
     function createBrowserWx(options) {
         const o = options || {};
@@ -134,10 +136,13 @@
         const storage = o.storage || root.localStorage || memoryStorage();
         const fetchFn = o.fetch || root.fetch.bind(root);
         let user = o.user || 'test';
+        let nickName = o.nickName || null;
         let lastLogin = null;
 
         async function simulatorLogin() {
-            const url = origin + '/__wxsim/login?user=' + encodeURIComponent(user);
+            let url = origin + '/__wxsim/login?user=' + encodeURIComponent(user);
+            if (nickName)
+                url += '&nickName=' + encodeURIComponent(nickName);
             const r = await fetchFn(url);
             if (!r.ok)
                 throw new Error('simulator answered HTTP ' + r.status);
@@ -212,11 +217,15 @@
             getStorageSync: (key) => readStorage(key),
             setStorageSync: (key, value) => storage.setItem(key, JSON.stringify(value)),
             removeStorageSync: (key) => storage.removeItem(key),
-            setUser(name) {
+            /* From the next wx.login on: test user name, signed with nickName (omitted or
+             * empty: the simulator's anonymous profile). */
+            setUser(name, nick) {
                 user = String(name);
+                nickName = nick ? String(nick) : null;
                 lastLogin = null;
             },
             getUser: () => user,
+            getNickName: () => nickName,
         };
     }
 

@@ -1,6 +1,6 @@
 /* app.js: the One Stroke web page: sign in as a simulator test user, draw one stroke, save
- * it, list the user's drawings as thumbnails, delete one. All server calls go through the
- * wxsession client with the browser adapter standing in for wx. */
+ * it, list the user's drawings as thumbnails, delete one (after a confirm step). All server
+ * calls go through the wxsession client with the browser adapter standing in for wx. */
 (function () {
     'use strict';
 
@@ -28,6 +28,8 @@
         document.body.dataset.state = state;
     }
 
+    /* The status line is fixed at the bottom of the viewport, so a message shows wherever the
+     * user scrolled to. */
     function setStatus(text, isError) {
         $('status').textContent = text;
         $('status').classList.toggle('error', Boolean(isError));
@@ -58,9 +60,10 @@
         $('signin').hidden = true;
         $('app').hidden = false;
         $('who').hidden = false;
-        $('nick').textContent = user.nickName || '(no nickname)';
+        const nick = typeof user.nickName === 'string' && user.nickName ? user.nickName : '';
+        $('nick').textContent = nick || '(no nickname)';
         $('openid').textContent = user.openId || '';
-        $('avatar').textContent = wx.getUser().slice(0, 1).toUpperCase();
+        $('avatar').textContent = (Array.from(nick)[0] || wx.getUser().slice(0, 1)).toUpperCase();
     }
 
     function showSignedOut() {
@@ -90,8 +93,10 @@
         }
     }
 
+    /* Signs in as test user `name`, who also shows as the nickName (the simulator signs it into
+     * rawData, as WeChat does for a real user's profile). */
     function signIn(name) {
-        wx.setUser(name);
+        wx.setUser(name, name);
         client.clearSession();
         localStorage.setItem(USER_KEY, name);
         return openSession();
@@ -171,29 +176,68 @@
 
     /* ---------------------------------------------------------------- the list */
 
+    function button(className, text, label) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = className;
+        b.textContent = text;
+        if (label)
+            b.setAttribute('aria-label', label);
+        return b;
+    }
+
+    /* The picture of a drawing: a canvas with the stroke, or a note when the actions are not a
+     * stroke this page can read (another client's format, a newer version, garbage). */
+    function picture(actions) {
+        const s = stroke.parse(actions);
+        if (!s || s.points.length === 0) {
+            const note = document.createElement('div');
+            note.className = 'unreadable';
+            note.textContent = s ? 'Empty drawing' : 'Cannot draw this';
+            note.title = s ? 'The drawing has no points.'
+                : 'The actions are not a One Stroke drawing (version ' + stroke.VERSION + ').';
+            return note;
+        }
+        const canvas = document.createElement('canvas');
+        canvas.width = THUMB_W;
+        canvas.height = THUMB_H;
+        stroke.draw(canvas.getContext('2d'), s, THUMB_W, THUMB_H);
+        return canvas;
+    }
+
+    /* Delete asks once: the first click shows Delete / Keep in the thumbnail's foot. */
+    function askDelete(li) {
+        for (const other of $('paints').querySelectorAll('li.confirming'))
+            other.classList.remove('confirming');
+        li.classList.add('confirming');
+        li.querySelector('.delete-yes').focus();
+    }
+
     function thumbnail(paint) {
         const li = document.createElement('li');
         li.className = 'thumb';
         li.dataset.id = paint.id;
-        const canvas = document.createElement('canvas');
-        canvas.width = THUMB_W;
-        canvas.height = THUMB_H;
-        stroke.draw(canvas.getContext('2d'), stroke.parse(paint.actions), THUMB_W, THUMB_H);
         const time = document.createElement('time');
         const when = new Date(paint.createdAt || paint.updatedAt || Date.now());
         time.dateTime = when.toISOString();
         time.textContent = when.toLocaleString(undefined,
             { dateStyle: 'short', timeStyle: 'short' });
-        const del = document.createElement('button');
-        del.type = 'button';
-        del.className = 'delete';
-        del.textContent = 'Delete';
-        del.setAttribute('aria-label', 'Delete this drawing');
-        del.addEventListener('click', () => remove(paint.id, del));
+        const del = button('delete', 'Delete', 'Delete this drawing');
+        del.addEventListener('click', () => askDelete(li));
+        const ask = document.createElement('span');
+        ask.className = 'ask';
+        const yes = button('delete-yes', 'Delete', 'Yes, delete this drawing');
+        const no = button('delete-no quiet', 'Keep', 'Keep this drawing');
+        yes.addEventListener('click', () => remove(paint.id, yes));
+        no.addEventListener('click', () => {
+            li.classList.remove('confirming');
+            del.focus();
+        });
+        ask.append(yes, no);
         const foot = document.createElement('div');
         foot.className = 'thumb-foot';
-        foot.append(time, del);
-        li.append(canvas, foot);
+        foot.append(time, del, ask);
+        li.append(picture(paint.actions), foot);
         return li;
     }
 
@@ -222,8 +266,8 @@
         }
     }
 
-    async function remove(id, button) {
-        button.disabled = true;
+    async function remove(id, control) {
+        control.disabled = true;
         try {
             await api('/session/paints/delete', 'POST', { id });
             const li = $('paints').querySelector('li[data-id="' + CSS.escape(id) + '"]');
@@ -232,7 +276,7 @@
             updateCount();
             setStatus('Deleted.');
         } catch (e) {
-            button.disabled = false;
+            control.disabled = false;
             setStatus('Delete failed: ' + describe(e), true);
         }
     }
@@ -259,7 +303,7 @@
     /* A reload keeps the user and (through wx storage) the session code. */
     const saved = localStorage.getItem(USER_KEY);
     if (saved) {
-        wx.setUser(saved);
+        wx.setUser(saved, saved);
         $('user').value = saved;
         openSession();
     }

@@ -1,7 +1,10 @@
 /* stroke.js: One Stroke's drawing as data: one stroke of points on a board, serialized to the
  * `actions` JSON text that the paints API stores, and drawn back onto any 2D canvas context.
  * The same file serves the web page (<script>, global `oneStroke`) and the mini program
- * (CommonJS here; wxsessiond also serves this file as the web page's stroke.js). */
+ * (CommonJS here; wxsessiond also serves this file as the web page's stroke.js).
+ * The format (README.md, One Stroke), what serialize writes and parse accepts:
+ *   {"v":1,"width":W,"height":H,"color":"#rgb".."#rrggbbaa","lineWidth":N,"points":[[x,y],...]}
+ * W, H, N in (0, 10000]; at most MAX_POINTS finite [x, y] pairs in board coordinates. */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports)
