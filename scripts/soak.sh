@@ -50,8 +50,8 @@ for step in "${steps[@]}"; do
     run_step flood env WXS_SOAK=1 python3 -m unittest -v test_hostile.Hostile.test_pipelined_flood_unread
     ;;
   redis)
-    # one cycle: 1 s outage + 1 s watched + 0.5 s: about 2.5 s
-    cycles=$((minutes * 60 * 10 / 25))
+    # one cycle: 1 s outage + until a request succeeds again (no fixed window): about 1.5 s
+    cycles=$((minutes * 60 * 10 / 15))
     run_step redis env WXS_FAULTS_OUTAGES="$cycles" python3 -m unittest -v \
       test_faults.RedisOutages
     ;;

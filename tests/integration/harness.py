@@ -124,6 +124,18 @@ class Redis(Process):
         self.__init__(self.password, self.port)
 
 
+# Tests log in far more often than a client would: the login limiter (limits.loginsPerMinute,
+# limits.loginBurst) is raised out of the way unless a test sets either itself.
+UNLIMITED_LOGINS = ["--limits-logins-per-minute=1000000", "--limits-login-burst=1000000"]
+
+
+def _sets_login_limit(cfg, args, env):
+    limits = cfg.get("limits") or {}
+    return ("loginsPerMinute" in limits or "loginBurst" in limits
+            or any(a.startswith("--limits-login") for a in args)
+            or any(k.startswith("WXS_LIMITS_LOGIN") for k in (env or {})))
+
+
 class Server(Process):
     """wxsessiond with a JSON config file (written from `config`), extra flags and env."""
 
@@ -140,6 +152,8 @@ class Server(Process):
         with open(self.config_path, "w") as f:
             json.dump(cfg, f)
         argv = [WXSESSIOND, "--config", self.config_path] + list(args)
+        if not _sets_login_limit(cfg, args, env):
+            argv += UNLIMITED_LOGINS
         super().__init__((VALGRIND_ARGV if VALGRIND else []) + argv, name, env=full_env,
                          preexec_fn=preexec_fn)
         self._cfgdir = tmp

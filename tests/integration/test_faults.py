@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import (SLOWDOWN, PersistentRedis, Server, Simulator, login_headers)
+from harness import (SLOWDOWN, PersistentRedis, Server, Simulator, login_headers, wait_until)
 
 MAGIC = "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 OK_EMPTY = '{"code":0,"msg":"success","data":{}}'
@@ -29,7 +29,10 @@ PAINTS_DOWN = ('{"code":-1,"msg":"fail","error":{"reason":"ERR_STORE_UNAVAILABLE
 # how long Redis-down cycles run, and how many (scripts/soak.sh raises them)
 OUTAGES = int(os.environ.get("WXS_FAULTS_OUTAGES", "2"))
 OUTAGE_SECONDS = float(os.environ.get("WXS_FAULTS_OUTAGE_SECONDS", "1.0"))
-AFTER_WINDOW = 1.0 * SLOWDOWN  # requests started this long after Redis is back are examined
+# Seconds to wait for something that should happen (recovery, an answer): a hang guard far above
+# the normal case, not a timing assertion. No test here asserts a duration: the figures printed
+# (recovery_ms, max_ms...) are measurements, not limits.
+HANG_GUARD = 30.0
 
 
 def exchange_failed(detail):
@@ -191,9 +194,10 @@ class RedisOutages(unittest.TestCase):
             p.cleanup()
         assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
 
-    def wait_recovered(self, timeout=10.0, steady=0.6):
+    def wait_recovered(self, timeout=HANG_GUARD, steady=0.6):
         """Until /healthz has said 200 without a break for `steady` seconds (longer than the
-        reconnect backoff, so that every worker was seen up); returns when that run began."""
+        reconnect backoff, so that every worker was seen up); returns when that run began.
+        timeout is a hang guard."""
         deadline = time.monotonic() + timeout * SLOWDOWN
         since = None
         while time.monotonic() < deadline:
@@ -208,41 +212,46 @@ class RedisOutages(unittest.TestCase):
         self.fail("not healthy again")
 
     def test_redis_killed_and_restarted_under_load(self):
+        """Each outage: every request that fails is a clean 503 with the store's reason (no
+        reset, no hang, no other status), and requests succeed again after Redis is back,
+        without a restart. Was also: 503s within 1.25 s and recovery within 1 s (durations);
+        that each worker notices a lost connection at once is RedisLostConnection's test."""
         sessions = login_many(self.server, self.sim, "kept", 40)
         load = SessionLoad(self.server, self.sim, sessions)
         load.start()
         outages = []
         try:
-            time.sleep(0.5)
+            wait_until(lambda: any(load.is_ok(r) for r in load.log), "the load is served")
             for _ in range(OUTAGES):
                 killed = time.monotonic()
                 self.redis.kill()  # SIGKILL: no chance to tidy up
                 time.sleep(OUTAGE_SECONDS)
                 self.redis.restart()
                 back = time.monotonic()
-                time.sleep(AFTER_WINDOW + 0.5 * SLOWDOWN)  # the next kill comes after the window
-                outages.append((killed, back))
+                # the next kill comes after requests started since the return succeeded
+                wait_until(lambda: any(load.is_ok(r) for r in load.results(back)),
+                           "requests succeed after Redis is back", timeout=HANG_GUARD)
+                outages.append((killed, back, time.monotonic()))
         finally:
             load.stop()
         figures = []
-        for i, (killed, back) in enumerate(outages):
+        for i, (killed, back, served) in enumerate(outages):
             during = load.results(killed, back)
-            after = load.results(back, back + AFTER_WINDOW)
+            after = load.results(back, served)
             failed = [r for r in during + after if not load.is_ok(r)]
-            # every failure is a clean 503 with the store's reason (no reset, no other status)
+            # every failure is a clean 503 with the store's reason (no reset, no client timeout
+            # at the 10 s hang guard, no other status)
             for r in failed:
                 self.assertEqual((r[3], r[4]), (503, STORE_DOWN), r)
-            # failing is fast while Redis is down: nothing waits on a dead socket
-            slow = [r for r in failed if r[1] - r[0] > 0.5 + 0.25 + 0.5 * SLOWDOWN]
-            self.assertEqual(slow, [], "503s answered at once")
             late = [r for r in after if not load.is_ok(r)]
-            recovery = max([r[1] - back for r in late], default=0.0)
-            ok_after = [r for r in after if load.is_ok(r)]
-            self.assertTrue(ok_after, "requests succeed after Redis is back")
-            self.assertLess(recovery, 1.0 * SLOWDOWN, "recovery within 1 s of Redis returning")
+            recovery = max([r[1] - back for r in late], default=0.0)  # a figure, not asserted
+            self.assertTrue([r for r in load.results(back) if load.is_ok(r)],
+                            "requests succeed after Redis is back")
             figures.append(dict(outage=i + 1, requests_during=len(during),
                                 failed_during=len([r for r in during if not load.is_ok(r)]),
                                 failed_after_return=len(late),
+                                slowest_503_ms=round(max([r[1] - r[0] for r in failed],
+                                                         default=0) * 1000),
                                 recovery_ms=round(recovery * 1000)))
         self.wait_recovered()
         kept = dict(sessions)
@@ -265,17 +274,29 @@ class RedisOutages(unittest.TestCase):
                          200)
         monitor = subprocess.Popen(["redis-cli", "-p", str(self.redis.port), "MONITOR"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        guard = threading.Timer(HANG_GUARD, monitor.terminate)  # a hang guard
+        guard.start()
+        lines = []
         try:
             assert monitor.stdout.readline().strip() == b"OK"
             second = self.sim.login("atomic")
             status, _, body = self.server.request("GET", "/applet/session",
                                                   login_headers(second))
             self.assertEqual(status, 200, body)
-            self.redis.cli("PING")
-            time.sleep(0.2)
+            # MONITOR shows commands in the order Redis ran them: read up to a marker sent after
+            # the login (was: a 0.2 s sleep for the output to arrive)
+            marker = "end-of-login-%d" % random.randrange(1 << 30)
+            self.redis.cli("ECHO", marker)
+            for line in monitor.stdout:
+                lines.append(line.decode("utf-8", "replace"))
+                if marker in lines[-1]:
+                    break
         finally:
+            guard.cancel()
             monitor.terminate()
-            out = monitor.communicate(timeout=10)[0].decode("utf-8", "replace")
+            monitor.communicate(timeout=HANG_GUARD)
+        out = "".join(lines)
+        self.assertIn(marker, out, "MONITOR showed the marker")
         prefix = "weapp-session:"
         keys = [prefix + first["code"], prefix + second["code"], prefix + second["openid"]]
         writes = [line for line in out.splitlines()
@@ -288,6 +309,10 @@ class RedisOutages(unittest.TestCase):
         self.assertTrue(all(" lua] " in line for line in writes), out)
 
     def test_hung_redis_answers_503_within_timeout(self):
+        """Redis stopped (SIGSTOP): each request is answered 503 by redis.timeoutMs (500 ms)
+        instead of hanging; the client waits up to HANG_GUARD, a hang guard, and a Redis that
+        never answers would keep the request waiting past it. Was also: each answer within
+        1.125 s (a duration)."""
         sessions = login_many(self.server, self.sim, "hung", 5)
         code = next(iter(sessions))
         self.redis.proc.send_signal(19)  # SIGSTOP: connections stay open, nothing answers
@@ -296,7 +321,7 @@ class RedisOutages(unittest.TestCase):
             for _ in range(3):
                 t0 = time.monotonic()
                 status, _, body = self.server.request("GET", "/applet/session",
-                                                      {"X-WX-Code": code})
+                                                      {"X-WX-Code": code}, timeout=HANG_GUARD)
                 times.append(time.monotonic() - t0)
                 self.assertEqual((status, body.decode()), (503, STORE_DOWN))
         finally:
@@ -306,14 +331,87 @@ class RedisOutages(unittest.TestCase):
         report("redis SIGSTOP", answers_ms=[round(t * 1000) for t in times],
                recovery_ms=round(recovery * 1000), data_lost=len(lost_sessions(self.server,
                                                                                sessions)))
-        # redis.timeoutMs is 500; the check runs every timeout/4
-        self.assertLess(max(times), (0.5 + 0.125 + 0.5) * SLOWDOWN)
         self.assertEqual(lost_sessions(self.server, sessions), [])
 
 
+def unread_on_port(port):
+    """How many established loopback TCP connections to port hold bytes their owner (the server
+    listening on port) has not read yet, from /proc/net/tcp."""
+    count = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, state, queues = fields[1], fields[3], fields[4]
+            if int(local.split(":")[1], 16) == port and state == "01" and \
+                    int(queues.split(":")[1], 16) > 0:
+                count += 1
+    return count
+
+
+class RedisLostConnection(unittest.TestCase):
+    """Every worker notices at once that Redis went away, whether its socket gets an EOF or a
+    reset, not at the command timeout: redis.timeoutMs is far above the clients' hang guard, so
+    a worker that waited for it would leave its clients' requests unanswered."""
+
+    HANG_GUARD = 10.0  # seconds a client waits for an answer (Client); the command timeout: 60 s
+
+    def setUp(self):
+        self.sim = Simulator()
+        self.addCleanup(self.sim.cleanup)
+        self.redis = PersistentRedis()
+        self.addCleanup(self.redis.cleanup)
+        self.server = Server({"store": "redis",
+                              "redis": {"port": self.redis.port, "timeoutMs": 60000},
+                              "wechat": {"apiBase": self.sim.base, "timeoutMs": 2000}},
+                             workers=2)
+        self.addCleanup(self.server.cleanup)
+        self.sessions = login_many(self.server, self.sim, "lost", 20)
+
+    def kill_under_load(self, what, before_kill=None):
+        """Kill -9 Redis under a steady load (8 clients on both workers) and check that every
+        request after the kill is answered, with a clean 503 when it fails."""
+        load = SessionLoad(self.server, self.sim, self.sessions, threads=8, login_share=0.2)
+        load.start()
+        try:
+            wait_until(lambda: len([r for r in load.log if load.is_ok(r)]) >= 50, "load served")
+            if before_kill is not None:
+                before_kill()
+            killed = time.monotonic()
+            self.redis.kill()
+            wait_until(lambda: len([r for r in load.results(killed) if r[3] == 503]) >= 20,
+                       "503s after the kill", timeout=2 * self.HANG_GUARD)
+        finally:
+            load.stop()
+        after = [r for r in list(load.log) if r[1] >= killed]  # in flight at the kill, or later
+        # a request without an answer (the client gave up after the hang guard) means a worker
+        # waited for the 60 s command timeout
+        self.assertEqual([r for r in after if r[3] not in (200, 503)], [],
+                         f"{what}: every request after the kill answered")
+        self.assertEqual([r for r in after if r[3] == 503 and r[4] != STORE_DOWN], [])
+        report(f"redis SIGKILL ({what}), timeoutMs 60000", requests_ended_after=len(after),
+               answered_503=len([r for r in after if r[3] == 503]),
+               worst_ms=round(max([r[1] - r[0] for r in after], default=0) * 1000))
+        self.assertEqual(self.server.stop(), 0, self.server.output()[-3000:])
+
+    def test_killed_running(self):
+        """Redis killed while running: each socket gets an EOF (FIN) or a reset, as the kernel
+        finds it."""
+        self.kill_under_load("running")
+
+    def test_reset(self):
+        """Redis stopped until commands wait unread in its sockets, then killed: the kernel
+        answers each connection that holds unread commands with a reset (RST), not an EOF."""
+        def stop_until_commands_wait():
+            self.redis.proc.send_signal(19)  # SIGSTOP: commands pile up unread
+            wait_until(lambda: unread_on_port(self.redis.port) >= 1,
+                       "commands unread in Redis's sockets")
+        self.kill_under_load("commands unread: reset", stop_until_commands_wait)
+
+
 class WeChatFaults(unittest.TestCase):
-    """The simulator misbehaving: every login ends within wechat.timeoutMs with a clean
-    ERR_SESSION_KEY_EXCHANGE_FAILED, other requests are served meanwhile, and the failed
+    """The simulator misbehaving: every login ends (at wechat.timeoutMs at the latest) with a
+    clean ERR_SESSION_KEY_EXCHANGE_FAILED, other requests are served meanwhile, and the failed
     exchange can be retried (the claim is released)."""
     TIMEOUT_MS = 1000
 
@@ -355,7 +453,9 @@ class WeChatFaults(unittest.TestCase):
         return out
 
     def test_each_failure_ends_within_the_timeout(self):
-        limit = self.TIMEOUT_MS / 1000 + 1.0 * SLOWDOWN
+        """Each login ends with its exact failure. A hang and a 3 s latency end with reason
+        "timeout", which only wechat.timeoutMs (1 s) gives, so the timeout is what ended them;
+        the client waits up to 30 s, a hang guard. Was also: each within 2 s (a duration)."""
         used = exchange_failed('{"errcode":40163,"errmsg":"code been used"}')
         cases = [
             # (simulator setting, expected detail, a retry of the same first request: None for
@@ -379,7 +479,6 @@ class WeChatFaults(unittest.TestCase):
                        max_ms=round(max(times) * 1000), min_ms=round(min(times) * 1000))
                 for creds, status, body, seconds in results:
                     self.assertEqual((status, body), (200, exchange_failed(detail)))
-                    self.assertLess(seconds, limit)
                 # no answer about the code (timeout, HTTP 500, garbage, too large, busy -1): the
                 # claim was released and a retry of the same first request exchanges again
                 creds = results[0][0]
@@ -399,28 +498,43 @@ class WeChatFaults(unittest.TestCase):
             self.assertIn(creds["openid"], body)
 
     def test_others_are_served_while_wechat_hangs(self):
-        known = login_many(self.server, self.sim, "meanwhile", 1)
+        """20 logins held by a hanging WeChat do not hold up code-only requests: 20 of those are
+        answered while every held login is still waiting. The held exchanges' timeout (60 s)
+        is beyond the hang guard, so the logins cannot end on their own during the test: they
+        end when the simulator stops and answers them 503. Was: each code-only request within
+        0.5 s (a duration)."""
+        sim = Simulator()
+        self.addCleanup(sim.cleanup)
+        server = Server({"sqlite": {"path": os.path.join(self.tmp, "hang.db")},
+                         "wechat": {"apiBase": sim.base, "timeoutMs": 60000,
+                                    "connectTimeoutMs": 60000}})
+        self.addCleanup(server.cleanup)
+        known = login_many(server, sim, "meanwhile", 1)
         code = next(iter(known))
-        self.sim.configure(failMode="hang", failCount=-1)
+        before = sim.stats()["exchanges"]
+        sim.configure(failMode="hang", failCount=-1)
         hung = []
-        threads = [threading.Thread(target=lambda c=self.sim.login(f"waiting{i}"): hung.append(
-            self.server.request("GET", "/applet/session", login_headers(c))[0]))
-            for i in range(20)]
+        waiting = [sim.login(f"waiting{i}") for i in range(20)]
+        threads = [threading.Thread(target=lambda c=c: hung.append(
+            server.request("GET", "/applet/session", login_headers(c), timeout=HANG_GUARD)))
+            for c in waiting]
         for t in threads:
             t.start()
-        time.sleep(0.2)
-        worst = 0.0
+        wait_until(lambda: sim.stats()["exchanges"] - before >= 20,
+                   "the simulator holds the 20 exchanges")
         for _ in range(20):
-            t0 = time.monotonic()
-            status, _, body = self.server.request("GET", "/applet/session", {"X-WX-Code": code})
-            worst = max(worst, time.monotonic() - t0)
+            status, _, body = server.request("GET", "/applet/session", {"X-WX-Code": code},
+                                             timeout=HANG_GUARD)
             self.assertEqual(status, 200, body)
+        self.assertEqual(hung, [], "the 20 code-only requests were answered while every held "
+                                   "login still waited")
+        self.assertEqual(sim.stop(), 0)  # answers the held exchanges 503
         for t in threads:
             t.join()
-        self.sim.configure(failMode="none")
-        report("wechat hang: code-only requests meanwhile", worst_ms=round(worst * 1000))
-        self.assertEqual(hung, [200] * 20)
-        self.assertLess(worst, 0.5 * SLOWDOWN, "the loop is not blocked by a hung exchange")
+        report("wechat hang: code-only requests meanwhile", answered=20, logins_held=20)
+        detail = exchange_failed('{"reason":"HTTP 503"}')
+        self.assertEqual([(st, b.decode()) for st, _, b in hung], [(200, detail)] * 20)
+        self.assertEqual(server.stop(), 0, server.output()[-3000:])
 
 
 class SqliteFullDisk(unittest.TestCase):
@@ -527,10 +641,7 @@ class SqliteFullDisk(unittest.TestCase):
         self.assertEqual(self.server.proc.poll(), None, "SIGXFSZ did not kill the server")
         resource.prlimit(self.server.proc.pid, resource.RLIMIT_FSIZE,
                          (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        deadline = time.monotonic() + 5
-        while self.save("after") != (200, OK_EMPTY):
-            self.assertLess(time.monotonic(), deadline, "saves work again")
-            time.sleep(0.05)
+        wait_until(lambda: self.save("after") == (200, OK_EMPTY), "saves work again")
         acked.append("after")
         self.check_written(db_path, acked, failed, "sqlite past RLIMIT_FSIZE")
 
@@ -568,6 +679,24 @@ class SqliteReadOnly(unittest.TestCase):
                message=out.strip().splitlines()[-1])
 
 
+class SqliteBadPath(unittest.TestCase):
+    """A database path SQLite cannot open: wxsessiond refuses to start (exit 2) with one line that
+    names the option, the path, SQLite's reason and what to check."""
+
+    def test_missing_directory(self):
+        path = "/nonexistent-wxs-dir/sub/x.db"
+        server = Server(args=("--sqlite-path", path), wait=False)
+        self.addCleanup(server.cleanup)
+        try:
+            server.proc.wait(10 * SLOWDOWN)  # a hang guard
+        except subprocess.TimeoutExpired:
+            self.fail("wxsessiond started on a path it cannot open")
+        out = server.output()
+        self.assertEqual(server.proc.returncode, 2, out)
+        self.assertIn(f"option 'sqlite.path': cannot open '{path}': unable to open database file "
+                      "(does the directory exist and is it writable?)", out)
+
+
 class SessionDurability(unittest.TestCase):
     """Logins acknowledged while wxsessiond (SQLite store) is killed with SIGKILL are all there
     after a restart (test_paints.py Durability does the same for saves)."""
@@ -582,7 +711,8 @@ class SessionDurability(unittest.TestCase):
         self.addCleanup(server.cleanup)
         load = SessionLoad(server, sim, {}, threads=8, login_share=1.0)
         load.start()
-        time.sleep(1.5)
+        # was: SIGKILL after 1.5 s, then "more than 30 acknowledged" (a rate); now after 30
+        wait_until(lambda: len(load.acked) > 30, "the load logs in", timeout=HANG_GUARD)
         server.kill()  # SIGKILL mid-load
         load.stop()
         self.assertGreater(len(load.acked), 30, "the load did log in")

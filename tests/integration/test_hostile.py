@@ -23,7 +23,7 @@ import unittest
 import urllib.parse
 
 from harness import (VALGRIND, Server, Simulator, login_headers, open_fds, raise_nofile,
-                     rss_kib, split_responses)
+                     rss_kib, split_responses, wait_until)
 
 MAGIC = "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 IDLE_CONNECTIONS = int(os.environ.get("WXS_HOSTILE_IDLE", "10000"))
@@ -34,6 +34,9 @@ SLOW_CONNECTIONS = int(os.environ.get("WXS_HOSTILE_SLOW", "300"))
 IDLE_KIB_PER_CONN = 2
 FLOOD_KIB_PER_CONN = 2048  # input bound (headers + body limit) + queued answers (256 KiB)
 NEAR_BASELINE_KIB = 8 * 1024
+# Seconds a client waits for an answer that should come: a hang guard far above the normal case
+# (milliseconds), not a timing assertion.
+HANG_GUARD = 30.0 * (5 if VALGRIND else 1)
 
 
 # So that VmRSS tells live memory: ASan keeps at most 16 MiB of freed memory in quarantine, and
@@ -129,15 +132,16 @@ class Hostile(unittest.TestCase):
         assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
 
     # ---- helpers
-    def assert_serves(self, within=1.0):
-        """A normal code-only request is answered correctly, and quickly."""
+    def assert_serves(self):
+        """A normal code-only request is answered correctly. Returns how long it took, for the
+        printed figures only: no test asserts a duration (a shared 2-core machine under ctest -j2
+        makes any time limit flaky). The socket timeout is a hang guard, not a timing assertion."""
         t0 = time.monotonic()
         status, _, body = self.server.request("GET", "/applet/session", {"X-WX-Code": self.code},
-                                              timeout=10)
+                                              timeout=HANG_GUARD)
         elapsed = time.monotonic() - t0
         self.assertEqual(status, 200, body)
         self.assertIn(self.creds["openid"].encode(), body)
-        self.assertLess(elapsed, within * (10 if VALGRIND else 1))
         return elapsed
 
     def baseline(self):
@@ -201,8 +205,11 @@ class Hostile(unittest.TestCase):
         self.assertLess(peak - base, bound * n, f"at most {bound} KiB per idle connection")
 
     def test_slowloris_headers_trickled(self):
-        """Header bytes dribbled one every 100 ms: 408 at timeouts.headerMs (1 s) from the
-        first byte, connection closed; others are served meanwhile."""
+        """Header bytes dribbled one every 100 ms (a header that never ends): each client gets
+        408 ERR_HEADER_TIMEOUT while it is still sending (the timer runs from the first byte and
+        further bytes do not restart it) and its connection is closed; a normal client is served
+        while they wait. When the 408 comes is not asserted (a duration): that it comes before
+        the client has sent its whole header (~30 s of dribbling) is."""
         base = self.baseline()
         n = SLOW_CONNECTIONS
         line = (b"GET /applet/session HTTP/1.1\r\nHost: x\r\nX-WX-Code: " + self.code.encode() +
@@ -210,50 +217,60 @@ class Hostile(unittest.TestCase):
         socks = [socket.create_connection(("127.0.0.1", self.server.port)) for _ in range(n)]
         first = [None] * n
         answered = [None] * n
+        sent = [0] * n  # header bytes sent before the answer
         data = [b""] * n
         latencies = []
         t0 = time.monotonic()
         try:
-            i = 0
-            while None in answered and time.monotonic() - t0 < 10:
-                for k, s in enumerate(socks):
-                    if answered[k] is None and i < len(line):
-                        try:
-                            s.send(line[i:i + 1])
-                        except OSError:
-                            pass
-                        if first[k] is None:
-                            first[k] = time.monotonic()
-                i += 1
+            i, next_byte = 0, t0
+            # HANG_GUARD beyond the whole line: a hang guard, not a timing assertion
+            while None in answered and time.monotonic() - t0 < len(line) * 0.1 + HANG_GUARD:
+                if time.monotonic() >= next_byte:  # one byte each, at most every 100 ms
+                    for k, s in enumerate(socks):
+                        if answered[k] is None and i < len(line):
+                            try:
+                                s.send(line[i:i + 1])
+                                sent[k] += 1
+                            except OSError:
+                                pass
+                            if first[k] is None:
+                                first[k] = time.monotonic()
+                    i += 1
+                    next_byte = time.monotonic() + 0.1
+                    if i % 3 == 0:
+                        latencies.append(self.assert_serves())  # while trickling clients wait
                 ready, _, _ = select.select([s for k, s in enumerate(socks)
-                                             if answered[k] is None], [], [], 0.1)
+                                             if answered[k] is None], [], [],
+                                            max(0.0, next_byte - time.monotonic()))
                 for s in ready:
                     k = socks.index(s)
-                    data[k] += read_until_close(s, 2)
+                    data[k] += read_until_close(s, HANG_GUARD)
                     answered[k] = time.monotonic()
-                if i % 3 == 0:
-                    latencies.append(self.assert_serves())
             peak = rss_kib(self.pid)
         finally:
             for s in socks:
                 s.close()
         waits = [a - f for a, f in zip(answered, first) if a is not None]
         report("slowloris", connections=n, answered=len(waits),
-               min_s=round(min(waits), 2), max_s=round(max(waits), 2),
-               rss_growth_kib=peak - base, served_meanwhile=len(latencies),
-               worst_latency_ms=round(max(latencies) * 1000, 1))
+               min_s=round(min(waits, default=0), 2), max_s=round(max(waits, default=0), 2),
+               bytes_sent_max=max(sent), rss_growth_kib=peak - base,
+               served_meanwhile=len(latencies),
+               worst_latency_ms=round(max(latencies, default=0) * 1000, 1))
         self.assertEqual(len(waits), n, "every trickling client got its answer")
         for d in data:
             self.assertTrue(d.startswith(b"HTTP/1.1 408 "), d[:100])
             self.assertEqual(error_code(d), "ERR_HEADER_TIMEOUT")
-        self.assertGreater(min(waits), 0.9)
-        self.assertLess(max(waits), 3.0 * (5 if VALGRIND else 1))
+        # was: each answer between 0.9 s and 3 s after the first byte (a duration). Now: each
+        # answer came while the client was still dribbling (bytes do not restart the timer), and
+        # normal requests were answered while the trickling clients waited.
+        self.assertLess(max(sent), len(line), "answered before the header was all sent")
+        self.assertGreater(len(latencies), 0, "a normal client was served meanwhile")
         self.assert_near_baseline(base, "slowloris")
 
     def test_bodies_that_never_end(self):
         """POSTs announcing a 1 MiB body (the limit) that send 64 KiB and stall: the others are
-        served, memory stays bounded, each ends with 408 ERR_BODY_TIMEOUT at the body deadline
-        (timeouts.bodyMs, 2 s here) and its buffer is freed."""
+        served, memory stays bounded, each ends with 408 ERR_BODY_TIMEOUT (timeouts.bodyMs, 2 s
+        here; when it comes is not asserted, a duration) and its buffer is freed."""
         base = self.baseline()
         n = 100
         head = (b"POST /applet/session/paints/save HTTP/1.1\r\nHost: x\r\nX-WX-Code: " +
@@ -273,9 +290,8 @@ class Hostile(unittest.TestCase):
                             "at most 256 KiB per stalled 64 KiB body")
             answers = []
             for s in socks:
-                answers.append(read_until_close(s, 10 * (5 if VALGRIND else 1)))
-            ended = time.monotonic() - started
-            self.assertGreaterEqual(ended, 1.9, "not before timeouts.bodyMs")
+                answers.append(read_until_close(s, HANG_GUARD))
+            ended = time.monotonic() - started  # a printed figure, not asserted
         finally:
             for s in socks:
                 s.close()
@@ -291,14 +307,18 @@ class Hostile(unittest.TestCase):
 
     def test_pipelined_flood_read(self):
         """Clients pipelining thousands of requests each (and reading): every answer arrives,
-        in order, and a normal client is served meanwhile."""
+        in order, and a normal client is served meanwhile: while the flooding connections still
+        wait for answers, not after them (was: each normal request within 2 s, a duration)."""
         per = 2000
         req = (f"GET /applet/session HTTP/1.1\r\nHost: x\r\nX-WX-Code: {self.code}\r\n\r\n"
                f"GET /applet/session HTTP/1.1\r\nHost: x\r\nX-WX-Code: nope\r\n\r\n").encode()
         results = {}
+        progress = [0] * FLOOD_CONNECTIONS  # answers each flooding connection has read so far
 
         def flood(k):
-            with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as s:
+            # the socket timeout is a hang guard, not a timing assertion
+            with socket.create_connection(("127.0.0.1", self.server.port),
+                                          timeout=HANG_GUARD) as s:
                 sender = threading.Thread(target=s.sendall, args=(req * (per // 2),))
                 sender.start()
                 buf, got = b"", []
@@ -308,6 +328,7 @@ class Hostile(unittest.TestCase):
                         break
                     more, buf = take_responses(buf + chunk)
                     got += more
+                    progress[k] = len(got)
                 sender.join()
                 results[k] = got
 
@@ -316,8 +337,11 @@ class Hostile(unittest.TestCase):
         for t in threads:
             t.start()
         latencies = []
+        served_meanwhile = 0  # normal answers read while flood answers were still outstanding
         while any(t.is_alive() for t in threads):
-            latencies.append(self.assert_serves(within=2.0))
+            latencies.append(self.assert_serves())
+            if sum(progress) < per * FLOOD_CONNECTIONS:
+                served_meanwhile += 1
             time.sleep(0.05)
         for t in threads:
             t.join()
@@ -325,6 +349,7 @@ class Hostile(unittest.TestCase):
         total = sum(len(v) for v in results.values())
         report("pipelined flood (reading)", connections=FLOOD_CONNECTIONS, requests=total,
                seconds=round(elapsed, 2), req_per_s=round(total / elapsed),
+               served_meanwhile=served_meanwhile,
                worst_latency_meanwhile_ms=round(max(latencies, default=0) * 1000, 1))
         for k in range(FLOOD_CONNECTIONS):
             got = results.get(k, [])
@@ -333,6 +358,7 @@ class Hostile(unittest.TestCase):
             self.assertTrue(all(self.creds["openid"].encode() in b for _, b in got[0::2]),
                             "answers in request order")
             self.assertTrue(all(b'"ERR_SESSION_EXPIRED"' in b for _, b in got[1::2]))
+        self.assertGreater(served_meanwhile, 0, "a normal client was served during the flood")
 
     @unittest.skipUnless(os.environ.get("WXS_SOAK"),
                          "timing-dependent on a loaded 2-core machine (it failed once in CI-like "
@@ -554,10 +580,8 @@ class ConnectionLimits(unittest.TestCase):
         out = self.over_limit(server, 100)
         self.assertTrue(out.startswith(b"HTTP/1.1 503 "), out[:200])
         self.assertEqual(error_code(out), "ERR_TOO_MANY_CONNECTIONS")
-        deadline = time.monotonic() + 5
-        while server.request("GET", "/healthz")[0] != 200:  # slots free again
-            self.assertLess(time.monotonic(), deadline)
-            time.sleep(0.05)
+        wait_until(lambda: server.request("GET", "/healthz")[0] == 200,
+                   "slots free again after the held connections closed")  # a hang guard
         self.assertEqual(server.stop(), 0)
 
     def test_connections_fitted_to_the_open_file_limit(self):
@@ -575,6 +599,103 @@ class ConnectionLimits(unittest.TestCase):
         self.assertTrue(out.startswith(b"HTTP/1.1 503 "), out[:200])
         self.assertEqual(error_code(out), "ERR_TOO_MANY_CONNECTIONS")
         self.assertEqual(server.stop(), 0)
+
+
+class ListAnswersBounded(unittest.TestCase):
+    """A logged-in user with 64 drawings of 512 KiB of backslashes (the most escaping JSON text
+    can need: the answer is twice the raw bytes) lists them with limit=100 on 8 connections whose
+    4 KiB receive buffers never get read. Each answer is one page of at most paints.maxPageBytes,
+    so what the server holds for them is bounded by the page budget times the connections, not
+    by the drawings (before pages had a byte budget: ~67 MiB per answer, over 500 MiB here), and
+    /healthz is answered throughout."""
+
+    PAGE_BYTES = 2 * 1024 * 1024
+    CONNECTIONS = 8
+    DRAWINGS = 64
+    RAW = 512 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="wxs-bigpages-")
+        cls.sim = Simulator()
+        cls.server = Server({"sqlite": {"path": os.path.join(cls.tmp, "s.db")},
+                             "wechat": {"apiBase": cls.sim.base},
+                             "limits": {"bodyBytes": 2 * 1024 * 1024},
+                             "paints": {"maxPageBytes": cls.PAGE_BYTES}},
+                            env=MEASURABLE_MEMORY)
+        creds = cls.sim.login("hoarder")
+        status, _, body = cls.server.request("GET", "/applet/session", login_headers(creds))
+        assert status == 200, body
+        cls.code = creds["code"]
+        actions = '["' + "\\" * (cls.RAW - 4) + '"]'
+        for i in range(cls.DRAWINGS):
+            status, _, out = cls.server.request(
+                "POST", "/applet/session/paints/save",
+                {"X-WX-Code": cls.code, "Content-Type": "application/json"},
+                json.dumps({"id": f"big{i:02d}", "actions": actions}).encode(), timeout=HANG_GUARD)
+            assert status == 200 and b'"code":0' in out, out
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.server.stop()
+        log = cls.server.output()
+        cls.server.cleanup()
+        cls.sim.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
+
+    def test_unread_list_answers_stay_within_the_page_budget(self):
+        pid = self.server.proc.pid
+        for _ in range(20):
+            self.server.request("GET", "/healthz")
+        base = rss_kib(pid)
+        req = (f"GET /applet/session/paints/list?limit=100 HTTP/1.1\r\nHost: x\r\n"
+               f"X-WX-Code: {self.code}\r\n\r\n").encode()
+        socks = []
+        try:
+            for _ in range(self.CONNECTIONS):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", self.server.port))
+                s.sendall(req)
+                socks.append(s)
+            peak, healthz = base, 0
+
+            def answered(s):
+                # the answer's first bytes are waiting in our receive buffer: the server built
+                # it and queued the rest
+                return len(s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)) == 1
+
+            def all_answered():
+                nonlocal peak, healthz
+                peak = max(peak, rss_kib(pid))
+                status, _, _ = self.server.request("GET", "/healthz", timeout=HANG_GUARD)
+                self.assertEqual(status, 200, "/healthz answers while the answers wait")
+                healthz += 1
+                try:
+                    return all(answered(s) for s in socks)
+                except BlockingIOError:
+                    return False
+
+            wait_until(all_answered, "every list answered")  # a hang guard
+            for _ in range(10):  # and after: the answers are held now
+                all_answered()
+            head = socks[0].recv(4096, socket.MSG_PEEK).split(b"\r\n\r\n")[0].decode()
+            length = int(re.search(r"Content-Length: (\d+)", head).group(1))
+        finally:
+            for s in socks:
+                s.close()
+        sanitized_build = sanitized(pid)
+        # what may be held: every connection's answer (at most one page), and on each of the 2
+        # workers one page being built plus its queued copy; 16 MiB for SQLite's caches and
+        # the allocator (ASan: its quarantine and shadow memory, 3 times that)
+        bound_kib = ((self.CONNECTIONS + 2 * 2) * self.PAGE_BYTES // 1024 +
+                     16 * 1024) * (3 if sanitized_build else 1)
+        report("unread list answers", connections=self.CONNECTIONS, answer_bytes=length,
+               rss_base_kib=base, rss_peak_kib=peak, bound_kib=bound_kib, healthz=healthz)
+        self.assertLessEqual(length, self.PAGE_BYTES, "one page within paints.maxPageBytes")
+        self.assertGreater(length, self.PAGE_BYTES // 2, "pages are cut by bytes, not emptied")
+        self.assertLess(peak - base, bound_kib, "RSS growth within the page budget bound")
 
 
 if __name__ == "__main__":

@@ -7,18 +7,25 @@ Run: WXS_BUILD_DIR=/path/to/build python3 -m unittest -v test_http
 """
 import json
 import os
+import re
 import select
 import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import unittest
+
+import harness
 
 BUILD_DIR = os.environ.get("WXS_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 ECHO = os.path.join(BUILD_DIR, "tests", "http_echo")
 HOST = "127.0.0.1"
-IO_TIMEOUT = 5.0
+# Seconds to wait for something that should come (an answer, a close): a hang guard far above the
+# normal case (milliseconds), not a timing assertion. No test here asserts a duration.
+HANG_GUARD = 30.0
+IO_TIMEOUT = HANG_GUARD
 
 
 def free_port():
@@ -285,7 +292,6 @@ class HttpServerTest(unittest.TestCase):
         self.start()
         c = self.connect()
         c.send(b"POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-        c.sock.settimeout(2)
         interim = c.sock.recv(100)
         self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
         c.send(b"abc")
@@ -316,12 +322,12 @@ class HttpServerTest(unittest.TestCase):
         self.send_raw_expect(build_request(headers=headers), 431, "ERR_HEADER_TOO_LARGE")
 
     def test_announced_body_over_limit_413_at_once(self):
-        self.start("--body-bytes", 4096)
-        c = self.connect()
-        t0 = time.monotonic()
+        # "at once": the body never comes and the body timeout is far beyond the hang guard, so
+        # a server waiting for the body would not answer at all (was: 413 within 1 s)
+        self.start("--body-bytes", 4096, "--body-timeout-ms", 600000)
+        c = self.connect(timeout=HANG_GUARD)
         c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n")
         self.assert_error(c, 413, "ERR_BODY_TOO_LARGE")
-        self.assertLess(time.monotonic() - t0, 1.0)
         self.assert_serves()
 
     def test_body_at_limit_accepted(self):
@@ -345,42 +351,40 @@ class HttpServerTest(unittest.TestCase):
     # ---- timeouts
 
     def test_slowloris_header_timeout_408(self):
+        # A header dribbled a byte every 200 ms (at least; a loaded machine only slows it) never
+        # ends: 408 comes while bytes still arrive, so the timer runs from the first byte and
+        # bytes do not restart it. When it comes is not asserted (was: between 0.95 and 2 s).
         self.start("--header-timeout-ms", 1000)
         c = self.connect()
         data = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"z" * 100
-        t0 = time.monotonic()
-        answered = None
-        for byte in data:
+        answered = False
+        for byte in data:  # ~26 s of dribbling at least: also the hang guard
             c.send(bytes([byte]))
             ready, _, _ = select.select([c.sock], [], [], 0.2)
             if ready:
-                answered = time.monotonic() - t0
+                answered = True
                 break
-        self.assertIsNotNone(answered, "no answer while dribbling the header")
+        self.assertTrue(answered, "no answer while dribbling the header")
         self.assert_error(c, 408, "ERR_HEADER_TIMEOUT")
-        self.assertGreaterEqual(answered, 0.95)
-        self.assertLessEqual(answered, 2.0)
         self.assert_serves()
 
     def test_body_timeout_408(self):
+        # the body never completes: 408 comes (the socket timeout is a hang guard; when the 408
+        # comes is not asserted, was: within 2 s)
         self.start("--body-timeout-ms", 500)
-        c = self.connect()
+        c = self.connect(timeout=HANG_GUARD)
         c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
-        t0 = time.monotonic()
         self.assert_error(c, 408, "ERR_BODY_TIMEOUT")
-        self.assertLess(time.monotonic() - t0, 2.0)
         self.assert_serves()
 
     def test_idle_keep_alive_closes_silently(self):
+        # an idle keep-alive connection is closed, with no bytes sent; when is not asserted (was:
+        # between 0.4 and 1.5 s), the wait is a hang guard
         self.start("--idle-timeout-ms", 500)
         c = self.connect()
         self.assertEqual(c.request().status, 200)
-        t0 = time.monotonic()
-        self.assertTrue(c.at_eof(timeout=3))
-        elapsed = time.monotonic() - t0
+        self.assertTrue(c.at_eof(timeout=HANG_GUARD))
         self.assertEqual(c.buf, b"", "idle close must send nothing")
-        self.assertGreaterEqual(elapsed, 0.4)
-        self.assertLessEqual(elapsed, 1.5)
         self.assert_serves()
 
     # ---- malformed and smuggling
@@ -426,7 +430,7 @@ class HttpServerTest(unittest.TestCase):
         extra = self.connect()
         self.assert_error(extra, 503, "ERR_TOO_MANY_CONNECTIONS")
         held[0].close()
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + HANG_GUARD  # a hang guard, not a timing assertion
         while True:  # the server notices the close on its next loop iteration
             c = self.connect()
             c.send(build_request())
@@ -446,16 +450,26 @@ class HttpServerTest(unittest.TestCase):
         time.sleep(0.05)
         c.close()
         r = self.connect()
-        r.send(build_request("GET", "/delay?ms=300"))
-        time.sleep(0.05)
+        # a reset can drop bytes the server has not read yet: the answer to the first of two
+        # pipelined requests (sent in one segment) shows the server read the delayed one too
+        r.send(build_request("GET", "/now") + build_request("GET", "/delay?ms=300"))
+        self.assertEqual(r.read_response().status, 200)
         r.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         r.close()  # a reset this time
         a = self.connect()
         a.send(build_request("GET", "/delay?ms=5000&abort=answer"))
         time.sleep(0.05)
         a.close()  # answered from the abort callback
-        time.sleep(0.5)  # the first two delayed answers went to aborted requests
-        count = self.connect().request("GET", "/count").json()
+        # the first two delayed answers went to aborted requests; polled (was: a 0.5 s sleep),
+        # the deadline is a hang guard
+        deadline = time.monotonic() + HANG_GUARD
+        while True:
+            probe = self.connect()
+            count = probe.request("GET", "/count").json()  # "connections" counts the probe
+            probe.close()
+            if (count["aborts"], count["connections"]) == (3, 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(count["aborts"], 3)
         self.assertEqual(count["connections"], 1)
         self.assert_serves()
@@ -473,14 +487,196 @@ class HttpServerTest(unittest.TestCase):
     def test_stop_finishes_requests_in_flight(self):
         self.start()
         c = self.connect()
-        c.send(build_request("GET", "/delay?ms=300"))
-        time.sleep(0.1)
+        # the answer to the first of two pipelined requests shows the server read the delayed
+        # one (was: a 0.1 s sleep); its delay is far longer than SIGTERM takes to arrive
+        c.send(build_request("GET", "/now") + build_request("GET", "/delay?ms=2000"))
+        self.assertEqual(c.read_response().status, 200)
         self.proc.send_signal(signal.SIGTERM)
         r = c.read_response()
         self.assertEqual(r.status, 200)
         self.assertEqual(r.headers["connection"], "close")
         self.assertTrue(c.at_eof())
         self.assertEqual(self.proc.wait(timeout=10), 0)
+
+
+def read_answer_slowly(sock, rate=None, buf=b"", chunk=65536):
+    """Read one answer (its first bytes already in buf) to its end (Content-Length) or to the
+    connection's end, at about rate bytes a second (None: at once): (body bytes, how it ended:
+    "whole", "eof" or "reset")."""
+    body, length, start = bytearray(), None, time.monotonic()
+    try:
+        while length is None or len(body) < length:
+            data = sock.recv(chunk)
+            if rate is not None:  # pace the reads: never ahead of rate
+                time.sleep(max(0.0, start + len(body) / rate - time.monotonic()))
+            if not data:
+                return bytes(body), "eof"
+            if length is None:
+                buf += data
+                if b"\r\n\r\n" in buf:
+                    head, rest = buf.split(b"\r\n\r\n", 1)
+                    body += rest
+                    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+            else:
+                body += data
+        return bytes(body), "whole"
+    except ConnectionResetError:
+        return bytes(body), "reset"
+
+
+def big_body(n):
+    return (b"abcdefghijklmnopqrstuvwxyz" * (n // 26 + 1))[:n]
+
+
+class EchoServerTest(unittest.TestCase):
+    """HttpServerTest's helpers (starting http_echo, connecting, asserting), without its tests."""
+
+    start = HttpServerTest.start
+    stop = HttpServerTest.stop
+    connect = HttpServerTest.connect
+    assert_serves = HttpServerTest.assert_serves
+    assert_error = HttpServerTest.assert_error
+    send_raw_expect = HttpServerTest.send_raw_expect
+
+
+class CompleteAnswers(EchoServerTest):
+    """An answer is sent whole or its connection is reset; closing connections wait for the last
+    byte. The bodies are larger than the kernel's socket buffers (tcp_wmem's 4 MiB at most) so
+    that part of each answer waits in the server's queue while the client reads slowly."""
+
+    BIG = 16 << 20
+
+    def small_window(self, c):
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+
+    def assert_whole(self, body, ended, what):
+        self.assertEqual(ended, "whole", f"{what}: {len(body)} of {self.BIG} bytes, then {ended}")
+        self.assertEqual(len(body), self.BIG, what)
+        self.assertEqual(body, big_body(self.BIG), what)
+
+    def test_closing_connections_send_a_slow_reader_the_whole_answer(self):
+        # The client takes several times the 2 s linger to read: the linger starts after the
+        # last byte was written, not when the answer was queued.
+        self.start()
+        for version, headers, half_close in (("HTTP/1.0", {}, False),
+                                             ("HTTP/1.1", {"Connection": "close"}, False),
+                                             ("HTTP/1.0", {}, True)):
+            c = self.connect()
+            self.small_window(c)
+            c.send(build_request("GET", f"/big?n={self.BIG}", headers, version=version))
+            if half_close:  # the client says it sent all it will send, and reads on
+                c.sock.shutdown(socket.SHUT_WR)
+            body, ended = read_answer_slowly(c.sock, rate=5 << 20)  # about 3 s
+            self.assert_whole(body, ended, f"{version} {headers} half-close {half_close}")
+            self.assertTrue(c.at_eof(), "closed after the answer")
+        self.assert_serves()
+
+    def test_stop_ends_unfinished_answers_whole_or_reset(self):
+        # A stop with answers still being written: a client that reads on gets its answer whole
+        # or a reset; one that does not read within the grace period gets a reset. Never a clean
+        # EOF short of Content-Length.
+        self.start("--stop-grace-ms", 300)
+        reader, sleeper = self.connect(), self.connect()
+        for c in (reader, sleeper):
+            self.small_window(c)
+            c.send(build_request("GET", f"/big?n={self.BIG}"))
+        for c in (reader, sleeper):  # both answers are being written
+            c.buf = c.sock.recv(1000)
+            self.assertTrue(c.buf.startswith(b"HTTP/1.1 200 OK"), c.buf[:100])
+        self.proc.send_signal(signal.SIGTERM)
+        outcome = {}
+
+        def read(name, c, rate):
+            body, ended = read_answer_slowly(c.sock, rate, c.buf)
+            if ended == "whole":
+                self.assertEqual(body, big_body(self.BIG))
+            outcome[name] = (len(body), ended)
+
+        t = threading.Thread(target=read, args=("reader", reader, 20 << 20))
+        t.start()
+        self.assertEqual(self.proc.wait(timeout=HANG_GUARD), 0, "exit after the grace period")
+        t.join(HANG_GUARD)
+        read("sleeper", sleeper, None)  # it starts reading only once the server has exited
+        self.assertIn(outcome["reader"][1], ("whole", "reset"), outcome)
+        self.assertEqual(outcome["sleeper"][1], "reset", outcome)
+
+
+class OutputBudget(EchoServerTest):
+    """Answers queued to clients that do not read stay within limits.queuedBytes per worker."""
+
+    def test_clients_that_never_read_cannot_pin_more_than_the_budget(self):
+        budget, answer, clients = 16 << 20, 8 << 20, 8
+        self.start("--queued-bytes", budget)
+        held = []
+        for _ in range(clients):
+            c = self.connect()
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.send(build_request("GET", f"/big?n={answer}"))
+            held.append(c)
+        for c in held:  # each was answered: its first bytes arrived, or it was reset
+            ready, _, _ = select.select([c.sock], [], [], HANG_GUARD)
+            self.assertTrue(ready, "no answer")
+        count = self.connect().request("GET", "/count").json()
+        self.assertLessEqual(count["queued"], budget + answer, count)
+        self.assertGreater(count["queued"], 0, count)  # some clients are still being served
+        resets = 0
+        for c in held:
+            c.sock.setblocking(False)
+            try:
+                while c.sock.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+            except ConnectionResetError:
+                resets += 1
+        self.assertGreater(resets, 0, "the clients holding the most output were reset")
+        self.assertLess(resets, clients, "not every client was reset")
+        self.assert_serves()
+
+
+class RequestLine(EchoServerTest):
+    """Host and the HTTP version (RFC 9112 3.2, 2.3)."""
+
+    def test_http11_without_host_400(self):
+        self.start()
+        self.send_raw_expect(b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n", 400, "ERR_BAD_REQUEST")
+
+    def test_two_host_fields_400(self):
+        self.start()
+        self.send_raw_expect(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "ERR_BAD_REQUEST")
+        self.send_raw_expect(b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 400, "ERR_BAD_REQUEST")
+
+    def test_http10_without_host_is_served(self):
+        self.start()
+        c = self.connect()
+        c.send(b"GET /old HTTP/1.0\r\n\r\n")
+        self.assertEqual(c.read_response().json()["path"], "/old")
+
+    def test_versions_other_than_10_and_11_505(self):
+        self.start()
+        for version in (b"HTTP/1.9", b"HTTP/1.2", b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.0"):
+            self.send_raw_expect(b"GET / " + version + b"\r\nHost: a\r\n\r\n", 505,
+                                 "ERR_HTTP_VERSION_NOT_SUPPORTED")
+
+
+class TakenPort(unittest.TestCase):
+    """wxsessiond refuses a port another process holds unless reusePort asks to share it."""
+
+    def test_second_server_on_a_taken_port_exits_unless_reuse_port(self):
+        first = harness.Server(args=("--dev",))
+        self.addCleanup(first.cleanup)
+        second = harness.Server(args=("--dev",), port=first.port, wait=False, name="second")
+        self.addCleanup(second.cleanup)
+        self.assertNotEqual(second.proc.wait(timeout=HANG_GUARD), 0)
+        self.assertIn(f"cannot listen on 127.0.0.1:{first.port}: address in use", second.output())
+        self.assertIn("reusePort", second.output())
+        self.assertEqual(first.request("GET", "/healthz")[0], 200)
+        joined = harness.Server(args=("--dev", "--reuse-port=true"), port=first.port, name="joined")
+        self.addCleanup(joined.cleanup)
+        harness.wait_until(lambda: f"listening on 127.0.0.1:{first.port}" in joined.output(),
+                           "the second server with reusePort listening")
+        self.assertEqual(joined.stop(), 0)
+        self.assertEqual(first.stop(), 0)
 
 
 if __name__ == "__main__":

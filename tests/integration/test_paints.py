@@ -3,6 +3,7 @@ paging, limits, urlencoded bodies and durability across SIGKILL; on SQLite (sess
 and sessions in Redis with paints in SQLite), and on MongoDB when WXS_TEST_MONGODB_URI is set."""
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -11,7 +12,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Redis, Server, Simulator, login_headers
+from harness import Redis, Server, Simulator, login_headers, wait_until
 
 OK_EMPTY = '{"code":0,"msg":"success","data":{}}'
 
@@ -236,6 +237,173 @@ class MongoPaints(PaintsApi, unittest.TestCase):
                 "mongo": {"uri": os.environ["WXS_TEST_MONGODB_URI"], "database": db}}
 
 
+def backslashes(n):
+    """Actions of n raw bytes (a JSON string of backslashes) that take about 2n once escaped in
+    the list answer: the most escaping valid JSON text can need."""
+    return '["' + "\\" * (n - 4) + '"]'
+
+
+class PageBudget(unittest.TestCase):
+    """A list answer has a byte budget (paints.maxPageBytes) counted on the escaped JSON it
+    sends: a page past it ends early with a next cursor, always holds one drawing, and the
+    cursors lead through every drawing once. HEAD answers the same length as GET."""
+
+    BUDGET = 20000
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="wxs-pagebytes-")
+        cls.sim = Simulator()
+        cls.server = Server({"wechat": {"apiBase": cls.sim.base},
+                             "sqlite": {"path": os.path.join(cls.tmp, "p.db")},
+                             "paints": {"maxActionsBytes": 8192, "maxPageBytes": cls.BUDGET}})
+        creds = cls.sim.login("budget")
+        status, _, body = cls.server.request("GET", "/applet/session", login_headers(creds))
+        assert status == 200, body
+        cls.headers = {"X-WX-Code": creds["code"]}
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.server.stop()
+        cls.server.cleanup()
+        cls.sim.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert status == 0, f"wxsessiond exited with {status}"
+
+    def save(self, pid, actions):
+        status, _, out = self.server.request(
+            "POST", "/applet/session/paints/save",
+            dict(self.headers, **{"Content-Type": "application/json"}),
+            json.dumps({"id": pid, "actions": actions}).encode())
+        self.assertEqual((status, out.decode()), (200, OK_EMPTY))
+
+    def page(self, method="GET", cursor=None, limit=100):
+        q = {"limit": limit}
+        if cursor:
+            q["cursor"] = cursor
+        return self.server.request(method, "/applet/session/paints/list?" +
+                                   urllib.parse.urlencode(q), self.headers)
+
+    def test_pages_cut_at_the_budget_and_cursors_visit_each_drawing_once(self):
+        actions = backslashes(4000)  # about 8,000 bytes escaped: two per 20,000-byte page
+        ids = [f"b{i:02d}" for i in range(9)]
+        for pid in ids:
+            self.save(pid, actions)
+        got, cursor, pages = [], None, 0
+        while True:
+            status, headers, body = self.page(cursor=cursor)
+            self.assertEqual(status, 200)
+            self.assertLessEqual(len(body), self.BUDGET, "within paints.maxPageBytes")
+            doc = json.loads(body)
+            self.assertGreaterEqual(len(doc["data"]), 1, "a page holds at least one drawing")
+            self.assertTrue(all(p["actions"] == actions for p in doc["data"]))
+            got += [p["id"] for p in doc["data"]]
+            pages += 1
+            # HEAD: the same status and Content-Length, no body
+            hstatus, hheaders, hbody = self.page("HEAD", cursor=cursor)
+            self.assertEqual((hstatus, hheaders["content-length"], hbody),
+                             (200, headers["content-length"], b""))
+            cursor = doc["next"]
+            if cursor is None:
+                break
+            self.assertEqual(cursor, f'{doc["data"][-1]["createdAt"]}.{doc["data"][-1]["id"]}')
+        self.assertEqual(got, list(reversed(ids)), "every drawing once, newest first")
+        self.assertEqual(pages, 5, "cut by bytes (two per page), not by the limit of 100")
+
+    def test_a_drawing_larger_than_the_budget_is_a_page_of_its_own(self):
+        # a second user, with drawings each larger than the budget
+        creds = self.sim.login("big-pages")
+        status, _, body = self.server.request("GET", "/applet/session", login_headers(creds))
+        self.assertEqual(status, 200, body)
+        headers = {"X-WX-Code": creds["code"]}
+        big = backslashes(8192)  # about 16,400 bytes escaped
+        for pid in ("x1", "x2"):
+            status, _, out = self.server.request(
+                "POST", "/applet/session/paints/save",
+                dict(headers, **{"Content-Type": "application/json"}),
+                json.dumps({"id": pid, "actions": big}).encode())
+            self.assertEqual((status, out.decode()), (200, OK_EMPTY))
+        status, _, body = self.server.request("GET", "/applet/session/paints/list", headers)
+        doc = json.loads(body)
+        self.assertEqual([p["id"] for p in doc["data"]], ["x2"])
+        self.assertIsNotNone(doc["next"])
+        self.assertLessEqual(len(body), 2 * 8192 + 320, "one drawing: 2 x maxActionsBytes + 320")
+
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+class WebPage(unittest.TestCase):
+    """The demo web page and client files: served only with the simulator (--dev), with
+    security and cache headers; / and {routeBasePath} lead to it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="wxs-webpage-")
+        cls.dev = Server({"sqlite": {"path": os.path.join(cls.tmp, "dev.db")}}, args=("--dev",))
+        cls.sim = Simulator()
+        cls.prod = Server({"wechat": {"apiBase": cls.sim.base},
+                           "sqlite": {"path": os.path.join(cls.tmp, "prod.db")}})
+
+    @classmethod
+    def tearDownClass(cls):
+        statuses = [cls.dev.stop(), cls.prod.stop()]
+        for p in (cls.dev, cls.prod, cls.sim):
+            p.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert statuses == [0, 0], statuses
+
+    def test_page_and_files_carry_security_and_cache_headers(self):
+        for path, ctype, cache in (("/applet/", "text/html", "no-cache"),
+                                   ("/applet/index.html", "text/html", "no-cache"),
+                                   ("/applet/app.js", "text/javascript", "max-age=300"),
+                                   ("/applet/style.css", "text/css", "max-age=300"),
+                                   ("/applet/client/wxsession.js", "text/javascript",
+                                    "max-age=300")):
+            for method in ("GET", "HEAD"):
+                status, headers, body = self.dev.request(method, path)
+                self.assertEqual(status, 200, path)
+                self.assertTrue(headers["content-type"].startswith(ctype), path)
+                self.assertEqual(headers["x-content-type-options"], "nosniff", path)
+                self.assertEqual(headers["content-security-policy"], CSP, path)
+                self.assertEqual(headers["x-frame-options"], "DENY", path)
+                self.assertEqual(headers["cache-control"], cache, path)
+                self.assertEqual(len(body), 0 if method == "HEAD" else
+                                 int(headers["content-length"]), path)
+
+    def test_page_complies_with_its_policy(self):
+        """No inline script, style or event handler: the policy allows none."""
+        _, _, html = self.dev.request("GET", "/applet/")
+        html = html.decode()
+        self.assertRegex(html, r"<script src=")
+        self.assertNotRegex(html, r"<script(?![^>]*\bsrc=)[^>]*>")
+        self.assertNotRegex(html, r"<style|\sstyle=|\son[a-z]+=|javascript:")
+        for src in re.findall(r'(?:src|href)="([^"]+)"', html):
+            status, _, _ = self.dev.request("GET", "/applet/" + src)
+            self.assertEqual(status, 200, f"{src}: every file the page names is served")
+
+    def test_root_and_base_redirect_to_the_page(self):
+        for path in ("/", "/applet"):
+            for method in ("GET", "HEAD"):
+                status, headers, _ = self.dev.request(method, path)
+                self.assertIn(status, (301, 302), path)
+                self.assertEqual(headers["location"], "/applet/", path)
+        status, _, _ = self.dev.request("POST", "/")
+        self.assertEqual(status, 404)
+
+    def test_no_page_without_the_simulator(self):
+        for path in ("/", "/applet", "/applet/", "/applet/index.html", "/applet/app.js",
+                     "/applet/client/wxsession.js"):
+            status, headers, body = self.prod.request("GET", path)
+            self.assertEqual(status, 404, path)
+            self.assertEqual(json.loads(body)["error"]["code"], "ERR_NOT_FOUND", path)
+            self.assertNotIn("location", headers)
+        # the API itself is there
+        self.assertEqual(self.prod.request("GET", "/applet/session")[0], 200)
+
+
 class Durability(unittest.TestCase):
     """Saves acknowledged while the server is killed with SIGKILL are all there after restart."""
 
@@ -268,7 +436,8 @@ class Durability(unittest.TestCase):
             threads = [threading.Thread(target=saver, args=(n,)) for n in range(8)]
             for t in threads:
                 t.start()
-            time.sleep(1.5)
+            # was: SIGKILL after 1.5 s, then "more than 50 acknowledged" (a rate); now after 50
+            wait_until(lambda: len(acked) > 50, "the load saves")
             server.kill()  # SIGKILL mid-load
             stop.set()
             for t in threads:

@@ -6,13 +6,16 @@ matters what the store holds afterwards.
 """
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
-from harness import APP_SECRET, Redis, Server, Simulator, login_headers, raw_exchange
+from harness import (APP_SECRET, Redis, Server, Simulator, login_headers, raw_exchange,
+                     split_responses, wait_until)
 
 MAGIC = "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 JSON_TYPE = "application/json; charset=utf-8"
@@ -233,15 +236,15 @@ class SessionProtocol:
 
     # ---- WeChat misbehaving
     def test_wechat_hangs_bounded_by_timeout(self):
+        # WeChat never answers: the login still ends, with reason "timeout" (only the configured
+        # exchange timeout gives it); the client's 10 s socket timeout is a hang guard. When it
+        # ends is not asserted (was: within 3 s, a duration).
         creds = self.login("judy")
         self.sim.configure(failMode="hang", failCount=-1)
-        t0 = time.monotonic()
         status, _, body = self.get_session(login_headers(creds))
-        elapsed = time.monotonic() - t0
         self.sim.configure(failMode="none")
         self.assertEqual(status, 200)
         self.assertEqual(body, exchange_failed('{"reason":"timeout"}'))
-        self.assertLess(elapsed, 3.0, "ends within the configured timeout (1 s) plus slack")
 
     def test_wechat_reply_not_json(self):
         creds = self.login("ken")
@@ -427,6 +430,186 @@ class RedisWithPassword(unittest.TestCase):
         self.assertEqual(server.request("GET", "/healthz")[0], 503)
         self.assertEqual(server.stop(), 0)
         self.assertNotIn("not-the-password", server.output())
+
+
+def pipelined_logins(port, n, code_prefix, forwarded=None):
+    """n logins with distinct junk codes (and rawData) pipelined on one connection, then a
+    closing anonymous request; returns [(status, body)] of the n logins."""
+    fwd = f"X-Forwarded-For: {forwarded}\r\n" if forwarded else ""
+    req = "".join(f"GET /applet/session HTTP/1.1\r\nHost: x\r\nX-WX-Code: {code_prefix}{i:04d}"
+                  f"\r\nX-WX-RawData: %7B%7D\r\nX-WX-Signature: 0\r\n{fwd}\r\n"
+                  for i in range(n))
+    req += "GET /applet/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answers = split_responses(raw_exchange(port, req.encode(), timeout=30))
+    assert len(answers) == n + 1, answers[-3:]
+    return [(status, body.decode()) for status, body in answers[:n]]
+
+
+class LoginLimiter(unittest.TestCase):
+    """limits.loginsPerMinute / limits.loginBurst: logins (a code with rawData, each a WeChat
+    call) per client address; code-only and anonymous requests are never limited."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Simulator()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.cleanup()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="wxs-limiter-")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            status = s.stop()
+            s.cleanup()
+            self.assertEqual(status, 0)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, per_minute, burst, trust=False):
+        server = Server({"store": "sqlite", "wechat": {"apiBase": self.sim.base},
+                         "sqlite": {"path": os.path.join(self.tmp, f"s{len(self.servers)}.db")},
+                         "limits": {"loginsPerMinute": per_minute, "loginBurst": burst},
+                         "trustForwardedFor": trust})
+        self.servers.append(server)
+        return server
+
+    def login(self, server, user, forwarded=None):
+        creds = self.sim.login(user)
+        headers = login_headers(creds)
+        if forwarded:
+            headers["X-Forwarded-For"] = forwarded
+        status, _, body = server.request("GET", "/applet/session", headers)
+        return creds, status, json.loads(body)
+
+    def assert_too_many(self, status, body):
+        self.assertEqual(status, 429, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "ERR_TOO_MANY_LOGINS")
+
+    def test_pipelined_flood_spends_only_the_burst(self):
+        # the attack: many distinct junk codes with rawData on one connection, each of which
+        # would cost a jscode2session call; a rate of 1 a minute adds no token during the test
+        server = self.start(per_minute=1, burst=5)
+        before = self.sim.stats()["exchanges"]
+        answers = pipelined_logins(server.port, 40, "flood")
+        self.assertEqual([s for s, _ in answers[:5]], [200] * 5)  # exchanged (and failed)
+        for status, body in answers[5:]:
+            self.assert_too_many(status, body)
+        self.assertEqual(self.sim.stats()["exchanges"] - before, 5, "WeChat calls: the burst only")
+        # more requests later still do not reach WeChat
+        for status, body in pipelined_logins(server.port, 10, "again"):
+            self.assert_too_many(status, body)
+        self.assertEqual(self.sim.stats()["exchanges"] - before, 5)
+
+    def test_code_only_and_anonymous_never_limited(self):
+        server = self.start(per_minute=1, burst=2)
+        creds, status, _ = self.login(server, "lim-ann")
+        self.assertEqual(status, 200)
+        self.assertEqual(self.login(server, "lim-ben")[1], 200)
+        _, status, body = self.login(server, "lim-cid")
+        self.assert_too_many(status, json.dumps(body))
+        for _ in range(30):
+            status, _, body = server.request("GET", "/applet/session",
+                                             {"X-WX-Code": creds["code"]})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["wxUserInfo"]["openId"], creds["openid"])
+            status, _, body = server.request("GET", "/applet/session")
+            self.assertEqual((status, body), (200, b'{"wxUserInfo":null}'))
+
+    def test_forwarded_for_keys_the_client_when_trusted(self):
+        server = self.start(per_minute=1, burst=2, trust=True)
+        # nginx appends the address it saw: the last entry is the client, earlier ones are
+        # whatever the client claimed
+        for i in range(2):
+            self.assertEqual(self.login(server, f"fwd-a{i}", "1.2.3.4, 10.0.0.1")[1], 200)
+        _, status, body = self.login(server, "fwd-a2", "9.9.9.9, 10.0.0.1")
+        self.assert_too_many(status, json.dumps(body))
+        # another client address is unaffected, IPv6 too
+        self.assertEqual(self.login(server, "fwd-b", "10.0.0.2")[1], 200)
+        self.assertEqual(self.login(server, "fwd-c", "2001:db8::1")[1], 200)
+        # a /64 is one client
+        self.assertEqual(self.login(server, "fwd-d", "2001:db8::2")[1], 200)
+        _, status, body = self.login(server, "fwd-e", "2001:db8::3")
+        self.assert_too_many(status, json.dumps(body))
+        # an entry that is not an address falls back to the peer (127.0.0.1): its own bucket
+        self.assertEqual(self.login(server, "fwd-f", "10.0.0.1, not-an-address")[1], 200)
+
+    def test_forwarded_for_ignored_unless_trusted(self):
+        server = self.start(per_minute=1, burst=3)
+        answers = pipelined_logins(server.port, 3, "peer")
+        self.assertEqual([s for s, _ in answers], [200] * 3)
+        for i in range(3):  # a client cannot pick a fresh address by claiming one
+            status, body = pipelined_logins(server.port, 1, f"spoof{i}", f"10.1.0.{i}")[0]
+            self.assert_too_many(status, body)
+
+    def test_bucket_refills(self):
+        # a token every 2 s, a bucket of 1: of three pipelined logins the later two find it
+        # empty; then a login succeeds again once a token is back (the wait is a hang guard)
+        server = self.start(per_minute=30, burst=1)
+        answers = pipelined_logins(server.port, 3, "refill")
+        self.assertEqual(answers[0][0], 200)
+        self.assert_too_many(*answers[1])
+        self.assertIn("try again in", json.loads(answers[1][1])["error"]["message"])
+        creds = self.sim.login("refill-header")
+        status, headers, _ = server.request("GET", "/applet/session", login_headers(creds))
+        self.assertEqual(status, 429)
+        self.assertIn(headers["retry-after"], ("1", "2"))  # whole seconds to the next token
+
+        def logged_in():
+            status = self.login(server, "refill-user")[1]
+            self.assertIn(status, (200, 429))
+            if status == 429:
+                time.sleep(0.2)  # a refused login takes no token: polling does not delay it
+            return status == 200
+
+        wait_until(logged_in, "a login after the bucket refilled")
+
+
+class Health(unittest.TestCase):
+    """/livez: the process serves; /readyz (and /healthz, the same): every worker's store."""
+
+    def setUp(self):
+        self.procs = []
+
+    def tearDown(self):
+        for p in reversed(self.procs):
+            p.cleanup()
+
+    def test_live_and_ready_follow_the_store(self):
+        sim = Simulator()
+        self.procs.append(sim)
+        redis = Redis()
+        self.procs.append(redis)
+        server = Server({"store": "redis", "wechat": {"apiBase": sim.base},
+                         "redis": {"port": redis.port}}, workers=2)
+        self.procs.append(server)
+        for path in ("/readyz", "/healthz"):
+            status, _, body = server.request("GET", path)
+            self.assertEqual((status, json.loads(body)), (200, {"status": "ok", "store": "up"}))
+        self.assertEqual(server.request("GET", "/livez")[:3:2], (200, b'{"status":"ok"}'))
+
+        redis.stop()
+        down = {"status": "unavailable", "store": "down", "storeDownWorkers": [0, 1]}
+
+        def every_worker_down():  # each request lands on either worker: both report both
+            answers = [server.request("GET", p) for p in ("/readyz", "/healthz") * 4]
+            return all((s, json.loads(b)) == (503, down) for s, _, b in answers)
+
+        wait_until(every_worker_down, "/readyz naming both workers' stores")
+        for _ in range(8):  # alive all the same
+            self.assertEqual(server.request("GET", "/livez")[:3:2], (200, b'{"status":"ok"}'))
+        redis.restart()
+        wait_until(lambda: all(server.request("GET", "/readyz")[0] == 200 for _ in range(8)),
+                   "/readyz back to 200")
+        self.assertEqual(server.stop(), 0)
+
+    def test_simulator_only_is_ready(self):
+        sim = Simulator()
+        self.procs.append(sim)
+        for path in ("/livez", "/readyz", "/healthz"):
+            self.assertEqual(sim.request("GET", path)[:3:2], (200, b'{"status":"ok"}'))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 /* browser.test.js: the One Stroke web page served by the real wxsessiond --dev, in Debian's
- * headless chromium through playwright-core: sign in, draw with the mouse, save, reload (the
- * thumbnail is there, with no new login), a second user does not see it, delete removes it.
- * Leaves a screenshot at tests/artifacts/one-stroke.png. */
+ * headless chromium through playwright-core: sign in (the typed name shows as the nickName),
+ * draw with the mouse, save, reload (the thumbnail is there, with no new login), a second user
+ * does not see it, README's example drawings are drawn and another format says so, the page fits
+ * phone screens with its status line in view, delete asks once and removes it.
+ * Leaves screenshots at tests/artifacts/one-stroke*.png. */
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -13,6 +15,8 @@ const { REPO, startServer } = require('./helpers/server.js');
 
 const CHROMIUM = process.env.WXS_CHROMIUM || '/usr/bin/chromium';
 const SHOT = path.join(REPO, 'tests', 'artifacts', 'one-stroke.png');
+const DESKTOP = { width: 1000, height: 900 };
+const PHONES = [{ width: 375, height: 667 }, { width: 320, height: 568 }];
 
 function loadPlaywright() {
     try {
@@ -38,6 +42,7 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
     let profile;
     const problems = [];
     const simLogins = [];
+    const deletes = [];
 
     before(async () => {
         server = await startServer();
@@ -45,7 +50,7 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         context = await playwright.chromium.launchPersistentContext(profile, {
             executablePath: CHROMIUM,
             headless: true,
-            viewport: { width: 1000, height: 900 },
+            viewport: DESKTOP,
             args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
                 '--no-first-run', '--disable-background-networking',
                 '--disable-component-update', '--disable-sync'],
@@ -64,6 +69,8 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         page.on('request', (r) => {
             if (r.url().includes('/__wxsim/login'))
                 simLogins.push(r.url());
+            if (r.url().includes('/paints/delete'))
+                deletes.push(r.url());
         });
     });
 
@@ -76,11 +83,13 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
             assert.equal(await server.stop(), 0, 'wxsessiond stops cleanly on SIGTERM');
     });
 
+    /* Signs in as test user `user`, whose name shows as the nickName. */
     async function signIn(user) {
         await page.fill('#user', user);
         await page.click('#signin-btn');
         await page.waitForSelector('body[data-state="ready"]');
         assert.equal(await page.isVisible('#who'), true);
+        assert.equal(await page.textContent('#nick'), user, 'the typed name is the nickName');
     }
 
     async function signOut() {
@@ -100,6 +109,46 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         await page.mouse.up();
     }
 
+    /* Where selector's box is against the viewport: {inside, box, viewport}. */
+    const placement = (selector) => page.evaluate((sel) => {
+        const el = document.querySelector(sel);
+        const r = el.getBoundingClientRect();
+        const vw = document.documentElement.clientWidth;
+        const vh = window.innerHeight;
+        return {
+            inside: r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 &&
+                r.right <= vw + 0.5 && r.bottom <= vh + 0.5,
+            box: [r.left, r.top, r.right, r.bottom].map(Math.round),
+            viewport: [vw, vh],
+        };
+    }, selector);
+
+    async function assertInViewport(selector, why) {
+        const p = await placement(selector);
+        assert.ok(p.inside,
+            `${why}: ${selector} at ${p.box} is outside the ${p.viewport} viewport`);
+    }
+
+    /* Saves a drawing through the page's stored session code, as curl would with X-WX-Code. */
+    const saveRaw = (contentType, body) => page.evaluate(async ([type, text]) => {
+        const code = JSON.parse(localStorage.getItem('one-stroke:code'));
+        const r = await fetch('session/paints/save', { method: 'POST',
+            headers: { 'X-WX-Code': code, 'Content-Type': type }, body: text });
+        return r.json();
+    }, [contentType, body]);
+
+    /* How many dark pixels the thumbnail of drawing id shows. */
+    const inkOf = (id) => page.evaluate((want) => {
+        const c = document.querySelector(`#paints li.thumb[data-id="${want}"] canvas`);
+        if (!c)
+            return -1;
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let dark = 0;
+        for (let i = 0; i < px.length; i += 4)
+            dark += px[i] < 128 ? 1 : 0;
+        return dark;
+    }, id);
+
     const thumbs = () => page.locator('#paints li.thumb');
     const waitThumbs = (n) => page.waitForFunction(
         (want) => document.querySelectorAll('#paints li.thumb').length === want, n);
@@ -118,7 +167,8 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
 
     it('signs in as a test user, draws a stroke with the mouse and saves it', async () => {
         await signIn('alice');
-        assert.equal(await page.textContent('#nick'), '微信用户');
+        assert.match(simLogins[simLogins.length - 1], /[?&]nickName=alice(&|$)/,
+            'the simulator signs the typed name into rawData');
         assert.match(await page.textContent('#openid'), /^o\w+/);
         assert.equal(await page.isVisible('#empty'), true, 'no drawings yet');
         assert.equal(await page.isDisabled('#save'), true);
@@ -129,6 +179,7 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         savedId = await thumbs().first().getAttribute('data-id');
         assert.match(savedId, /^[A-Za-z0-9_-]{1,64}$/);
         assert.equal(await page.textContent('#status'), 'Saved.');
+        await assertInViewport('#status', 'after Save');
     });
 
     it('after a reload the session and the thumbnail are still there, without a new login',
@@ -139,14 +190,7 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
             await waitThumbs(1);
             assert.equal(simLogins.length, loginsBefore, 'the stored code is reused');
             assert.equal(await thumbs().first().getAttribute('data-id'), savedId);
-            const inked = await page.evaluate(() => {
-                const c = document.querySelector('#paints li.thumb canvas');
-                const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let dark = 0;
-                for (let i = 0; i < px.length; i += 4)
-                    dark += px[i] < 128 ? 1 : 0;
-                return dark;
-            });
+            const inked = await inkOf(savedId);
             assert.ok(inked > 100, `the thumbnail shows the stroke (${inked} dark pixels)`);
             await drawStroke(1.5); /* unsaved, for the screenshot */
             fs.mkdirSync(path.dirname(SHOT), { recursive: true });
@@ -160,12 +204,94 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         assert.equal(await thumbs().count(), 0);
     });
 
-    it('delete removes the drawing, also after a reload', async () => {
+    it('draws the README example drawings and says when it cannot draw one', async () => {
+        const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+        const json = /-d '(\{"id":"first".*\})'/.exec(readme);
+        const form = /--data-urlencode id=second[^\n]*\n[^\n]*--data-urlencode 'actions=(.*)'/
+            .exec(readme);
+        assert.ok(json && form, 'README has the two save examples');
+        assert.equal((await saveRaw('application/json', json[1])).code, 0);
+        assert.equal((await saveRaw('application/x-www-form-urlencoded',
+            'id=second&actions=' + encodeURIComponent(form[1]))).code, 0);
+        /* A format the page does not draw: kept and listed, shown as such. */
+        assert.equal((await saveRaw('application/json',
+            '{"id":"other","actions":[{"t":"m","x":10,"y":10},{"t":"l","x":90,"y":40}]}')).code, 0);
+        await page.reload();
+        await page.waitForSelector('body[data-state="ready"]');
+        await waitThumbs(3);
+        for (const id of ['first', 'second'])
+            assert.ok(await inkOf(id) > 100, `README's "${id}" is drawn`);
+        const other = page.locator('#paints li.thumb[data-id="other"]');
+        assert.equal(await other.locator('canvas').count(), 0, 'no blank thumbnail');
+        assert.equal(await other.locator('.unreadable').textContent(), 'Cannot draw this');
+        assert.equal(await other.locator('.unreadable').isVisible(), true);
+    });
+
+    it('fits phone screens: nothing overflows, the header stays in view', async () => {
+        try {
+            for (const size of PHONES) {
+                await page.setViewportSize(size);
+                const where = `${size.width}x${size.height}`;
+                const widths = await page.evaluate(() => [document.documentElement.scrollWidth,
+                    document.documentElement.clientWidth]);
+                assert.ok(widths[0] <= widths[1], `${where}: scrollWidth ${widths[0]} > ` +
+                    `clientWidth ${widths[1]}`);
+                await page.evaluate(() => window.scrollTo(0, 0));
+                for (const sel of ['.top h1', '#avatar', '#nick', '#openid', '#signout'])
+                    await assertInViewport(sel, where);
+                const titleLines = await page.evaluate(() => {
+                    const h1 = document.querySelector('.top h1');
+                    return h1.getBoundingClientRect().height /
+                        parseFloat(getComputedStyle(h1).fontSize);
+                });
+                assert.ok(titleLines < 1.9, `${where}: the title wraps`);
+                await page.screenshot({ path: SHOT.replace(/\.png$/, `-${where}.png`),
+                    fullPage: true });
+            }
+        } finally {
+            await page.setViewportSize(DESKTOP);
+        }
+    });
+
+    it('on a phone, status messages show in view wherever the page is scrolled', async () => {
+        try {
+            await page.setViewportSize(PHONES[0]);
+            await page.locator('#board').scrollIntoViewIfNeeded();
+            await drawStroke(0.7);
+            await page.click('#save');
+            await waitThumbs(4);
+            await page.waitForFunction(() =>
+                document.querySelector('#status').textContent === 'Saved.');
+            await assertInViewport('#status', 'after Save on a phone');
+            const first = thumbs().first();
+            await first.evaluate((li) => li.scrollIntoView({ block: 'start' }));
+            await first.locator('button.delete').click();
+            await first.locator('button.delete-yes').click();
+            await waitThumbs(3);
+            assert.equal(await page.textContent('#status'), 'Deleted.');
+            await assertInViewport('#status', 'after Delete on a phone');
+        } finally {
+            await page.setViewportSize(DESKTOP);
+        }
+    });
+
+    it('delete asks once, then removes the drawing, also after a reload', async () => {
         await signOut();
         await signIn('alice');
         await waitThumbs(1);
-        await thumbs().first().locator('button.delete').click();
+        const thumb = thumbs().first();
+        const deletesBefore = deletes.length;
+        await thumb.locator('button.delete').click();
+        assert.equal(await thumb.locator('button.delete-yes').isVisible(), true, 'it asks');
+        assert.equal(await thumb.locator('button.delete').isVisible(), false);
+        await thumb.locator('button.delete-no').click();
+        assert.equal(await thumb.locator('button.delete-yes').isVisible(), false);
+        assert.equal(await thumbs().count(), 1, 'Keep keeps it');
+        assert.equal(deletes.length, deletesBefore, 'asking sends nothing');
+        await thumb.locator('button.delete').click();
+        await thumb.locator('button.delete-yes').click();
         await waitThumbs(0);
+        assert.equal(deletes.length, deletesBefore + 1, 'one delete request');
         assert.equal(await page.textContent('#status'), 'Deleted.');
         await page.reload();
         await page.waitForSelector('#empty:not([hidden])');

@@ -168,7 +168,12 @@ describe('client against a scripted HTTP server', () => {
             const deadUrl = `http://127.0.0.1:${closed.address().port}/gone`;
             await new Promise((resolve) => closed.close(resolve));
             s.client.request(Object.assign({ url: deadUrl }, spy.options));
-            await new Promise((resolve) => setTimeout(resolve, 300));
+            // until complete is called (was: a 300 ms sleep); the deadline is a hang guard, not
+            // a timing assertion; then a few more ticks in which a second call would show
+            const hangGuard = Date.now() + 30000;
+            while (spy.complete === 0 && Date.now() < hangGuard)
+                await new Promise((resolve) => setTimeout(resolve, 10));
+            await settleTicks();
             assert.deepEqual([spy.success, spy.fail, spy.complete], [0, 1, 1]);
             assert.equal(spy.lastError.code, 'ERR_REQUEST_FAILED');
             assert.match(spy.lastError.errMsg, /^request:fail/);

@@ -83,6 +83,8 @@ function stopChild(child) {
     });
 }
 
+const UNLIMITED_LOGINS = ['--limits-logins-per-minute=1000000', '--limits-login-burst=1000000'];
+
 /**
  * Starts `wxsessiond --dev` on a port it picks itself (--port 0, read back from its
  * "listening on 127.0.0.1:P" log line on stderr). options.args: extra flags (e.g. ['--store', 'redis']).
@@ -92,8 +94,12 @@ function stopChild(child) {
 async function startServer(options) {
     const o = options || {};
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wxs-js-'));
-    const args = ['--dev', '--port', '0', '--sqlite-path', path.join(tmp, 'wxs.db'),
-        ...(o.args || [])];
+    const extra = o.args || [];
+    // tests log in far more often than a client would: the login limiter is raised out of the
+    // way unless a test sets it itself
+    const limits = extra.some((a) => a.startsWith('--limits-login')) ? [] : UNLIMITED_LOGINS;
+    const args = ['--dev', '--port', '0', '--sqlite-path', path.join(tmp, 'wxs.db'), ...limits,
+        ...extra];
     const child = spawn(wxsessiondPath(), args, { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let errText = '';
     child.stderr.setEncoding('utf8');
