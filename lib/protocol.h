@@ -13,7 +13,6 @@ int wxs__utf8_valid(const unsigned char *s, size_t n);
  *  it ends on a character boundary, before the first ill-formed sequence if there is one. */
 size_t wxs__utf8_prefix(const unsigned char *s, size_t n, size_t max);
 
-
 /** Parse decoded rawData: it must be a JSON object nesting at most max_depth deep. On success
  *  *out holds it (json_decref when done); WXS_EPARSE with a SyntaxError-style message in err. */
 int wxs__user_parse(const char *raw, size_t raw_len, int max_depth, json_t **out, char *err,

@@ -627,8 +627,7 @@ static int ps_open(os_store **out, uv_loop_t *loop, const struct onestroke_optio
     os_jobs_init(&st->lists, loop, 1, final_work, final_done, st);
     rc = open_reader(&st->reader, sqlite_path, err, errlen);
     if (rc == 0)
-        rc =
-            wxs__sqlite_writer_attach(&st->writes, loop, sqlite_path, "sqlite.path", err, errlen);
+        rc = wxs__sqlite_writer_attach(&st->writes, loop, sqlite_path, "sqlite.path", err, errlen);
     if (rc < 0)
         goto out;
     wxs__debug("paints sqlite: opened %s", sqlite_path);
