@@ -602,12 +602,8 @@ int wxs_config_set(wxs_config *cfg, const char *name, const char *value, char *e
     option_ref r;
     if (cfg == NULL || name == NULL || value == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
-    if (!find_option(cfg, name, &r)) {
-        const char *near = wxs_config_suggest(cfg, name);
-        return fail(err, errlen, WXS_ECONFIG, "unknown option '%.64s'%s%s%s", name,
-                    near != NULL ? " (did you mean '" : "", near != NULL ? near : "",
-                    near != NULL ? "'?)" : "");
-    }
+    if (!find_option(cfg, name, &r)) /* wxs_config_suggest names the nearest */
+        return fail(err, errlen, WXS_ECONFIG, "unknown option '%.64s'", name);
     return set_text(r.fields, r.o, value, err, errlen);
 }
 
