@@ -328,7 +328,7 @@ int main(int argc, char **argv)
         usage(stdout);
         rc = 0;
     } else if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("wxsession %s\n", WXS_VERSION);
+        printf("wxsession %s (commit %s)\n", WXS_VERSION, wxs_build_commit);
         rc = 0;
     } else if (strcmp(cmd, "sign") == 0 || strcmp(cmd, "verify") == 0) {
         rc = cmd_sign(argc - 2, argv + 2, strcmp(cmd, "verify") == 0);

@@ -157,7 +157,7 @@ int settings_read(settings *s, int argc, char **argv, char *err, size_t errlen)
             fputs(usage_text, stdout);
             wxs_config_print_help(s->cfg, stdout);
         } else {
-            printf("wxsessiond %s\n", WXS_VERSION);
+            printf("wxsessiond %s (commit %s)\n", WXS_VERSION, wxs_build_commit);
         }
         rc = SETTINGS_EXIT;
         goto out;

@@ -98,6 +98,7 @@ class Cli(unittest.TestCase):
             rc, out, _ = run(prog, "--version")
             self.assertEqual(rc, 0)
             self.assertIn("0.1.0", out)
+            self.assertRegex(out, r"\(commit ([0-9a-f]{12}(-dirty)?|unknown)\)")
         rc, out, _ = run(WXSESSIOND, "--help")
         self.assertEqual(rc, 0)
         self.assertIn("--redis-port", out)
