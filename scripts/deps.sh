@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages wxsession needs that are missing (Debian 12).
 #   scripts/deps.sh          build + run dependencies
-#   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium)
+#   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium, nginx)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libhiredis-dev
@@ -9,6 +9,8 @@ pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libhiredis-dev
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei clang libclang-rt-14-dev)
   pkgs+=(clang-format)   # .ci/run checks the C formatting
+  pkgs+=(nginx openssl)  # tests/integration/test_nginx.py: deploy/nginx/wxsession.conf
+  pkgs+=(systemd)        # tests/integration/test_systemd.py: systemd-analyze verify
   # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi

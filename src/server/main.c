@@ -1,5 +1,6 @@
 /* main.c: wxsessiond: one libuv loop per worker thread sharing the port through SO_REUSEPORT,
  * graceful stop on SIGTERM/SIGINT and the configuration read again on SIGHUP (settings.c). */
+#include "notify.h"
 #include "routes.h"
 #include "settings.h"
 
@@ -260,6 +261,7 @@ static int start_workers(void)
 static void on_signal(uv_signal_t *s, int signum)
 {
     wxs_log(WXS_LOG_INFO, "%s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_send("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
     for (int i = 0; i < g.nworkers; i++)
         uv_async_send(&g.workers[i].stop);
     uv_signal_stop(&g.sigterm);
@@ -287,10 +289,13 @@ static void on_sighup(uv_signal_t *s, int signum)
 {
     settings fresh;
     char err[512];
+    notify_send("RELOADING=1\nSTATUS=reading the configuration again");
     int rc = settings_read(&fresh, g.argc, g.argv, err, sizeof err);
     if (rc != SETTINGS_RUN) {
         wxs_log(WXS_LOG_ERROR, "SIGHUP: the configuration does not read (%s); nothing changed",
                 rc < 0 ? err : "a mode that exits");
+        notify_send("READY=1\nSTATUS=serving; the last reload failed: the configuration does "
+                    "not read (see the log)");
         return;
     }
     setup_logging(&fresh.server);
@@ -298,6 +303,7 @@ static void on_sighup(uv_signal_t *s, int signum)
             "SIGHUP: configuration read again: log.level %s, log.format %s; other options take "
             "effect at the next start",
             fresh.server.log_level, fresh.server.log_format);
+    notify_send("READY=1\nSTATUS=serving; configuration read again");
     settings_free(&fresh);
 }
 
@@ -350,6 +356,10 @@ int main(int argc, char **argv)
         finish_loop(&g.loop);
         goto out;
     }
+    /* every worker listens and runs: ready, while the stores may still be connecting */
+    notify_sendf("READY=1\nSTATUS=serving on %s:%d (stores connect and retry by themselves: "
+                 "see /readyz)",
+                 g.set.server.listen, g.nworkers > 0 ? http_server_port(g.workers[0].server) : 0);
     uv_run(&g.loop, UV_RUN_DEFAULT);
     for (int i = 0; i < g.nworkers; i++) {
         uv_thread_join(&g.workers[i].thread);
