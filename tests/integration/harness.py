@@ -35,6 +35,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_class_servers(server, sim, tmp):
+    """A test class's tearDownClass: stop its wxsessiond and simulator, remove its temporary
+    folder, and fail when wxsessiond did not exit 0 (a crash or a sanitizer report)."""
+    status = server.stop()
+    log = server.output()
+    server.cleanup()
+    sim.cleanup()
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
+
+
 def wait_until(condition, what, timeout=30.0):
     """Poll condition() until it is true. timeout is a hang guard, far above the normal case,
     not a timing assertion: running out fails the test with what."""

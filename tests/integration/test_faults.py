@@ -19,7 +19,8 @@ import threading
 import time
 import unittest
 
-from harness import (SLOWDOWN, PersistentRedis, Server, Simulator, login_headers, wait_until)
+from harness import (SLOWDOWN, PersistentRedis, Server, Simulator, login_headers,
+                     stop_class_servers, wait_until)
 
 MAGIC = "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 OK_EMPTY = '{"code":0,"msg":"success","data":{}}'
@@ -425,12 +426,7 @@ class WeChatFaults(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        status = cls.server.stop()
-        log = cls.server.output()
-        cls.server.cleanup()
-        cls.sim.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
+        stop_class_servers(cls.server, cls.sim, cls.tmp)
 
     def setUp(self):
         self.sim.configure(failMode="none", latencyMs=0)

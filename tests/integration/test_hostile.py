@@ -23,7 +23,7 @@ import unittest
 import urllib.parse
 
 from harness import (VALGRIND, Server, Simulator, login_headers, open_fds, raise_nofile,
-                     rss_kib, split_responses, wait_until)
+                     rss_kib, split_responses, stop_class_servers, wait_until)
 
 MAGIC = "F2C224D4-2BCE-4C64-AF9F-A6D872000D1A"
 IDLE_CONNECTIONS = int(os.environ.get("WXS_HOSTILE_IDLE", "10000"))
@@ -124,12 +124,7 @@ class Hostile(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        status = cls.server.stop()
-        log = cls.server.output()
-        cls.server.cleanup()
-        cls.sim.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
+        stop_class_servers(cls.server, cls.sim, cls.tmp)
 
     # ---- helpers
     def assert_serves(self):
@@ -637,12 +632,7 @@ class ListAnswersBounded(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        status = cls.server.stop()
-        log = cls.server.output()
-        cls.server.cleanup()
-        cls.sim.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
+        stop_class_servers(cls.server, cls.sim, cls.tmp)
 
     def test_unread_list_answers_stay_within_the_page_budget(self):
         pid = self.server.proc.pid
