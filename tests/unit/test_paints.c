@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+
+#include "paints_test_config.h"
 #include <jansson.h>
 #include <mongoc/mongoc.h>
 #include <sqlite3.h>
@@ -38,12 +40,6 @@ extern void (*os_store_sqlite_work_hook)(void);
 #define PAGE_BYTES (64 * 1024 * 1024) /* the page byte budget of lists that test other things */
 
 /* ------------------------------------------------------------ environment */
-
-/* What a store opens with: the app's options and the library's sqlite.path. */
-typedef struct test_cfg {
-    const char *sqlite_path;
-    struct onestroke_options o;
-} test_cfg;
 
 typedef struct backend {
     const char *name;
@@ -65,20 +61,9 @@ typedef struct env {
     char *mongo_uri; /* malloc'd */
 } env;
 
-/* The configuration a test starts from: zeroed, strings "" where read. */
 static void config_init(test_cfg *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->sqlite_path = "";
-    cfg->o.store = "sqlite";
-    cfg->o.max_per_user = 10000;
-    cfg->o.mongo_uri = "";
-    cfg->o.mongo_username = "";
-    cfg->o.mongo_password = "";
-    cfg->o.mongo_host = "127.0.0.1";
-    cfg->o.mongo_port = 27017;
-    cfg->o.mongo_query = "";
-    cfg->o.mongo_database = "weapp";
+    test_cfg_init(cfg, "sqlite");
 }
 
 static void store_open(env *e)

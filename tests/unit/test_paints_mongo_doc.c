@@ -10,32 +10,17 @@
 
 #include <cmocka.h> /* after the headers it needs */
 
+#include "paints_test_config.h"
+
 #include "store_mongo.h"
 
 #include <mongoc/mongoc.h>
 
 #define T0 1700000000000LL /* a fixed time in ms */
 
-/* What a store opens with: the app's options and the library's sqlite.path. */
-typedef struct test_cfg {
-    const char *sqlite_path;
-    struct onestroke_options o;
-} test_cfg;
-
-/* The mongo options at their defaults, strings "" where read. */
 static void config_init(test_cfg *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->sqlite_path = "";
-    cfg->o.store = "mongodb";
-    cfg->o.max_per_user = 10000;
-    cfg->o.mongo_uri = "";
-    cfg->o.mongo_username = "";
-    cfg->o.mongo_password = "";
-    cfg->o.mongo_host = "127.0.0.1";
-    cfg->o.mongo_port = 27017;
-    cfg->o.mongo_query = "";
-    cfg->o.mongo_database = "weapp";
+    test_cfg_init(cfg, "mongodb");
 }
 
 typedef struct uri_case {
