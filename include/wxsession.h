@@ -91,6 +91,21 @@ void wxs_set_log_level(wxs_log_level min_level, int json);
  *  message is cut at 1023 bytes. Never pass a secret. */
 void wxs_log(wxs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** One field of a structured line: value is a string, or a number written as is when number
+ *  != 0 (then it must be digits, '-' and '.' only). */
+typedef struct wxs_log_field {
+    const char *key;
+    const char *value;
+    int number;
+} wxs_log_field;
+
+/** Write one structured line (an access or audit record) through the sink: in JSON, the event
+ *  as "msg" and each field as a member ({"time":..,"level":..,"msg":"login","result":"ok",..});
+ *  in text, "event key=value ..." with values holding a space, '"' or '=' quoted (JSON-escaped).
+ *  A field whose key is NULL is left out. Subject to the level; a line over 2047 bytes is
+ *  replaced by a "log line too long" error line. Never pass a secret. */
+void wxs_log_event(wxs_log_level level, const char *event, const wxs_log_field *fields, size_t n);
+
 /* ---------------------------------------------------------------- config */
 
 /* The configuration: tables of options (name, type, default, bounds, env var, flag, help) drive
@@ -274,6 +289,9 @@ typedef struct wxs_auth_result {
     const char *openid; /* with WXS_AUTH_USER: NUL-terminated */
     const char *body;   /* with WXS_AUTH_REJECT: JSON body, NUL-terminated */
     size_t body_len;
+    int login;  /* 1: the request was a login (a code with rawData), 0: anonymous or code-only */
+    int result; /* a login's wxs_login_result, a code-only request's wxs_lookup_result (the
+                 * "statistics" section below); 0 for an anonymous one */
 } wxs_auth_result;
 
 /** The three header values of a request; NULL (or len 0) when the header is absent. Borrowed
@@ -305,6 +323,103 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
  *  wxs_ctx_free was called (while the context is still in memory: until the loop has run the
  *  close). Cheap (no I/O, no lock); call it on the context's loop thread. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx);
+
+/* ------------------------------------------------------------- statistics */
+
+/* Counters of a context's work, for metrics: monotonic, never reset. Only the context's loop
+ * thread writes them, with relaxed atomic stores (no lock, no read-modify-write); any thread may
+ * read them with wxs_ctx_stats_add(). No code, openid, token or secret is ever part of them. */
+
+/** How a login (a code with rawData) ended. */
+typedef enum {
+    WXS_LOGIN_OK = 0,
+    WXS_LOGIN_EXCHANGE_FAILED,    /* ERR_SESSION_KEY_EXCHANGE_FAILED */
+    WXS_LOGIN_UNTRUSTED_RAW_DATA, /* ERR_UNTRUSTED_RAW_DATA */
+    WXS_LOGIN_MALFORMED_RAW_DATA, /* URIError / SyntaxError */
+    WXS_LOGIN_CODE_TOO_LONG,      /* ERR_CODE_TOO_LONG */
+    WXS_LOGIN_RAW_DATA_TOO_LARGE, /* ERR_RAW_DATA_TOO_LARGE */
+    WXS_LOGIN_BAD_OPENID,         /* ERR_BAD_OPENID */
+    WXS_LOGIN_STORE_UNAVAILABLE,  /* ERR_STORE_UNAVAILABLE */
+    WXS_LOGIN_INTERNAL,           /* ERR_INTERNAL */
+    WXS_LOGIN_SHUTTING_DOWN,      /* ERR_SHUTTING_DOWN */
+    WXS_LOGIN_RESULTS
+} wxs_login_result;
+
+/** How a code-only request (a session look-up) ended. */
+typedef enum {
+    WXS_LOOKUP_OK = 0,
+    WXS_LOOKUP_SESSION_EXPIRED,   /* ERR_SESSION_EXPIRED: no session for the code */
+    WXS_LOOKUP_STORE_UNAVAILABLE, /* ERR_STORE_UNAVAILABLE */
+    WXS_LOOKUP_INTERNAL,          /* ERR_INTERNAL */
+    WXS_LOOKUP_SHUTTING_DOWN,     /* ERR_SHUTTING_DOWN */
+    WXS_LOOKUP_RESULTS
+} wxs_lookup_result;
+
+/** How one call to WeChat's code2Session ended: its errcode (the ones the API documents, the
+ *  others as OTHER_ERRCODE), or no answer. */
+typedef enum {
+    WXS_EXCHANGE_OK = 0,        /* errcode 0 */
+    WXS_EXCHANGE_BUSY,          /* -1: system busy */
+    WXS_EXCHANGE_INVALID_CODE,  /* 40029 */
+    WXS_EXCHANGE_CODE_USED,     /* 40163 */
+    WXS_EXCHANGE_HIGH_RISK,     /* 40226 */
+    WXS_EXCHANGE_QUOTA,         /* 45011 */
+    WXS_EXCHANGE_OTHER_ERRCODE, /* any other errcode */
+    WXS_EXCHANGE_TIMEOUT,       /* no answer within wechat.timeoutMs */
+    WXS_EXCHANGE_BAD_REPLY,     /* an answer that is not a code2Session reply */
+    WXS_EXCHANGE_NETWORK,       /* the connection failed */
+    WXS_EXCHANGE_RESULTS
+} wxs_exchange_result;
+
+/** The session store's operations, timed. */
+typedef enum {
+    WXS_STORE_GET = 0, /* a session look-up (code-only request) */
+    WXS_STORE_WRITE,   /* a login's session write */
+    WXS_STORE_CLAIM,   /* a code's single-flight claim */
+    WXS_STORE_OPS
+} wxs_store_op;
+
+/** Latency histogram: buckets[i] counts the observations <= wxs_stats_bound_us(i) and above the
+ *  bound before (not cumulative); buckets[WXS_STATS_BOUNDS] those above the last bound. */
+#define WXS_STATS_BOUNDS 16
+typedef struct wxs_histogram {
+    uint64_t buckets[WXS_STATS_BOUNDS + 1];
+    uint64_t count;
+    uint64_t sum_us;
+} wxs_histogram;
+
+typedef struct wxs_stats {
+    uint64_t logins[WXS_LOGIN_RESULTS];
+    uint64_t lookups[WXS_LOOKUP_RESULTS];
+    uint64_t exchanges[WXS_EXCHANGE_RESULTS]; /* calls to WeChat made by this context */
+    wxs_histogram exchange_latency;           /* of those calls */
+    uint64_t joined_local; /* logins that joined an exchange in flight on this context */
+    uint64_t joined_store; /* logins that waited for an exchange claimed elsewhere (another
+                            * worker or instance) and took its remembered result */
+    wxs_histogram store_latency[WXS_STORE_OPS];
+    uint64_t store_errors[WXS_STORE_OPS]; /* operations that failed (included in the latency) */
+} wxs_stats;
+
+/** Add ctx's counters to *sum (zero it first; call once per context to sum a process). Safe
+ *  from any thread while ctx is alive: each counter is read atomically, the set is not a
+ *  snapshot. */
+void wxs_ctx_stats_add(const wxs_ctx *ctx, wxs_stats *sum);
+
+/** Families of labels, for wxs_stats_label(). */
+typedef enum {
+    WXS_STATS_LOGIN = 0, /* wxs_login_result: "ok", "exchange_failed", ... */
+    WXS_STATS_LOOKUP,    /* wxs_lookup_result: "ok", "session_expired", ... */
+    WXS_STATS_EXCHANGE,  /* wxs_exchange_result: "0", "-1", "40029", ..., "other", "timeout",
+                          * "bad_reply", "network" */
+    WXS_STATS_STORE_OP,  /* wxs_store_op: "get", "write", "claim" */
+} wxs_stats_family;
+
+/** A stable lowercase name for value i of family (static, a metric label value); NULL when
+ *  out of range. */
+const char *wxs_stats_label(wxs_stats_family family, int i);
+/** The upper bound of histogram bucket i in microseconds (100 us to 10 s); 0 when out of
+ *  range. */
+uint64_t wxs_stats_bound_us(int i);
 
 #ifdef __cplusplus
 }

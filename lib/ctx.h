@@ -25,6 +25,7 @@ struct wxs_ctx {
     wxs__defer later;     /* answers known at once, delivered on the loop's next pass */
     wxs__spare *spares;   /* lib/weapp.c's finished small ops */
     unsigned spare_count;
+    wxs_stats stats; /* counted on the loop thread (lib/stats.h), read by any */
     unsigned refs; /* ops, flights and the deferred queue alive; freed at 0 once closing */
     int closing;
 };

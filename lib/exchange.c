@@ -3,6 +3,7 @@
  * resolve every waiter. Steps in the order they happen. */
 #include "exchange.h"
 #include "ctx.h"
+#include "stats.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -43,6 +44,7 @@ struct wxs__flight {
     uint64_t deadline_ms;
     wxs__deferred failed; /* a failure found while starting, resolved on the next pass */
     outcome result;
+    uint64_t step_ns;       /* when the claim or the WeChat call started (wxs__now_ns) */
     char *remember_value;   /* the encoded result, owned */
     wxs__remember remember; /* key NULL once written (or carried) or when none */
 };
@@ -78,6 +80,8 @@ int wxs__exchange_start(wxs_ctx *ctx, const char *code, size_t len, wxs__exchang
         wxs__free(w);
         return WXS_ENOMEM;
     }
+    if (!fresh)
+        wxs__count(&ctx->stats.joined_local);
     *f->waiters_tail = w;
     f->waiters_tail = &w->next;
     if (fresh)
@@ -138,9 +142,12 @@ static void flight_claim(wxs__flight *f)
     int rc = WXS_ECANCELED;
     long long claim_ttl =
         (ctx->cfg->wechat_timeout_ms + ctx->cfg->wechat_connect_timeout_ms) / 1000 + 2;
+    f->step_ns = wxs__now_ns();
     if (!ctx->closing)
         rc =
             wxs__store_set_nx_ex(ctx->store, f->key, strlen(f->key), "p", 1, claim_ttl, claimed, f);
+    if (rc < 0 && rc != WXS_ECANCELED)
+        wxs__count(&ctx->stats.store_errors[WXS_STORE_CLAIM]);
     if (rc < 0) {
         outcome_clear(&f->result);
         f->result.status = rc;
@@ -159,7 +166,10 @@ static void claimed(void *arg, int status)
     wxs__flight *f = arg;
     wxs_ctx *ctx = f->ctx;
     int rc;
+    wxs__observe_since(&ctx->stats.store_latency[WXS_STORE_CLAIM], f->step_ns);
     if (status < 0) {
+        if (status != WXS_ECANCELED)
+            wxs__count(&ctx->stats.store_errors[WXS_STORE_CLAIM]);
         flight_fail(f, status, "store unavailable");
         return;
     }
@@ -167,6 +177,7 @@ static void claimed(void *arg, int status)
         flight_fail(f, WXS_ECANCELED, "shutting down");
         return;
     }
+    f->step_ns = wxs__now_ns();
     if (status == 1)
         rc = wxs__wechat_exchange(ctx->wechat, f->code, f->code_len, exchanged, f);
     else
@@ -189,10 +200,35 @@ static int answer_is_about_the_code(const wxs__exchange_result *res)
     return res->status == WXS_EEXCHANGE && res->errcode != -1 && res->errcode != 45011;
 }
 
+/* Which wxs_exchange_result a WeChat call's result counts as. */
+static wxs_exchange_result exchange_label(const wxs__exchange_result *res)
+{
+    static const long errcodes[] = {0, -1, 40029, 40163, 40226, 45011};
+    switch (res->status) {
+    case 0:
+        return WXS_EXCHANGE_OK;
+    case WXS_EEXCHANGE:
+        for (size_t i = 0; i < sizeof errcodes / sizeof errcodes[0]; i++)
+            if (res->errcode == errcodes[i])
+                return (wxs_exchange_result)i;
+        return WXS_EXCHANGE_OTHER_ERRCODE;
+    case WXS_ETIMEDOUT:
+        return WXS_EXCHANGE_TIMEOUT;
+    case WXS_EUPSTREAM:
+        return WXS_EXCHANGE_BAD_REPLY;
+    default:
+        return WXS_EXCHANGE_NETWORK;
+    }
+}
+
 static void exchanged(void *arg, const wxs__exchange_result *res)
 {
     wxs__flight *f = arg;
     wxs_ctx *ctx = f->ctx;
+    if (res->status != WXS_ECANCELED) {
+        wxs__observe_since(&ctx->stats.exchange_latency, f->step_ns);
+        wxs__count(&ctx->stats.exchanges[exchange_label(res)]);
+    }
     if (outcome_set(&f->result, res) < 0) {
         flight_fail(f, WXS_ENOMEM, "out of memory");
         return;
@@ -250,9 +286,10 @@ static void looked_up(void *arg, int status, const char *val, size_t len)
     wxs__flight *f = arg;
     if (status == 0 && len > 1 && val[0] == 'x') {
         outcome_clear(&f->result);
-        if (outcome_decode(val, len, &f->result) == 0)
+        if (outcome_decode(val, len, &f->result) == 0) {
+            wxs__count(&f->ctx->stats.joined_store);
             flight_resolve(f);
-        else
+        } else
             flight_fail(f, WXS_EUPSTREAM, "unreadable remembered exchange");
         return;
     }

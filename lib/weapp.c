@@ -6,12 +6,21 @@
 #include "ctx.h"
 #include "exchange.h"
 #include "protocol.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define OPENID_MAX 128
 #define SPARE_OPS_MAX 64 /* finished small ops kept on the context for reuse */
+
+/* Whom a request's answer goes to, and what it was, for wxs_auth_result.login/result. */
+typedef struct answer_to {
+    wxs_auth_cb cb;
+    void *arg;
+    int login;  /* 1: a login */
+    int result; /* login: wxs_login_result (-1 until decided); code-only: wxs_lookup_result */
+} answer_to;
 
 /* An anonymous or code-only request: small, reused (ctx->spares), no allocation per request. */
 typedef struct small_op {
@@ -20,16 +29,15 @@ typedef struct small_op {
         wxs__deferred later; /* an answer queued for the loop's next pass */
     } link;
     wxs_ctx *ctx;
-    wxs_auth_cb cb;
-    void *arg;
-    int status; /* code-only: the store's refusal, answered on the next pass */
+    answer_to to;
+    int status;        /* code-only: the store's refusal, answered on the next pass */
+    uint64_t start_ns; /* code-only: when the look-up started (wxs__now_ns) */
 } small_op;
 
 /* A login request (or one rejected at once, answered on the loop's next pass). */
 typedef struct login_op {
     wxs_ctx *ctx;
-    wxs_auth_cb cb;
-    void *arg;
+    answer_to to;
     char *code;
     size_t code_len;
     char *raw; /* decoded rawData */
@@ -45,6 +53,7 @@ typedef struct login_op {
     int reject_status;
     int reject_http;
     wxs__buf reject_body;
+    uint64_t write_ns; /* when the session write started (wxs__now_ns) */
 } login_op;
 
 static int anonymous_start(wxs_ctx *ctx, wxs_auth_cb cb, void *arg);
@@ -53,14 +62,13 @@ static int login_start(login_op *op, const wxs_auth_request *req);
 static void reject_later(login_op *op, int status, int http_status);
 static login_op *login_op_new(wxs_ctx *ctx, wxs_auth_cb cb, void *arg);
 static void login_op_free(login_op *op);
-static void answer_user(wxs_auth_cb cb, void *arg, const char *json, size_t len,
-                        const char *openid);
-static void answer_reject(wxs_auth_cb cb, void *arg, int status, int http_status,
-                          const wxs__buf *body);
-static void answer_protocol(wxs_auth_cb cb, void *arg, int status, int (*build)(wxs__buf *));
-static void answer_store_down(wxs_auth_cb cb, void *arg, int status);
-static void answer_error(wxs_auth_cb cb, void *arg, int status, int http_status, const char *code,
+static void answer_user(const answer_to *to, const char *json, size_t len, const char *openid);
+static void answer_reject(const answer_to *to, int status, int http_status, const wxs__buf *body);
+static void answer_protocol(const answer_to *to, int status, int (*build)(wxs__buf *));
+static void answer_store_down(const answer_to *to, int status);
+static void answer_error(const answer_to *to, int status, int http_status, const char *code,
                          const char *message);
+static void login_store_down(login_op *op, int status);
 
 /* ---- entry point */
 
@@ -86,6 +94,7 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
         snprintf(err, sizeof err, "X-WX-Code exceeds %lld bytes", ctx->cfg->limit_code_bytes);
         if (wxs__error_json(&op->reject_body, WXS_REASON_CODE_TOO_LONG, err) < 0)
             wxs__buf_free(&op->reject_body);
+        op->to.result = WXS_LOGIN_CODE_TOO_LONG;
         reject_later(op, WXS_ETOOBIG, 400);
         return 0;
     }
@@ -111,8 +120,7 @@ static small_op *small_op_new(wxs_ctx *ctx, wxs_auth_cb cb, void *arg)
             return NULL;
     }
     op->ctx = ctx;
-    op->cb = cb;
-    op->arg = arg;
+    op->to = (answer_to){.cb = cb, .arg = arg};
     wxs__ctx_ref(ctx);
     return op;
 }
@@ -137,7 +145,7 @@ static void anonymous_answer(wxs__deferred *d)
 {
     small_op *op = WXS__CONTAINER_OF(d, small_op, link.later);
     wxs_auth_result res = {.kind = WXS_AUTH_ANONYMOUS, .http_status = 200};
-    op->cb(op->arg, &res);
+    op->to.cb(op->to.arg, &res);
     small_op_done(op);
 }
 
@@ -162,6 +170,7 @@ static int lookup_start(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb c
     small_op *op = small_op_new(ctx, cb, arg);
     if (op == NULL)
         return WXS_ENOMEM;
+    op->start_ns = wxs__now_ns();
     int rc = wxs__store_get(ctx->store, req->code, req->code_len, session_looked_up, op);
     if (rc == WXS_ESTORE) {
         op->status = rc;
@@ -173,20 +182,38 @@ static int lookup_start(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb c
     return rc;
 }
 
+/* Count a look-up's answer (result, and the store's failure when status is one) and note it
+ * for the answer. */
+static void count_lookup(small_op *op, int status, wxs_lookup_result result)
+{
+    wxs_ctx *ctx = op->ctx;
+    op->to.result = (int)result;
+    if (status < 0 && status != WXS_ENOTFOUND)
+        wxs__count(&ctx->stats.store_errors[WXS_STORE_GET]);
+    wxs__count(&ctx->stats.lookups[result]);
+}
+
 static void session_looked_up(void *arg, int status, const char *val, size_t len)
 {
     small_op *op = arg;
+    wxs_ctx *ctx = op->ctx;
+    wxs__observe_since(&ctx->stats.store_latency[WXS_STORE_GET], op->start_ns);
     if (status == 0 && len > 0 && val[0] == '{') {
         /* a user record; anything else under a code key (an openId entry holding a JSON string,
          * an exchange claim) is not a session: the original served those as users */
         char openid[OPENID_MAX + 1] = "";
         if (wxs__user_openid(val, len, openid, sizeof openid) < 0)
             openid[0] = '\0';
-        answer_user(op->cb, op->arg, val, len, openid);
+        count_lookup(op, status, WXS_LOOKUP_OK);
+        answer_user(&op->to, val, len, openid);
     } else if (status == 0 || status == WXS_ENOTFOUND) {
-        answer_protocol(op->cb, op->arg, WXS_ENOTFOUND, wxs__error_body_expired);
+        count_lookup(op, status, WXS_LOOKUP_SESSION_EXPIRED);
+        answer_protocol(&op->to, WXS_ENOTFOUND, wxs__error_body_expired);
     } else {
-        answer_store_down(op->cb, op->arg, status);
+        count_lookup(op, status,
+                     status == WXS_ECANCELED ? WXS_LOOKUP_SHUTTING_DOWN
+                                             : WXS_LOOKUP_STORE_UNAVAILABLE);
+        answer_store_down(&op->to, status);
     }
     small_op_done(op);
 }
@@ -194,7 +221,8 @@ static void session_looked_up(void *arg, int status, const char *val, size_t len
 static void store_refused(wxs__deferred *d)
 {
     small_op *op = WXS__CONTAINER_OF(d, small_op, link.later);
-    answer_store_down(op->cb, op->arg, op->status);
+    count_lookup(op, op->status, WXS_LOOKUP_STORE_UNAVAILABLE);
+    answer_store_down(&op->to, op->status);
     small_op_done(op);
 }
 
@@ -217,12 +245,14 @@ static int login_start(login_op *op, const wxs_auth_request *req)
         snprintf(err, sizeof err, "X-WX-RawData exceeds %zu bytes decoded", cap);
         if (wxs__error_json(&op->reject_body, WXS_REASON_RAW_DATA_TOO_LARGE, err) < 0)
             wxs__buf_free(&op->reject_body);
+        op->to.result = WXS_LOGIN_RAW_DATA_TOO_LARGE;
         reject_later(op, rc, 431);
         return 0;
     }
     if (rc < 0) { /* what decodeURIComponent throws */
         if (wxs__error_body(&op->reject_body, NULL, "URIError", "URI malformed", NULL) < 0)
             wxs__buf_free(&op->reject_body);
+        op->to.result = WXS_LOGIN_MALFORMED_RAW_DATA;
         reject_later(op, rc, 200);
         return 0;
     }
@@ -233,6 +263,7 @@ static int login_start(login_op *op, const wxs_auth_request *req)
     if (rc < 0) {
         if (wxs__error_body(&op->reject_body, NULL, "SyntaxError", err, NULL) < 0)
             wxs__buf_free(&op->reject_body);
+        op->to.result = WXS_LOGIN_MALFORMED_RAW_DATA;
         reject_later(op, rc, 200);
         return 0;
     }
@@ -245,7 +276,7 @@ static int login_start(login_op *op, const wxs_auth_request *req)
 static void rejected_at_once(wxs__deferred *d)
 {
     login_op *op = WXS__CONTAINER_OF(d, login_op, later);
-    answer_reject(op->cb, op->arg, op->reject_status, op->reject_http, &op->reject_body);
+    answer_reject(&op->to, op->reject_status, op->reject_http, &op->reject_body);
     login_op_free(op);
 }
 
@@ -276,21 +307,24 @@ static void code_exchanged(void *arg, const wxs__exchange_outcome *out, wxs__rem
     if (!op->signature_ok_len ||
         !wxs_signature_verify(op->raw, op->raw_len, out->session_key, strlen(out->session_key),
                               op->signature, 40)) {
-        answer_protocol(op->cb, op->arg, WXS_ESIGNATURE, wxs__error_body_untrusted);
+        op->to.result = WXS_LOGIN_UNTRUSTED_RAW_DATA;
+        answer_protocol(&op->to, WXS_ESIGNATURE, wxs__error_body_untrusted);
         goto done;
     }
     if (strlen(out->openid) > OPENID_MAX) {
-        answer_error(op->cb, op->arg, WXS_EUPSTREAM, 502, WXS_REASON_BAD_OPENID,
+        op->to.result = WXS_LOGIN_BAD_OPENID;
+        answer_error(&op->to, WXS_EUPSTREAM, 502, WXS_REASON_BAD_OPENID,
                      "openid from WeChat is too long");
         goto done;
     }
     strcpy(op->openid, out->openid);
     if (make_record(op) < 0) {
-        answer_error(op->cb, op->arg, WXS_ENOMEM, 500, WXS_REASON_INTERNAL, "out of memory");
+        op->to.result = WXS_LOGIN_INTERNAL;
+        answer_error(&op->to, WXS_ENOMEM, 500, WXS_REASON_INTERNAL, "out of memory");
         goto done;
     }
     if (ctx->closing) {
-        answer_store_down(op->cb, op->arg, WXS_ECANCELED);
+        login_store_down(op, WXS_ECANCELED);
         goto done;
     }
     wxs__login lw = {.code = op->code,
@@ -302,9 +336,12 @@ static void code_exchanged(void *arg, const wxs__exchange_outcome *out, wxs__rem
                      .ttl_s = ctx->cfg->session_ttl};
     if (remember != NULL)
         lw.remember = *remember;
+    op->write_ns = wxs__now_ns();
     int rc = wxs__store_login(ctx->store, &lw, session_written, op);
     if (rc < 0) {
-        answer_store_down(op->cb, op->arg, rc);
+        if (rc != WXS_ECANCELED)
+            wxs__count(&ctx->stats.store_errors[WXS_STORE_WRITE]);
+        login_store_down(op, rc);
         goto done;
     }
     if (remember != NULL)
@@ -319,15 +356,16 @@ done:
 static void answer_exchange_failed(login_op *op, const wxs__exchange_outcome *out)
 {
     if (out->status == WXS_ESTORE || out->status == WXS_ECANCELED) {
-        answer_store_down(op->cb, op->arg, out->status);
+        login_store_down(op, out->status);
         return;
     }
+    op->to.result = WXS_LOGIN_EXCHANGE_FAILED;
     wxs__buf b;
     wxs__buf_init(&b, 4096);
     if (wxs__error_body_exchange(&b, out->errcode, out->errmsg,
                                  out->reason != NULL ? out->reason : "exchange failed") < 0)
         wxs__buf_free(&b);
-    answer_reject(op->cb, op->arg, out->status, 200, &b);
+    answer_reject(&op->to, out->status, 200, &b);
     wxs__buf_free(&b);
 }
 
@@ -355,10 +393,16 @@ static int make_record(login_op *op)
 static void session_written(void *arg, int status)
 {
     login_op *op = arg;
-    if (status < 0)
-        answer_store_down(op->cb, op->arg, status);
-    else
-        answer_user(op->cb, op->arg, op->record, op->record_len, op->openid);
+    wxs_stats *st = &op->ctx->stats;
+    wxs__observe_since(&st->store_latency[WXS_STORE_WRITE], op->write_ns);
+    if (status < 0) {
+        if (status != WXS_ECANCELED)
+            wxs__count(&st->store_errors[WXS_STORE_WRITE]);
+        login_store_down(op, status);
+    } else {
+        op->to.result = WXS_LOGIN_OK;
+        answer_user(&op->to, op->record, op->record_len, op->openid);
+    }
     login_op_free(op);
 }
 
@@ -370,16 +414,18 @@ static login_op *login_op_new(wxs_ctx *ctx, wxs_auth_cb cb, void *arg)
     if (op == NULL)
         return NULL;
     op->ctx = ctx;
-    op->cb = cb;
-    op->arg = arg;
+    op->to = (answer_to){.cb = cb, .arg = arg, .login = 1, .result = -1};
     wxs__buf_init(&op->reject_body, 4096);
     wxs__ctx_ref(ctx);
     return op;
 }
 
+/* Free op, counting the login's result when it was answered. */
 static void login_op_free(login_op *op)
 {
     wxs_ctx *ctx = op->ctx;
+    if (op->to.result >= 0)
+        wxs__count(&ctx->stats.logins[op->to.result]);
     json_decref(op->user);
     wxs__free(op->code);
     wxs__free(op->raw);
@@ -391,20 +437,21 @@ static void login_op_free(login_op *op)
 
 /* ---- answers */
 
-static void answer_user(wxs_auth_cb cb, void *arg, const char *json, size_t len, const char *openid)
+static void answer_user(const answer_to *to, const char *json, size_t len, const char *openid)
 {
     wxs_auth_result res = {.kind = WXS_AUTH_USER,
                            .http_status = 200,
                            .user_json = json,
                            .user_len = len,
                            .openid = openid};
-    cb(arg, &res);
+    res.login = to->login;
+    res.result = to->result;
+    to->cb(to->arg, &res);
 }
 
 /* Reject with http_status and body; a body that could not be built (out of memory: its data is
  * NULL) still answers, with a fixed 500 body. */
-static void answer_reject(wxs_auth_cb cb, void *arg, int status, int http_status,
-                          const wxs__buf *body)
+static void answer_reject(const answer_to *to, int status, int http_status, const wxs__buf *body)
 {
     static const char oom[] =
         "{\"error\":{\"code\":\"ERR_INTERNAL\",\"message\":\"out of memory\"}}";
@@ -417,36 +464,44 @@ static void answer_reject(wxs_auth_cb cb, void *arg, int status, int http_status
         res.body = oom;
         res.body_len = sizeof oom - 1;
     }
-    cb(arg, &res);
+    res.login = to->login;
+    res.result = to->result;
+    to->cb(to->arg, &res);
 }
 
 /* A protocol error (HTTP 200) with the body that build() writes. */
-static void answer_protocol(wxs_auth_cb cb, void *arg, int status, int (*build)(wxs__buf *))
+static void answer_protocol(const answer_to *to, int status, int (*build)(wxs__buf *))
 {
     wxs__buf b;
     wxs__buf_init(&b, 4096);
     if (build(&b) < 0)
         wxs__buf_free(&b);
-    answer_reject(cb, arg, status, 200, &b);
+    answer_reject(to, status, 200, &b);
     wxs__buf_free(&b);
 }
 
-static void answer_store_down(wxs_auth_cb cb, void *arg, int status)
+static void answer_store_down(const answer_to *to, int status)
 {
     if (status == WXS_ECANCELED)
-        answer_error(cb, arg, status, 503, WXS_REASON_SHUTTING_DOWN, "server is shutting down");
+        answer_error(to, status, 503, WXS_REASON_SHUTTING_DOWN, "server is shutting down");
     else
-        answer_error(cb, arg, status, 503, WXS_REASON_STORE_UNAVAILABLE,
-                     "session store unavailable");
+        answer_error(to, status, 503, WXS_REASON_STORE_UNAVAILABLE, "session store unavailable");
 }
 
-static void answer_error(wxs_auth_cb cb, void *arg, int status, int http_status, const char *code,
+/* A login the store (or the context closing) stopped: 503. */
+static void login_store_down(login_op *op, int status)
+{
+    op->to.result = status == WXS_ECANCELED ? WXS_LOGIN_SHUTTING_DOWN : WXS_LOGIN_STORE_UNAVAILABLE;
+    answer_store_down(&op->to, status);
+}
+
+static void answer_error(const answer_to *to, int status, int http_status, const char *code,
                          const char *message)
 {
     wxs__buf b;
     wxs__buf_init(&b, 4096);
     if (wxs__error_json(&b, code, message) < 0)
         wxs__buf_free(&b);
-    answer_reject(cb, arg, status, http_status, &b);
+    answer_reject(to, status, http_status, &b);
     wxs__buf_free(&b);
 }

@@ -31,40 +31,112 @@ void wxs_set_log_level(wxs_log_level min_level, int json)
     atomic_store(&log_json, json != 0);
 }
 
+/* "2026-12-06T22:14:50.123Z" into ts (32 bytes). */
+static void timestamp(char ts[32])
+{
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(ts, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, 32 - n, ".%03ldZ", now.tv_nsec / 1000000);
+}
+
+/* Hand a finished line to the sink. */
+static void emit(wxs_log_level level, const char *line)
+{
+    if (log_fn != NULL) {
+        log_fn(log_arg, level, line);
+        return;
+    }
+    fprintf(stderr, "%s\n", line); /* one fprintf: stdio locks the stream */
+}
+
+/* The line's head into b: JSON up to and including the message's closing quote, or text up to
+ * and including the message. */
+static int line_head(wxs__buf *b, int json, wxs_log_level level, const char *msg)
+{
+    char ts[32];
+    timestamp(ts);
+    if (!json)
+        return wxs__buf_printf(b, "%s %-5s %s", ts, level_name(level), msg);
+    if (wxs__buf_printf(b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_name(level)) <
+            0 ||
+        wxs__buf_add_json_escaped(b, msg, strlen(msg)) < 0)
+        return -1;
+    return wxs__buf_adds(b, "\"");
+}
+
 static void vlog(wxs_log_level level, const char *fmt, va_list ap)
 {
     if ((int)level < atomic_load(&log_min))
         return;
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    int json = atomic_load(&log_json);
+    wxs__buf b;
+    wxs__buf_init(&b, 1400);
+    if (line_head(&b, json, level, msg) == 0 && (!json || wxs__buf_adds(&b, "}") == 0))
+        emit(level, b.data);
+    else
+        emit(level,
+             json ? "{\"level\":\"error\",\"msg\":\"log line too long\"}" : "log line too long");
+    wxs__buf_free(&b);
+}
 
-    char ts[32];
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+/* A text value needs quotes when empty or holding a space, '"', '=' or a control character. */
+static int needs_quotes(const char *v)
+{
+    if (*v == '\0')
+        return 1;
+    for (; *v != '\0'; v++)
+        if ((unsigned char)*v <= ' ' || *v == '"' || *v == '=')
+            return 1;
+    return 0;
+}
 
-    char line[1400];
-    if (atomic_load(&log_json)) {
-        wxs__buf b;
-        wxs__buf_init(&b, sizeof line - 1);
-        if (wxs__buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
-                            level_name(level)) == 0 &&
-            wxs__buf_add_json_escaped(&b, msg, strlen(msg)) == 0 && wxs__buf_adds(&b, "\"}") == 0)
-            snprintf(line, sizeof line, "%s", b.data);
-        else
-            snprintf(line, sizeof line, "{\"level\":\"error\",\"msg\":\"log line too long\"}");
-        wxs__buf_free(&b);
-    } else {
-        snprintf(line, sizeof line, "%s %-5s %s", ts, level_name(level), msg);
+static int add_field(wxs__buf *b, int json, const wxs_log_field *f)
+{
+    const char *v = f->value != NULL ? f->value : "";
+    size_t n = strlen(v);
+    if (json) {
+        if (wxs__buf_printf(b, ",\"%s\":", f->key) < 0)
+            return -1;
+        if (f->number && n > 0)
+            return wxs__buf_add(b, v, n);
+        return wxs__buf_adds(b, "\"") < 0 || wxs__buf_add_json_escaped(b, v, n) < 0
+                   ? -1
+                   : wxs__buf_adds(b, "\"");
     }
-    if (log_fn != NULL) {
-        log_fn(log_arg, level, line);
+    if (wxs__buf_printf(b, " %s=", f->key) < 0)
+        return -1;
+    if (f->number || !needs_quotes(v))
+        return wxs__buf_add(b, v, n);
+    /* quoted as JSON strings are: the line stays one line */
+    return wxs__buf_adds(b, "\"") < 0 || wxs__buf_add_json_escaped(b, v, n) < 0
+               ? -1
+               : wxs__buf_adds(b, "\"");
+}
+
+void wxs_log_event(wxs_log_level level, const char *event, const wxs_log_field *fields, size_t n)
+{
+    if ((int)level < atomic_load(&log_min) || event == NULL)
         return;
-    }
-    fprintf(stderr, "%s\n", line); /* one fprintf: stdio locks the stream */
+    int json = atomic_load(&log_json);
+    wxs__buf b;
+    wxs__buf_init(&b, 2047);
+    int rc = line_head(&b, json, level, event);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (fields[i].key != NULL)
+            rc = add_field(&b, json, &fields[i]);
+    if (rc == 0 && json)
+        rc = wxs__buf_adds(&b, "}");
+    if (rc == 0)
+        emit(level, b.data);
+    else
+        emit(level,
+             json ? "{\"level\":\"error\",\"msg\":\"log line too long\"}" : "log line too long");
+    wxs__buf_free(&b);
 }
 
 void wxs__log(wxs_log_level level, const char *fmt, ...)

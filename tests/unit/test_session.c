@@ -6,6 +6,7 @@
 #include "ctx.h"
 #include "exchange.h"
 #include "session_fakes.h"
+#include "stats.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -80,6 +81,8 @@ typedef struct answer {
     int http;
     char text[1024]; /* user JSON or reject body */
     char openid[64];
+    int login;  /* wxs_auth_result.login */
+    int result; /* wxs_auth_result.result */
 } answer;
 
 static void on_answer(void *arg, const wxs_auth_result *res)
@@ -94,6 +97,8 @@ static void on_answer(void *arg, const wxs_auth_result *res)
     size_t n = res->kind == WXS_AUTH_USER ? res->user_len : res->body_len;
     snprintf(a->text, sizeof a->text, "%.*s", (int)n, t != NULL ? t : "");
     snprintf(a->openid, sizeof a->openid, "%s", res->openid != NULL ? res->openid : "");
+    a->login = res->login;
+    a->result = res->result;
 }
 
 /* Start a request on ctx; asserts the callback rule for the start. sign: 1 a good signature of
@@ -531,6 +536,96 @@ static void test_free_with_requests_in_flight(void **state)
 }
 
 /* Arguments refused at once never call back; freeing NULL is a no-op. */
+/* ------------------------------------------------------------ statistics */
+
+static wxs_stats stats_of(const wxs_ctx *ctx)
+{
+    wxs_stats st;
+    memset(&st, 0, sizeof st);
+    wxs_ctx_stats_add(ctx, &st);
+    return st;
+}
+
+/* Every path counts once, by its result, and tells its result in the answer too. */
+static void test_statistics(void **state)
+{
+    fixture *fx = *state;
+    answer a[5], b;
+    for (int i = 0; i < 5; i++) /* one exchange, four local joins */
+        assert_int_equal(start(fx->ctx, "c-stats", RAW, 1, &a[i]), 0);
+    wait_answers(fx, a, 5);
+    assert_true(a[0].login && a[0].result == WXS_LOGIN_OK);
+    assert_int_equal(start(fx->ctx, "c-stats", NULL, 0, &b), 0); /* code-only */
+    wait_answers(fx, &b, 1);
+    assert_true(!b.login && b.result == WXS_LOOKUP_OK);
+    assert_int_equal(start(fx->ctx, "c-none", NULL, 0, &b), 0);
+    wait_answers(fx, &b, 1);
+    assert_int_equal(b.result, WXS_LOOKUP_SESSION_EXPIRED);
+    assert_int_equal(start(fx->ctx, "c-badsig", RAW, 0, &b), 0);
+    wait_answers(fx, &b, 1);
+    assert_int_equal(b.result, WXS_LOGIN_UNTRUSTED_RAW_DATA);
+    assert_int_equal(start(fx->ctx, "c-junk", "%E5%BE", 1, &b), 0);
+    wait_answers(fx, &b, 1);
+    assert_int_equal(b.result, WXS_LOGIN_MALFORMED_RAW_DATA);
+    fake_wechat_says(fx->wx, 40029);
+    assert_int_equal(start(fx->ctx, "c-40029", RAW, 1, &b), 0);
+    wait_answers(fx, &b, 1);
+    assert_true(b.login && b.result == WXS_LOGIN_EXCHANGE_FAILED);
+    fx->st->fail_later[OP_GET] = WXS_ESTORE;
+    assert_int_equal(start(fx->ctx, "c-stats", NULL, 0, &b), 0);
+    wait_answers(fx, &b, 1);
+    assert_int_equal(b.result, WXS_LOOKUP_STORE_UNAVAILABLE);
+    settle(fx);
+
+    wxs_stats st = stats_of(fx->ctx);
+    assert_int_equal(st.logins[WXS_LOGIN_OK], 5);
+    assert_int_equal(st.logins[WXS_LOGIN_UNTRUSTED_RAW_DATA], 1);
+    assert_int_equal(st.logins[WXS_LOGIN_MALFORMED_RAW_DATA], 1);
+    assert_int_equal(st.logins[WXS_LOGIN_EXCHANGE_FAILED], 1);
+    assert_int_equal(st.lookups[WXS_LOOKUP_OK], 1);
+    assert_int_equal(st.lookups[WXS_LOOKUP_SESSION_EXPIRED], 1);
+    assert_int_equal(st.lookups[WXS_LOOKUP_STORE_UNAVAILABLE], 1);
+    assert_int_equal(st.exchanges[WXS_EXCHANGE_OK], 2); /* c-stats, c-badsig */
+    assert_int_equal(st.exchanges[WXS_EXCHANGE_INVALID_CODE], 1);
+    assert_int_equal(st.exchange_latency.count, 3);
+    assert_int_equal(st.joined_local, 4);
+    assert_int_equal(st.store_latency[WXS_STORE_GET].count, 3);
+    assert_int_equal(st.store_errors[WXS_STORE_GET], 1);
+    assert_int_equal(st.store_latency[WXS_STORE_WRITE].count, 5);
+    assert_int_equal(st.store_latency[WXS_STORE_CLAIM].count, 3);
+    /* a second context's counters add up */
+    wxs_ctx_stats_add(fx->ctx, &st);
+    assert_int_equal(st.logins[WXS_LOGIN_OK], 10);
+}
+
+/* Buckets: an observation lands in the first bucket whose bound it does not pass. */
+static void test_histogram_and_labels(void **state)
+{
+    wxs_histogram h;
+    memset(&h, 0, sizeof h);
+    wxs__observe(&h, 0);
+    wxs__observe(&h, 100);
+    wxs__observe(&h, 101);
+    wxs__observe(&h, 10000000);
+    wxs__observe(&h, 10000001);
+    assert_int_equal(h.buckets[0], 2);
+    assert_int_equal(h.buckets[1], 1);
+    assert_int_equal(h.buckets[WXS_STATS_BOUNDS - 1], 1);
+    assert_int_equal(h.buckets[WXS_STATS_BOUNDS], 1);
+    assert_int_equal(h.count, 5);
+    assert_int_equal(h.sum_us, 100 + 101 + 10000000 + 10000001);
+    assert_int_equal(wxs_stats_bound_us(0), 100);
+    assert_int_equal(wxs_stats_bound_us(WXS_STATS_BOUNDS), 0);
+    for (int i = 1; i < WXS_STATS_BOUNDS; i++)
+        assert_true(wxs_stats_bound_us(i) > wxs_stats_bound_us(i - 1));
+    assert_string_equal(wxs_stats_label(WXS_STATS_LOGIN, WXS_LOGIN_OK), "ok");
+    assert_string_equal(wxs_stats_label(WXS_STATS_EXCHANGE, WXS_EXCHANGE_QUOTA), "45011");
+    assert_string_equal(wxs_stats_label(WXS_STATS_STORE_OP, WXS_STORE_CLAIM), "claim");
+    assert_null(wxs_stats_label(WXS_STATS_LOOKUP, WXS_LOOKUP_RESULTS));
+    assert_null(wxs_stats_label(WXS_STATS_LOGIN, -1));
+    (void)state;
+}
+
 static void test_bad_arguments(void **state)
 {
     fixture *fx = *state;
@@ -560,6 +655,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exchange_entry_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_requests_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statistics, setup, teardown),
+        cmocka_unit_test(test_histogram_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
