@@ -184,8 +184,9 @@ void wxs_config_free(wxs_config *cfg);
  *  alias, flag or env var is already registered or more than 8 tables are; WXS_ENOMEM. */
 int wxs_config_register(wxs_config *cfg, const wxs_option_table *table, void *fields);
 
-/** Merge a JSON config file, all or nothing. On error returns WXS_ECONFIG (or WXS_EIO,
- *  WXS_ENOMEM) and writes a one-line reason naming the option into err. */
+/** Merge a JSON config file, all or nothing. A line whose first characters other than spaces
+ *  and tabs are "//" or "#" is a comment (whole lines only). On error returns WXS_ECONFIG (or
+ *  WXS_EIO, WXS_ENOMEM) and writes a one-line reason naming the option into err. */
 int wxs_config_load_file(wxs_config *cfg, const char *path, char *err, size_t errlen);
 
 /** Apply environment overrides (WXS_<OPTION>, and WXS_<OPTION>_FILE for secrets), all or
@@ -224,6 +225,20 @@ int wxs_config_dump(const wxs_config *cfg, FILE *out);
  *  example config file shows cfg's values: call it on a config fresh from its defaults). */
 void wxs_config_print_help(const wxs_config *cfg, FILE *out);
 void wxs_config_print_markdown(const wxs_config *cfg, FILE *out);
+
+/** Write every registered option as roff for a man page's options section: a .SS per table, a
+ *  .TP per option with its flag, help, default, range, config key and environment variable. */
+void wxs_config_print_man(const wxs_config *cfg, FILE *out);
+
+/** Write a commented sample config file: one JSON object per group, every option preceded by
+ *  comment lines with its help, default and environment variable. The keys named in active (a
+ *  NULL-terminated list of option names; NULL for none) are written as JSON with cfg's values
+ *  (secrets always as ""), every other option as a commented line with its default. Within an
+ *  object the commented lines come first, each with its comma, and the object ends with an
+ *  active key: a group with no key in active ends with its last option, active at cfg's value.
+ *  So removing the comment mark of any one line leaves valid JSON. Returns 0, WXS_EINVAL or
+ *  WXS_ENOMEM. */
+int wxs_config_print_sample(const wxs_config *cfg, const char *const *active, FILE *out);
 
 /* -------------------------------------------------------- protocol (pure) */
 

@@ -665,6 +665,26 @@ long long wxs_config_get_int(const wxs_config *cfg, const char *name)
  * reasons (the file's path). Returns 0, WXS_ECONFIG (text over 1 MiB, not JSON, not an object,
  * a bad option), WXS_ENOMEM or WXS_EINVAL, with a one-line reason in err that never quotes a
  * secret's value. */
+/* Blank the comment lines of text (len bytes) in place: a line whose first characters other
+ * than spaces and tabs are "//" or "#" becomes spaces up to its newline, so the JSON parser sees
+ * whitespace there and the line numbers of its errors stay those of the file. A JSON string
+ * cannot hold a raw newline, so a line never starts inside one. */
+static void blank_comment_lines(char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        int comment =
+            i < len && (text[i] == '#' || (text[i] == '/' && i + 1 < len && text[i + 1] == '/'));
+        for (; i < len && text[i] != '\n'; i++) {
+            if (comment)
+                text[i] = ' ';
+        }
+        i++; /* past the newline */
+    }
+}
+
 int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const char *name,
                             char *err, size_t errlen)
 {
@@ -673,12 +693,20 @@ int wxs__config_load_buffer(wxs_config *cfg, const char *text, size_t len, const
     snapshot sn = {NULL, 0};
     json_error_t jerr;
     char why[256];
+    char *json = NULL; /* text with its comment lines blanked; may hold secrets: wiped */
 
     if (cfg == NULL || text == NULL || name == NULL)
         return fail(err, errlen, WXS_EINVAL, "invalid argument");
     if (len > CONFIG_FILE_MAX)
         return fail(err, errlen, WXS_ECONFIG, "%s: larger than %d bytes", name, CONFIG_FILE_MAX);
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json = wxs__malloc(len + 1);
+    if (json == NULL) {
+        rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(json, text, len);
+    blank_comment_lines(json, len);
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
         rc = fail(err, errlen, WXS_ENOMEM, "out of memory");
         goto out;
@@ -706,5 +734,8 @@ out:
     if (sn.values != NULL)
         snapshot_drop(cfg, &sn);
     json_decref(root);
+    if (json != NULL)
+        explicit_bzero(json, len);
+    wxs__free(json);
     return rc;
 }
