@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh: install the Debian packages wxsession needs that are missing (Debian 12).
 #   scripts/deps.sh          build + run dependencies
-#   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium, nginx)
+#   scripts/deps.sh --test   also what the tests need (redis-server, node + npm, chromium, nginx,
+#                            the Debian packaging tools)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libhiredis-dev
@@ -11,6 +12,9 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(clang-format)   # .ci/run checks the C formatting
   pkgs+=(nginx openssl)  # tests/integration/test_nginx.py: deploy/nginx/wxsession.conf
   pkgs+=(systemd)        # tests/integration/test_systemd.py: systemd-analyze verify
+  # tests/integration/test_package.py: dpkg-buildpackage with debhelper (debian/), lintian, and
+  # man for the man pages (the build dependencies are the ones above)
+  pkgs+=(dpkg-dev debhelper lintian man-db)
   # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi

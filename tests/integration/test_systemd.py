@@ -2,7 +2,8 @@
 messages wxsessiond sends to a Type=notify service manager.
 
 The unit is checked by Debian's `systemd-analyze verify` with ExecStart pointing at the built
-wxsessiond; the notifications by running the server with NOTIFY_SOCKET naming a datagram
+wxsessiond and its Documentation= (wxsessiond(8)) found among the man pages the build writes;
+the notifications by running the server with NOTIFY_SOCKET naming a datagram
 socket the test reads, as systemd does. Waits are hang guards, never timing assertions.
 """
 import os
@@ -30,16 +31,27 @@ class UnitFile(unittest.TestCase):
             self.skipTest("systemd-analyze not installed")
         with open(UNIT) as f:
             text = f.read()
-        self.assertIn("ExecStart=/usr/bin/wxsessiond ", text)
+        self.assertIn("ExecStart=/usr/sbin/wxsessiond ", text)
         tmp = tempfile.mkdtemp(prefix="wxs-unit-")
         try:
             path = os.path.join(tmp, "wxsessiond.service")
             with open(path, "w") as f:
-                f.write(text.replace("/usr/bin/wxsessiond", os.path.abspath(harness.WXSESSIOND)))
-            # --man=no: the unit's Documentation= names wxsessiond(8), which the package
-            # installs; a build tree has no such man page to look up
-            out = subprocess.run([analyze, "verify", "--man=no", path], capture_output=True,
-                                 text=True, timeout=120)
+                f.write(text.replace("/usr/sbin/wxsessiond", os.path.abspath(harness.WXSESSIOND)))
+            # Documentation=man:wxsessiond(8): the page the build writes, in a man tree of its
+            # own (MANPATH), as the package installs it
+            page = os.path.join(harness.BUILD_DIR, "doc", "wxsessiond.8")
+            env = dict(os.environ)
+            man = ["--man=no"]
+            if os.path.exists(page) and shutil.which("man"):
+                os.makedirs(os.path.join(tmp, "man", "man8"))
+                shutil.copy(page, os.path.join(tmp, "man", "man8"))
+                env["MANPATH"] = os.path.join(tmp, "man")
+                man = []
+            else:
+                print("systemd-analyze verify --man=no: no man (man-db) or no "
+                      f"{page} to check Documentation= with")
+            out = subprocess.run([analyze, "verify"] + man + [path], capture_output=True,
+                                 text=True, timeout=120, env=env)
             lines = [line for line in (out.stdout + out.stderr).splitlines()
                      if "wxsessiond" in line]
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
@@ -51,13 +63,19 @@ class UnitFile(unittest.TestCase):
         """What the deployment relies on is in the unit (systemd-analyze ignores a missing key)."""
         with open(UNIT) as f:
             keys = [line.strip() for line in f if line.strip() and not line.startswith("#")]
-        for want in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "DynamicUser=yes",
-                     "StateDirectory=wxsession",
-                     "Environment=WXS_SQLITE_PATH=/var/lib/wxsession/wxsession.db",
+        for want in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "User=wxsession",
+                     "Group=wxsession", "StateDirectory=wxsession",
+                     "WorkingDirectory=/var/lib/wxsession",
                      "LoadCredential=app_secret:/etc/wxsession/app_secret",
                      "Environment=WXS_APP_SECRET_FILE=%d/app_secret", "ProtectSystem=strict",
-                     "NoNewPrivileges=yes", "CapabilityBoundingSet=", "Restart=on-failure"):
+                     "NoNewPrivileges=yes", "CapabilityBoundingSet=", "Restart=on-failure",
+                     # not started before the operator sets the secret (and appId): skipped
+                     # without the secret file; an invalid config (exit 2) is not restarted
+                     "ConditionPathExists=/etc/wxsession/app_secret",
+                     "RestartPreventExitStatus=2"):
             self.assertIn(want, keys)
+        # the package's system user (deploy/systemd/wxsession.sysusers), not a dynamic one
+        self.assertNotIn("DynamicUser=yes", keys)
 
 
 class Notify(unittest.TestCase):
