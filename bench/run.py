@@ -210,12 +210,13 @@ class Suite:
         self.slow_sim_base = f"http://127.0.0.1:{m.group(1)}"
         self.slow_logins = LoginPool(self.wrk, self.slow_sim_base, self.data)
 
-    def start_wxsessiond(self, name, store, cpu=None, extra=(), sim_base=None):
-        """Starts wxsessiond with store (redis|sqlite) using the simulator at sim_base (default:
-        the one without latency); returns (proc, base URL)."""
+    def start_wxsessiond(self, name, store, cpu=None, extra=(), sim_base=None, binary=None):
+        """Starts wxsessiond (binary: another build of it, --compare-bin) with store
+        (redis|sqlite) using the simulator at sim_base (default: the one without latency);
+        returns (proc, base URL)."""
         argv = [] if cpu is None else ["taskset", "-c", cpu]
         db = os.path.join(self.data, f"{name}.db")  # sessions (sqlite store) and paints
-        argv += [self.bin, "--port=0", f"--workers={self.args.workers}", f"--app-id={APP_ID}",
+        argv += [binary or self.bin, "--port=0", f"--workers={self.args.workers}", f"--app-id={APP_ID}",
                  f"--store={store}", f"--redis-port={self.redis_port}", f"--sqlite-path={db}",
                  f"--wechat-api-base={sim_base or self.sim_base}",
                  "--paints-max-per-user=100000000",
@@ -333,6 +334,7 @@ class Suite:
             Fixed(self, "code_sqlite", "code-only (SQLite)", "wxsessiond",
                   lambda: wx("wxs-code-sqlite", "sqlite"), sess, '"openId"',
                   user="bench-code-sqlite"),
+            *self.compare_rows(sess),
             Fixed(self, "node_anon", "anonymous", "node", node, sess, null),
             Fixed(self, "node_code", "code-only (Redis)", "node", node, sess, '"openId"',
                   user="bench-code-node"),
@@ -387,6 +389,23 @@ class Suite:
             ])
 
 
+    def compare_rows(self, sess):
+        """With --compare-bin: the code-only rows again on the other build, in the same group
+        (so in the same rounds) as this build's."""
+        other = self.args.compare_bin
+        if not other:
+            return []
+        label = self.args.compare_label
+        return [
+            Fixed(self, "cmp_code_redis", f"code-only (Redis), {label}", "wxsessiond",
+                  lambda: self.start_wxsessiond("wxs-cmp-redis", "redis", binary=other), sess,
+                  '"openId"', user="bench-cmp-redis"),
+            Fixed(self, "cmp_code_sqlite", f"code-only (SQLite), {label}", "wxsessiond",
+                  lambda: self.start_wxsessiond("wxs-cmp-sqlite", "sqlite", binary=other), sess,
+                  '"openId"', user="bench-cmp-sqlite"),
+        ]
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--duration", type=int, default=10, help="seconds per measured run (10)")
@@ -407,6 +426,10 @@ def parse_args(argv):
     p.add_argument("--node-src", default=NODE_SRC,
                    help="the Node baseline to compare with (../shared/baseline-node); "
                         "when it is missing the Node rows are skipped")
+    p.add_argument("--compare-bin", help="another wxsessiond build (e.g. an earlier commit's): "
+                   "its code-only rows run beside this build's, in the same rounds")
+    p.add_argument("--compare-label", default="compared build",
+                   help="how the report names --compare-bin's rows")
     p.add_argument("--memory", action="store_true", help="run the memory check instead")
     p.add_argument("--memory-sessions", type=int, default=1000000)
     p.add_argument("--memory-minutes", type=float, default=10.0, help="load length (10)")

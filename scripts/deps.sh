@@ -12,6 +12,7 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(clang-format)   # .ci/run checks the C formatting
   pkgs+=(nginx openssl)  # tests/integration/test_nginx.py: deploy/nginx/wxsession.conf
   pkgs+=(systemd)        # tests/integration/test_systemd.py: systemd-analyze verify
+  pkgs+=(prometheus)     # tests/integration/test_metrics.py: promtool check metrics
   # tests/integration/test_package.py: dpkg-buildpackage with debhelper (debian/), lintian, and
   # man for the man pages (the build dependencies are the ones above)
   pkgs+=(dpkg-dev debhelper lintian man-db)

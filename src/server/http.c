@@ -2,6 +2,7 @@
  * and its connections: accepting, reading, deadlines, limits, feeding the parser (http_parse.c),
  * dispatching each request to the handler, answering through the writer (http_write.c), and
  * closing. */
+#include "counter.h"
 #include "http_conn.h"
 #include "server_reasons.h"
 
@@ -9,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +75,8 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
     s->loop = loop;
     s->handler = handler;
     s->app = app;
+    if (getrandom(&s->id_prefix, sizeof s->id_prefix, GRND_NONBLOCK) != sizeof s->id_prefix)
+        s->id_prefix = uv_hrtime() ^ ((uint64_t)getpid() << 32); /* unique enough for ids */
     wxs__list_init(&s->conns);
     wxs__list_init(&s->ready);
     http__limits_with_defaults(&s->limits, limits);
@@ -107,6 +111,16 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
 int http_server_port(const http_server *s)
 {
     return s->port;
+}
+
+const http_stats *http_server_stats(const http_server *s)
+{
+    return &s->stats;
+}
+
+void http_server_observe(http_server *s, http_observer_fn fn)
+{
+    s->observer = fn;
 }
 
 unsigned http_server_connections(const http_server *s)
@@ -185,6 +199,7 @@ static void drop_connection(http_server *s)
         s->accept_stalled = 1;
         return;
     }
+    wxs__count(&s->stats.rejected_memory);
     s->spare_busy = 1;
     uv_tcp_init(s->loop, &s->spare);
     s->spare.data = s;
@@ -227,11 +242,13 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     if (s->open >= s->limits.max_connections) {
+        wxs__count(&s->stats.rejected_limit);
         conn_fail(c, 503, HTTP_REASON_TOO_MANY_CONNECTIONS, "too many connections");
         return;
     }
     c->counted = 1;
     s->open++;
+    wxs__count(&s->stats.accepted);
     if (conn_read_start(c) < 0) {
         conn_close(c);
         return;
@@ -446,8 +463,10 @@ static void enforce_output_budget(http_server *s)
     if (s->enforcing)
         return; /* an abort callback answered another request meanwhile */
     s->enforcing = 1;
-    while (s->queued > s->limits.queued_bytes && (c = largest_queue(s)) != NULL)
+    while (s->queued > s->limits.queued_bytes && (c = largest_queue(s)) != NULL) {
+        wxs__count(&s->stats.reset_budget);
         conn_reset(c);
+    }
     s->enforcing = 0;
 }
 
@@ -474,6 +493,8 @@ static void conn_check_progress(http_conn *c, uint64_t wait_ms)
 {
     size_t left = uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
     if (c->server->grace_over || left >= c->progress_mark) {
+        if (!c->server->grace_over)
+            wxs__count(&c->server->stats.reset_stalled);
         conn_reset(c);
         return;
     }
@@ -485,10 +506,16 @@ static void conn_check_progress(http_conn *c, uint64_t wait_ms)
 static void send_response(http_conn *c, int status, const char *ctype, const char *extra,
                           const char *body, size_t len, int keep, int head_only)
 {
-    char head[HTTP_WRITE_HEAD_MAX + HTTP_WRITE_EXTRA_MAX];
+    char head[HTTP_WRITE_HEAD_MAX + HTTP_WRITE_EXTRA_MAX + sizeof "X-Request-Id: \r\n" +
+              HTTP_REQ_ID_MAX];
     size_t hlen = http_write_head(head, &status, ctype, len, keep, &c->server->date);
 
     hlen = http_write_extra(head, hlen, extra);
+    if (c->req.id[0] != '\0') {
+        char line[sizeof "X-Request-Id: \r\n" + HTTP_REQ_ID_MAX];
+        snprintf(line, sizeof line, "X-Request-Id: %s\r\n", c->req.id);
+        hlen = http_write_extra(head, hlen, line);
+    }
     if (head_only || http_write_status_has_no_body(status))
         len = 0;
     if (conn_write(c, head, hlen, body, len) < 0)
@@ -517,12 +544,37 @@ static void conn_body_begins(http_conn *c)
         conn_fail(c, 400, HTTP_REASON_BAD_REQUEST, "write failed");
 }
 
+/* The request's id (http_req_id): the client's X-Request-Id when it is a plain token, else
+ * one of ours. */
+static void request_id_set(http_conn *c)
+{
+    http_server *s = c->server;
+    size_t len = 0;
+    const char *given = http_parse_header(&c->parse, "x-request-id", &len);
+    int ok = given != NULL && len > 0 && len <= HTTP_REQ_ID_MAX;
+    for (size_t i = 0; ok && i < len; i++) {
+        unsigned char ch = (unsigned char)given[i];
+        ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+             ch == '.' || ch == '_' || ch == '-';
+    }
+    if (ok) {
+        memcpy(c->req.id, given, len);
+        c->req.id[len] = '\0';
+    } else {
+        snprintf(c->req.id, sizeof c->req.id, "%016llx%08llx", (unsigned long long)s->id_prefix,
+                 (unsigned long long)(s->id_next++ & 0xffffffffu));
+    }
+}
+
 static void conn_dispatch(http_conn *c)
 {
     http_server *s = c->server;
     http_req *r = &c->req;
     r->aborted = 0;
     r->on_abort = NULL;
+    r->tag = 0;
+    if (s->limits.request_ids)
+        request_id_set(c);
     c->phase = PHASE_DISPATCHED;
     uv_timer_stop(&c->timer);
     s->handler(s->app, r);
@@ -623,6 +675,7 @@ static void conn_close(http_conn *c)
     if (c->counted) {
         c->counted = 0;
         s->open--;
+        wxs__count(&s->stats.closed);
     }
     if (c->lingering)
         s->lingering--;
@@ -673,6 +726,7 @@ static void begin_close(http_conn *c)
     if (c->counted) {
         c->counted = 0;
         s->open--;
+        wxs__count(&s->stats.closed);
     }
     if (s->lingering >= s->limits.max_connections) {
         conn_close(c);
@@ -704,6 +758,9 @@ static void conn_fail(http_conn *c, int status, const char *code, const char *ms
         return;
     len = http_write_error_json(body, sizeof(body), code, msg);
     c->phase = PHASE_IDLE;
+    c->req.id[0] = '\0';
+    if (status >= 100 && status < 600)
+        wxs__count(&c->server->stats.own_answers[status / 100]);
     send_response(c, status, NULL, NULL, body, len, 0, 0);
     begin_close(c);
 }
@@ -770,6 +827,8 @@ void http_respond_with_headers(http_req *r, int status, const char *content_type
         return;
     }
     keep = http_parse_keep_alive(&c->parse) && !close_after && !c->server->stopping;
+    if (c->server->observer != NULL)
+        c->server->observer(c->server->app, r, status, len);
     send_response(c, status, content_type, extra_headers, body, len, keep,
                   http_parse_method(&c->parse) == HTTP_HEAD);
     http_parse_next(&c->parse);

@@ -71,7 +71,26 @@ typedef struct http_limits {
     size_t queued_bytes;        /* answers queued to clients, per server, default 64 MiB */
     uint64_t stop_grace_ms;     /* http_server_stop: answers still being written after this
                                  * long reset their connections, default 10000 */
+    int request_ids;            /* 1: every answer carries X-Request-Id (http_req_id) */
 } http_limits;
+
+/* A server's counters, written on its loop thread with relaxed atomic stores and readable from
+ * any thread with relaxed atomic loads while the server lives (http_server_stats). */
+typedef struct http_stats {
+    uint64_t accepted;        /* connections taken in to be served */
+    uint64_t closed;          /* of those, closed (accepted - closed: open now) */
+    uint64_t rejected_limit;  /* answered 503 and closed: over max_connections */
+    uint64_t rejected_memory; /* closed at once: no memory for the connection */
+    uint64_t reset_budget;    /* reset: their answers put the server over queued_bytes */
+    uint64_t reset_stalled;   /* reset: queued output made no progress for idle_timeout_ms */
+    uint64_t own_answers[6];  /* the server's own error answers (400, 408, 413, 431, 503,
+                               * 505: http.h above) by status class (index 1..5) */
+} http_stats;
+
+/** Called on the loop thread for every answer to a dispatched request, just before it is
+ *  written: req is still valid (its method, path, headers, start), status and len are the
+ *  answer's (len: the body's length, before HEAD drops it). Must not answer or block. */
+typedef void (*http_observer_fn)(void *app, http_req *req, int status, size_t len);
 
 /** Called once per complete request, on the loop thread. req stays valid until the handler
  *  calls http_respond(req, ...) (then req is gone). */
@@ -102,6 +121,10 @@ unsigned http_server_connections(const http_server *s);
 /** Bytes of answers queued on this server's connections, waiting for their clients to read
  *  them (what queued_bytes bounds). */
 size_t http_server_queued(const http_server *s);
+/** The server's counters (see http_stats), for any thread while s lives. */
+const http_stats *http_server_stats(const http_server *s);
+/** Have fn observe every answer from now on (NULL: none); call on the loop thread. */
+void http_server_observe(http_server *s, http_observer_fn fn);
 
 /* ---- the request, valid until http_respond() */
 /** The method: enum llhttp_method of llhttp.h (HTTP_GET, HTTP_POST, HTTP_HEAD, ...). */
@@ -129,6 +152,14 @@ uint64_t http_req_start_us(const http_req *r);
 /** The peer's address (the client's, or a proxy's) into *addr. Returns 0 or a negative libuv
  *  error code. */
 int http_req_peer(const http_req *r, struct sockaddr_storage *addr);
+/** A number the handler gives the request (e.g. its route, for http_observer_fn); 0 until set,
+ *  again 0 for the connection's next request. */
+void http_req_set_tag(http_req *r, unsigned tag);
+unsigned http_req_tag(const http_req *r);
+/** With limits.request_ids: the request's id, sent back as X-Request-Id: the client's own
+ *  X-Request-Id when it is 1 to 64 characters of [A-Za-z0-9._-] (a proxy's id carries through),
+ *  else 24 hex digits unique to this server (a random prefix and a counter). "" without. */
+const char *http_req_id(const http_req *r);
 
 /** Answer the request: status, Content-Type (NULL: application/json; charset=utf-8), body
  *  (borrowed for the call: what the socket does not take at once is copied, once, and queued,

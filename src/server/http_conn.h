@@ -11,6 +11,7 @@
 
 #define HTTP_LISTEN_BACKLOG 1024
 #define READ_BUF_BYTES 65536 /* one shared read buffer per server */
+#define HTTP_REQ_ID_MAX 64
 
 /* Where a connection is in its current request. */
 enum phase {
@@ -29,6 +30,8 @@ struct http_req {
     uint64_t start_us;
     void (*on_abort)(void *arg, http_req *r);
     void *abort_arg;
+    unsigned tag;                 /* http_req_set_tag */
+    char id[HTTP_REQ_ID_MAX + 1]; /* with limits.request_ids, else "" */
 };
 
 struct http_conn {
@@ -82,6 +85,10 @@ struct http_server {
     void (*done)(void *arg);
     void *done_arg;
     http_date date;
+    http_stats stats;
+    http_observer_fn observer;
+    uint64_t id_prefix; /* random, for the request ids this server makes */
+    uint64_t id_next;
     char rbuf[READ_BUF_BYTES];
 };
 

@@ -57,6 +57,21 @@ int http_req_peer(const http_req *r, struct sockaddr_storage *addr)
     return uv_tcp_getpeername(&r->conn->tcp, (struct sockaddr *)addr, &len);
 }
 
+void http_req_set_tag(http_req *r, unsigned tag)
+{
+    r->tag = tag;
+}
+
+unsigned http_req_tag(const http_req *r)
+{
+    return r->tag;
+}
+
+const char *http_req_id(const http_req *r)
+{
+    return r->id;
+}
+
 /* ---- answers */
 
 void http_respond(http_req *r, int status, const char *content_type, const char *body, size_t len,

@@ -212,14 +212,12 @@ int limiter_key_from_sockaddr(const struct sockaddr *sa, unsigned char key[LIMIT
     return rc;
 }
 
-int limiter_key_from_forwarded(const char *value, size_t len, unsigned char key[LIMITER_KEY_BYTES])
+int limiter_forwarded_text(const char *value, size_t len, char *text)
 {
-    char text[INET6_ADDRSTRLEN];
     struct in_addr v4;
     struct in6_addr v6;
-    int rc = -1;
     if (value == NULL)
-        goto out;
+        return -1;
     size_t start = len;
     while (start > 0 && value[start - 1] != ',')
         start--;
@@ -227,10 +225,21 @@ int limiter_key_from_forwarded(const char *value, size_t len, unsigned char key[
         start++;
     while (len > start && (value[len - 1] == ' ' || value[len - 1] == '\t'))
         len--;
-    if (len - start == 0 || len - start >= sizeof text)
-        goto out;
+    if (len - start == 0 || len - start >= INET6_ADDRSTRLEN)
+        return -1;
     memcpy(text, value + start, len - start);
     text[len - start] = '\0';
+    return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1 ? 0 : -1;
+}
+
+int limiter_key_from_forwarded(const char *value, size_t len, unsigned char key[LIMITER_KEY_BYTES])
+{
+    char text[INET6_ADDRSTRLEN];
+    struct in_addr v4;
+    struct in6_addr v6;
+    int rc = -1;
+    if (limiter_forwarded_text(value, len, text) < 0)
+        goto out;
     if (inet_pton(AF_INET, text, &v4) == 1) {
         key_from_v4(&v4, key);
         rc = 0;

@@ -48,5 +48,8 @@ int limiter_key_from_sockaddr(const struct sockaddr *sa, unsigned char key[LIMIT
  *  plain IPv4 or IPv6 address (spaces around it allowed). Returns 0, or -1 when the value is
  *  empty or its last entry is not an address (the caller then uses the peer's). Pure. */
 int limiter_key_from_forwarded(const char *value, size_t len, unsigned char key[LIMITER_KEY_BYTES]);
+/** X-Forwarded-For's last entry, as limiter_key_from_forwarded takes it, as text into text
+ *  (INET6_ADDRSTRLEN bytes). Returns 0, or -1 as limiter_key_from_forwarded does. Pure. */
+int limiter_forwarded_text(const char *value, size_t len, char *text);
 
 #endif /* WXS_LIMITER_H */

@@ -1,5 +1,6 @@
 /* main.c: wxsessiond: one libuv loop per worker thread sharing the port through SO_REUSEPORT,
  * graceful stop on SIGTERM/SIGINT and the configuration read again on SIGHUP (settings.c). */
+#include "metrics.h"
 #include "notify.h"
 #include "routes.h"
 #include "settings.h"
@@ -32,7 +33,9 @@ static struct {
     limiter *limiter; /* logins per client address, one table for every worker (limiter.h) */
     worker *workers;
     int nworkers;
-    int argc; /* the command line, read again on SIGHUP */
+    app **apps;       /* the workers' apps, for the metrics */
+    metrics *metrics; /* the /metrics listener on the main loop; NULL when off */
+    int argc;         /* the command line, read again on SIGHUP */
     char **argv;
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sigterm;
@@ -135,6 +138,7 @@ static int worker_listen(worker *w, const char *host, int port)
         /* answers still being written when the grace period ends are reset, never cut */
         .stop_grace_ms =
             g.set.server.shutdown_timeout_ms > 0 ? (uint64_t)g.set.server.shutdown_timeout_ms : 1,
+        .request_ids = (int)g.set.server.log_access,
     };
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, worker_stop);
@@ -146,10 +150,16 @@ static int worker_listen(worker *w, const char *host, int port)
     w->app.sim = g.sim;
     w->app.route_base = g.set.server.route_base;
     w->app.route_base_len = strlen(w->app.route_base);
+    w->app.log_access = (int)g.set.server.log_access;
+    w->app.log_audit = (int)g.set.server.log_audit;
     int rc = http_server_start(&w->server, &w->loop, host, port, &limits, app_handle, &w->app);
-    if (rc < 0)
+    if (rc < 0) {
         log_listen_error(host, port, rc);
-    return rc;
+        return rc;
+    }
+    w->app.server = w->server;
+    http_server_observe(w->server, app_observe);
+    return 0;
 }
 
 /* Raise the soft limit on open files to the hard limit, and lower limits.connections when
@@ -183,6 +193,30 @@ static int fit_connections_to_fd_limit(int nworkers)
             "limit of %llu (raise it with ulimit -n / LimitNOFILE)",
             per_worker, conns, nworkers, (unsigned long long)rl.rlim_cur);
     return set_opt("limits.connections", value);
+}
+
+/* The /metrics listener (metrics.port, 0: none) on the main loop, reading every worker. */
+static int start_metrics(void)
+{
+    const char *host = g.set.server.metrics_listen;
+    int port = (int)g.set.server.metrics_port;
+    if (port == 0)
+        return 0;
+    g.apps = calloc((size_t)g.nworkers, sizeof *g.apps);
+    if (g.apps == NULL)
+        return -1;
+    for (int i = 0; i < g.nworkers; i++)
+        g.apps[i] = &g.workers[i].app;
+    int rc = g.set.server.reuse_port ? 0 : http_listen_probe(host, port);
+    if (rc == 0)
+        rc = metrics_start(&g.metrics, &g.loop, host, port, g.apps, g.nworkers,
+                           g.set.sim_only ? NULL : wxs_config_get_str(g.set.cfg, "store"));
+    if (rc < 0) {
+        log_listen_error(host, port, rc);
+        return -1;
+    }
+    wxs_log(WXS_LOG_INFO, "metrics on http://%s:%d/metrics", host, metrics_port(g.metrics));
+    return 0;
 }
 
 static int start_workers(void)
@@ -244,6 +278,8 @@ static int start_workers(void)
         if (app_start_readiness(&g.workers[i].app, i, &g.workers[(i + 1) % n].app) < 0)
             return -1;
     }
+    if (start_metrics() < 0)
+        return -1;
     const char *base = g.set.server.route_base;
     wxs_log(WXS_LOG_INFO,
             "wxsessiond %s: %s on http://%s:%d%s/ (workers %d, store %s, simulator %s)",
@@ -262,6 +298,8 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     wxs_log(WXS_LOG_INFO, "%s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     notify_send("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
+    metrics_stop(g.metrics); /* first: it reads the workers, which now begin to free */
+    g.metrics = NULL;
     for (int i = 0; i < g.nworkers; i++)
         uv_async_send(&g.workers[i].stop);
     uv_signal_stop(&g.sigterm);
@@ -345,6 +383,8 @@ int main(int argc, char **argv)
     uv_signal_start(&g.sighup, on_sighup, SIGHUP);
     if (start_workers() < 0) {
         /* threads not started yet (or the last failed): stop what listens, free, exit 2 */
+        metrics_stop(g.metrics);
+        g.metrics = NULL;
         for (int i = 0; i < g.nworkers; i++) {
             if (g.workers[i].app.ctx != NULL)
                 wxs_ctx_free(g.workers[i].app.ctx);
@@ -371,6 +411,7 @@ int main(int argc, char **argv)
 out:
     limiter_free(g.limiter);
     sim_free(g.sim);
+    free(g.apps);
     free(g.workers);
     settings_free(&g.set);
     return status;

@@ -1,6 +1,7 @@
 /* routes.c: wxsessiond's routes. Every route under routeBasePath goes through the session
  * layer first (wxs_ctx_authenticate); its answer decides whether the route runs. */
 #include "routes.h"
+#include "access.h"
 #include "http_api.h"
 #include "server_reasons.h"
 
@@ -75,6 +76,8 @@ static void route_paints_delete(route_call *call, const wxs_auth_result *auth)
 static void authenticated(void *arg, const wxs_auth_result *auth)
 {
     route_call *call = arg;
+    if (auth->login && call->app->log_audit)
+        access_audit_login(call->app, call->req, auth);
     if (auth->kind == WXS_AUTH_REJECT) {
         http_respond(call->req, auth->http_status, NULL, auth->body, auth->body_len,
                      auth->http_status >= 400 && auth->http_status != 503);
@@ -160,13 +163,14 @@ typedef struct app_route {
     const char *path;
     int post; /* 1: POST only; 0: GET/HEAD only */
     route_fn fn;
+    enum route_id id;
 } app_route;
 
 static const app_route app_routes[] = {
-    {"/session", 0, route_session},
-    {"/session/paints/list", 0, route_paints_list},
-    {"/session/paints/save", 1, route_paints_save},
-    {"/session/paints/delete", 1, route_paints_delete},
+    {"/session", 0, route_session, ROUTE_SESSION},
+    {"/session/paints/list", 0, route_paints_list, ROUTE_PAINTS_LIST},
+    {"/session/paints/save", 1, route_paints_save, ROUTE_PAINTS_SAVE},
+    {"/session/paints/delete", 1, route_paints_delete, ROUTE_PAINTS_DELETE},
 };
 
 /* ---- the embedded web page (examples/one-stroke/web/ and the client): only with the simulator,
@@ -300,15 +304,19 @@ void app_handle(void *arg, http_req *req)
     int readonly = method == HTTP_GET || method == HTTP_HEAD;
 
     if (path_is(path, len, "/livez")) {
+        http_req_set_tag(req, ROUTE_LIVEZ);
         route_live(req);
         return;
     }
     if (path_is(path, len, "/readyz") || path_is(path, len, "/healthz")) {
+        http_req_set_tag(req, ROUTE_READYZ);
         route_ready(a, req);
         return;
     }
+    http_req_set_tag(req, ROUTE_SIMULATOR); /* before: the simulator may answer at once */
     if (a->sim != NULL && sim_handle(a->sim, a->loop, req))
         return;
+    http_req_set_tag(req, ROUTE_OTHER);
     if (a->ctx != NULL && len > a->route_base_len &&
         memcmp(path, a->route_base, a->route_base_len) == 0 && path[a->route_base_len] == '/') {
         const char *sub = path + a->route_base_len;
@@ -317,6 +325,7 @@ void app_handle(void *arg, http_req *req)
             const app_route *r = &app_routes[i];
             if (!path_is(sub, sublen, r->path))
                 continue;
+            http_req_set_tag(req, r->id);
             if (r->post ? method != HTTP_POST : !readonly)
                 http_respond_error(req, 405, HTTP_REASON_METHOD_NOT_ALLOWED,
                                    r->post ? "use POST" : "use GET");
@@ -324,8 +333,10 @@ void app_handle(void *arg, http_req *req)
                 with_session(a, req, r->fn);
             return;
         }
+        http_req_set_tag(req, ROUTE_PAGE);
         if (readonly && page_on(a) && serve_asset(req, sub, sublen))
             return;
+        http_req_set_tag(req, ROUTE_OTHER);
     }
     if (readonly && page_on(a) && redirect_to_page(a, req, path, len))
         return;

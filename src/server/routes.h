@@ -9,6 +9,21 @@
 #include "simulator.h"
 #include "wxsession.h"
 
+/* The routes, as the metrics count requests (route_names: their labels). */
+enum route_id {
+    ROUTE_OTHER = 0, /* no route: 404, the redirect to the page, the HTTP layer's own answers */
+    ROUTE_LIVEZ,
+    ROUTE_READYZ, /* and /healthz */
+    ROUTE_SIMULATOR,
+    ROUTE_PAGE, /* the embedded web page's files */
+    ROUTE_SESSION,
+    ROUTE_PAINTS_LIST,
+    ROUTE_PAINTS_SAVE,
+    ROUTE_PAINTS_DELETE,
+    ROUTE_COUNT
+};
+extern const char *const route_names[ROUTE_COUNT];
+
 /* One per worker: everything a request handler needs on that worker's loop. */
 typedef struct app {
     uv_loop_t *loop;
@@ -20,6 +35,12 @@ typedef struct app {
     size_t route_base_len;
     limiter *limiter;    /* logins per client address, shared by all workers; NULL: no limit */
     int trust_forwarded; /* the client address is X-Forwarded-For's last entry */
+    int log_access;      /* an access line per answer (app_observe) */
+    int log_audit;       /* an audit line per login */
+    http_server *server; /* this worker's, for the metrics */
+    /* answers by route and status class (index 1..5), counted on the worker's loop
+     * (util/counter.h), read by the metrics */
+    uint64_t requests[ROUTE_COUNT][6];
     /* readiness, for /readyz on any worker: this worker's store readiness as its own loop last
      * saw it (published after every loop iteration), and the next worker's app in a ring */
     _Atomic int store_ready;
@@ -50,6 +71,8 @@ extern const size_t web_assets_count;
 
 /** The http_handler_fn of wxsessiond (app is an `app *`). */
 void app_handle(void *app, http_req *req);
+/** Its http_observer_fn: counts the answer and writes the access line (log_access). */
+void app_observe(void *app, http_req *req, int status, size_t len);
 
 /** Before a's worker thread runs (a->loop, a->ctx set): publish a's store readiness after every
  *  iteration of its loop (an unreferenced uv_check_t: it keeps no loop alive, and is closed with

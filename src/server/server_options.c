@@ -112,6 +112,15 @@ static const wxs_option options[] = {
              "Lowest log level written"),
     OPT_ENUM("log.format", "log-format", "WXS_LOG_FORMAT", log_format, "text", format_choices,
              "Log line format"),
+    OPT_BOOL("log.access", "log-access", "WXS_LOG_ACCESS", log_access, 0,
+             "One access line per answered request (info level) and X-Request-Id on every answer"),
+    OPT_BOOL("log.audit", "log-audit", "WXS_LOG_AUDIT", log_audit, 1,
+             "One audit line per login and its result (info level; the openId hashed)"),
+    OPT_INT("metrics.port", "metrics-port", "WXS_METRICS_PORT", metrics_port, 0, 0, 65535,
+            "Port of the Prometheus /metrics listener, separate from the service's; 0: off"),
+    OPT_STR("metrics.listen", "metrics-listen", "WXS_METRICS_LISTEN", metrics_listen, "127.0.0.1",
+            check_listen,
+            "Address of the /metrics listener (keep it private: loopback by default)"),
 };
 
 /* appId and appSecret are needed to reach WeChat, not to talk to the simulator. */

@@ -28,6 +28,10 @@ typedef struct server_options {
     long long sim_quota_per_minute; /* 45011 past this many exchanges a minute per user */
     char *log_level;                /* debug|info|warn|error */
     char *log_format;               /* text|json */
+    long long log_access;           /* bool: an access line per request, X-Request-Id */
+    long long log_audit;            /* bool: an audit line per login */
+    long long metrics_port;         /* the /metrics listener's port; 0: none */
+    char *metrics_listen;           /* ... and its address */
 } server_options;
 
 /* The table; wxs_config_register(cfg, &server_option_table, &opts). Its validate requires appId

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Process, Server, free_port, login_headers, wait_port
+from harness import Process, Server, free_port, login_headers, wait_port, wait_until
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SHIPPED = os.path.join(REPO, "deploy", "nginx", "wxsession.conf")
@@ -116,7 +116,7 @@ class ThroughNginx(unittest.TestCase):
         cls.nginx = None
         try:
             cls.cert, key = make_certificate(cls.dir)
-            cls.server = Server({"trustForwardedFor": True,
+            cls.server = Server({"trustForwardedFor": True, "log": {"access": True},
                                  "limits": {"loginBurst": 1, "loginsPerMinute": 1}},
                                 args=("--dev",))
             cls.https_port = free_port()
@@ -256,6 +256,18 @@ class ThroughNginx(unittest.TestCase):
                                                                    "127.0.0.99"}),
                                      source="127.0.0.22")
         self.assertEqual(status, 429, body)
+
+    def test_request_id_and_client_in_the_access_log(self):
+        # nginx's $request_id becomes the request's id: returned to the client, in the log line
+        # with the client's own address (trustForwardedFor)
+        status, headers, _ = self.https("GET", "/applet/session", source="127.0.0.23")
+        self.assertEqual(status, 200)
+        rid = headers["x-request-id"]
+        self.assertRegex(rid, r"^[0-9a-f]{32}$")  # nginx's, not one of wxsessiond's 24
+        wait_until(lambda: f"id={rid}" in self.server.output(), "the access line")
+        line = next(l for l in self.server.output().splitlines() if f"id={rid}" in l)
+        self.assertIn("access client=127.0.0.23 method=GET path=/applet/session status=200",
+                      line)
 
     def test_simulator_and_metrics_not_exposed(self):
         for path in ("/__wxsim/stats", "/__wxsim/login?user=eve", "/metrics", "/livez", "/"):

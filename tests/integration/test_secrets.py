@@ -1,10 +1,11 @@
 """test_secrets.py: a secrets audit. A full run (logins, code-only requests, One Stroke calls,
 bad signatures, WeChat errcodes, hangs, garbage, huge replies, Redis restarts, concurrent first
 requests) with a known app secret, known session_keys, a password-protected Redis and
-log.level debug, in text and in JSON log format; then the complete server log, every response
-body and header collected, and /healthz are searched for: the app secret, each session_key (as
-WeChat sends it, URL-encoded, and decoded as hex), the Redis password and every raw code.
-There is no /metrics endpoint yet; when one comes, add its body to what is searched.
+log.level debug, the access log and the login audit on, in text and in JSON log format; then
+the complete server log, every response body and header collected, /healthz and /metrics are
+searched for: the app secret, each session_key (as WeChat sends it, URL-encoded, and decoded as
+hex), the Redis password and every raw code; the log also for every openId (the audit line
+carries its hash only).
 """
 import base64
 import json
@@ -14,8 +15,8 @@ import time
 import unittest
 import urllib.parse
 
-from harness import (APP_SECRET, PersistentRedis, Server, Simulator, login_headers, request,
-                     wait_until)
+from harness import (APP_SECRET, PersistentRedis, Server, Simulator, free_port, login_headers,
+                     request, wait_until)
 
 REDIS_PASSWORD = "redis-Pa55-audit-7f3a9c"
 WRONG_PASSWORD = "redis-wrong-Pa55-b41e"
@@ -46,16 +47,20 @@ class SecretsAudit:
         cls.procs.append(cls.sim)
         cls.redis = PersistentRedis(password=REDIS_PASSWORD)
         cls.procs.append(cls.redis)
+        cls.metrics_port = free_port()
         cls.server = Server({"store": "redis",
+                             "metrics": {"port": cls.metrics_port},
                              "redis": {"port": cls.redis.port, "timeoutMs": 500},
                              "wechat": {"apiBase": cls.sim.base, "timeoutMs": 800,
                                         "connectTimeoutMs": 800},
-                             "log": {"level": "debug", "format": cls.log_format}},
+                             "log": {"level": "debug", "format": cls.log_format,
+                                     "access": True, "audit": True}},
                             env={"WXS_REDIS_PASSWORD": REDIS_PASSWORD})
         cls.procs.append(cls.server)
         cls.collected = []  # every response: status line info, headers and body
         cls.codes = set()
         cls.keys = set()
+        cls.openids = set()
 
     @classmethod
     def tearDownClass(cls):
@@ -76,6 +81,7 @@ class SecretsAudit:
         self.keys.add(key)
         creds = self.sim.login(user, sessionKey=key, **extra)
         self.codes.add(creds["code"])
+        self.openids.add(creds["openid"])
         return creds
 
     def run_everything(self):
@@ -150,7 +156,12 @@ class SecretsAudit:
                    "healthy again after Redis restarted")  # a hang guard
         for code in users:
             self.call("GET", "/applet/session", {"X-WX-Code": code})
-        self.call("GET", "/metrics")  # not there yet: 404; its body is searched all the same
+        # /metrics: on its own listener only (404 on the public port); its body is searched
+        self.assertEqual(self.call("GET", "/metrics")[0], 404)
+        status, _, metrics = request(self.metrics_port, "GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"wxsession_logins_total", metrics)
+        self.collected.append(metrics)
 
     def needles(self):
         found = {"app secret": forms(APP_SECRET), "redis password": forms(REDIS_PASSWORD)}
@@ -175,6 +186,11 @@ class SecretsAudit:
             for where, text in haystacks.items():
                 if any(v.encode() in text for v in variants):
                     leaks.append(f"{what} in {where}")
+        for openid in sorted(self.openids):  # handed to their owners; never logged
+            if openid.encode() in haystacks["server log"]:
+                leaks.append(f"openId {openid[:6]}... in the server log")
+        self.assertIn("login result=" if self.log_format != "json" else '"msg":"login"', log)
+        self.assertIn("openIdHash", log)
         self.assertEqual(leaks, [], "\n" + log[-3000:])
         self.assertGreater(len(self.keys), 10)
         self.assertGreater(len(self.collected), 50)
