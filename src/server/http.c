@@ -2,6 +2,7 @@
  * and its connections: accepting, reading, deadlines, limits, feeding the parser (http_parse.c),
  * dispatching each request to the handler, answering through the writer (http_write.c), and
  * closing. */
+#define _GNU_SOURCE /* accept4 */
 #include "counter.h"
 #include "http_conn.h"
 #include "server_reasons.h"
@@ -25,6 +26,8 @@ static void on_timer(uv_timer_t *t);
 static void on_idle(uv_idle_t *idle);
 static int conn_read_start(http_conn *c);
 static void conn_close(http_conn *c);
+static void drain_backlog(http_server *s);
+static void start_idle_timer(http_conn *c);
 static void begin_close(http_conn *c);
 static void conn_reset(http_conn *c);
 
@@ -133,8 +136,8 @@ size_t http_server_queued(const http_server *s)
     return s->queued;
 }
 
-/* The stop's grace period passed: answers still being written will not be finished; reset
- * their connections so their clients can tell. */
+/* The stop's grace period passed: answers still being written will not be finished (reset
+ * their connections so their clients can tell), requests still arriving will not be answered. */
 static void on_grace_over(uv_timer_t *t)
 {
     http_server *s = t->data;
@@ -144,8 +147,12 @@ static void on_grace_over(uv_timer_t *t)
     wxs__list_each(pos, tmp, &s->conns)
     {
         http_conn *c = wxs__list_entry(pos, http_conn, link);
-        if (!c->closing && c->writes_pending > 0)
+        if (c->closing)
+            continue;
+        if (c->writes_pending > 0)
             conn_reset(c);
+        else if (c->phase == PHASE_HEADERS || c->phase == PHASE_BODY)
+            conn_close(c); /* a request still arriving after the grace period: not answered */
     }
 }
 
@@ -158,6 +165,18 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
     s->stopping = 1;
     s->done = done;
     s->done_arg = arg;
+    wxs__list_each(pos, tmp, &s->conns)
+    {
+        http_conn *c = wxs__list_entry(pos, http_conn, link);
+        if (c->closing || c->lingering || c->phase == PHASE_DISPATCHED)
+            continue;
+        if (c->phase == PHASE_IDLE && c->writes_pending > 0)
+            begin_close(c); /* the last answer is being written: close after it */
+        else if (c->phase == PHASE_IDLE)
+            start_idle_timer(c); /* STOP_LINGER_MS for a request already on its way */
+        /* a request being received is answered, with Connection: close */
+    }
+    drain_backlog(s);
     uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
     uv_close((uv_handle_t *)&s->idle, on_server_handle_closed);
     if (s->live > 0) {
@@ -165,16 +184,6 @@ void http_server_stop(http_server *s, void (*done)(void *arg), void *arg)
     } else { /* nothing to wait for: every handle is closing when this returns */
         s->grace_closed = 1;
         uv_close((uv_handle_t *)&s->grace_timer, on_server_handle_closed);
-    }
-    wxs__list_each(pos, tmp, &s->conns)
-    {
-        http_conn *c = wxs__list_entry(pos, http_conn, link);
-        if (c->closing || c->lingering || c->phase == PHASE_DISPATCHED)
-            continue;
-        if (c->phase == PHASE_IDLE && c->writes_pending == 0)
-            conn_close(c);
-        else
-            begin_close(c);
     }
 }
 
@@ -207,24 +216,25 @@ static void drop_connection(http_server *s)
     uv_close((uv_handle_t *)&s->spare, on_spare_closed);
 }
 
+/* Wait for the next request: idle_timeout_ms, or STOP_LINGER_MS while stopping (a connection
+ * taken from the backlog at the stop gets that long to send its request). */
 static void start_idle_timer(http_conn *c)
 {
-    uv_timer_start(&c->timer, on_timer, c->server->limits.idle_timeout_ms, 0);
+    http_server *s = c->server;
+    uint64_t ms = s->stopping && s->limits.idle_timeout_ms > STOP_LINGER_MS
+                      ? STOP_LINGER_MS
+                      : s->limits.idle_timeout_ms;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void conn_fail(http_conn *c, int status, const char *code, const char *msg);
 
-static void on_connection(uv_stream_t *listener, int status)
+/* A connection struct on s, its handles initialised and counted live; NULL without memory. */
+static http_conn *conn_new(http_server *s)
 {
-    http_server *s = listener->data;
-    http_conn *c;
-    if (status < 0 || s->stopping)
-        return;
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        drop_connection(s);
-        return;
-    }
+    http_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
     c->server = s;
     c->req.conn = c;
     http_parse_init(&c->parse, s->limits.header_bytes, s->limits.body_bytes);
@@ -236,10 +246,13 @@ static void on_connection(uv_stream_t *listener, int status)
     c->handles_open = 2;
     wxs__list_push(&s->conns, &c->link);
     s->live++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
-        conn_close(c);
-        return;
-    }
+    return c;
+}
+
+/* Serve c, whose socket is open in c->tcp: 503 over max_connections, else read requests. */
+static void conn_start(http_conn *c)
+{
+    http_server *s = c->server;
     uv_tcp_nodelay(&c->tcp, 1);
     if (s->open >= s->limits.max_connections) {
         wxs__count(&s->stats.rejected_limit);
@@ -254,6 +267,50 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     start_idle_timer(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    http_server *s = listener->data;
+    if (status < 0 || s->stopping)
+        return;
+    http_conn *c = conn_new(s);
+    if (c == NULL) {
+        drop_connection(s);
+        return;
+    }
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+/* At the stop: take the connections still waiting in the listener's backlog and serve them,
+ * rather than let the close reset them: with SO_REUSEPORT the kernel put them in this
+ * listener's queue, and a process taking over the port (a restart with reusePort) never sees
+ * them. Each is answered once, with Connection: close. */
+static void drain_backlog(http_server *s)
+{
+    uv_os_fd_t lfd;
+    if (uv_fileno((uv_handle_t *)&s->listener, &lfd) != 0)
+        return;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN: the backlog is empty (or the listener failed: nothing to save) */
+        http_conn *c = conn_new(s);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        if (uv_tcp_open(&c->tcp, fd) < 0) {
+            close(fd);
+            conn_close(c);
+            continue;
+        }
+        conn_start(c);
+    }
 }
 
 /* ---- the ready list: connections whose buffered input is parsed from the idle callback */

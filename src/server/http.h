@@ -108,12 +108,14 @@ int http_server_start(http_server **out, uv_loop_t *loop, const char *host, int 
 int http_listen_probe(const char *host, int port);
 /** The port actually bound. */
 int http_server_port(const http_server *s);
-/** Stop accepting, close idle connections, let in-flight requests finish (their connections
- *  close after the response is written), then free everything and call done(arg) (done may be
- *  NULL) on the loop thread, never from within this call. Connections in the middle of
- *  receiving a request are closed without an answer. Connections still writing an answer
- *  stop_grace_ms after this call are reset (the client sees ECONNRESET, never a short answer
- *  ending in a clean EOF). Call once; s is gone after done. */
+/** Stop accepting and answer what has come: connections still in the listener's backlog are
+ *  taken and served (closing the listener would reset them); requests in flight or being
+ *  received are answered, with Connection: close; idle connections get 500 ms for a request
+ *  already on its way, then close. Then free everything and call done(arg) (done may be NULL)
+ *  on the loop thread, never from within this call. stop_grace_ms after this call, connections
+ *  still writing an answer are reset (the client sees ECONNRESET, never a short answer ending
+ *  in a clean EOF) and requests still arriving are closed unanswered. Call once; s is gone
+ *  after done. */
 void http_server_stop(http_server *s, void (*done)(void *arg), void *arg);
 /** Connections currently being served by this server (not counting ones being closed after an
  *  error answer or a 503). */
