@@ -49,11 +49,11 @@ static int histogram(wxs__buf *b, const char *name, const char *labels, const wx
     return rc;
 }
 
-/* One counter line per label value of a wxs_stats family. */
-static int by_label(wxs__buf *b, const char *name, const char *label, wxs_stats_family fam,
-                    const uint64_t *values, int n)
+/* A counter family with one line per label value of a wxs_stats family. */
+static int by_label(wxs__buf *b, const char *name, const char *help, const char *label,
+                    wxs_stats_family fam, const uint64_t *values, int n)
 {
-    int rc = 0;
+    int rc = family(b, name, "counter", help);
     for (int i = 0; rc == 0 && i < n; i++)
         rc = wxs__buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, wxs_stats_label(fam, i),
                              (unsigned long long)values[i]);
@@ -128,23 +128,16 @@ static int render_session(wxs__buf *b, app *const *apps, int n, const char *stor
         wxs_ctx_stats_add(apps[w]->ctx, &st);
         up = up && atomic_load_explicit(&apps[w]->store_ready, memory_order_relaxed);
     }
-    int rc =
-        family(b, "wxsession_logins_total", "counter", "Logins (a code with rawData) by result");
+    int rc = by_label(b, "wxsession_logins_total", "Logins (a code with rawData) by result",
+                      "result", WXS_STATS_LOGIN, st.logins, WXS_LOGIN_RESULTS);
     if (rc == 0)
-        rc = by_label(b, "wxsession_logins_total", "result", WXS_STATS_LOGIN, st.logins,
-                      WXS_LOGIN_RESULTS);
+        rc = by_label(b, "wxsession_session_lookups_total",
+                      "Code-only requests (session look-ups) by result", "result", WXS_STATS_LOOKUP,
+                      st.lookups, WXS_LOOKUP_RESULTS);
     if (rc == 0)
-        rc = family(b, "wxsession_session_lookups_total", "counter",
-                    "Code-only requests (session look-ups) by result");
-    if (rc == 0)
-        rc = by_label(b, "wxsession_session_lookups_total", "result", WXS_STATS_LOOKUP, st.lookups,
-                      WXS_LOOKUP_RESULTS);
-    if (rc == 0)
-        rc = family(b, "wxsession_wechat_exchanges_total", "counter",
-                    "Calls to WeChat's code2Session by errcode, or timeout, bad_reply, network");
-    if (rc == 0)
-        rc = by_label(b, "wxsession_wechat_exchanges_total", "errcode", WXS_STATS_EXCHANGE,
-                      st.exchanges, WXS_EXCHANGE_RESULTS);
+        rc = by_label(b, "wxsession_wechat_exchanges_total",
+                      "Calls to WeChat's code2Session by errcode, or timeout, bad_reply, network",
+                      "errcode", WXS_STATS_EXCHANGE, st.exchanges, WXS_EXCHANGE_RESULTS);
     if (rc == 0)
         rc = family(b, "wxsession_wechat_exchange_duration_seconds", "histogram",
                     "Time of the calls to WeChat's code2Session");

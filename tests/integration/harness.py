@@ -29,6 +29,16 @@ VALGRIND_ARGV = ["valgrind", "--error-exitcode=99", "--leak-check=full",
 SLOWDOWN = 10.0 if VALGRIND else 1.0  # start-up and stop take this much longer
 
 
+def require_program(test, name, package):
+    """The path of program name, or skip test, printing why (a skip is never silent)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        print(f"skipped: {name} not installed (Debian's {package} package; "
+              "scripts/deps.sh --test installs it)")
+        test.skipTest(f"{name} not installed")
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

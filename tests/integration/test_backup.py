@@ -5,13 +5,12 @@ writing to it; a server started on the copy alone then serves every session ackn
 the backup began. Waits are hang guards; nothing asserts a duration.
 """
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
 import unittest
 
-from harness import Server, Simulator, login_headers, stop_class_servers
+from harness import Server, Simulator, login_headers, require_program, stop_class_servers
 
 
 class Backup(unittest.TestCase):
@@ -33,11 +32,7 @@ class Backup(unittest.TestCase):
         return creds
 
     def test_online_backup_restores_the_sessions(self):
-        sqlite3 = shutil.which("sqlite3")
-        if sqlite3 is None:
-            print("skipped: sqlite3 not installed (Debian's sqlite3; scripts/deps.sh --test "
-                  "installs it)")
-            self.skipTest("sqlite3 not installed")
+        sqlite3 = require_program(self, "sqlite3", "sqlite3")
         before = [self.login(f"backup-{i}") for i in range(20)]
         # logins keep writing during the backup
         stop = threading.Event()

@@ -18,7 +18,7 @@ import threading
 import unittest
 
 from harness import (APP_SECRET, Server, Simulator, free_port, login_headers, raw_exchange,
-                     request, stop_class_servers, wait_until)
+                     request, require_program, stop_class_servers, wait_until)
 
 
 def parse(text):
@@ -159,11 +159,7 @@ class Metrics(unittest.TestCase):
         self.promtool(text)
 
     def promtool(self, text):
-        promtool = shutil.which("promtool")
-        if promtool is None:
-            print("skipped promtool: not installed (Debian's prometheus package; "
-                  "scripts/deps.sh --test installs it)")
-            return
+        promtool = require_program(self, "promtool", "prometheus")
         out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                              text=True)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
