@@ -26,7 +26,7 @@ struct wxs_ctx {
     wxs__spare *spares;   /* lib/weapp.c's finished small ops */
     unsigned spare_count;
     wxs_stats stats; /* counted on the loop thread (lib/stats.h), read by any */
-    unsigned refs; /* ops, flights and the deferred queue alive; freed at 0 once closing */
+    unsigned refs;   /* ops, flights and the deferred queue alive; freed at 0 once closing */
     int closing;
 };
 
