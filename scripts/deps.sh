@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
   pkgs+=(dpkg-dev debhelper lintian man-db)
   # node and npm: Debian's packages unless a node with npm is already there (e.g. NodeSource's)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
+  # then `npm ci` (scripts/test.sh) installs package.json's: playwright-core, and jongodb (the
+  # MongoDB tests' wire-compatible server, tests/integration/run_mongodb.py): nothing from Debian
 fi
 
 missing=()

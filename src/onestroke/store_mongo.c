@@ -26,8 +26,13 @@
  *
  * The per-user limit. MongoDB has no cheap multi-document transaction here, so save updates an
  * existing drawing first; only a new id is counted (count_documents with limit max) and then
- * upserted. Two concurrent saves of two new ids by one user may both pass the count and leave
- * the user one drawing over the limit; the SQLite store has no such window.
+ * upserted (the steps and their decisions: store_mongo.h). Concurrent saves of new ids by one
+ * user may all pass the count and leave the user over the limit by as many; the SQLite store has
+ * no such window. Concurrent saves of one new id leave one drawing: the unique {openId, id}
+ * index refuses the second insert (E11000), and that save then updates the drawing.
+ *
+ * Projections. The list asks for the fields it reads, but reads each by name from whatever
+ * comes back (a wire-compatible test server ignores projections), so nothing depends on them.
  *
  * Process-wide libmongoc state. mongoc_init() runs once per process (pthread_once) and
  * mongoc_cleanup() is deliberately never called: another part of the process may still use
@@ -86,6 +91,8 @@ struct paints_mongo {
 };
 
 static pthread_once_t mongoc_once = PTHREAD_ONCE_INIT;
+
+void (*os_store_mongo_save_hook)(os_mongo_save_step step, const char *openid, const char *id);
 
 /* ------------------------------------------------------------ process-wide init, logging */
 
@@ -195,21 +202,14 @@ static int ensure_indexes(paints_mongo *st, mongoc_client_t *client, bson_error_
     return 0;
 }
 
-static int64_t reply_count(const bson_t *reply, const char *field)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, reply, field) && BSON_ITER_HOLDS_NUMBER(&it))
-        return bson_iter_as_int64(&it);
-    return 0;
-}
-
 /* update_one(filter, update, opts); *matched receives matchedCount + upsertedCount. */
 static int update(mongoc_collection_t *coll, const bson_t *filter, const bson_t *upd,
                   const bson_t *opts, int64_t *matched, bson_error_t *e)
 {
     bson_t reply;
     int ok = mongoc_collection_update_one(coll, filter, upd, opts, &reply, e);
-    *matched = reply_count(&reply, "matchedCount") + reply_count(&reply, "upsertedCount");
+    *matched = os_mongo_reply_count(&reply, "matchedCount") +
+               os_mongo_reply_count(&reply, "upsertedCount");
     bson_destroy(&reply);
     return ok ? 0 : -1;
 }
@@ -230,40 +230,59 @@ static int count_user(mongoc_collection_t *coll, const job *j, int64_t *n, bson_
     return *n < 0 ? -1 : 0;
 }
 
-/* Save: replace an existing drawing; else count, then upsert (a duplicate key means a
- * concurrent save inserted the same id: the retry updates it). Sets j->status to 0 or
- * WXS_ETOOBIG; returns -1 with e set on a MongoDB error. */
+/* Run one step of a save (store_mongo.h): n receives what its reply counted. 0, or -1 with e
+ * set. */
+static int run_save_step(mongoc_collection_t *coll, job *j, os_mongo_save_step step,
+                         const bson_t *filter, const bson_t *upd, int64_t *n, bson_error_t *e)
+{
+    bson_t upsert = BSON_INITIALIZER;
+    int rc;
+    *n = 0;
+    memset(e, 0, sizeof *e);
+    if (os_store_mongo_save_hook != NULL)
+        os_store_mongo_save_hook(step, j->openid, j->id);
+    if (step == OS_MONGO_SAVE_COUNT) {
+        rc = count_user(coll, j, n, e);
+    } else {
+        if (step == OS_MONGO_SAVE_UPSERT)
+            BSON_APPEND_BOOL(&upsert, "upsert", true);
+        rc = update(coll, filter, upd, step == OS_MONGO_SAVE_UPSERT ? &upsert : NULL, n, e);
+    }
+    bson_destroy(&upsert);
+    return rc;
+}
+
+/* Save: the steps of store_mongo.h (update; for a new id count, then upsert; after a duplicate
+ * key one more update), each decided by os_mongo_save_next. Sets j->status to 0 or
+ * WXS_ETOOBIG; returns -1 with e set on a MongoDB error or a retry that matched nothing. */
 static int run_save(mongoc_collection_t *coll, job *j, bson_error_t *e)
 {
-    bson_t filter, upd, upsert;
-    int64_t matched = 0, n = 0;
+    bson_t filter, upd;
+    os_mongo_save_step step = OS_MONGO_SAVE_UPDATE;
     int rc = -1;
     bson_init(&filter);
     bson_init(&upd);
-    bson_init(&upsert);
     if (os_mongo_key_filter(&filter, j->openid, j->id) < 0 ||
-        os_mongo_save_update(&upd, j->actions, j->actions_len, j->now_ms) < 0 ||
-        !BSON_APPEND_BOOL(&upsert, "upsert", true)) {
+        os_mongo_save_update(&upd, j->actions, j->actions_len, j->now_ms) < 0) {
         set_error(e, MONGOC_ERROR_BSON, MONGOC_ERROR_BSON_INVALID, "document too large");
         goto out;
     }
-    rc = update(coll, &filter, &upd, NULL, &matched, e);
-    if (rc < 0 || matched > 0)
-        goto out;
-    rc = count_user(coll, j, &n, e);
-    if (rc < 0)
-        goto out;
-    if (n >= j->max_per_user) {
-        j->status = WXS_ETOOBIG;
-        goto out;
+    while (step < OS_MONGO_SAVE_DONE) {
+        int64_t n = 0;
+        int ok = run_save_step(coll, j, step, &filter, &upd, &n, e) == 0;
+        os_mongo_save_step next =
+            os_mongo_save_next(step, ok, e->domain, e->code, n, j->max_per_user);
+        if (ok && next == OS_MONGO_SAVE_FAILED)
+            set_error(e, MONGOC_ERROR_COLLECTION, MONGOC_ERROR_COLLECTION_UPDATE_FAILED,
+                      "a duplicate key, then no drawing to update");
+        step = next;
     }
-    rc = update(coll, &filter, &upd, &upsert, &matched, e);
-    if (rc < 0 && os_mongo_error_classify(e->domain, e->code) == OS_MONGO_DUPLICATE_KEY)
-        rc = update(coll, &filter, &upd, NULL, &matched, e);
+    rc = step == OS_MONGO_SAVE_FAILED ? -1 : 0;
+    if (step == OS_MONGO_SAVE_FULL)
+        j->status = WXS_ETOOBIG;
 out:
     bson_destroy(&filter);
     bson_destroy(&upd);
-    bson_destroy(&upsert);
     return rc;
 }
 
@@ -277,7 +296,7 @@ static int run_del(mongoc_collection_t *coll, job *j, bson_error_t *e)
         return -1;
     }
     int ok = mongoc_collection_delete_one(coll, &filter, NULL, &reply, e);
-    if (ok && reply_count(&reply, "deletedCount") == 0)
+    if (ok && os_mongo_reply_count(&reply, "deletedCount") == 0)
         j->status = WXS_ENOTFOUND;
     bson_destroy(&reply);
     bson_destroy(&filter);

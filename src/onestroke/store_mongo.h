@@ -1,7 +1,8 @@
 /* store_mongo.h: the MongoDB drawing store's pieces that need no server (document mapping,
- * error mapping), defined in store_mongo_doc.c, used by the store in store_mongo.c and
- * exposed so the unit test can check them. Includes libbson: only those two files and tests
- * include this header, never session logic. */
+ * error mapping, the decisions between a save's steps), defined in store_mongo_doc.c, used by
+ * the store in store_mongo.c and exposed so the unit tests can check them; and the store's
+ * test hook. Includes libbson: only those two files and tests include this header, never
+ * session logic. */
 #ifndef ONESTROKE_STORE_MONGO_H
 #define ONESTROKE_STORE_MONGO_H
 
@@ -57,8 +58,10 @@ int os_mongo_append_str(bson_t *doc, const char *key, const char *s, size_t len)
 /** The whole document of openid's drawing p. */
 int os_mongo_paint_to_bson(bson_t *doc, const char *openid, const os_paint *p);
 /** Read a drawing out of a document (from a list, so openId is not needed): id must be a valid
- *  drawing id, actions a string, createdAt a date; updatedAt, when missing, is createdAt. The
- *  strings in *out borrow from doc. 0 or WXS_EPARSE. */
+ *  drawing id, actions a string, createdAt a date; updatedAt, when missing, is createdAt. Only
+ *  those fields are read, wherever they stand: any other (_id, openId, a field added later) is
+ *  ignored, so a server that ignores the list's projection is read alike. The strings in *out
+ *  borrow from doc. 0 or WXS_EPARSE. */
 int os_mongo_paint_from_bson(const bson_t *doc, os_paint *out);
 /** {openId, id}: selects one drawing of one user. */
 int os_mongo_key_filter(bson_t *doc, const char *openid, const char *id);
@@ -68,7 +71,41 @@ int os_mongo_save_update(bson_t *doc, const char *actions, size_t actions_len, i
  *  {openId} or {openId, createdAt: {$lte: c.t}, $or: [{createdAt: {$lt: c.t}}, {id: {$lt: c.id}}]}
  *  (the $lte bound lets the server seek the index {openId: 1, createdAt: -1, id: -1}). */
 int os_mongo_list_filter(bson_t *doc, const char *openid, const os_paint_cursor *cursor);
-/** {sort: {createdAt: -1, id: -1}, limit: limit + 1, projection: {_id: 0, ...}} */
+/** {sort: {createdAt: -1, id: -1}, limit: limit + 1, projection: {_id: 0, ...}}. The projection
+ *  only saves bandwidth: nothing relies on it (see os_mongo_paint_from_bson). */
 int os_mongo_list_opts(bson_t *doc, unsigned limit);
+
+/* ---- a save's steps. store_mongo.c runs them; the decisions are here, to be tested alone.
+ * A save updates an existing drawing; for a new id it counts the user's drawings, then upserts.
+ * A duplicate key on the upsert (E11000: a concurrent save inserted the same {openId, id}
+ * between the update and the upsert) is followed by one update without upsert. A save is
+ * acknowledged only when a step reports the drawing written. */
+typedef enum os_mongo_save_step {
+    OS_MONGO_SAVE_UPDATE = 0, /* update_one(key, update): an existing drawing */
+    OS_MONGO_SAVE_COUNT,      /* count_documents({openId}, limit max): the per-user limit */
+    OS_MONGO_SAVE_UPSERT,     /* update_one(key, update, upsert): a new drawing */
+    OS_MONGO_SAVE_RETRY,      /* update_one(key, update) after a duplicate key on the upsert */
+    OS_MONGO_SAVE_DONE,       /* written: acknowledge (0) */
+    OS_MONGO_SAVE_FULL,       /* the user has max drawings: WXS_ETOOBIG, nothing written */
+    OS_MONGO_SAVE_FAILED,     /* an error, or a retry that matched nothing: WXS_ESTORE */
+} os_mongo_save_step;
+
+/** The step after `step`, from its outcome: ok when the call succeeded, else the error's
+ *  domain and code (libmongoc error API 2); n is what the reply counted (matchedCount +
+ *  upsertedCount of an update, the count of COUNT); max is the per-user limit. A successful
+ *  upsert is DONE; a retry that matched nothing is FAILED (the drawing it collided with was
+ *  deleted meanwhile, or the key was another unique index's: nothing of this save is stored).
+ *  Each step leads to a later one, so a save runs at most four calls. */
+os_mongo_save_step os_mongo_save_next(os_mongo_save_step step, int ok, uint32_t domain,
+                                      uint32_t code, int64_t n, long long max);
+/** A step's name for logs and test messages ("update", "count"...); never NULL. */
+const char *os_mongo_save_step_name(os_mongo_save_step step);
+/** The number under field in a command's reply (int32, int64 or double), or 0 when the field
+ *  is missing or not a number (a reply libmongoc left empty after an error). */
+int64_t os_mongo_reply_count(const bson_t *reply, const char *field);
+
+/** Test hook: when set, called on the pool thread before each step of a save is sent. */
+extern void (*os_store_mongo_save_hook)(os_mongo_save_step step, const char *openid,
+                                        const char *id);
 
 #endif /* ONESTROKE_STORE_MONGO_H */

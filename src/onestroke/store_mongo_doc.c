@@ -1,6 +1,7 @@
 /* store_mongo_doc.c: the MongoDB drawing store's parts that need no server: the connection URI
  * (built from the options, redacted for logs), the class of a libmongoc error, and the BSON
- * documents of a drawing and of the queries. Pure: no I/O, no threads. The store itself (client
+ * documents of a drawing and of the queries, and the decisions between a save's steps. Pure: no
+ * I/O, no threads. The store itself (client
  * pool, jobs, ops) is store_mongo.c; both share store_mongo.h. */
 #include "store_mongo.h"
 
@@ -344,4 +345,55 @@ int os_mongo_list_opts(bson_t *doc, unsigned limit)
         BSON_APPEND_INT32(&proj, OS_MONGO_FIELD_CREATED, 1) &&
         BSON_APPEND_INT32(&proj, OS_MONGO_FIELD_UPDATED, 1) && bson_append_document_end(doc, &proj);
     return ok ? 0 : WXS_ETOOBIG;
+}
+
+/* ------------------------------------------------------------ a save's steps */
+
+int64_t os_mongo_reply_count(const bson_t *reply, const char *field)
+{
+    bson_iter_t it;
+    if (reply != NULL && bson_iter_init_find(&it, reply, field) && BSON_ITER_HOLDS_NUMBER(&it))
+        return bson_iter_as_int64(&it);
+    return 0;
+}
+
+os_mongo_save_step os_mongo_save_next(os_mongo_save_step step, int ok, uint32_t domain,
+                                      uint32_t code, int64_t n, long long max)
+{
+    os_mongo_save_step next = OS_MONGO_SAVE_FAILED;
+    switch (step) {
+    case OS_MONGO_SAVE_UPDATE:
+        if (ok)
+            next = n > 0 ? OS_MONGO_SAVE_DONE : OS_MONGO_SAVE_COUNT;
+        break;
+    case OS_MONGO_SAVE_COUNT:
+        if (ok)
+            next = n >= max ? OS_MONGO_SAVE_FULL : OS_MONGO_SAVE_UPSERT;
+        break;
+    case OS_MONGO_SAVE_UPSERT:
+        if (ok)
+            next = OS_MONGO_SAVE_DONE;
+        else if (os_mongo_error_classify(domain, code) == OS_MONGO_DUPLICATE_KEY)
+            next = OS_MONGO_SAVE_RETRY;
+        break;
+    case OS_MONGO_SAVE_RETRY:
+        if (ok && n > 0)
+            next = OS_MONGO_SAVE_DONE;
+        break;
+    default: /* a final step stays final */
+        next = step;
+        break;
+    }
+    return next;
+}
+
+const char *os_mongo_save_step_name(os_mongo_save_step step)
+{
+    static const char *const names[] = {
+        [OS_MONGO_SAVE_UPDATE] = "update", [OS_MONGO_SAVE_COUNT] = "count",
+        [OS_MONGO_SAVE_UPSERT] = "upsert", [OS_MONGO_SAVE_RETRY] = "retry",
+        [OS_MONGO_SAVE_DONE] = "done",     [OS_MONGO_SAVE_FULL] = "full",
+        [OS_MONGO_SAVE_FAILED] = "failed",
+    };
+    return (unsigned)step < sizeof names / sizeof names[0] ? names[step] : "failed";
 }

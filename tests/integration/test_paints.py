@@ -1,6 +1,7 @@
 """test_paints.py: the One Stroke routes against the real wxsessiond: envelopes, owner scoping,
 paging, limits, urlencoded bodies and durability across SIGKILL; on SQLite (sessions in SQLite,
-and sessions in Redis with paints in SQLite), and on MongoDB when WXS_TEST_MONGODB_URI is set."""
+and sessions in Redis with paints in SQLite), and on MongoDB when WXS_TEST_MONGODB_URI is set
+(run_mongodb.py sets it)."""
 import json
 import os
 import re
@@ -228,13 +229,53 @@ class RedisSessionsSqlitePaints(PaintsApi, unittest.TestCase):
         return {"store": "redis", "redis": {"port": cls.redis.port}}
 
 
-@unittest.skipUnless(os.environ.get("WXS_TEST_MONGODB_URI"), "WXS_TEST_MONGODB_URI is not set")
+def mongo_uri_on(uri, db):
+    """uri with its database replaced by db (the store takes the URI's database before
+    mongo.database); a database that held the credentials stays as authSource."""
+    parts = urllib.parse.urlsplit(uri)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    orig = parts.path.lstrip("/")
+    if orig and "@" in parts.netloc and not any(k.lower() == "authsource" for k, _ in query):
+        query.append(("authSource", orig))
+    return urllib.parse.urlunsplit(parts._replace(path="/" + db,
+                                                  query=urllib.parse.urlencode(query)))
+
+
+@unittest.skipUnless(os.environ.get("WXS_TEST_MONGODB_URI"),
+                     "WXS_TEST_MONGODB_URI is not set (run_mongodb.py starts a server and sets it)")
 class MongoPaints(PaintsApi, unittest.TestCase):
+    """The routes on the MongoDB store (run by run_mongodb.py). The test database is left on the
+    server: the test server is thrown away whole; on a real MongoDB, drop wxs_test_* by hand."""
+
     @classmethod
     def extra_config(cls):
-        db = f"wxs_test_{os.getpid()}"
+        db = f"wxs_test_{os.getpid()}_{int(time.time())}"
         return {"paints": dict(cls.paint_limits, store="mongodb"),
-                "mongo": {"uri": os.environ["WXS_TEST_MONGODB_URI"], "database": db}}
+                "mongo": {"uri": mongo_uri_on(os.environ["WXS_TEST_MONGODB_URI"], db)}}
+
+    # Saves of one new id at once (through both workers, so two store instances) are all
+    # acknowledged and leave one drawing: the unique {openId, id} index and the store's retry
+    # after a duplicate key.
+    def test_concurrent_saves_of_one_new_id(self):
+        self.user("racer")
+        ids, threads_per_id = [f"r{i}" for i in range(8)], 6
+        answers = []
+
+        def saver(pid, n):
+            answers.append(self.save("racer", pid, json.dumps([pid, n])))
+
+        threads = [threading.Thread(target=saver, args=(pid, n))
+                   for pid in ids for n in range(threads_per_id)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        acked = sum(1 for a in answers if a == (200, OK_EMPTY))
+        got = sorted(p["id"] for p in self.list_all("racer", limit=50))
+        print(f"concurrent saves of one new id over HTTP: {acked} of {len(threads)} "
+              f"acknowledged, {len(got)} drawings for {len(ids)} ids")
+        self.assertEqual(acked, len(threads), answers)
+        self.assertEqual(got, sorted(ids))
 
 
 def backslashes(n):

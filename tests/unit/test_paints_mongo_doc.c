@@ -1,6 +1,7 @@
 /* test_paints_mongo_doc.c: the MongoDB drawing store's parts that need no server
  * (src/onestroke/store_mongo_doc.c): the connection URI and its redaction, the documents of a
- * drawing and of the queries, and the classes of libmongoc errors. */
+ * drawing and of the queries (read whole, as from a server that ignores projections), the classes
+ * of libmongoc errors, and the reply counts and steps of a save. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +146,23 @@ static void test_mongo_document_mapping(void **state)
         assert_int_equal(os_mongo_paint_from_bson(b, &out), WXS_EPARSE);
         bson_destroy(b);
     }
+    /* a whole document, as a server that ignores the projection sends it: other fields
+     * (_id, openId, unknown ones, one named like a wanted one but in another case) in any
+     * order are ignored */
+    bson_t *whole = bson_new_from_json(
+        (const uint8_t *)"{\"_id\":{\"$oid\":\"65a1b2c3d4e5f60718293a4b\"},"
+                         "\"updatedAt\":{\"$date\":9},\"ID\":\"not-this\",\"openId\":\"oU\","
+                         "\"extra\":{\"id\":\"nested\",\"actions\":1},\"actions\":\"[7]\","
+                         "\"Actions\":5,\"createdAt\":{\"$date\":8},\"id\":\"w1\",\"zz\":[1]}",
+        -1, &err);
+    assert_non_null(whole);
+    assert_int_equal(os_mongo_paint_from_bson(whole, &out), 0);
+    assert_string_equal(out.id, "w1");
+    assert_int_equal(out.actions_len, 3);
+    assert_memory_equal(out.actions, "[7]", 3);
+    assert_int_equal(out.created_at_ms, 8);
+    assert_int_equal(out.updated_at_ms, 9);
+    bson_destroy(whole);
     bson_t *ok = bson_new_from_json((const uint8_t *)"{\"id\":\"a\",\"actions\":\"\","
                                                      "\"createdAt\":{\"$date\":7}}",
                                     -1, &err);
@@ -231,7 +249,87 @@ static void test_mongo_error_mapping(void **state)
     assert_string_equal(os_mongo_error_class_name((os_mongo_error_class)99), "failed");
 }
 
-/* Log lines captured to check that no secret reaches them. */
+/* The count a reply carries, whatever number type the server chose. */
+static void test_mongo_reply_count(void **state)
+{
+    static const struct {
+        const char *json;
+        int64_t want;
+    } cases[] = {
+        {"{\"matchedCount\":{\"$numberInt\":\"1\"}}", 1},
+        {"{\"matchedCount\":{\"$numberLong\":\"5000000000\"}}", 5000000000LL},
+        {"{\"matchedCount\":{\"$numberDouble\":\"2.0\"}}", 2},
+        {"{\"matchedCount\":\"1\"}", 0},
+        {"{\"matchedCount\":null}", 0},
+        {"{\"n\":1}", 0},
+        {"{}", 0},
+    };
+    bson_error_t err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bson_t *b = bson_new_from_json((const uint8_t *)cases[i].json, -1, &err);
+        assert_non_null(b);
+        if (os_mongo_reply_count(b, "matchedCount") != cases[i].want)
+            fail_msg("case %zu (%s): %lld", i, cases[i].json,
+                     (long long)os_mongo_reply_count(b, "matchedCount"));
+        bson_destroy(b);
+    }
+    assert_int_equal(os_mongo_reply_count(NULL, "matchedCount"), 0);
+}
+
+/* A save's steps: each outcome of each step and where it leads. */
+static void test_mongo_save_steps(void **state)
+{
+    enum { UPDATE = OS_MONGO_SAVE_UPDATE, COUNT = OS_MONGO_SAVE_COUNT };
+    enum { UPSERT = OS_MONGO_SAVE_UPSERT, RETRY = OS_MONGO_SAVE_RETRY };
+    enum { DONE = OS_MONGO_SAVE_DONE, FULL = OS_MONGO_SAVE_FULL, FAILED = OS_MONGO_SAVE_FAILED };
+    static const struct {
+        int step, ok;
+        uint32_t domain, code;
+        int64_t n;
+        int want;
+    } cases[] = {
+        /* update: an existing drawing is done; none: count; an error fails */
+        {UPDATE, 1, 0, 0, 1, DONE},
+        {UPDATE, 1, 0, 0, 0, COUNT},
+        {UPDATE, 0, MONGOC_ERROR_STREAM, MONGOC_ERROR_STREAM_SOCKET, 0, FAILED},
+        {UPDATE, 0, MONGOC_ERROR_SERVER, 11000, 0, FAILED}, /* no upsert: not a race */
+        /* count (limit 3): under the limit upserts, at it is full */
+        {COUNT, 1, 0, 0, 2, UPSERT},
+        {COUNT, 1, 0, 0, 3, FULL},
+        {COUNT, 1, 0, 0, 4, FULL},
+        {COUNT, 0, MONGOC_ERROR_SERVER_SELECTION, 13053, -1, FAILED},
+        /* upsert: done; a duplicate key (any domain that carries server codes) retries */
+        {UPSERT, 1, 0, 0, 1, DONE},
+        {UPSERT, 1, 0, 0, 0, DONE},
+        {UPSERT, 0, MONGOC_ERROR_SERVER, 11000, 0, RETRY},
+        {UPSERT, 0, MONGOC_ERROR_COLLECTION, 11000, 0, RETRY},
+        {UPSERT, 0, MONGOC_ERROR_COMMAND, 11001, 0, RETRY},
+        {UPSERT, 0, MONGOC_ERROR_SERVER, 10107, 0, FAILED}, /* not primary */
+        {UPSERT, 0, MONGOC_ERROR_WRITE_CONCERN, 64, 0, FAILED},
+        {UPSERT, 0, MONGOC_ERROR_STREAM, 11000, 0, FAILED}, /* not a server code */
+        /* retry: it matched the drawing; or nothing is stored: fail, never acknowledge */
+        {RETRY, 1, 0, 0, 1, DONE},
+        {RETRY, 1, 0, 0, 0, FAILED},
+        {RETRY, 0, MONGOC_ERROR_SERVER, 11000, 0, FAILED},
+        /* final steps stay */
+        {DONE, 1, 0, 0, 0, DONE},
+        {FULL, 0, 0, 0, 0, FULL},
+        {FAILED, 1, 0, 0, 1, FAILED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        os_mongo_save_step got = os_mongo_save_next((os_mongo_save_step)cases[i].step, cases[i].ok,
+                                                    cases[i].domain, cases[i].code, cases[i].n, 3);
+        if ((int)got != cases[i].want)
+            fail_msg("case %zu: %s -> %s, want %s", i,
+                     os_mongo_save_step_name((os_mongo_save_step)cases[i].step),
+                     os_mongo_save_step_name(got),
+                     os_mongo_save_step_name((os_mongo_save_step)cases[i].want));
+        if (got != OS_MONGO_SAVE_DONE && got != OS_MONGO_SAVE_FULL && got != OS_MONGO_SAVE_FAILED)
+            assert_true((int)got > cases[i].step); /* every step leads forward */
+    }
+    assert_string_equal(os_mongo_save_step_name(OS_MONGO_SAVE_RETRY), "retry");
+    assert_string_equal(os_mongo_save_step_name((os_mongo_save_step)42), "failed");
+}
 
 int main(void)
 {
@@ -240,6 +338,8 @@ int main(void)
         cmocka_unit_test(test_mongo_document_mapping),
         cmocka_unit_test(test_mongo_query_documents),
         cmocka_unit_test(test_mongo_error_mapping),
+        cmocka_unit_test(test_mongo_reply_count),
+        cmocka_unit_test(test_mongo_save_steps),
     };
     return cmocka_run_group_tests_name("paints_mongo_doc", tests, NULL, NULL);
 }
