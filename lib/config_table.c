@@ -2,6 +2,8 @@
  * client, the protocol's limits): names, flags, environment variables, defaults, bounds, help
  * and format checks. The fields are those of struct wxs_config (lib/internal.h). */
 #include "config_impl.h"
+#include "redis_cluster.h"
+#include "redis_sentinel.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +57,22 @@ static int check_nonempty(const char *value, char *why, size_t whylen)
     return *value == '\0' ? reason(why, whylen, "must not be empty") : 0;
 }
 
+/* redis.sentinels: empty, or a host:port list (lib/redis_sentinel.h) */
+static int check_sentinels(const char *value, char *why, size_t whylen)
+{
+    return wxs__redis_addr_list_parse(value, NULL, 0, NULL, why, whylen);
+}
+
+/* redis.cluster: empty, or a host:port list (lib/redis_cluster.h) */
+static int check_cluster_seeds(const char *value, char *why, size_t whylen)
+{
+    wxs__cluster_addr seeds[WXS__CLUSTER_MAX_SEEDS];
+    size_t n;
+    if (*value == '\0')
+        return 0;
+    return wxs__cluster_parse_seeds(value, seeds, WXS__CLUSTER_MAX_SEEDS, &n, why, whylen);
+}
+
 /* clang-format off */
 #define OPT_INT(name, flag, env, field, def, lo, hi, help)                                        \
     WXS_OPTION_INT(struct wxs_config, field, name, flag, env, def, lo, hi, help)
@@ -94,6 +112,26 @@ static const wxs_option options[] = {
     OPT_INT("redis.db", "redis-db", "WXS_REDIS_DB", redis_db, 0, 0, 15, "Redis database number"),
     OPT_INT("redis.timeoutMs", "redis-timeout-ms", "WXS_REDIS_TIMEOUT_MS", redis_timeout_ms, 1000,
             10, 60000, "Redis connect and command timeout, in milliseconds"),
+    /* Redis Sentinel and WAIT (lib/redis_sentinel.c, lib/store_redis.c) */
+    OPT_STR("redis.sentinels", "redis-sentinels", "WXS_REDIS_SENTINELS", redis_sentinels, "",
+            check_sentinels,
+            "Sentinels as host:port,host:port: find the primary through them (empty: redis.host)"),
+    OPT_STR("redis.masterName", "redis-master-name", "WXS_REDIS_MASTER_NAME", redis_master_name,
+            "mymaster", check_nonempty, "The master's name at the Sentinels"),
+    OPT_SECRET("redis.sentinelPassword", "redis-sentinel-password", "WXS_REDIS_SENTINEL_PASSWORD",
+               redis_sentinel_password, "Sentinel password; AUTH is sent only when it is set"),
+    OPT_INT("redis.waitReplicas", "redis-wait-replicas", "WXS_REDIS_WAIT_REPLICAS",
+            redis_wait_replicas, -1, -1, 16,
+            "Replicas that must have a session write before it is acknowledged (WAIT); -1: 1 "
+            "with Sentinel or Cluster, else 0 (off)"),
+    OPT_INT("redis.waitTimeoutMs", "redis-wait-timeout-ms", "WXS_REDIS_WAIT_TIMEOUT_MS",
+            redis_wait_timeout_ms, 500, 1, 60000,
+            "WAIT's timeout, in milliseconds: fewer replicas by then fail the write (503)"),
+    /* Redis Cluster (lib/redis_cluster.c, lib/store_redis_cluster.c) */
+    OPT_STR("redis.cluster", "redis-cluster", "WXS_REDIS_CLUSTER", redis_cluster, "",
+            check_cluster_seeds,
+            "Redis Cluster seed nodes as host:port,host:port: store redis on a cluster (empty: "
+            "not a cluster)"),
     OPT_STR("wechat.apiBase", "wechat-api-base", "WXS_WECHAT_API_BASE", wechat_api_base,
             "https://api.weixin.qq.com", check_api_base,
             "Base URL of the WeChat API (http:// or https://, no trailing slash)"),

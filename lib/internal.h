@@ -26,6 +26,14 @@ struct wxs_config {
     char *redis_password;
     long long redis_db;
     long long redis_timeout_ms;
+    /* Redis Sentinel and WAIT (lib/redis_sentinel.c, lib/store_redis.c) */
+    char *redis_sentinels;           /* "host:port,..."; empty: no Sentinel */
+    char *redis_master_name;         /* the master's name at the Sentinels */
+    char *redis_sentinel_password;   /* AUTH to the Sentinels when set */
+    long long redis_wait_replicas;   /* -1 auto (1 with Sentinel or Cluster), 0 off, n */
+    long long redis_wait_timeout_ms; /* WAIT's timeout */
+    /* Redis Cluster (lib/store_redis_cluster.c) */
+    char *redis_cluster; /* seed nodes "host:port,..."; empty: not a cluster */
     char *wechat_api_base;
     long long wechat_timeout_ms;
     long long wechat_connect_timeout_ms;

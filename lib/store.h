@@ -128,6 +128,7 @@ static inline void wxs__store_close(wxs__store *st)
 
 extern const wxs__store_ops wxs__store_sqlite_ops;
 extern const wxs__store_ops wxs__store_redis_ops;
+extern const wxs__store_ops wxs__store_redis_cluster_ops; /* opened by redis's open() */
 
 /** The ops table named by cfg->store, or NULL. */
 const wxs__store_ops *wxs__store_find(const char *name);

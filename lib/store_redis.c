@@ -1,7 +1,10 @@
 /* store_redis.c: the Redis session store: one async hiredis connection per loop, with AUTH and
- * SELECT only when configured, reconnection with backoff and a command timeout. */
+ * SELECT only when configured, reconnection with backoff and a command timeout; with
+ * redis.sentinels, the primary found through Sentinel and checked with ROLE, and session writes
+ * acknowledged only once WAIT says enough replicas have them. */
 #include "defer.h"
 #include "redis_resp.h"
+#include "redis_sentinel.h"
 #include "redis_uv.h"
 #include "store.h"
 
@@ -24,7 +27,25 @@
  *
  * While the connection is down (or AUTH/SELECT have not yet succeeded) every op fails fast: it
  * returns 0 and its callback gets WXS_ESTORE on the loop's next pass (lib/defer.h), never before
- * the op returns. A reconnect is attempted after 50 ms, doubling up to 250 ms between attempts. */
+ * the op returns. A reconnect is attempted after 50 ms, doubling up to 250 ms between attempts.
+ *
+ * With Sentinel (redis.sentinels set), each (re)connect first asks the Sentinels for the
+ * primary's address (lib/redis_sentinel.h), and the handshake ends with ROLE, which must say
+ * "master" before the connection is ready. A READONLY or MASTERDOWN reply, a failed ROLE check, a
+ * lost connection or a +switch-master naming another address drop the connection and find the
+ * primary again; the commands in flight on it end WXS_ESTORE (outcome unknown: never
+ * acknowledged). Without redis.sentinels none of this runs.
+ *
+ * WAIT (redis.waitReplicas > 0; the default with Sentinel is 1): once the login write or a
+ * set_ex has succeeded on the primary, WAIT <n> <redis.waitTimeoutMs> follows on the same
+ * connection; the op succeeds only when WAIT reports at least n replicas, else it ends WXS_ESTORE
+ * (the write may exist on the primary alone and be lost by a failover: the client is not told it
+ * succeeded). WAIT is sent after the write's reply rather than pipelined with it: one more round
+ * trip, but a write the primary refuses (NOREPLICAS, with min-replicas-to-write) fails at once
+ * instead of blocking the connection for the WAIT's timeout. The exchange claim (set_nx_ex) and
+ * del are not waited for: a lost claim costs at most a second exchange of the code, which WeChat
+ * refuses (40163), never a wrong session. Redis blocks the connection during WAIT, so commands
+ * pipelined behind one wait with it: their deadline counts from the WAIT's. */
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
@@ -48,20 +69,36 @@ static const char login_script[] =
     "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7]) end\n"
     "return 1\n";
 
-enum cmd_kind { CMD_AUTH, CMD_SELECT, CMD_GET, CMD_SET, CMD_SET_NX, CMD_DEL, CMD_LOGIN };
+enum cmd_kind {
+    CMD_AUTH,
+    CMD_SELECT,
+    CMD_ROLE,
+    CMD_WAIT,
+    CMD_GET,
+    CMD_SET,
+    CMD_SET_NX,
+    CMD_DEL,
+    CMD_LOGIN
+};
 
-static const char *const cmd_name[] = {"AUTH", "SELECT", "GET", "SET", "SET NX", "DEL", "login"};
+static const char *const cmd_name[] = {"AUTH", "SELECT", "ROLE", "WAIT", "GET",
+                                       "SET",  "SET NX", "DEL",  "login"};
 
 typedef struct redis_store redis_store;
 
 /* A command awaiting its reply, in the store's FIFO. A login keeps copies of its arguments in
- * bytes[] so that it can be sent again with EVAL after a NOSCRIPT reply. */
+ * bytes[] so that it can be sent again with EVAL after a NOSCRIPT reply. A write confirmed by
+ * WAIT is ended by the WAIT's reply: the write's own reply only sets wait_status. */
 typedef struct redis_cmd {
     struct redis_cmd *prev;
     struct redis_cmd *next;
     redis_store *st;
     enum cmd_kind kind;
-    uint64_t sent_ms; /* monotonic time when written */
+    uint64_t deadline_ms;       /* monotonic time by which its reply must have come */
+    int handshake;              /* AUTH, SELECT, ROLE of a new connection: no caller */
+    int need_wait;              /* a write to be confirmed by WAIT */
+    int wait_status;            /* the write's own status, awaiting its WAIT's reply */
+    struct redis_cmd *wait_for; /* CMD_WAIT: the write it confirms */
     wxs__store_get_cb get_cb;
     wxs__store_done_cb done_cb;
     void *arg;
@@ -79,9 +116,16 @@ typedef struct cmd_list {
 
 struct redis_store {
     wxs__store base;
+    wxs__log_limit fail_log; /* the failed commands' warnings: one line a second */
     uv_loop_t *loop;
-    char *host;
+    char *host; /* with Sentinel: the primary found last */
     int port;
+    wxs__sentinel *sentinel; /* NULL without redis.sentinels */
+    char *master_name;
+    int discovering;         /* asking the Sentinels for the primary */
+    int direct;              /* connect to host:port without asking: a Sentinel just named it */
+    long long wait_replicas; /* WAIT after session writes when > 0 */
+    long long wait_timeout_ms;
     char *password; /* never logged */
     long long db;
     char *prefix;
@@ -148,9 +192,15 @@ static redis_cmd *cmd_new(redis_store *st, enum cmd_kind kind, size_t extra)
 }
 
 /* Hand the status (and for GET the value) to the op's caller, then free the command.
- * Handshake commands have no callback. */
+ * Handshake commands have no callback; a WAIT hands the status to the write it confirms. */
 static void cmd_finish(redis_cmd *c, int status, const char *val, size_t len)
 {
+    if (c->kind == CMD_WAIT) {
+        redis_cmd *write = c->wait_for;
+        wxs__free(c);
+        cmd_finish(write, status, NULL, 0);
+        return;
+    }
     if (c->get_cb != NULL)
         c->get_cb(c->arg, status, val, len);
     else if (c->done_cb != NULL)
@@ -183,7 +233,7 @@ static void connect_now(redis_store *st);
 static void on_reconnect_timer(uv_timer_t *t)
 {
     redis_store *st = t->data;
-    if (!st->closing && st->ac == NULL)
+    if (!st->closing && st->ac == NULL && !st->discovering)
         connect_now(st);
 }
 
@@ -217,7 +267,11 @@ static void mark_ready(redis_store *st)
     st->backoff_ms = RECONNECT_MIN_MS;
     st->down_logged = 0;
     st->handshake_logged = 0;
-    wxs__info("redis: connected to %s:%d", st->host, st->port);
+    if (st->sentinel != NULL)
+        wxs__info("redis: connected to %s:%d, the primary of \"%s\" (ROLE master)", st->host,
+                  st->port, st->master_name);
+    else
+        wxs__info("redis: connected to %s:%d", st->host, st->port);
 }
 
 /* Log a connection problem at warn the first time, at debug while it persists. */
@@ -277,12 +331,35 @@ static int send_cmd(redis_store *st, redis_cmd *c, int argc, const wxs__resp_arg
         wxs__buf_free(b);
     if (rc < 0)
         return rc == WXS_ENOMEM ? rc : WXS_ESTORE;
-    c->sent_ms = mono_ms();
+    /* a command queued behind another (a blocking WAIT) is not late before that one is */
+    uint64_t deadline = mono_ms() + st->timeout_ms;
+    if (c->kind == CMD_WAIT)
+        deadline += (uint64_t)st->wait_timeout_ms;
+    if (st->pending.tail != NULL && st->pending.tail->deadline_ms > deadline)
+        deadline = st->pending.tail->deadline_ms;
+    c->deadline_ms = deadline;
     list_push(&st->pending, c);
     return 0;
 }
 
-/* AUTH only with a password, SELECT only for a non-zero db, as the first commands. */
+/* Send ROLE: in the handshake (the connection is ready only once it says master) or on a
+ * ready connection, to check it still is. 0 or WXS_ESTORE. */
+static int send_role(redis_store *st, int handshake)
+{
+    redis_cmd *c = cmd_new(st, CMD_ROLE, 0);
+    wxs__resp_arg argv[] = {RSTR("ROLE")};
+    if (c == NULL)
+        return WXS_ESTORE;
+    c->handshake = handshake;
+    if (send_cmd(st, c, 1, argv) < 0) {
+        wxs__free(c);
+        return WXS_ESTORE;
+    }
+    return 0;
+}
+
+/* AUTH only with a password, SELECT only for a non-zero db, as the first commands; with
+ * Sentinel, ROLE last. */
 static int send_handshake(redis_store *st)
 {
     redis_cmd *c;
@@ -293,6 +370,7 @@ static int send_handshake(redis_store *st)
             wxs__free(c);
             return WXS_ESTORE;
         }
+        c->handshake = 1;
         st->handshake_left++;
     }
     if (st->db != 0) {
@@ -304,13 +382,19 @@ static int send_handshake(redis_store *st)
             wxs__free(c);
             return WXS_ESTORE;
         }
+        c->handshake = 1;
+        st->handshake_left++;
+    }
+    if (st->sentinel != NULL) {
+        if (send_role(st, 1) < 0)
+            return WXS_ESTORE;
         st->handshake_left++;
     }
     return 0;
 }
 
-/* Start a connection attempt; on failure a retry is scheduled. */
-static void connect_now(redis_store *st)
+/* Start a connection attempt to st->host:st->port; on failure a retry is scheduled. */
+static void connect_to_host(redis_store *st)
 {
     redisAsyncContext *ac = redisAsyncConnect(st->host, st->port);
     if (ac == NULL || ac->err) {
@@ -336,6 +420,104 @@ static void connect_now(redis_store *st)
     st->connect_started_ms = mono_ms();
     if (send_handshake(st) < 0)
         drop_connection(st);
+}
+
+/* Make addr the address to connect to (logged when it changes). 0 or WXS_ENOMEM. */
+static int set_primary(redis_store *st, const wxs__redis_addr *addr, const char *who)
+{
+    if (strcmp(addr->host, st->host) == 0 && addr->port == st->port)
+        return 0;
+    char *host = wxs__strdup(addr->host);
+    if (host == NULL)
+        return WXS_ENOMEM;
+    wxs__info("redis: %s %s:%d as the primary of \"%s\"", who, host, addr->port, st->master_name);
+    wxs__free(st->host);
+    st->host = host;
+    st->port = addr->port;
+    return 0;
+}
+
+/* The Sentinels answered. Without a connection: connect to the primary they name, or retry
+ * after the backoff. With one (the check after a WAIT shortfall): drop it when they name
+ * another address, and connect to that one. */
+static void on_primary_found(void *arg, int status, const wxs__redis_addr *primary)
+{
+    redis_store *st = arg;
+    st->discovering = 0;
+    if (st->closing)
+        return;
+    if (st->ac != NULL) {
+        if (status == 0 && (strcmp(primary->host, st->host) != 0 || primary->port != st->port)) {
+            drop_connection(st);
+            st->direct = set_primary(st, primary, "Sentinel names") == 0;
+        }
+        return;
+    }
+    if (status < 0 && !st->direct) {
+        log_down(st, "no Sentinel named the primary", st->master_name);
+        schedule_reconnect(st);
+        return;
+    }
+    if (!st->direct && set_primary(st, primary, "Sentinel names") < 0) {
+        schedule_reconnect(st);
+        return;
+    }
+    st->direct = 0;
+    connect_to_host(st);
+}
+
+/* Start a connection attempt: with Sentinel, find the primary first, unless a Sentinel has
+ * just announced it (ROLE checks it all the same). */
+static void connect_now(redis_store *st)
+{
+    if (st->sentinel == NULL || st->direct) {
+        st->direct = 0;
+        connect_to_host(st);
+        return;
+    }
+    if (st->discovering)
+        return;
+    st->discovering = 1;
+    if (wxs__sentinel_discover(st->sentinel, on_primary_found, st) < 0) {
+        st->discovering = 0;
+        schedule_reconnect(st);
+    }
+}
+
+/* Ask the Sentinels whether the connection is still to the primary: after a WAIT shortfall,
+ * which is also what an old primary cut off from its replicas looks like. */
+static void check_primary(redis_store *st)
+{
+    if (st->sentinel == NULL || st->discovering || st->closing)
+        return;
+    st->discovering = 1;
+    if (wxs__sentinel_discover(st->sentinel, on_primary_found, st) < 0)
+        st->discovering = 0;
+}
+
+/* A Sentinel announced a switch (primary) or may have missed one (NULL). A connection to
+ * another address is dropped at once (its commands end WXS_ESTORE) and the next one goes to the
+ * announced address; on a resubscription, the current connection is checked with ROLE. */
+static void on_switch(void *arg, const wxs__redis_addr *primary)
+{
+    redis_store *st = arg;
+    if (st->closing)
+        return;
+    if (primary == NULL) {
+        if (st->ready && send_role(st, 0) < 0)
+            drop_connection(st);
+        return;
+    }
+    if (strcmp(primary->host, st->host) == 0 && primary->port == st->port)
+        return;
+    wxs__info("redis: Sentinel switched the primary of \"%s\" from %s:%d to %s:%d", st->master_name,
+              st->host, st->port, primary->host, primary->port);
+    st->backoff_ms = RECONNECT_MIN_MS;
+    if (st->ac != NULL) {
+        uv_timer_stop(&st->reconnect_timer);
+        drop_connection(st);
+    }
+    st->direct = set_primary(st, primary, "Sentinel announced") == 0;
 }
 
 /* Whether the connect in progress has failed (e.g. ECONNREFUSED while Redis restarts). The loop
@@ -366,7 +548,7 @@ static void on_tick(uv_timer_t *t)
     } else if (!st->connected && now - st->connect_started_ms >= st->timeout_ms) {
         log_down(st, "connect timed out", NULL);
         drop_connection(st);
-    } else if (st->pending.head != NULL && now - st->pending.head->sent_ms >= st->timeout_ms) {
+    } else if (st->pending.head != NULL && now >= st->pending.head->deadline_ms) {
         log_down(st, "no reply within the timeout, reconnecting", NULL);
         drop_connection(st);
     }
@@ -374,14 +556,36 @@ static void on_tick(uv_timer_t *t)
 
 /* ------------------------------------------------------------ replies */
 
+/* ROLE's reply (Sentinel only): a node that is not the primary is dropped, and the reconnect
+ * asks the Sentinels again. 0 when it says master, -1 when the connection was dropped. */
+static int check_role(redis_store *st, const redisReply *r)
+{
+    int master = wxs__redis_role_is_master(r);
+    if (master == 1)
+        return 0;
+    const char *role = "unreadable";
+    if (master == 0)
+        role = r->element[0]->str;
+    else if (r->type == REDIS_REPLY_ERROR)
+        role = "refused";
+    wxs__warn("redis: %s:%d is not the primary of \"%s\" (ROLE: %.16s), finding it again", st->host,
+              st->port, st->master_name, role);
+    drop_connection(st);
+    return -1;
+}
+
 static void on_handshake_reply(redis_store *st, redisAsyncContext *ac, redis_cmd *c,
                                const redisReply *r)
 {
     enum cmd_kind kind = c->kind;
+    int handshake = c->handshake;
     wxs__free(c);
     if (ac != st->ac)
         return;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (kind == CMD_ROLE) {
+        if (check_role(st, r) < 0 || !handshake)
+            return;
+    } else if (r->type == REDIS_REPLY_ERROR) {
         char code[32];
         error_code(r, code);
         wxs_log_level level = st->handshake_logged ? WXS_LOG_DEBUG : WXS_LOG_ERROR;
@@ -403,8 +607,11 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
 {
     char code[32];
     if (r->type == REDIS_REPLY_ERROR) {
+        unsigned held;
         error_code(r, code);
-        wxs__warn("redis: %s failed (%s)", cmd_name[c->kind], code);
+        if (wxs__log_limit_take(&c->st->fail_log, &held))
+            wxs__warn("redis: %s failed (%s); %u more failed commands in the last second",
+                      cmd_name[c->kind], code, held);
         return WXS_ESTORE;
     }
     switch (c->kind) {
@@ -428,6 +635,10 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
         break;
     case CMD_LOGIN:
         return 0;
+    case CMD_WAIT:
+        if (r->type == REDIS_REPLY_INTEGER)
+            return r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
+        break;
     default:
         break;
     }
@@ -436,6 +647,39 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
 }
 
 static int send_login(redis_store *st, redis_cmd *c, int with_body);
+static int send_wait(redis_store *st, redis_cmd *write);
+
+/* WAIT's reply: the write it confirms succeeds only when enough replicas have it. */
+static int wait_status(redis_store *st, redis_cmd *w, const redisReply *r)
+{
+    int status = w->wait_for->wait_status;
+    int replicas = reply_status(w, r);
+    if (status < 0 || replicas < 0)
+        return status < 0 ? status : replicas;
+    if (replicas >= st->wait_replicas)
+        return status;
+    check_primary(st);
+    unsigned held;
+    if (wxs__log_limit_take(&st->fail_log, &held))
+        wxs__warn("redis: %s: %d of %lld replicas acknowledged it within %lld ms; failed to the "
+                  "client (outcome unknown); %u more failed commands in the last second",
+                  cmd_name[w->wait_for->kind], replicas, st->wait_replicas, st->wait_timeout_ms,
+                  held);
+    return WXS_ESTORE;
+}
+
+/* With Sentinel, READONLY (a demoted primary) and MASTERDOWN (a replica cut off from it) mean
+ * this is not the primary any more: drop the connection and find the primary again. */
+static void check_demoted(redis_store *st, redisAsyncContext *ac, const redisReply *r)
+{
+    if (st->sentinel == NULL || ac != st->ac || r->type != REDIS_REPLY_ERROR)
+        return;
+    if (is_error(r, "READONLY") || is_error(r, "MASTERDOWN")) {
+        wxs__warn("redis: %s:%d answers as a replica, finding the primary again", st->host,
+                  st->port);
+        drop_connection(st);
+    }
+}
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -452,17 +696,45 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             cmd_finish(c, WXS_ESTORE, NULL, 0);
         return;
     }
-    if (c->kind == CMD_AUTH || c->kind == CMD_SELECT) {
+    if (c->handshake || c->kind == CMD_ROLE) {
         on_handshake_reply(st, ac, c, r);
         return;
     }
     if (c->kind == CMD_LOGIN && is_error(r, "NOSCRIPT") && send_login(st, c, 1) == 0)
         return;
+    check_demoted(st, ac, r);
+    if (c->kind == CMD_WAIT) {
+        cmd_finish(c, wait_status(st, c, r), NULL, 0);
+        return;
+    }
     int status = reply_status(c, r);
-    if (status == 0 && c->kind == CMD_GET)
+    if (status >= 0 && c->need_wait) {
+        c->wait_status = status;
+        if (send_wait(st, c) < 0)
+            cmd_finish(c, WXS_ESTORE, NULL, 0); /* the connection went: outcome unknown */
+    } else if (status == 0 && c->kind == CMD_GET)
         cmd_finish(c, 0, r->str, r->len);
     else
         cmd_finish(c, status, NULL, 0);
+}
+
+/* Send WAIT once write has succeeded on the primary; its reply ends write. 0, or WXS_ENOMEM /
+ * WXS_ESTORE (nothing sent: write stays with the caller). */
+static int send_wait(redis_store *st, redis_cmd *write)
+{
+    char n[24], ms[24];
+    wxs__resp_arg argv[] = {RSTR("WAIT"),
+                            RBYTES(n, wxs__resp_u64(n, (unsigned long long)st->wait_replicas)),
+                            RBYTES(ms, wxs__resp_u64(ms, (unsigned long long)st->wait_timeout_ms))};
+    redis_cmd *w = cmd_new(st, CMD_WAIT, 0);
+    if (w == NULL)
+        return WXS_ENOMEM;
+    w->wait_for = write;
+    if (send_cmd(st, w, 3, argv) < 0) {
+        wxs__free(w);
+        return WXS_ESTORE;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ ops */
@@ -537,6 +809,7 @@ static int set_common(wxs__store *base, enum cmd_kind kind, const char *key, siz
     if (kind != CMD_SET_NX)
         argv[3] = argv[4], argv[4] = argv[5];
     int sent = st->ready ? send_cmd(st, c, kind == CMD_SET_NX ? 6 : 5, argv) : WXS_ESTORE;
+    c->need_wait = kind == CMD_SET && st->wait_replicas > 0;
     return op_end(st, c, sent);
 }
 
@@ -629,6 +902,7 @@ static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
     c->code_json_len = json.len;
     c->done_cb = cb;
     c->arg = arg;
+    c->need_wait = st->wait_replicas > 0;
     rc = op_end(st, c, send_login(st, c, 0));
 out:
     wxs__buf_free(&json);
@@ -653,6 +927,7 @@ static void wipe(char *s)
 static void free_store(redis_store *st)
 {
     wxs__free(st->host);
+    wxs__free(st->master_name);
     wipe(st->password);
     wxs__free(st->password);
     wxs__free(st->prefix);
@@ -687,6 +962,11 @@ static void on_defer_closed(void *arg)
     handle_gone(arg);
 }
 
+static void on_sentinel_closed(void *arg)
+{
+    handle_gone(arg);
+}
+
 /* Start closing: the connection is freed now; commands awaiting replies end with
  * WXS_ECANCELED on a later loop iteration (close() itself calls no callback); the memory is
  * released once the timers have closed and the ops that failed fast were answered. Ops issued
@@ -705,12 +985,27 @@ static void rd_close(wxs__store *base)
     uv_close((uv_handle_t *)&st->tick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->reconnect_timer, on_handle_closed);
     wxs__defer_close(&st->defer, on_defer_closed, st);
+    if (st->sentinel != NULL)
+        wxs__sentinel_close(st->sentinel, on_sentinel_closed);
+}
+
+/* The redis.sentinels list in cfg, or "" (no Sentinel). */
+static const char *sentinel_list(const wxs_config *cfg)
+{
+    return cfg->redis_sentinels != NULL ? cfg->redis_sentinels : "";
 }
 
 static int open_check(const wxs_config *cfg, const char *prefix, char *err, size_t errlen)
 {
     const char *why = NULL;
-    if (cfg->redis_host == NULL || cfg->redis_host[0] == '\0')
+    char list_why[96];
+    size_t n_sentinels = 0;
+    if (wxs__redis_addr_list_parse(sentinel_list(cfg), NULL, 0, &n_sentinels, list_why,
+                                   sizeof list_why) < 0)
+        why = "redis.sentinels is not a host:port list";
+    else if (n_sentinels > 0 && (cfg->redis_master_name == NULL || !cfg->redis_master_name[0]))
+        why = "redis.masterName is required with redis.sentinels";
+    else if (cfg->redis_host == NULL || cfg->redis_host[0] == '\0')
         why = "no host configured (redis.host)";
     else if (cfg->redis_port < 1 || cfg->redis_port > 65535)
         why = "redis.port must be 1..65535";
@@ -731,24 +1026,31 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
 {
     const char *prefix = cfg->session_prefix != NULL ? cfg->session_prefix : "";
     const char *password = cfg->redis_password != NULL ? cfg->redis_password : "";
+    int with_sentinel = sentinel_list(cfg)[0] != '\0';
     *out = NULL;
+    if (cfg->redis_cluster != NULL && cfg->redis_cluster[0] != '\0') /* store_redis_cluster.c */
+        return wxs__store_redis_cluster_ops.open(out, loop, cfg, err, errlen);
     int rc = open_check(cfg, prefix, err, errlen);
     if (rc < 0)
         return rc;
     redis_store *st = wxs__calloc(1, sizeof *st);
     if (st == NULL)
         return WXS_ENOMEM;
-    st->host = wxs__strdup(cfg->redis_host);
+    st->host = wxs__strdup(with_sentinel ? "" : cfg->redis_host);
     st->password = wxs__strdup(password);
     st->prefix = wxs__strdup(prefix);
-    if (st->host == NULL || st->password == NULL || st->prefix == NULL) {
+    st->master_name = wxs__strdup(with_sentinel ? cfg->redis_master_name : "");
+    if (st->host == NULL || st->password == NULL || st->prefix == NULL || st->master_name == NULL) {
         free_store(st);
         return WXS_ENOMEM;
     }
     st->base.ops = &wxs__store_redis_ops;
     st->loop = loop;
-    st->port = (int)cfg->redis_port;
+    st->port = with_sentinel ? 0 : (int)cfg->redis_port;
     st->db = cfg->redis_db;
+    /* WAIT: -1 (auto) is 1 with Sentinel, 0 (off) on a single Redis */
+    st->wait_replicas = cfg->redis_wait_replicas >= 0 ? cfg->redis_wait_replicas : with_sentinel;
+    st->wait_timeout_ms = cfg->redis_wait_timeout_ms > 0 ? cfg->redis_wait_timeout_ms : 500;
     st->prefix_len = strlen(prefix);
     st->timeout_ms =
         cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -765,6 +1067,20 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     (void)wxs__defer_init(&st->defer, loop); /* cannot fail on a live loop */
     uv_timer_start(&st->tick_timer, on_tick, tick, tick);
     uv_unref((uv_handle_t *)&st->tick_timer);
+    if (with_sentinel) {
+        wxs__sentinel_options so = {.sentinels = sentinel_list(cfg),
+                                    .master_name = cfg->redis_master_name,
+                                    .password = cfg->redis_sentinel_password,
+                                    .timeout_ms = st->timeout_ms,
+                                    .on_switch = on_switch,
+                                    .arg = st};
+        rc = wxs__sentinel_new(&st->sentinel, loop, &so);
+        if (rc < 0) {
+            rd_close(&st->base); /* the memory goes once the handles have closed */
+            return rc;
+        }
+        st->handles_open++;
+    }
     connect_now(st);
     *out = &st->base;
     return 0;

@@ -10,6 +10,7 @@ pkgs=(build-essential cmake pkg-config libuv1-dev node-llhttp libhiredis-dev
 if [ "${1:-}" = "--test" ]; then
   pkgs+=(redis-server redis-tools sqlite3 chromium fonts-wqy-microhei clang libclang-rt-14-dev)
   pkgs+=(clang-format)   # .ci/run checks the C formatting
+  pkgs+=(redis-sentinel)  # tests/integration/test_sentinel.py: a Sentinel-managed pair
   pkgs+=(nginx openssl)  # tests/integration/test_nginx.py: deploy/nginx/wxsession.conf
   pkgs+=(systemd)        # tests/integration/test_systemd.py: systemd-analyze verify
   pkgs+=(prometheus)     # tests/integration/test_metrics.py: promtool check metrics

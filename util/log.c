@@ -155,6 +155,21 @@ void wxs_log(wxs_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+int wxs__log_limit_take(wxs__log_limit *l, unsigned *held)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    if (ms < l->next_ms) {
+        l->held++;
+        return 0;
+    }
+    *held = l->held;
+    l->held = 0;
+    l->next_ms = ms + 1000;
+    return 1;
+}
+
 void wxs__log_tag(const char *s, size_t len, char out[9])
 {
     char hex[65];

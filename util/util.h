@@ -50,6 +50,15 @@ void wxs__log(wxs_log_level level, const char *fmt, ...) __attribute__((format(p
 #define wxs__info(...) wxs__log(WXS_LOG_INFO, __VA_ARGS__)
 #define wxs__warn(...) wxs__log(WXS_LOG_WARN, __VA_ARGS__)
 #define wxs__error(...) wxs__log(WXS_LOG_ERROR, __VA_ARGS__)
+/** One per log site of a repeated failure (a store down fails every op): at most one line a
+ *  second. Zero-initialised; owned by one thread. */
+typedef struct wxs__log_limit {
+    uint64_t next_ms; /* monotonic ms before which lines are held back */
+    unsigned held;    /* lines held back since the last one written */
+} wxs__log_limit;
+/** 1 when a line may be written now (then *held is how many were held back before it, to say
+ *  in the line), else 0 and the line is counted as held back. */
+int wxs__log_limit_take(wxs__log_limit *l, unsigned *held);
 /** A short, non-reversible tag for a code or token, safe to log: first 8 hex of sha256. */
 void wxs__log_tag(const char *s, size_t len, char out[9]);
 
