@@ -7,123 +7,20 @@ what WAIT (redis.waitReplicas) does: a write no replica has is failed (503), and
 a login's latency. The figures measured are printed, not asserted (durations flake).
 """
 import json
-import os
 import random
-import shutil
 import signal
-import socket
 import statistics
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import (Process, Server, Simulator, free_port, login_headers, require_program,
-                     wait_port, wait_until)
+from harness import Server, Simulator, login_headers, require_program, wait_until
+from redis_ha import HANG_GUARD, MASTER, RedisNode, Resp, SentinelPair, call
 
-MASTER = "mymaster"
 PREFIX = "weapp-session:"
-HANG_GUARD = 30.0  # seconds: a hang guard, never a timing assertion
 LOAD_THREADS = 4
 SETTLED_RUN = 40  # consecutive successes after a switch that end it
 STORE_DOWN = '{"error":{"code":"ERR_STORE_UNAVAILABLE","message":"session store unavailable"}}'
-
-
-class RespError(Exception):
-    pass
-
-
-class Resp:
-    """A minimal RESP client (no dependency beyond the standard library)."""
-
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.file = self.sock.makefile("rb")
-
-    def send(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def read(self):
-        line = self.file.readline()
-        if not line:
-            raise ConnectionError("connection closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            return RespError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.file.read(n + 2)[:-2]
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ValueError(f"bad RESP line {line!r}")
-
-    def call(self, *args):
-        self.send(*args)
-        reply = self.read()
-        if isinstance(reply, RespError):
-            raise reply
-        return reply
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-def call(port, *args):
-    conn = Resp(port)
-    try:
-        return conn.call(*args)
-    finally:
-        conn.close()
-
-
-class RedisNode(Process):
-    """redis-server, no persistence, full syncs without delay; a replica of replicaof if set.
-    As a primary it refuses writes while no replica is connected (min-replicas-to-write 1,
-    docs/redis-ha.md): such a write fails at once instead of waiting for WAIT's timeout."""
-
-    def __init__(self, port=None, replicaof=None):
-        self.port = port or free_port()
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--repl-diskless-sync-delay", "0",
-                "--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"]
-        if replicaof:
-            argv += ["--replicaof", "127.0.0.1", str(replicaof)]
-        super().__init__(argv, f"redis-{self.port}")
-        wait_port(self.port, self.proc, "redis-server")
-
-
-class SentinelProc(Process):
-    """redis-sentinel watching the primary at primary_port (quorum 2, down after 1 s)."""
-
-    def __init__(self, program, primary_port):
-        self.port = free_port()
-        self.conf_dir = tempfile.mkdtemp(prefix="wxs-sentinel-conf-")
-        conf = os.path.join(self.conf_dir, "sentinel.conf")  # Sentinel rewrites it: ours alone
-        with open(conf, "w") as f:
-            f.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.conf_dir}\n"
-                    f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
-                    f"sentinel down-after-milliseconds {MASTER} 1000\n"
-                    f"sentinel failover-timeout {MASTER} 2000\n"
-                    f"sentinel parallel-syncs {MASTER} 1\n")
-        super().__init__([program, conf], f"sentinel-{self.port}")
-        wait_port(self.port, self.proc, "redis-sentinel")
-
-    def cleanup(self):
-        super().cleanup()
-        shutil.rmtree(self.conf_dir, ignore_errors=True)
 
 
 class SwitchWatcher:
@@ -261,22 +158,9 @@ class SentinelFailover(unittest.TestCase):
         self.addCleanup(self.stop_all)
         self.sim = Simulator()
         self.procs.append(self.sim)
-        self.nodes = {}
-        primary = RedisNode()
-        self.nodes[primary.port] = primary
-        replica = RedisNode(replicaof=primary.port)
-        self.nodes[replica.port] = replica
-        self.procs += [primary, replica]
-        self.sentinels = [SentinelProc(sentinel, primary.port) for _ in range(3)]
-        self.procs += self.sentinels
-        self.wait_replicated(primary.port)
-        # every Sentinel knows the replica and the two others
-        for s in self.sentinels:
-            wait_until(lambda: len(call(s.port, "SENTINEL", "sentinels", MASTER)) == 2 and
-                       len(call(s.port, "SENTINEL", "replicas", MASTER)) == 1,
-                       "the Sentinels know each other and the replica", timeout=HANG_GUARD)
-        wait_until(lambda: call(self.sentinels[0].port, "SENTINEL", "ckquorum", MASTER)
-                   .startswith("OK"), "Sentinel quorum", timeout=HANG_GUARD)
+        pair = SentinelPair(sentinel)
+        self.procs += pair.procs()
+        self.pair, self.nodes, self.sentinels = pair, pair.nodes, pair.sentinels
 
     def stop_all(self):
         """Stop what the test started, by PID; wxsessiond must exit 0 (graceful, no sanitizer
@@ -289,7 +173,7 @@ class SentinelFailover(unittest.TestCase):
 
     # ---- helpers
     def sentinel_list(self):
-        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return self.pair.sentinel_list()
 
     def start_server(self, **redis):
         cfg = {"store": "redis",
@@ -302,14 +186,10 @@ class SentinelFailover(unittest.TestCase):
         return server
 
     def primary_port(self):
-        host, port = call(self.sentinels[0].port, "SENTINEL", "get-master-addr-by-name", MASTER)
-        return int(port)
+        return self.pair.primary_port()
 
     def wait_replicated(self, primary_port):
-        """Until the primary has a connected replica (ROLE lists it)."""
-        wait_until(lambda: call(primary_port, "ROLE")[0] == b"master" and
-                   len(call(primary_port, "ROLE")[2]) >= 1,
-                   "the replica is connected", timeout=HANG_GUARD)
+        self.pair.wait_replicated(primary_port)
 
     def login(self, server, user):
         creds = self.sim.login(user)
