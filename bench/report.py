@@ -16,13 +16,23 @@ REFERENCE = {
     "node_anon": "ref_nginx", "node_code": "ref_nginx", "node_login": "ref_exchange",
     "pin_code_redis": "pin_nginx", "login_redis_lat": "ref_exchange_lat",
     "node_login_lat": "ref_exchange_lat", "login_sqlite_lat": "ref_exchange_lat",
+    # the Redis Cluster rows against the single-Redis row of the same kind, same rounds
+    "code_cluster": "code_redis", "login_cluster": "login_redis",
+    "login_cluster_wait0": "login_redis",
 }
 NODE_TWIN = {"anon": "node_anon", "code_redis": "node_code", "login_redis": "node_login",
              "login_redis_lat": "node_login_lat"}
 REF_SHORT = {"ref_nginx": "nginx", "ref_exchange": "simulator", "pin_nginx": "nginx pinned",
-             "ref_exchange_lat": "simulator"}
+             "ref_exchange_lat": "simulator", "code_redis": "single Redis",
+             "login_redis": "single Redis"}
 REF_NAME = {"ref_nginx": "nginx return 200", "ref_exchange": "simulator exchange",
-            "pin_nginx": "nginx, pinned", "ref_exchange_lat": "simulator exchange"}
+            "pin_nginx": "nginx, pinned", "ref_exchange_lat": "simulator exchange",
+            "code_redis": "code-only, single Redis", "login_redis": "login, single Redis"}
+CLUSTER_IDS = ("code_cluster", "login_cluster", "login_cluster_wait0")
+# what redis.waitReplicas (auto) does in the login rows, shown beside them when the run has
+# Redis Cluster rows
+WAIT_TAG = {"login_redis": "no WAIT (auto: 0, no replica)",
+            "login_cluster": "WAIT 1 per session write (auto: 1)"}
 # (scenario, kind, bound, label): kind ref = ratio to its reference >= bound; node = ratio to the
 # Node twin >= bound; p99 = p99 in ms <= bound.
 TARGETS = [
@@ -114,11 +124,13 @@ def results_table(r):
     lines = ["| scenario | server | req/s (median) | p50 | p99 | errors | peak RSS | reference "
              "| ratio | vs Node | target | met? |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |"]
+    tagged = any(sid in r.by_id for sid in CLUSTER_IDS)
     for s in r.list:
         sid = s["id"]
         system = SYSTEM_LABEL.get(s["system"], s["system"])
+        title = s["title"] + (f": {WAIT_TAG[sid]}" if tagged and sid in WAIT_TAG else "")
         if "failed" in s:
-            lines.append(f"| {s['title']} | {system} | failed: {s['failed'][:120]} "
+            lines.append(f"| {title} | {system} | failed: {s['failed'][:120]} "
                          "| | | | | | | | | no |")
             continue
         ref = REFERENCE.get(sid)
@@ -135,7 +147,7 @@ def results_table(r):
         if sid.startswith("ref_") or sid == "pin_nginx":
             ref_text, target = "-", "0 errors"
         lines.append(
-            f"| {s['title']} | {system} | {s['rps']:,.0f} | {s['p50_ms']:.2f} ms "
+            f"| {title} | {system} | {s['rps']:,.0f} | {s['p50_ms']:.2f} ms "
             f"| {s['p99_ms']:.2f} ms | {s['errors']} | {mib(s.get('rss_kb', 0))} | {ref_text} "
             f"| {pct(ratio) if ratio is not None else '-'} "
             f"| {f'{node:.1f}x' if node is not None else '-'} | {target} | {met} |")
@@ -240,6 +252,40 @@ def method_lines(meta):
         "redis-server.\n")
 
 
+def cluster_lines(r):
+    """The Redis Cluster rows' method and WAIT, when the run had them ("" otherwise)."""
+    if not any(sid in r.by_id for sid in CLUSTER_IDS):
+        return ""
+    c = r.refs.get("cluster", {})
+    shape = "unknown"
+    if "failed" in c:
+        shape = f"the cluster did not start ({c['failed'][:200]})"
+    elif c:
+        shape = ("none (the same primaries at the end, cluster_state ok)"
+                 if not c["failover"] and c["healthy_at_end"] else
+                 f"**yes** (primaries {c['primaries_at_start']} at the start, "
+                 f"{c['primaries_at_end']} at the end; healthy at the end: "
+                 f"{c['healthy_at_end']})")
+    return (
+        "- Redis Cluster rows: the same wxsessiond with `--redis-cluster=` three of the nodes of "
+        f"a {c.get('primaries', 3)}-primary + {c.get('primaries', 3)}-replica Redis Cluster "
+        "(Debian's redis-server, loopback, no persistence, `cluster-node-timeout "
+        f"{c.get('node_timeout_ms', '?')}`, made by `redis-cli --cluster create "
+        "--cluster-replicas 1`), started beside the single redis-server, on the same cores. "
+        "Each is in the group of the single-Redis row of its kind (code-only with code-only, "
+        "login with login), so both are measured round-robin in the same rounds, and that "
+        "row is its reference: the ratio is the cluster's rate over the single Redis's. "
+        f"Failover during the run: {shape}.\n"
+        "- WAIT: `redis.waitReplicas` is left at its default, -1 (auto), in every row. On the "
+        "cluster auto means 1: each session write of a login (the code's record, the openId's "
+        "pointer, the replaced code's delete) is acknowledged only after `WAIT 1` on its "
+        "primary, so a login waits for a replica's acknowledgement of each of its writes in "
+        "turn. On the single Redis auto means 0 (no replica): no WAIT. The row \"login (Redis "
+        "Cluster, waitReplicas 0)\" runs with `--redis-wait-replicas=0`, so the gap between "
+        "the two cluster login rows is what WAIT costs. Code-only lookups are GETs on the "
+        "key's primary, which WAIT does not touch.\n")
+
+
 def memory_section(mem):
     if mem is None:
         return ""
@@ -311,7 +357,7 @@ def report_markdown(r, mem, chart_name):
         f"Generated by `{meta['command']}` on {meta['date']} (tree `{meta['git']}`). "
         "The raw outputs stay in the git-ignored `bench/out/`.\n",
         "## Machine\n", machine_lines(meta["machine"]),
-        "## Method\n", method_lines(meta),
+        "## Method\n", method_lines(meta) + cluster_lines(r),
         f"## Targets: {met} of {total} met\n", targets, "", LOGIN_NOTE,
         "## Results\n", results_table(r), "",
         f"![req/s per scenario with reference bars]({chart_name})\n",
@@ -358,6 +404,13 @@ def chart_groups(r):
                           bar("ref_exchange", "simulator exchange"), bar("node_login")]),
         ("login, SQLite", [bar("login_sqlite", note=ratio_note("login_sqlite")),
                            bar("ref_exchange", "simulator exchange")]),
+        ("code-only, Redis Cluster (3 primaries)",
+         [bar("code_cluster", "Redis Cluster", ratio_note("code_cluster")),
+          bar("code_redis", "single Redis")]),
+        ("login, Redis Cluster (3 primaries)",
+         [bar("login_cluster", "Cluster, WAIT 1", ratio_note("login_cluster")),
+          bar("login_cluster_wait0", "Cluster, no WAIT", ratio_note("login_cluster_wait0")),
+          bar("login_redis", "single Redis")]),
         (latency_title(r), [bar("login_redis_lat", note=ratio_note("login_redis_lat")),
                             bar("ref_exchange_lat", "simulator exchange"),
                             bar("node_login_lat")]),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """run.py: the benchmark suite's one entry point (`make bench`): builds wxsessiond (Release),
-starts redis-server, the WeChat simulator, wxsessiond, nginx and the Node baseline on loopback,
-runs the wrk scenarios, stops everything by PID and writes bench/out/report.md + chart.svg.
+starts redis-server, a Redis Cluster (for the cluster rows), the WeChat simulator, wxsessiond,
+nginx and the Node baseline on loopback, runs the wrk scenarios, stops everything by PID and
+writes bench/out/report.md + chart.svg.
 
     bench/run.py                 the full suite (wrk -t1 -c64 -d10s, median of 3 runs)
     bench/run.py --quick         a short pass for development (-d3s, 1 run)
@@ -26,13 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (APP_ID, APP_SECRET, BENCH_DIR, REPO_DIR, BenchError,  # noqa: E402
                       LoginPool, Supervisor, Wrk, aggregate, free_port, install_signal_handlers,
                       log, seed_paints, wait_tcp)
+from cluster import RedisCluster  # noqa: E402
 import report  # noqa: E402
 from scenarios import Dynamic, Fixed, run_group  # noqa: E402
 
 PACKAGES = {"wrk": "wrk", "nginx": "nginx", "redis-server": "redis-server",
-            "redis-benchmark": "redis-tools", "node": "nodejs", "npm": "npm", "cmake": "cmake"}
+            "redis-benchmark": "redis-tools", "redis-cli": "redis-tools", "node": "nodejs",
+            "npm": "npm", "cmake": "cmake"}
 NODE_SRC = os.path.normpath(os.path.join(REPO_DIR, "..", "shared", "baseline-node"))
 LIST_SEED = 10000
+CLUSTER_IDS = ("code_cluster", "login_cluster", "login_cluster_wait0")
+WAIT_AUTO_CLUSTER = "waitReplicas auto = 1 on a cluster: each session write waits for a replica"
+WAIT_AUTO_SINGLE = "waitReplicas auto = 0 on a single Redis (no replica): no WAIT"
 
 # nginx `return 200` reference: same worker count as wxsessiond, SO_REUSEPORT, no access log.
 NGINX_CONF = """# written by bench/run.py
@@ -161,9 +167,9 @@ def machine_description():
 # ---- the suite
 
 class Suite:
-    """Holds the shared infrastructure (redis-server, the two simulators) and runs the scenario
-    groups; each scenario has its own server process, so each peak RSS belongs to one
-    scenario."""
+    """Holds the shared infrastructure (redis-server, the Redis Cluster when a cluster row is
+    selected, the two simulators) and runs the scenario groups; each scenario has its own server
+    process, so each peak RSS belongs to one scenario."""
 
     def __init__(self, args, out_dir, binary, node_dir):
         self.args = args
@@ -178,6 +184,7 @@ class Suite:
         self.results = []
         self.refs = {}
         self.redis_port = None
+        self.cluster = None
         self.sim_base = None
         self.logins = None
         self.run_tag = 0
@@ -193,6 +200,13 @@ class Suite:
             "--appendonly", "no", "--dir", self.data, "--daemonize", "no"])
         wait_tcp(self.redis_port, redis)
         self.redis = redis
+        if any(self.selected(sid) for sid in CLUSTER_IDS):
+            self.cluster = RedisCluster(self.sup, self.data)
+            try:
+                self.cluster.start()
+            except BenchError as e:  # the cluster rows fail with this reason; the others go on
+                log(f"Redis Cluster: {e}")
+                self.cluster.failed = str(e)
         sim, m = self.sup.start("simulator", [
             self.bin, "--simulator-only", "--port=0", f"--workers={self.args.workers}",
             f"--app-id={APP_ID}", "--simulator-quota-per-minute=1000000"],
@@ -216,8 +230,9 @@ class Suite:
         returns (proc, base URL)."""
         argv = [] if cpu is None else ["taskset", "-c", cpu]
         db = os.path.join(self.data, f"{name}.db")  # sessions (sqlite store) and paints
-        argv += [binary or self.bin, "--port=0", f"--workers={self.args.workers}", f"--app-id={APP_ID}",
-                 f"--store={store}", f"--redis-port={self.redis_port}", f"--sqlite-path={db}",
+        argv += [binary or self.bin, "--port=0", f"--workers={self.args.workers}",
+                 f"--app-id={APP_ID}", f"--store={store}", f"--redis-port={self.redis_port}",
+                 f"--sqlite-path={db}",
                  f"--wechat-api-base={sim_base or self.sim_base}",
                  "--paints-max-per-user=100000000",
                  # every login comes from 127.0.0.1: the login limiter would measure itself
@@ -331,6 +346,7 @@ class Suite:
                   null),
             Fixed(self, "code_redis", "code-only (Redis)", "wxsessiond",
                   lambda: wx("wxs-code-redis", "redis"), sess, '"openId"', user="bench-code-redis"),
+            *self.cluster_code_rows(sess),
             Fixed(self, "code_sqlite", "code-only (SQLite)", "wxsessiond",
                   lambda: wx("wxs-code-sqlite", "sqlite"), sess, '"openId"',
                   user="bench-code-sqlite"),
@@ -343,15 +359,17 @@ class Suite:
             Dynamic(self, "ref_exchange", "simulator jscode2session", "simulator",
                     sim("sim", "sim_base"), "/", "exchange", exchange_args(self.logins), 40000.0,
                     owns=False),
-            Dynamic(self, "login_redis", "login (Redis)", "wxsessiond",
-                    lambda: wx("wxs-login-redis", "redis"), sess, "login", logins(self.logins),
-                    15000.0),
+            self.noted(Dynamic(self, "login_redis", "login (Redis)", "wxsessiond",
+                               lambda: wx("wxs-login-redis", "redis"), sess, "login",
+                               logins(self.logins), 15000.0), WAIT_AUTO_SINGLE),
+            *self.cluster_login_rows(sess, logins(self.logins)),
             Dynamic(self, "login_sqlite", "login (SQLite)", "wxsessiond",
                     lambda: wx("wxs-login-sqlite", "sqlite"), sess, "login", logins(self.logins),
                     5000.0),
             Dynamic(self, "node_login", "login (Redis)", "node", node, sess, "login",
                     logins(self.logins), 3000.0),
         ])
+        self.stop_cluster()
         bound = self.latency_bound()
         run_group(self, [
             Dynamic(self, "ref_exchange_lat", f"simulator jscode2session, {lat}", "simulator",
@@ -388,6 +406,56 @@ class Suite:
                       user="bench-code-pinned", wrk_cpu="0"),
             ])
 
+    def stop_cluster(self):
+        """After the cluster rows: their cluster's shape (a failover?) for the report, then the
+        nodes stopped, so that the later groups run without them."""
+        if self.cluster is None:
+            return
+        self.refs["cluster"] = self.cluster.summary()
+        self.cluster.stop()
+
+    @staticmethod
+    def noted(scenario, note):
+        """scenario with its note (shown in the report) set; for rows built inside a list."""
+        scenario.note = note
+        return scenario
+
+    def start_on_cluster(self, name, wait_replicas=None):
+        """wxsessiond with store redis on the bench's Redis Cluster; wait_replicas: an explicit
+        --redis-wait-replicas (None: the default, auto)."""
+        if self.cluster.failed:
+            raise BenchError(f"no Redis Cluster: {self.cluster.failed}")
+        extra = [f"--redis-cluster={self.cluster.seeds()}"]
+        if wait_replicas is not None:
+            extra.append(f"--redis-wait-replicas={wait_replicas}")
+        return self.start_wxsessiond(name, "redis", extra=extra)
+
+    def cluster_code_rows(self, sess):
+        """code-only on the 3-primary Redis Cluster, in the same group (rounds) as the
+        single-Redis code-only row, its reference."""
+        if self.cluster is None:
+            return []
+        return [self.noted(
+            Fixed(self, "code_cluster", "code-only (Redis Cluster)", "wxsessiond",
+                  lambda: self.start_on_cluster("wxs-code-cluster"), sess, '"openId"',
+                  user="bench-code-cluster"),
+            "lookups are GETs on the key's primary: WAIT does not apply")]
+
+    def cluster_login_rows(self, sess, make_args):
+        """login on the Redis Cluster with the default WAIT (1 replica) and with
+        --redis-wait-replicas=0, in the same group as the single-Redis login row."""
+        if self.cluster is None:
+            return []
+        return [
+            self.noted(Dynamic(self, "login_cluster", "login (Redis Cluster)", "wxsessiond",
+                               lambda: self.start_on_cluster("wxs-login-cluster"), sess, "login",
+                               make_args, 8000.0), WAIT_AUTO_CLUSTER),
+            self.noted(Dynamic(self, "login_cluster_wait0", "login (Redis Cluster, waitReplicas 0)",
+                               "wxsessiond",
+                               lambda: self.start_on_cluster("wxs-login-cluster-wait0", 0), sess,
+                               "login", make_args, 10000.0),
+                       "--redis-wait-replicas=0: acknowledged once the primaries have the writes"),
+        ]
 
     def compare_rows(self, sess):
         """With --compare-bin: the code-only rows again on the other build, in the same group
