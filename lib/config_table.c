@@ -57,20 +57,20 @@ static int check_nonempty(const char *value, char *why, size_t whylen)
     return *value == '\0' ? reason(why, whylen, "must not be empty") : 0;
 }
 
-/* redis.sentinels: empty, or a host:port list (lib/redis_sentinel.h) */
+/* redis.sentinels: empty, or a host:port list (lib/redis_addr.h) */
 static int check_sentinels(const char *value, char *why, size_t whylen)
 {
     return wxs__redis_addr_list_parse(value, NULL, 0, NULL, why, whylen);
 }
 
-/* redis.cluster: empty, or a host:port list (lib/redis_cluster.h) */
+/* redis.cluster: empty, or a host:port list (lib/redis_addr.h); spaces alone are not "empty" */
 static int check_cluster_seeds(const char *value, char *why, size_t whylen)
 {
-    wxs__cluster_addr seeds[WXS__CLUSTER_MAX_SEEDS];
-    size_t n;
-    if (*value == '\0')
-        return 0;
-    return wxs__cluster_parse_seeds(value, seeds, WXS__CLUSTER_MAX_SEEDS, &n, why, whylen);
+    size_t n = 0;
+    int rc = wxs__redis_addr_list_parse(value, NULL, 0, &n, why, whylen);
+    if (rc == 0 && n == 0 && *value != '\0')
+        rc = reason(why, whylen, "no seed node given");
+    return rc;
 }
 
 /* clang-format off */

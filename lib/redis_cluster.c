@@ -4,6 +4,7 @@
 #include "redis_cluster.h"
 
 #include "defer.h"
+#include "list.h"
 #include "redis_uv.h"
 
 #include <hiredis/async.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* Notes (hiredis 0.14, as lib/store_redis.c): no async timeouts, so a repeating timer drops a
  * connection whose connect or oldest command is older than the timeout; a disconnect ends
@@ -23,7 +23,7 @@
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250
 #define REFRESH_MIN_MS 100 /* between two CLUSTER SLOTS of one client */
-#define MAX_NODES (WXS__CLUSTER_MAX_PRIMARIES + WXS__CLUSTER_MAX_SEEDS)
+#define MAX_NODES (WXS__CLUSTER_MAX_PRIMARIES + WXS__REDIS_ADDR_LIST_MAX) /* + the seeds */
 #define RESP_KEEP_BYTES (64 * 1024)  /* a bigger encoding buffer is released after use */
 #define MAX_COMMAND_BYTES (4u << 20) /* an encoded command (the store's values are <= 1 MiB) */
 
@@ -32,9 +32,9 @@ enum cmd_phase { PHASE_COMMAND, PHASE_WAIT };
 
 typedef struct cl_node cl_node;
 
+/* A command: in at most one list at a time (a node's pending, waiting, canceled) by link. */
 typedef struct cl_cmd {
-    struct cl_cmd *prev;
-    struct cl_cmd *next;
+    wxs__list link;
     wxs__cluster *cl;
     cl_node *node; /* where it was last sent */
     enum cmd_kind kind;
@@ -56,14 +56,9 @@ typedef struct cl_cmd {
     char bytes[]; /* the encoded command */
 } cl_cmd;
 
-typedef struct cmd_list {
-    cl_cmd *head;
-    cl_cmd *tail;
-} cmd_list;
-
 struct cl_node {
     wxs__cluster *cl;
-    wxs__cluster_addr addr;
+    wxs__redis_addr addr;
     int used;
     int seed;
     int primary; /* of the current map */
@@ -75,7 +70,7 @@ struct cl_node {
     uint64_t connect_started_ms;
     uint64_t retry_at_ms; /* next connect attempt; 0: none planned */
     unsigned backoff_ms;
-    cmd_list pending; /* sent, awaiting replies, oldest first */
+    wxs__list pending; /* sent, awaiting replies, oldest first */
 };
 
 struct wxs__cluster {
@@ -98,9 +93,9 @@ struct wxs__cluster {
     uint64_t refresh_after_ms;
     unsigned refresh_turn;
     int wait_logged;
-    cmd_list waiting;  /* held for a retry at their retry_at_ms */
-    cmd_list canceled; /* ended by close(): answered once the handles closed */
-    wxs__defer defer;  /* answers of commands that failed at once */
+    wxs__list waiting;  /* held for a retry at their retry_at_ms */
+    wxs__list canceled; /* ended by close(): answered once the handles closed */
+    wxs__defer defer;   /* answers of commands that failed at once */
     wxs__buf out;
     uv_timer_t tick; /* timeouts */
     uv_timer_t kick; /* the next planned step: reconnects, refresh, retries */
@@ -116,28 +111,10 @@ static uint64_t mono_ms(void)
     return uv_hrtime() / 1000000;
 }
 
-static void list_push(cmd_list *l, cl_cmd *c)
+/* The command whose link is l. */
+static cl_cmd *cmd_of(wxs__list *l)
 {
-    c->next = NULL;
-    c->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = c;
-    else
-        l->head = c;
-    l->tail = c;
-}
-
-static void list_unlink(cmd_list *l, cl_cmd *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        l->head = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    else
-        l->tail = c->prev;
-    c->prev = c->next = NULL;
+    return wxs__list_entry(l, cl_cmd, link);
 }
 
 static void service(wxs__cluster *cl);
@@ -284,7 +261,7 @@ static int send_on(cl_node *n, cl_cmd *c)
     c->ask_node = -1;
     c->node = n;
     c->sent_ms = mono_ms();
-    list_push(&n->pending, c);
+    wxs__list_push(&n->pending, &c->link);
     return 0;
 }
 
@@ -297,6 +274,7 @@ static cl_cmd *internal_cmd(wxs__cluster *cl, enum cmd_kind kind, int argc,
     if (wxs__resp_encode(&cl->out, argc, argv) == 0)
         c = wxs__calloc(1, sizeof *c + cl->out.len);
     if (c != NULL) {
+        wxs__list_init(&c->link);
         c->cl = cl;
         c->kind = kind;
         c->ask_node = -1;
@@ -349,13 +327,14 @@ static cl_node *node_for(wxs__cluster *cl, const char *host, int port)
         cl_node *n = &cl->nodes[i];
         if (n->used && n->addr.port == port && strcmp(n->addr.host, host) == 0)
             return n;
-        if (spare == NULL &&
-            (!n->used || (!n->seed && !n->primary && n->ac == NULL && n->pending.head == NULL)))
+        if (spare == NULL && (!n->used || (!n->seed && !n->primary && n->ac == NULL &&
+                                           wxs__list_empty(&n->pending))))
             spare = n;
     }
     if (spare != NULL) {
         memset(spare, 0, sizeof *spare);
         spare->cl = cl;
+        wxs__list_init(&spare->pending);
         spare->used = 1;
         snprintf(spare->addr.host, sizeof spare->addr.host, "%s", host);
         spare->addr.port = port;
@@ -371,7 +350,7 @@ static int apply_map(wxs__cluster *cl)
 {
     int node_index[WXS__CLUSTER_MAX_PRIMARIES];
     for (size_t i = 0; i < cl->scratch.nprimaries; i++) {
-        const wxs__cluster_addr *a = &cl->scratch.primaries[i];
+        const wxs__redis_addr *a = &cl->scratch.primaries[i];
         cl_node *n = node_for(cl, a->host, a->port);
         if (n == NULL)
             return -1;
@@ -391,7 +370,7 @@ static int apply_map(wxs__cluster *cl)
         cl_node *n = &cl->nodes[i];
         if (n->primary && n->ac == NULL && n->retry_at_ms == 0)
             connect_node(n);
-        else if (!n->primary && n->ac != NULL && n->pending.head == NULL)
+        else if (!n->primary && n->ac != NULL && wxs__list_empty(&n->pending))
             drop_node(n, 0);
     }
     if (changed)
@@ -470,7 +449,7 @@ static void dispatch(wxs__cluster *cl, cl_cmd *c)
     if (n != NULL && n->ac != NULL && !n->ready &&
         now + WXS__CLUSTER_RETRY_MS < c->attempt.deadline_ms) {
         c->retry_at_ms = now + WXS__CLUSTER_RETRY_MS;
-        list_push(&cl->waiting, c);
+        wxs__list_push(&cl->waiting, &c->link);
         schedule(cl, c->retry_at_ms);
         return;
     }
@@ -585,9 +564,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *r = reply;
     wxs__cluster_redirect to;
     (void)ac;
-    list_unlink(&c->node->pending, c);
+    wxs__list_remove(&c->link); /* from its node's pending list */
     if (r == NULL && cl->closing) {
-        list_push(&cl->canceled, c);
+        wxs__list_push(&cl->canceled, &c->link);
         return;
     }
     if (r == NULL) {
@@ -617,7 +596,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
             break;
         case WXS__CLUSTER_RETRY:
             c->retry_at_ms = mono_ms() + WXS__CLUSTER_RETRY_MS;
-            list_push(&cl->waiting, c);
+            wxs__list_push(&cl->waiting, &c->link);
             schedule(cl, c->retry_at_ms);
             break;
         case WXS__CLUSTER_FAIL:
@@ -652,33 +631,22 @@ static void service(wxs__cluster *cl)
         uint64_t again = cl->refresh_after_ms > now ? cl->refresh_after_ms : now + REFRESH_MIN_MS;
         next = again < next ? again : next;
     }
-    cmd_list due = {NULL, NULL};
-    for (cl_cmd *c = cl->waiting.head, *following; c != NULL; c = following) {
-        following = c->next;
+    wxs__list due, *l, *following;
+    wxs__list_init(&due);
+    wxs__list_each(l, following, &cl->waiting)
+    {
+        cl_cmd *c = cmd_of(l);
         if (c->retry_at_ms <= now) {
-            list_unlink(&cl->waiting, c);
-            list_push(&due, c);
+            wxs__list_remove(l);
+            wxs__list_push(&due, l);
         } else if (c->retry_at_ms < next) {
             next = c->retry_at_ms;
         }
     }
-    while (due.head != NULL) {
-        cl_cmd *c = due.head;
-        list_unlink(&due, c);
-        dispatch(cl, c);
-    }
+    while ((l = wxs__list_shift(&due)) != NULL)
+        dispatch(cl, cmd_of(l));
     if (next != UINT64_MAX)
         schedule(cl, next);
-}
-
-/* Whether n's connect has failed already (a refused connect): see lib/store_redis.c. */
-static int connect_failed(const cl_node *n)
-{
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (n->ac->c.fd < 0 || getsockopt(n->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        return 0;
-    return err != 0;
 }
 
 /* Repeating: drop connections whose connect failed or took too long, or whose oldest command
@@ -689,10 +657,11 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = mono_ms();
     for (int i = 0; i < MAX_NODES; i++) {
         cl_node *n = &cl->nodes[i];
-        const cl_cmd *oldest = n->pending.head;
         if (n->ac == NULL)
             continue;
-        if (!n->connected && (connect_failed(n) || now - n->connect_started_ms >= cl->timeout_ms)) {
+        const cl_cmd *oldest = wxs__list_empty(&n->pending) ? NULL : cmd_of(n->pending.next);
+        if (!n->connected && (wxs__redis_uv_connect_failed(n->ac) ||
+                              now - n->connect_started_ms >= cl->timeout_ms)) {
             log_down(n, "cannot connect", NULL);
             drop_node(n, 1);
         } else if (oldest != NULL && now - oldest->sent_ms >= oldest->allow_ms) {
@@ -713,6 +682,7 @@ int wxs__cluster_command(wxs__cluster *cl, unsigned slot, int flags, const char 
     int rc = wxs__resp_encode(&cl->out, argc, argv);
     cl_cmd *c = rc == 0 ? wxs__calloc(1, sizeof *c + cl->out.len) : NULL;
     if (c != NULL) {
+        wxs__list_init(&c->link);
         c->cl = cl;
         c->kind = CMD_USER;
         c->name = name;
@@ -760,11 +730,9 @@ static void handle_gone(wxs__cluster *cl)
 {
     if (--cl->handles_open > 0)
         return;
-    while (cl->canceled.head != NULL) {
-        cl_cmd *c = cl->canceled.head;
-        list_unlink(&cl->canceled, c);
-        cmd_finish(c, WXS_ECANCELED, NULL);
-    }
+    wxs__list *l;
+    while ((l = wxs__list_shift(&cl->canceled)) != NULL)
+        cmd_finish(cmd_of(l), WXS_ECANCELED, NULL);
     if (cl->closed != NULL)
         cl->closed(cl->closed_arg);
     free_cluster(cl);
@@ -789,11 +757,9 @@ void wxs__cluster_close(wxs__cluster *cl, void (*closed)(void *arg), void *arg)
     cl->closed_arg = arg;
     for (int i = 0; i < MAX_NODES; i++)
         drop_node(&cl->nodes[i], 0); /* pending replies arrive as NULL: to cl->canceled */
-    while (cl->waiting.head != NULL) {
-        cl_cmd *c = cl->waiting.head;
-        list_unlink(&cl->waiting, c);
-        list_push(&cl->canceled, c);
-    }
+    wxs__list *l;
+    while ((l = wxs__list_shift(&cl->waiting)) != NULL)
+        wxs__list_push(&cl->canceled, l);
     uv_close((uv_handle_t *)&cl->tick, on_handle_closed);
     uv_close((uv_handle_t *)&cl->kick, on_handle_closed);
     wxs__defer_close(&cl->defer, on_defer_closed, cl);
@@ -802,12 +768,15 @@ void wxs__cluster_close(wxs__cluster *cl, void (*closed)(void *arg), void *arg)
 int wxs__cluster_open(wxs__cluster **out, uv_loop_t *loop, const wxs__cluster_opts *opts, char *err,
                       size_t errlen)
 {
-    wxs__cluster_addr seeds[WXS__CLUSTER_MAX_SEEDS];
+    wxs__redis_addr seeds[WXS__REDIS_ADDR_LIST_MAX];
     size_t nseeds = 0;
     char why[128];
     *out = NULL;
-    if (wxs__cluster_parse_seeds(opts->seeds, seeds, WXS__CLUSTER_MAX_SEEDS, &nseeds, why,
-                                 sizeof why) < 0) {
+    if (wxs__redis_addr_list_parse(opts->seeds, seeds, WXS__REDIS_ADDR_LIST_MAX, &nseeds, why,
+                                   sizeof why) == 0 &&
+        nseeds == 0)
+        snprintf(why, sizeof why, "no seed node given");
+    if (nseeds == 0) { /* the list's error, or an empty list */
         snprintf(err, errlen, "redis.cluster: %s", why);
         return WXS_ECONFIG;
     }
@@ -816,6 +785,10 @@ int wxs__cluster_open(wxs__cluster **out, uv_loop_t *loop, const wxs__cluster_op
         wxs__free(cl);
         return WXS_ENOMEM;
     }
+    wxs__list_init(&cl->waiting);
+    wxs__list_init(&cl->canceled);
+    for (int i = 0; i < MAX_NODES; i++)
+        wxs__list_init(&cl->nodes[i].pending);
     cl->loop = loop;
     cl->timeout_ms = opts->timeout_ms;
     cl->wait_replicas = opts->wait_replicas;

@@ -2,13 +2,14 @@
  * with hash tags), the slot map from CLUSTER SLOTS, one connection per primary on one loop,
  * commands routed by slot with MOVED, ASK, TRYAGAIN and CLUSTERDOWN followed.
  *
- * The pure pieces (slot, seed list, map parsing, the redirection state machine;
- * lib/redis_cluster_slots.c) take bytes or a parsed reply and do no I/O, so unit tests drive
- * them without sockets; the client is lib/redis_cluster.c. */
+ * The pure pieces (slot, map parsing, the redirection state machine; lib/redis_cluster_slots.c;
+ * the seed list is parsed by lib/redis_addr.h) take bytes or a parsed reply and do no I/O, so unit
+ * tests drive them without sockets; the client is lib/redis_cluster.c. */
 #ifndef WXS_REDIS_CLUSTER_H
 #define WXS_REDIS_CLUSTER_H
 
 #include "internal.h"
+#include "redis_addr.h"
 #include "redis_resp.h"
 
 #include <stdint.h>
@@ -17,8 +18,6 @@
 struct redisReply; /* hiredis: only the client's source includes it */
 
 #define WXS__CLUSTER_SLOTS 16384
-#define WXS__CLUSTER_MAX_HOST 255 /* bytes of a node's host name or address */
-#define WXS__CLUSTER_MAX_SEEDS 16 /* entries of redis.cluster */
 #define WXS__CLUSTER_MAX_PRIMARIES 64
 #define WXS__CLUSTER_MAX_REDIRECTS 5 /* MOVED / ASK hops of one command */
 #define WXS__CLUSTER_RETRY_MS 50     /* wait before resending after TRYAGAIN / CLUSTERDOWN */
@@ -33,21 +32,9 @@ uint16_t wxs__cluster_crc16(const char *p, size_t n);
  *  those bytes are hashed; otherwise the whole key is. */
 unsigned wxs__cluster_key_slot(const char *key, size_t n);
 
-/** A node's address. */
-typedef struct wxs__cluster_addr {
-    char host[WXS__CLUSTER_MAX_HOST + 1];
-    int port;
-} wxs__cluster_addr;
-
-/** Parse a seed list "host:port,host:port" (spaces around entries allowed; an IPv6 address as
- *  "[addr]:port") into out (room for max). 0 and *n set, or -1 with a reason in why that
- *  never quotes the value. An empty list is an error here: callers check for "no cluster". */
-int wxs__cluster_parse_seeds(const char *list, wxs__cluster_addr *out, size_t max, size_t *n,
-                             char *why, size_t whylen);
-
 /** The slot map: the primaries, and for each slot the index + 1 of its primary (0: no owner). */
 typedef struct wxs__cluster_map {
-    wxs__cluster_addr primaries[WXS__CLUSTER_MAX_PRIMARIES];
+    wxs__redis_addr primaries[WXS__CLUSTER_MAX_PRIMARIES];
     size_t nprimaries;
     uint8_t owner[WXS__CLUSTER_SLOTS];
 } wxs__cluster_map;
@@ -85,7 +72,7 @@ typedef struct wxs__cluster_attempt {
  *  node that answered is meant). */
 typedef struct wxs__cluster_redirect {
     unsigned slot;
-    wxs__cluster_addr to;
+    wxs__redis_addr to;
 } wxs__cluster_redirect;
 
 /** The next step for a command given its reply r (NULL: the connection was lost) at now_ms;
@@ -114,7 +101,7 @@ typedef struct wxs__cluster_reply {
 typedef void (*wxs__cluster_cb)(void *arg, int status, const wxs__cluster_reply *r);
 
 typedef struct wxs__cluster_opts {
-    const char *seeds;        /* redis.cluster */
+    const char *seeds;        /* redis.cluster: a host:port list (lib/redis_addr.h) */
     const char *password;     /* AUTH on every connection when non-empty */
     uint64_t timeout_ms;      /* connect and command timeout, retries included */
     long long wait_replicas;  /* > 0: WXS__CLUSTER_WRITE commands wait for this many */
@@ -123,7 +110,7 @@ typedef struct wxs__cluster_opts {
 
 /** Open a client on loop and start loading the slot map from the seeds (in turn). 0 (the
  *  cluster may come up later: commands fail with WXS_ESTORE until their slot's primary is
- *  connected), WXS_ECONFIG with a reason in err (a bad seed list), WXS_ENOMEM. */
+ *  connected), WXS_ECONFIG with a reason in err (a bad or empty seed list), WXS_ENOMEM. */
 int wxs__cluster_open(wxs__cluster **out, uv_loop_t *loop, const wxs__cluster_opts *opts, char *err,
                       size_t errlen);
 

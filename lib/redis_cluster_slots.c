@@ -1,5 +1,5 @@
 /* redis_cluster_slots.c: the Redis Cluster client's pure pieces (lib/redis_cluster.h): key
- * slots, seed lists, CLUSTER SLOTS parsing and the redirection state machine; no I/O. */
+ * slots, CLUSTER SLOTS parsing and the redirection state machine; no I/O. */
 #include "redis_cluster.h"
 
 #include <hiredis/hiredis.h>
@@ -28,29 +28,10 @@ unsigned wxs__cluster_key_slot(const char *key, size_t n)
     return wxs__cluster_crc16(key, n) & (WXS__CLUSTER_SLOTS - 1);
 }
 
-static int why_is(char *why, size_t whylen, const char *text)
-{
-    if (why != NULL && whylen > 0)
-        snprintf(why, whylen, "%s", text);
-    return -1;
-}
-
-/* A decimal port 1..65535 in s[0..n). -1 for anything else. */
-static int parse_port(const char *s, size_t n)
-{
-    int port = 0;
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        port = port * 10 + (s[i] - '0');
-    }
-    return port >= 1 && port <= 65535 ? port : -1;
-}
-
-/* "host:port" or "[v6]:port" in s[0..n) into out: the port after the last ':'. */
-static int parse_addr(const char *s, size_t n, wxs__cluster_addr *out)
+/* The address of a redirection, "host:port" or "[v6]:port" in s[0..n), into out: the port
+ * after the last ':', so a bare IPv6 address (as Redis writes it) parses; the host may be empty
+ * (the node that answered). */
+static int parse_addr(const char *s, size_t n, wxs__redis_addr *out)
 {
     const char *colon = NULL;
     for (size_t i = 0; i < n; i++)
@@ -64,8 +45,8 @@ static int parse_addr(const char *s, size_t n, wxs__cluster_addr *out)
         host++;
         hlen -= 2;
     }
-    int port = parse_port(colon + 1, (size_t)(s + n - colon - 1));
-    if (port < 0 || hlen > WXS__CLUSTER_MAX_HOST)
+    int port = wxs__redis_port_parse(colon + 1, (size_t)(s + n - colon - 1));
+    if (port < 0 || hlen > WXS__REDIS_HOST_MAX)
         return -1;
     for (size_t i = 0; i < hlen; i++)
         if ((unsigned char)host[i] <= 0x20 || host[i] == 0x7f || host[i] == ',')
@@ -76,42 +57,13 @@ static int parse_addr(const char *s, size_t n, wxs__cluster_addr *out)
     return 0;
 }
 
-int wxs__cluster_parse_seeds(const char *list, wxs__cluster_addr *out, size_t max, size_t *n,
-                             char *why, size_t whylen)
-{
-    size_t count = 0;
-    const char *p = list;
-    if (*list == '\0')
-        return why_is(why, whylen, "no seed node given");
-    for (;;) {
-        const char *end = strchr(p, ',');
-        if (end == NULL)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && *a == ' ')
-            a++;
-        while (b > a && b[-1] == ' ')
-            b--;
-        if (count == max)
-            return why_is(why, whylen, "too many seed nodes (at most 16)");
-        if (a == b || parse_addr(a, (size_t)(b - a), &out[count]) < 0 || out[count].host[0] == '\0')
-            return why_is(why, whylen, "each seed node must be host:port (port 1..65535)");
-        count++;
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    *n = count;
-    return 0;
-}
-
 int wxs__cluster_map_node(wxs__cluster_map *m, const char *host, int port)
 {
     size_t hlen = strlen(host);
     for (size_t i = 0; i < m->nprimaries; i++)
         if (m->primaries[i].port == port && strcmp(m->primaries[i].host, host) == 0)
             return (int)i;
-    if (m->nprimaries == WXS__CLUSTER_MAX_PRIMARIES || hlen > WXS__CLUSTER_MAX_HOST)
+    if (m->nprimaries == WXS__CLUSTER_MAX_PRIMARIES || hlen > WXS__REDIS_HOST_MAX)
         return -1;
     memcpy(m->primaries[m->nprimaries].host, host, hlen + 1);
     m->primaries[m->nprimaries].port = port;
@@ -124,9 +76,9 @@ static int entry_primary(wxs__cluster_map *m, const redisReply *node, const char
     if (node->type != REDIS_REPLY_ARRAY || node->elements < 2 ||
         node->element[0]->type != REDIS_REPLY_STRING ||
         node->element[1]->type != REDIS_REPLY_INTEGER || node->element[1]->integer < 1 ||
-        node->element[1]->integer > 65535 || node->element[0]->len > WXS__CLUSTER_MAX_HOST)
+        node->element[1]->integer > 65535 || node->element[0]->len > WXS__REDIS_HOST_MAX)
         return -1;
-    char host[WXS__CLUSTER_MAX_HOST + 1];
+    char host[WXS__REDIS_HOST_MAX + 1];
     const redisReply *h = node->element[0];
     memcpy(host, h->str, h->len);
     host[h->len] = '\0';

@@ -5,27 +5,11 @@
 #define WXS_REDIS_SENTINEL_H
 
 #include "internal.h"
+#include "redis_addr.h"
 
 #include <uv.h>
 
 struct redisReply; /* hiredis */
-
-#define WXS__REDIS_HOST_MAX 255 /* bytes of a host name or address, without the NUL */
-#define WXS__SENTINEL_MAX 16    /* Sentinels in redis.sentinels */
-
-/** A Redis node's address. */
-typedef struct wxs__redis_addr {
-    char host[WXS__REDIS_HOST_MAX + 1];
-    int port;
-} wxs__redis_addr;
-
-/** Parse a comma-separated "host:port" list (redis.sentinels): spaces around entries are
- *  ignored; an IPv6 address is written in brackets ("[::1]:26379"). Fills out (up to cap
- *  entries) and *n. 0 (an empty list gives *n == 0), or -1 with a reason in why that never
- *  quotes the value (an empty entry, a missing or bad port, a host too long, too many). out may
- *  be NULL to check only. */
-int wxs__redis_addr_list_parse(const char *list, wxs__redis_addr *out, size_t cap, size_t *n,
-                               char *why, size_t whylen);
 
 /** The reply to SENTINEL get-master-addr-by-name: a two-element array (host, port) -> 0 and
  *  *out; a nil (the Sentinel does not know the name), an error or any other shape -> -1. */
@@ -54,7 +38,7 @@ typedef void (*wxs__sentinel_switch_cb)(void *arg, const wxs__redis_addr *primar
 
 /** Settings of a wxs__sentinel; strings are copied by wxs__sentinel_new. */
 typedef struct wxs__sentinel_options {
-    const char *sentinels;   /* the redis.sentinels list, at least one entry */
+    const char *sentinels;   /* the redis.sentinels list (lib/redis_addr.h), at least one entry */
     const char *master_name; /* non-empty */
     const char *password;    /* AUTH to each Sentinel when non-empty; never logged */
     uint64_t timeout_ms;     /* connect and reply timeout per Sentinel */

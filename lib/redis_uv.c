@@ -3,6 +3,8 @@
 
 #include "internal.h"
 
+#include <sys/socket.h>
+
 typedef struct redis_uv {
     redisAsyncContext *ac; /* NULL once hiredis has let go of the context */
     uv_poll_t poll;
@@ -140,4 +142,13 @@ int wxs__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop)
     ac->ev.delWrite = del_write;
     ac->ev.cleanup = cleanup;
     return REDIS_OK;
+}
+
+int wxs__redis_uv_connect_failed(const redisAsyncContext *ac)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (ac->c.fd < 0 || getsockopt(ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return 0;
+    return err != 0;
 }

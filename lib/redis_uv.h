@@ -15,4 +15,10 @@
  *  descriptor libuv refuses); on REDIS_ERR nothing is attached and the caller frees ac. */
 int wxs__redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
+/** 1 when ac's connect, still in progress for hiredis, has already failed on the socket (e.g.
+ *  ECONNREFUSED while Redis restarts), else 0. The adapter hands the poll error that reports it
+ *  to hiredis at once; callers check this on their timeout tick as the fallback, so a refused
+ *  connect never waits for the connect timeout. */
+int wxs__redis_uv_connect_failed(const redisAsyncContext *ac);
+
 #endif /* WXS_REDIS_UV_H */

@@ -3,6 +3,9 @@
  * redis.sentinels, the primary found through Sentinel and checked with ROLE, and session writes
  * acknowledged only once WAIT says enough replicas have them. */
 #include "defer.h"
+#include "list.h"
+#include "redis_login.h"
+#include "redis_op.h"
 #include "redis_resp.h"
 #include "redis_sentinel.h"
 #include "redis_uv.h"
@@ -12,7 +15,6 @@
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 /* Notes on hiredis 0.14.1 (Debian 12), which this file is written against:
  *  - it has no async command timeout: a repeating uv_timer checks the age of the oldest command
@@ -51,47 +53,32 @@
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
 #define DEFAULT_TIMEOUT_MS 1000
 
-/* The login write (store.h), atomically. KEYS[1] = prefix..code, KEYS[2] = prefix..openId,
- * optional KEYS[3] = prefix..remembered exchange key; ARGV = user info JSON, the code as a JSON
- * string, ttl, the bare code, the prefix, and with KEYS[3] the remembered exchange and its ttl. The
- * previous code's key is built inside the script and is not declared in KEYS: fine on a standalone
- * Redis (with or without replicas), not valid on Redis Cluster. */
-static const char login_script[] =
-    "local prev = redis.call('GET', KEYS[2])\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])\n"
-    "redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])\n"
-    "if prev then\n"
-    "  local ok, old = pcall(cjson.decode, prev)\n"
-    "  if ok and type(old) == 'string' and old ~= '' and old ~= ARGV[4] then\n"
-    "    redis.call('DEL', ARGV[5] .. old)\n"
-    "  end\n"
-    "end\n"
-    "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[7]) end\n"
-    "return 1\n";
-
+/* The key ops first, as lib/redis_op.h numbers them. */
 enum cmd_kind {
+    CMD_GET = WXS__REDIS_GET,
+    CMD_SET = WXS__REDIS_SET,
+    CMD_SET_NX = WXS__REDIS_SET_NX,
+    CMD_DEL = WXS__REDIS_DEL,
     CMD_AUTH,
     CMD_SELECT,
     CMD_ROLE,
     CMD_WAIT,
-    CMD_GET,
-    CMD_SET,
-    CMD_SET_NX,
-    CMD_DEL,
     CMD_LOGIN
 };
 
-static const char *const cmd_name[] = {"AUTH", "SELECT", "ROLE", "WAIT", "GET",
-                                       "SET",  "SET NX", "DEL",  "login"};
+static const char *const cmd_name[] = {
+    [CMD_GET] = "GET",   [CMD_SET] = "SET",   [CMD_SET_NX] = "SET NX",
+    [CMD_DEL] = "DEL",   [CMD_AUTH] = "AUTH", [CMD_SELECT] = "SELECT",
+    [CMD_ROLE] = "ROLE", [CMD_WAIT] = "WAIT", [CMD_LOGIN] = "login"};
 
 typedef struct redis_store redis_store;
 
-/* A command awaiting its reply, in the store's FIFO. A login keeps copies of its arguments in
- * bytes[] so that it can be sent again with EVAL after a NOSCRIPT reply. A write confirmed by
- * WAIT is ended by the WAIT's reply: the write's own reply only sets wait_status. */
+/* A command awaiting its reply, in the store's FIFO (pending, or canceled once closing) by link. A
+ * login keeps copies of its arguments in bytes[] so that it can be sent again with EVAL after a
+ * NOSCRIPT reply. A write confirmed by WAIT is ended by the WAIT's reply: the write's own reply
+ * only sets wait_status. */
 typedef struct redis_cmd {
-    struct redis_cmd *prev;
-    struct redis_cmd *next;
+    wxs__list link;
     redis_store *st;
     enum cmd_kind kind;
     uint64_t deadline_ms;       /* monotonic time by which its reply must have come */
@@ -108,11 +95,6 @@ typedef struct redis_cmd {
     size_t code_json_len;
     char bytes[];
 } redis_cmd;
-
-typedef struct cmd_list {
-    redis_cmd *head;
-    redis_cmd *tail;
-} cmd_list;
 
 struct redis_store {
     wxs__store base;
@@ -141,9 +123,9 @@ struct redis_store {
     int handshake_logged;  /* an AUTH / SELECT failure was logged since the last success */
     uint64_t connect_started_ms;
     unsigned backoff_ms;
-    cmd_list pending;  /* written, awaiting a reply, oldest first */
-    cmd_list canceled; /* ended by close(); their callbacks run once the handles closed */
-    wxs__defer defer;  /* answers of ops that failed fast */
+    wxs__list pending;  /* written, awaiting a reply, oldest first */
+    wxs__list canceled; /* ended by close(); their callbacks run once the handles closed */
+    wxs__defer defer;   /* answers of ops that failed fast */
     uv_timer_t tick_timer;
     uv_timer_t reconnect_timer;
     int handles_open;
@@ -157,28 +139,10 @@ static uint64_t mono_ms(void)
 
 /* ------------------------------------------------------------ command lists */
 
-static void list_push(cmd_list *l, redis_cmd *c)
+/* The command whose link is l. */
+static redis_cmd *cmd_of(wxs__list *l)
 {
-    c->next = NULL;
-    c->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = c;
-    else
-        l->head = c;
-    l->tail = c;
-}
-
-static void list_unlink(cmd_list *l, redis_cmd *c)
-{
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        l->head = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    else
-        l->tail = c->prev;
-    c->prev = c->next = NULL;
+    return wxs__list_entry(l, redis_cmd, link);
 }
 
 static redis_cmd *cmd_new(redis_store *st, enum cmd_kind kind, size_t extra)
@@ -186,6 +150,7 @@ static redis_cmd *cmd_new(redis_store *st, enum cmd_kind kind, size_t extra)
     redis_cmd *c = wxs__calloc(1, sizeof *c + extra);
     if (c == NULL)
         return NULL;
+    wxs__list_init(&c->link);
     c->st = st;
     c->kind = kind;
     return c;
@@ -335,10 +300,10 @@ static int send_cmd(redis_store *st, redis_cmd *c, int argc, const wxs__resp_arg
     uint64_t deadline = mono_ms() + st->timeout_ms;
     if (c->kind == CMD_WAIT)
         deadline += (uint64_t)st->wait_timeout_ms;
-    if (st->pending.tail != NULL && st->pending.tail->deadline_ms > deadline)
-        deadline = st->pending.tail->deadline_ms;
+    if (!wxs__list_empty(&st->pending) && cmd_of(st->pending.prev)->deadline_ms > deadline)
+        deadline = cmd_of(st->pending.prev)->deadline_ms;
     c->deadline_ms = deadline;
-    list_push(&st->pending, c);
+    wxs__list_push(&st->pending, &c->link);
     return 0;
 }
 
@@ -520,20 +485,6 @@ static void on_switch(void *arg, const wxs__redis_addr *primary)
     st->direct = set_primary(st, primary, "Sentinel announced") == 0;
 }
 
-/* Whether the connect in progress has failed (e.g. ECONNREFUSED while Redis restarts). The loop
- * adapter (redis_uv.c) hands the poll error that reports it to hiredis at once; this check on
- * the tick is the fallback, so a refused connect never waits for the connect timeout. */
-static int connect_failed(const redis_store *st)
-{
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (st->ac->c.fd < 0)
-        return 0;
-    if (getsockopt(st->ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        return 0;
-    return err != 0;
-}
-
 /* Repeating timer: drop a connection whose connect failed, or whose connect or oldest command
  * is older than the timeout (a hung or stopped Redis); the reconnect follows. */
 static void on_tick(uv_timer_t *t)
@@ -542,13 +493,13 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = mono_ms();
     if (st->ac == NULL)
         return;
-    if (!st->connected && connect_failed(st)) {
+    if (!st->connected && wxs__redis_uv_connect_failed(st->ac)) {
         log_down(st, "cannot connect", NULL);
         drop_connection(st);
     } else if (!st->connected && now - st->connect_started_ms >= st->timeout_ms) {
         log_down(st, "connect timed out", NULL);
         drop_connection(st);
-    } else if (st->pending.head != NULL && now >= st->pending.head->deadline_ms) {
+    } else if (!wxs__list_empty(&st->pending) && now >= cmd_of(st->pending.next)->deadline_ms) {
         log_down(st, "no reply within the timeout, reconnecting", NULL);
         drop_connection(st);
     }
@@ -614,34 +565,15 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
                       cmd_name[c->kind], code, held);
         return WXS_ESTORE;
     }
-    switch (c->kind) {
-    case CMD_GET:
-        if (r->type == REDIS_REPLY_STRING)
-            return 0;
-        if (r->type == REDIS_REPLY_NIL)
-            return WXS_ENOTFOUND;
-        break;
-    case CMD_SET:
-        if (r->type == REDIS_REPLY_STATUS)
-            return 0;
-        break;
-    case CMD_SET_NX:
-        if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL)
-            return r->type == REDIS_REPLY_STATUS;
-        break;
-    case CMD_DEL:
-        if (r->type == REDIS_REPLY_INTEGER)
-            return (int)r->integer;
-        break;
-    case CMD_LOGIN:
+    int status = WXS_ESTORE;
+    if (c->kind == CMD_LOGIN)
         return 0;
-    case CMD_WAIT:
-        if (r->type == REDIS_REPLY_INTEGER)
-            return r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
-        break;
-    default:
-        break;
-    }
+    if (c->kind == CMD_WAIT && r->type == REDIS_REPLY_INTEGER)
+        return r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
+    if (c->kind <= CMD_DEL)
+        status = wxs__redis_op_status((wxs__redis_op)c->kind, r->type, r->integer);
+    if (status != WXS_ESTORE)
+        return status;
     wxs__warn("redis: %s: unexpected reply type %d", cmd_name[c->kind], r->type);
     return WXS_ESTORE;
 }
@@ -686,12 +618,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redis_cmd *c = privdata;
     redis_store *st = c->st;
     const redisReply *r = reply;
-    list_unlink(&st->pending, c);
+    wxs__list_remove(&c->link); /* from st->pending */
     if (r == NULL) {
         if (ac == st->ac)
             st->ready = 0; /* hiredis is tearing this connection down */
         if (st->closing)
-            list_push(&st->canceled, c);
+            wxs__list_push(&st->canceled, &c->link);
         else
             cmd_finish(c, WXS_ESTORE, NULL, 0);
         return;
@@ -833,42 +765,12 @@ static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_don
 /* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
 static int send_login(redis_store *st, redis_cmd *c, int with_body)
 {
-    const wxs__login *l = &c->login;
-    int remember = l->remember.key != NULL;
-    char ttl[24], remember_ttl[24];
-    wxs__resp_arg argv[] = {
-        with_body ? RSTR("EVAL") : RSTR("EVALSHA"),
-        with_body ? RSTR(login_script) : RSTR(st->script_sha),
-        remember ? RSTR("3") : RSTR("2"),
-        RKEY(st, l->code, l->code_len),
-        RKEY(st, l->openid, l->openid_len),
-        RKEY(st, l->remember.key, l->remember.key_len), /* dropped below when none */
-        RBYTES(l->user_json, l->user_len),
-        RBYTES(c->code_json, c->code_json_len),
-        RBYTES(ttl, wxs__resp_u64(ttl, (unsigned long long)l->ttl_s)),
-        RBYTES(l->code, l->code_len),
-        RBYTES(st->prefix, st->prefix_len),
-        RBYTES(l->remember.value, l->remember.value_len),
-        RBYTES(remember_ttl, wxs__resp_u64(remember_ttl, (unsigned long long)l->remember.ttl_s)),
-    };
-    int argc = (int)(sizeof argv / sizeof argv[0]);
+    wxs__redis_login_cmd cmd;
     if (!st->ready)
         return WXS_ESTORE;
-    if (!remember) { /* no KEYS[3], ARGV[6], ARGV[7] */
-        memmove(&argv[5], &argv[6], 5 * sizeof argv[0]);
-        argc -= 3;
-    }
-    return send_cmd(st, c, argc, argv);
-}
-
-/* Copy n bytes to *w and advance it; returns where the copy starts. */
-static const char *put(char **w, const char *p, size_t n)
-{
-    char *start = *w;
-    if (n > 0)
-        memcpy(start, p, n);
-    *w = start + n;
-    return start;
+    wxs__redis_login_cmd_init(&cmd, &c->login, c->code_json, c->code_json_len, st->prefix,
+                              st->prefix_len, st->script_sha, with_body);
+    return send_cmd(st, c, cmd.argc, cmd.argv);
 }
 
 static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
@@ -876,29 +778,16 @@ static int rd_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
     redis_store *st = (redis_store *)base;
     redis_cmd *c = NULL;
     wxs__buf json;
-    char *w;
     int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_login(lw);
     if (rc < 0)
         return rc;
     wxs__buf_init(&json, 6 * WXS__STORE_MAX_LOGIN_ID + 2);
     rc = wxs__store_code_json(&json, lw->code, lw->code_len);
-    const wxs__remember *rem = &lw->remember;
-    size_t extra = rem->key != NULL ? rem->key_len + rem->value_len : 0;
     if (rc == 0)
-        c = op_begin(st, CMD_LOGIN, lw->code_len + lw->openid_len + lw->user_len + json.len + extra,
-                     &rc);
+        c = op_begin(st, CMD_LOGIN, wxs__redis_login_size(lw, json.len), &rc);
     if (c == NULL)
         goto out;
-    w = c->bytes;
-    c->login = *lw;
-    c->login.code = put(&w, lw->code, lw->code_len);
-    c->login.openid = put(&w, lw->openid, lw->openid_len);
-    c->login.user_json = put(&w, lw->user_json, lw->user_len);
-    if (rem->key != NULL) {
-        c->login.remember.key = put(&w, rem->key, rem->key_len);
-        c->login.remember.value = put(&w, rem->value, rem->value_len);
-    }
-    c->code_json = put(&w, json.data, json.len);
+    c->code_json = wxs__redis_login_copy(&c->login, c->bytes, lw, json.data, json.len);
     c->code_json_len = json.len;
     c->done_cb = cb;
     c->arg = arg;
@@ -941,14 +830,10 @@ static void handle_gone(redis_store *st)
 {
     if (--st->handles_open > 0)
         return;
-    cmd_list *lists[] = {&st->canceled, &st->pending};
-    for (int i = 0; i < 2; i++) {
-        while (lists[i]->head != NULL) {
-            redis_cmd *c = lists[i]->head;
-            list_unlink(lists[i], c);
-            cmd_finish(c, WXS_ECANCELED, NULL, 0);
-        }
-    }
+    wxs__list *lists[] = {&st->canceled, &st->pending}, *l;
+    for (int i = 0; i < 2; i++)
+        while ((l = wxs__list_shift(lists[i])) != NULL)
+            cmd_finish(cmd_of(l), WXS_ECANCELED, NULL, 0);
     free_store(st);
 }
 
@@ -1036,6 +921,8 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     redis_store *st = wxs__calloc(1, sizeof *st);
     if (st == NULL)
         return WXS_ENOMEM;
+    wxs__list_init(&st->pending);
+    wxs__list_init(&st->canceled);
     st->host = wxs__strdup(with_sentinel ? "" : cfg->redis_host);
     st->password = wxs__strdup(password);
     st->prefix = wxs__strdup(prefix);
@@ -1056,7 +943,7 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
         cfg->redis_timeout_ms > 0 ? (uint64_t)cfg->redis_timeout_ms : DEFAULT_TIMEOUT_MS;
     st->backoff_ms = RECONNECT_MIN_MS;
     wxs__buf_init(&st->out, 2 * WXS__STORE_MAX_VALUE + 64 * 1024);
-    wxs__sha1_hex(login_script, strlen(login_script), "", 0, st->script_sha);
+    wxs__redis_login_sha(st->script_sha);
     uint64_t tick = st->timeout_ms / 4;
     tick = tick < 10 ? 10 : tick > 250 ? 250 : tick;
     uv_timer_init(loop, &st->tick_timer);

@@ -2,6 +2,7 @@
  * store's ops routed by key slot (lib/redis_cluster.h), and the login as ordered single-key
  * writes, since its keys live in different slots and cannot be one script. */
 #include "redis_cluster.h"
+#include "redis_op.h"
 #include "store.h"
 
 #include <hiredis/read.h> /* REDIS_REPLY_* */
@@ -37,7 +38,7 @@ typedef struct cluster_store {
 
 /* One get / set / del op awaiting its reply. */
 typedef struct key_op {
-    enum { OP_GET, OP_SET, OP_SET_NX, OP_DEL } kind;
+    wxs__redis_op kind;
     wxs__store_get_cb get_cb;
     wxs__store_done_cb done_cb;
     void *arg;
@@ -54,36 +55,14 @@ static unsigned key_slot(const cluster_store *st, const char *key, size_t klen)
     return wxs__cluster_key_slot(full, st->prefix_len + klen);
 }
 
-/* The status of a get / set / del from its reply (store.h's statuses). */
-static int key_status(const key_op *op, const wxs__cluster_reply *r)
-{
-    switch (op->kind) {
-    case OP_GET:
-        if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL)
-            return r->type == REDIS_REPLY_STRING ? 0 : WXS_ENOTFOUND;
-        break;
-    case OP_SET:
-        if (r->type == REDIS_REPLY_STATUS)
-            return 0;
-        break;
-    case OP_SET_NX:
-        if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL)
-            return r->type == REDIS_REPLY_STATUS;
-        break;
-    case OP_DEL:
-        if (r->type == REDIS_REPLY_INTEGER)
-            return (int)r->integer;
-        break;
-    }
-    wxs__warn("redis cluster: unexpected reply type %d", r->type);
-    return WXS_ESTORE;
-}
-
 static void key_op_done(void *arg, int status, const wxs__cluster_reply *r)
 {
     key_op *op = arg;
-    if (status == 0)
-        status = key_status(op, r);
+    if (status == 0) {
+        status = wxs__redis_op_status(op->kind, r->type, r->integer);
+        if (status == WXS_ESTORE)
+            wxs__warn("redis cluster: unexpected reply type %d", r->type);
+    }
     if (op->get_cb != NULL)
         op->get_cb(op->arg, status, status == 0 ? r->str : NULL, status == 0 ? r->len : 0);
     else
@@ -104,7 +83,8 @@ static int key_op_send(cluster_store *st, key_op *op, const char *key, size_t kl
     return rc;
 }
 
-static key_op *key_op_new(int kind, wxs__store_get_cb get_cb, wxs__store_done_cb done_cb, void *arg)
+static key_op *key_op_new(wxs__redis_op kind, wxs__store_get_cb get_cb, wxs__store_done_cb done_cb,
+                          void *arg)
 {
     key_op *op = wxs__calloc(1, sizeof *op);
     if (op != NULL) {
@@ -116,15 +96,23 @@ static key_op *key_op_new(int kind, wxs__store_get_cb get_cb, wxs__store_done_cb
     return op;
 }
 
-static int rc_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb, void *arg)
+/* GET or DEL of one key: the callback is get_cb (GET) or done_cb (DEL). */
+static int key_cmd(wxs__store *base, wxs__redis_op kind, const char *key, size_t klen,
+                   wxs__store_get_cb get_cb, wxs__store_done_cb done_cb, void *arg)
 {
     cluster_store *st = (cluster_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
-    key_op *op = rc == 0 ? key_op_new(OP_GET, cb, NULL, arg) : NULL;
+    const char *name = kind == WXS__REDIS_GET ? "GET" : "DEL";
+    int rc = get_cb == NULL && done_cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
+    key_op *op = rc == 0 ? key_op_new(kind, get_cb, done_cb, arg) : NULL;
     if (rc < 0 || op == NULL)
         return rc < 0 ? rc : WXS_ENOMEM;
-    wxs__resp_arg argv[] = {RSTR("GET"), RKEY(st, key, klen)};
-    return key_op_send(st, op, key, klen, 0, "GET", 2, argv);
+    wxs__resp_arg argv[] = {RSTR(name), RKEY(st, key, klen)};
+    return key_op_send(st, op, key, klen, 0, name, 2, argv);
+}
+
+static int rc_get(wxs__store *base, const char *key, size_t klen, wxs__store_get_cb cb, void *arg)
+{
+    return key_cmd(base, WXS__REDIS_GET, key, klen, cb, NULL, arg);
 }
 
 static int set_common(wxs__store *base, int nx, const char *key, size_t klen, const char *val,
@@ -134,7 +122,8 @@ static int set_common(wxs__store *base, int nx, const char *key, size_t klen, co
     int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
     if (rc == 0)
         rc = wxs__store_check_value(val, vlen, ttl_s);
-    key_op *op = rc == 0 ? key_op_new(nx ? OP_SET_NX : OP_SET, NULL, cb, arg) : NULL;
+    key_op *op =
+        rc == 0 ? key_op_new(nx ? WXS__REDIS_SET_NX : WXS__REDIS_SET, NULL, cb, arg) : NULL;
     if (rc < 0 || op == NULL)
         return rc < 0 ? rc : WXS_ENOMEM;
     char ttl[24];
@@ -162,13 +151,7 @@ static int rc_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
 
 static int rc_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
-    cluster_store *st = (cluster_store *)base;
-    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
-    key_op *op = rc == 0 ? key_op_new(OP_DEL, NULL, cb, arg) : NULL;
-    if (rc < 0 || op == NULL)
-        return rc < 0 ? rc : WXS_ENOMEM;
-    wxs__resp_arg argv[] = {RSTR("DEL"), RKEY(st, key, klen)};
-    return key_op_send(st, op, key, klen, 0, "DEL", 2, argv);
+    return key_cmd(base, WXS__REDIS_DEL, key, klen, NULL, cb, arg);
 }
 
 /* ------------------------------------------------------------ the login */
@@ -213,13 +196,9 @@ static void login_end_one(login_op *op, int status)
     wxs__free(op);
 }
 
-static void remembered(void *arg, int status, const wxs__cluster_reply *r)
-{
-    (void)r;
-    login_end_one(arg, status);
-}
-
-static void previous_deleted(void *arg, int status, const wxs__cluster_reply *r)
+/* A step whose reply says nothing more than its status (the remembered exchange's SET, step 3's
+ * DEL) ended. */
+static void step_ended(void *arg, int status, const wxs__cluster_reply *r)
 {
     (void)r;
     login_end_one(arg, status);
@@ -238,7 +217,7 @@ static void pointer_swapped(void *arg, int status, const wxs__cluster_reply *r)
         wxs__store_code_parse(r->str, r->len, prev, sizeof prev, &prev_len) == 0 && prev_len > 0 &&
         (prev_len != op->lw.code_len || memcmp(prev, op->lw.code, prev_len) != 0)) {
         wxs__resp_arg argv[] = {RSTR("DEL"), RKEY(op->st, prev, prev_len)};
-        (void)login_send(op, prev, prev_len, "login DEL", 2, argv, previous_deleted);
+        (void)login_send(op, prev, prev_len, "login DEL", 2, argv, step_ended);
     }
     login_end_one(op, status);
 }
@@ -262,36 +241,14 @@ static void record_written(void *arg, int status, const wxs__cluster_reply *r)
     login_end_one(op, status);
 }
 
-/* Copy n bytes to *w and advance it; returns where the copy starts. */
-static const char *put(char **w, const char *p, size_t n)
-{
-    char *start = *w;
-    if (n > 0)
-        memcpy(start, p, n);
-    *w = start + n;
-    return start;
-}
-
 /* A login op holding copies of lw's bytes and of the code as a JSON string. */
 static login_op *login_op_new(cluster_store *st, const wxs__login *lw, const wxs__buf *json)
 {
-    const wxs__remember *rem = &lw->remember;
-    size_t extra = rem->key != NULL ? rem->key_len + rem->value_len : 0;
-    login_op *op = wxs__calloc(1, sizeof *op + lw->code_len + lw->openid_len + lw->user_len +
-                                      json->len + extra);
+    login_op *op = wxs__calloc(1, sizeof *op + wxs__redis_login_size(lw, json->len));
     if (op == NULL)
         return NULL;
-    char *w = op->bytes;
     op->st = st;
-    op->lw = *lw;
-    op->lw.code = put(&w, lw->code, lw->code_len);
-    op->lw.openid = put(&w, lw->openid, lw->openid_len);
-    op->lw.user_json = put(&w, lw->user_json, lw->user_len);
-    if (rem->key != NULL) {
-        op->lw.remember.key = put(&w, rem->key, rem->key_len);
-        op->lw.remember.value = put(&w, rem->value, rem->value_len);
-    }
-    op->code_json = put(&w, json->data, json->len);
+    op->code_json = wxs__redis_login_copy(&op->lw, op->bytes, lw, json->data, json->len);
     op->code_json_len = json->len;
     return op;
 }
@@ -332,7 +289,7 @@ static int rc_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
         wxs__resp_arg remember[] = {
             RSTR("SET"), RKEY(st, m->key, m->key_len), RBYTES(m->value, m->value_len), RSTR("EX"),
             RBYTES(remember_ttl, wxs__resp_u64(remember_ttl, (unsigned long long)m->ttl_s))};
-        (void)login_send(op, m->key, m->key_len, "login SET exchange", 5, remember, remembered);
+        (void)login_send(op, m->key, m->key_len, "login SET exchange", 5, remember, step_ended);
     }
     op->in_flight--; /* commands are in flight: their callbacks come later, never now */
 out:

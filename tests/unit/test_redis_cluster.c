@@ -1,6 +1,7 @@
 /* test_redis_cluster.c: the Redis Cluster client's pure pieces (lib/redis_cluster.h): key slots
- * against the spec's vectors, seed lists, CLUSTER SLOTS parsing and the redirection state
- * machine, on replies parsed from RESP text by hiredis's reader (no sockets). */
+ * against the spec's vectors, the seed list's own rule, CLUSTER SLOTS parsing and the redirection
+ * state machine, on replies parsed from RESP text by hiredis's reader (no sockets). The
+ * host:port list itself: tests/unit/test_redis_addr.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,21 +11,10 @@
 
 #include "redis_cluster.h"
 
-#include <hiredis/hiredis.h>
-#include <string.h>
+#include "redis_reply.h"
 
-/* The reply hiredis reads from RESP text; the caller frees it (freeReplyObject). */
-static redisReply *reply_of(const char *resp)
-{
-    redisReader *rd = redisReaderCreate();
-    void *reply = NULL;
-    assert_non_null(rd);
-    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
-    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
-    assert_non_null(reply);
-    redisReaderFree(rd);
-    return reply;
-}
+#include <stdio.h>
+#include <string.h>
 
 static unsigned slot_of(const char *key)
 {
@@ -78,39 +68,25 @@ static void test_hash_tags(void **state)
 
 /* ------------------------------------------------------------ seed lists */
 
-static void test_seed_lists(void **state)
+/* A cluster needs a seed: an empty list (or spaces) is refused at open, before any I/O; so is a
+ * list that does not parse (the reason is the list parser's). */
+static void test_seed_list_required(void **state)
 {
     (void)state;
-    wxs__cluster_addr a[WXS__CLUSTER_MAX_SEEDS];
-    size_t n = 0;
-    char why[128];
-    assert_int_equal(wxs__cluster_parse_seeds("127.0.0.1:7000, redis-b:7001 ,[::1]:7002", a,
-                                              WXS__CLUSTER_MAX_SEEDS, &n, why, sizeof why),
-                     0);
-    assert_int_equal(n, 3);
-    assert_string_equal(a[0].host, "127.0.0.1");
-    assert_int_equal(a[0].port, 7000);
-    assert_string_equal(a[1].host, "redis-b");
-    assert_int_equal(a[1].port, 7001);
-    assert_string_equal(a[2].host, "::1");
-    assert_int_equal(a[2].port, 7002);
-
-    static const char *const bad[] = {
-        "",        "   ",   "host",     "host:", ":7000",   "h:0",
-        "h:65536", "h:70x", "a:1,,b:2", "a:1,",  "[]:7000", "a b:7000",
-    };
+    static const char *const bad[] = {"", "   ", "host", "a:1,,b:2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        why[0] = '\0';
-        assert_int_equal(
-            wxs__cluster_parse_seeds(bad[i], a, WXS__CLUSTER_MAX_SEEDS, &n, why, sizeof why), -1);
-        assert_true(why[0] != '\0');
+        wxs__cluster *cl = NULL;
+        char err[160] = "";
+        wxs__cluster_opts opts = {.seeds = bad[i], .timeout_ms = 1000};
+        assert_int_equal(wxs__cluster_open(&cl, NULL, &opts, err, sizeof err), WXS_ECONFIG);
+        assert_null(cl);
+        assert_true(strncmp(err, "redis.cluster: ", 15) == 0 && err[15] != '\0');
     }
-    char many[512] = "";
-    for (int i = 0; i <= WXS__CLUSTER_MAX_SEEDS; i++)
-        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh:%d", i ? "," : "", 7000 + i);
-    assert_int_equal(wxs__cluster_parse_seeds(many, a, WXS__CLUSTER_MAX_SEEDS, &n, why, sizeof why),
-                     -1);
-    assert_string_equal(why, "too many seed nodes (at most 16)");
+    wxs__cluster *cl = NULL;
+    char err[160] = "";
+    wxs__cluster_opts opts = {.seeds = "  ", .timeout_ms = 1000};
+    assert_int_equal(wxs__cluster_open(&cl, NULL, &opts, err, sizeof err), WXS_ECONFIG);
+    assert_string_equal(err, "redis.cluster: no seed node given");
 }
 
 /* ------------------------------------------------------------ CLUSTER SLOTS */
@@ -287,7 +263,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc16_vector),       cmocka_unit_test(test_key_slots),
-        cmocka_unit_test(test_hash_tags),          cmocka_unit_test(test_seed_lists),
+        cmocka_unit_test(test_hash_tags),          cmocka_unit_test(test_seed_list_required),
         cmocka_unit_test(test_map_parse),          cmocka_unit_test(test_map_parse_refuses),
         cmocka_unit_test(test_map_node_table),     cmocka_unit_test(test_redirections),
         cmocka_unit_test(test_redirect_loop_ends),

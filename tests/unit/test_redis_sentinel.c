@@ -1,6 +1,7 @@
-/* test_redis_sentinel.c: unit tests of the pure parts of lib/redis_sentinel.c: the redis.sentinels
- * list, the replies to SENTINEL get-master-addr-by-name and ROLE, and +switch-master messages,
- * each reply given as the RESP bytes a server sends (read with hiredis's own reader). */
+/* test_redis_sentinel.c: unit tests of the pure parts of lib/redis_sentinel.c: the replies to
+ * SENTINEL get-master-addr-by-name and ROLE, and +switch-master messages, each reply given as the
+ * RESP bytes a server sends (read with hiredis's own reader). The redis.sentinels list:
+ * tests/unit/test_redis_addr.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,100 +11,10 @@
 
 #include "redis_sentinel.h"
 
-#include <hiredis/hiredis.h>
+#include "redis_reply.h"
+
 #include <stdio.h>
 #include <string.h>
-
-/* The reply that the RESP bytes resp stand for; freed with freeReplyObject. */
-static redisReply *reply_of(const char *resp)
-{
-    redisReader *rd = redisReaderCreate();
-    void *reply = NULL;
-    assert_non_null(rd);
-    assert_int_equal(redisReaderFeed(rd, resp, strlen(resp)), REDIS_OK);
-    assert_int_equal(redisReaderGetReply(rd, &reply), REDIS_OK);
-    assert_non_null(reply);
-    redisReaderFree(rd);
-    return reply;
-}
-
-/* ---- redis.sentinels */
-
-typedef struct list_case {
-    const char *list;
-    int rc;
-    size_t n;
-    const char *host0;
-    int port0;
-    const char *host_last;
-    int port_last;
-} list_case;
-
-static void test_addr_list(void **state)
-{
-    (void)state;
-    static const list_case cases[] = {
-        {"", 0, 0, NULL, 0, NULL, 0},
-        {"   ", 0, 0, NULL, 0, NULL, 0},
-        {"127.0.0.1:26379", 0, 1, "127.0.0.1", 26379, "127.0.0.1", 26379},
-        {"a:1,b:2, c.example:65535 ", 0, 3, "a", 1, "c.example", 65535},
-        {"[::1]:26379,10.0.0.2:5000", 0, 2, "::1", 26379, "10.0.0.2", 5000},
-        {"sentinel-1:26379", 0, 1, "sentinel-1", 26379, "sentinel-1", 26379},
-        {"host", -1, 0, NULL, 0, NULL, 0},       /* no port */
-        {"host:", -1, 0, NULL, 0, NULL, 0},      /* empty port */
-        {":26379", -1, 0, NULL, 0, NULL, 0},     /* empty host */
-        {"host:0", -1, 0, NULL, 0, NULL, 0},     /* port out of range */
-        {"host:65536", -1, 0, NULL, 0, NULL, 0}, /* port out of range */
-        {"host:12a", -1, 0, NULL, 0, NULL, 0},   /* not a number */
-        {"a:1,,b:2", -1, 0, NULL, 0, NULL, 0},   /* empty entry */
-        {"a:1,", -1, 0, NULL, 0, NULL, 0},       /* trailing comma */
-        {"::1:26379", -1, 0, NULL, 0, NULL, 0},  /* IPv6 without brackets */
-        {"[::1]26379", -1, 0, NULL, 0, NULL, 0}, /* no colon after the bracket */
-        {"a b:1", -1, 0, NULL, 0, NULL, 0},      /* space inside a host */
-        {"a:1;b:2", -1, 0, NULL, 0, NULL, 0},    /* wrong separator */
-        {"a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,a:14,a:15,a:16", 0, 16, "a", 1,
-         "a", 16},
-        {"a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,a:14,a:15,a:16,a:17", -1, 0, NULL,
-         0, NULL, 0},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const list_case *t = &cases[i];
-        wxs__redis_addr addrs[WXS__SENTINEL_MAX];
-        size_t n = 99;
-        char why[96] = "";
-        int rc = wxs__redis_addr_list_parse(t->list, addrs, WXS__SENTINEL_MAX, &n, why, sizeof why);
-        print_message("case %zu: \"%s\" -> %d (%s)\n", i, t->list, rc, why);
-        assert_int_equal(rc, t->rc);
-        assert_int_equal(n, t->n);
-        if (rc < 0) {
-            assert_true(why[0] != '\0');
-            continue;
-        }
-        /* the check-only form agrees */
-        assert_int_equal(wxs__redis_addr_list_parse(t->list, NULL, 0, NULL, NULL, 0), 0);
-        if (n == 0)
-            continue;
-        assert_string_equal(addrs[0].host, t->host0);
-        assert_int_equal(addrs[0].port, t->port0);
-        assert_string_equal(addrs[n - 1].host, t->host_last);
-        assert_int_equal(addrs[n - 1].port, t->port_last);
-    }
-}
-
-static void test_addr_list_host_limit(void **state)
-{
-    (void)state;
-    char list[300];
-    wxs__redis_addr a;
-    size_t n;
-    memset(list, 'h', 255);
-    strcpy(list + 255, ":1");
-    assert_int_equal(wxs__redis_addr_list_parse(list, &a, 1, &n, NULL, 0), 0);
-    assert_int_equal(strlen(a.host), 255);
-    memset(list, 'h', 256);
-    strcpy(list + 256, ":1");
-    assert_int_equal(wxs__redis_addr_list_parse(list, &a, 1, &n, NULL, 0), -1);
-}
 
 /* ---- replies */
 
@@ -230,8 +141,8 @@ static void test_role(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_addr_list),    cmocka_unit_test(test_addr_list_host_limit),
-        cmocka_unit_test(test_parse_master), cmocka_unit_test(test_parse_switch),
+        cmocka_unit_test(test_parse_master),
+        cmocka_unit_test(test_parse_switch),
         cmocka_unit_test(test_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
