@@ -151,8 +151,8 @@ static void on_grace_over(uv_timer_t *t)
             continue;
         if (c->writes_pending > 0)
             conn_reset(c);
-        else if (c->phase == PHASE_HEADERS || c->phase == PHASE_BODY)
-            conn_close(c); /* a request still arriving after the grace period: not answered */
+        else if (c->phase != PHASE_DISPATCHED && !c->lingering)
+            conn_close(c); /* idle, or a request still arriving: not answered */
     }
 }
 
@@ -216,14 +216,17 @@ static void drop_connection(http_server *s)
     uv_close((uv_handle_t *)&s->spare, on_spare_closed);
 }
 
-/* Wait for the next request: idle_timeout_ms, or STOP_LINGER_MS while stopping (a connection
- * taken from the backlog at the stop gets that long to send its request). */
+/* Wait for the next request: idle_timeout_ms; while stopping, STOP_LINGER_MS for a kept-alive
+ * connection (a request already on its way) and the header deadline for a new one (its client
+ * connected to send one: one taken from the backlog at the stop, say), never past
+ * idle_timeout_ms; the stop's grace period bounds both. */
 static void start_idle_timer(http_conn *c)
 {
     http_server *s = c->server;
-    uint64_t ms = s->stopping && s->limits.idle_timeout_ms > STOP_LINGER_MS
-                      ? STOP_LINGER_MS
-                      : s->limits.idle_timeout_ms;
+    uint64_t ms = s->limits.idle_timeout_ms;
+    uint64_t stop_ms = c->used ? STOP_LINGER_MS : s->limits.header_timeout_ms;
+    if (s->stopping && stop_ms < ms)
+        ms = stop_ms;
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
@@ -630,6 +633,7 @@ static void conn_dispatch(http_conn *c)
     r->aborted = 0;
     r->on_abort = NULL;
     r->tag = 0;
+    c->used = 1;
     if (s->limits.request_ids)
         request_id_set(c);
     c->phase = PHASE_DISPATCHED;

@@ -110,11 +110,13 @@ int http_listen_probe(const char *host, int port);
 int http_server_port(const http_server *s);
 /** Stop accepting and answer what has come: connections still in the listener's backlog are
  *  taken and served (closing the listener would reset them); requests in flight or being
- *  received are answered, with Connection: close; idle connections get 500 ms for a request
- *  already on its way, then close. Then free everything and call done(arg) (done may be NULL)
+ *  received are answered, with Connection: close; idle kept-alive connections get 500 ms for
+ *  a request already on its way, new ones that have sent nothing yet the header deadline, then
+ *  close. Then free everything and call done(arg) (done may be NULL)
  *  on the loop thread, never from within this call. stop_grace_ms after this call, connections
  *  still writing an answer are reset (the client sees ECONNRESET, never a short answer ending
- *  in a clean EOF) and requests still arriving are closed unanswered. Call once; s is gone
+ *  in a clean EOF) and idle connections or requests still arriving are closed unanswered.
+ *  Call once; s is gone
  *  after done. */
 void http_server_stop(http_server *s, void (*done)(void *arg), void *arg);
 /** Connections currently being served by this server (not counting ones being closed after an

@@ -57,6 +57,7 @@ struct http_conn {
     unsigned written : 1;   /* lingering and the answer all written (FIN sent): timer runs */
     unsigned peer_done : 1; /* the client half-closed while its answer was being written */
     unsigned closing : 1;
+    unsigned used : 1; /* a request was dispatched on it */
 };
 
 struct http_server {
