@@ -45,7 +45,11 @@ extern "C" {
     X(CONFIG, -10, "invalid configuration")                                                        \
     X(IO, -11, "input/output error")                                                               \
     X(CANCELED, -12, "operation canceled")                                                         \
-    X(UPSTREAM, -13, "bad reply from upstream")
+    X(UPSTREAM, -13, "bad reply from upstream")                                                    \
+    X(TOKEN, -14, "token not recognised")                                                          \
+    X(EXPIRED, -15, "session expired")                                                             \
+    X(DECRYPT, -16, "decryption failed")                                                           \
+    X(WATERMARK, -17, "data not for this app (watermark)")
 
 typedef enum {
     WXS_OK = 0,
@@ -338,6 +342,87 @@ int wxs_ctx_authenticate(wxs_ctx *ctx, const wxs_auth_request *req, wxs_auth_cb 
  *  wxs_ctx_free was called (while the context is still in memory: until the loop has run the
  *  close). Cheap (no I/O, no lock); call it on the context's loop thread. */
 int wxs_ctx_store_ready(const wxs_ctx *ctx);
+
+/* --------------------------------------------------------- token sessions */
+
+/* The token protocol (docs/protocol.md): POST {routeBasePath}/login exchanges a code for an
+ * opaque token (>= 256 random bits, base64url); later requests carry "Authorization: Bearer
+ * <token>". The store keeps only the token's SHA-256 (wxs_token_hash) with the user's openId,
+ * unionId, session_key (never leaves the server), times and optional user info. A session ends
+ * after session.tokenIdleSeconds without use or session.tokenMaxSeconds after the login,
+ * whichever comes first; at most session.tokensPerUser live at once (the oldest ends first). */
+
+/** A token login. code is required; raw_data (plain JSON, not percent-encoded) with signature
+ *  are checked as the weapp-session login checks them; encrypted_data with iv (base64) are
+ *  decrypted with the new session_key and returned. Lengths 0: absent. Borrowed for the call. */
+typedef struct wxs_token_login_request {
+    const char *code;
+    size_t code_len;
+    const char *raw_data;
+    size_t raw_data_len;
+    const char *signature;
+    size_t signature_len;
+    const char *encrypted_data;
+    size_t encrypted_data_len;
+    const char *iv;
+    size_t iv_len;
+} wxs_token_login_request;
+
+/** What a token operation found. Strings are NUL-terminated and valid during the callback.
+ *  status: 0; WXS_ETOKEN (no such token: unknown, tampered, logged out), WXS_EEXPIRED (idle or
+ *  absolute lifetime passed), WXS_EEXCHANGE (WeChat refused the code: errcode, errmsg),
+ *  WXS_ESIGNATURE, WXS_EDECRYPT (the data does not decrypt with the session_key: stale key or
+ *  bad data), WXS_EWATERMARK (watermark.appid is not our appId), WXS_EPARSE / WXS_ETOOBIG (bad
+ *  input), WXS_ETIMEDOUT / WXS_EUPSTREAM / WXS_EIO (WeChat unreachable), WXS_ESTORE,
+ *  WXS_ECANCELED, WXS_ENOMEM. */
+typedef struct wxs_token_result {
+    int status;
+    const char *token;     /* login: the new token (handed to its owner only) */
+    const char *openid;    /* login, lookup, decrypt */
+    const char *unionid;   /* NULL when WeChat gave none */
+    long long expires_in;  /* seconds until the session ends if unused (login, lookup) */
+    long long expires_at;  /* unix seconds: the absolute end (lookup) */
+    const char *user_json; /* the user info object stored with the session, or NULL */
+    size_t user_len;
+    const char *plain_json; /* login with encrypted_data, decrypt: the plaintext object */
+    size_t plain_len;
+    long errcode; /* WXS_EEXCHANGE */
+    const char *errmsg;
+} wxs_token_result;
+
+typedef void (*wxs_token_cb)(void *arg, const wxs_token_result *res);
+
+/** Log in with a code (the single-flight exchange: concurrent or retried logins with one code
+ *  make one WeChat call) and create a session. Callback rule as wxs_ctx_authenticate. */
+int wxs_ctx_token_login(wxs_ctx *ctx, const wxs_token_login_request *req, wxs_token_cb cb,
+                        void *arg);
+/** The session of a token (as sent, base64url): openid, unionid, expiry, user info; renews the
+ *  idle expiry at most once per eighth of the idle time, so most lookups are one read. */
+int wxs_ctx_token_lookup(wxs_ctx *ctx, const char *token, size_t len, wxs_token_cb cb, void *arg);
+/** End the token's session, or with all != 0 every session of its user. */
+int wxs_ctx_token_logout(wxs_ctx *ctx, const char *token, size_t len, int all, wxs_token_cb cb,
+                         void *arg);
+/** Decrypt data (base64) with iv (base64) and the token's session_key; the plaintext must be a
+ *  JSON object whose watermark.appid is our appId. */
+int wxs_ctx_token_decrypt(wxs_ctx *ctx, const char *token, size_t len, const char *data,
+                          size_t data_len, const char *iv, size_t iv_len, wxs_token_cb cb,
+                          void *arg);
+
+/** The hex SHA-256 of a token, as the store keeps it (hex: 65 bytes). */
+void wxs_token_hash(const char *token, size_t len, char hex[65]);
+
+/** WeChat's encryptedData: AES-128-CBC with PKCS#7 padding, key = base64-decoded session_key
+ *  (16 bytes), iv = base64-decoded iv (16 bytes). On 0, *plain (NUL-terminated, free with the
+ *  library's allocator: wxs_free) holds the plaintext, a JSON object whose watermark.appid
+ *  equals app_id (app_id NULL: not checked). Returns WXS_EPARSE (bad base64, wrong key or iv
+ *  length), WXS_EDECRYPT (padding wrong, or the plaintext is not a JSON object: the key is not
+ *  the one the data was encrypted with), WXS_EWATERMARK, WXS_ETOOBIG (data over 64 KiB),
+ *  WXS_ENOMEM, WXS_EINVAL (a NULL argument). Pure. */
+int wxs_decrypt_data(const char *session_key_b64, size_t key_len, const char *iv_b64, size_t iv_len,
+                     const char *data_b64, size_t data_len, const char *app_id, char **plain,
+                     size_t *plain_len);
+/** Free what the library allocated for the caller (wxs_decrypt_data's plaintext). */
+void wxs_free(void *p);
 
 /* ------------------------------------------------------------- statistics */
 

@@ -421,8 +421,8 @@ static int add_member(wxs__buf *b, const char *name, const char *value)
 }
 
 /* The remembered result: "x" + {"status":..,"errcode":..,"errmsg":..,"openid":..,
- * "session_key":..}. The leading 'x' keeps it from ever reading as a user record. NULL: no
- * memory. */
+ * "session_key":..,"unionid":..}. The leading 'x' keeps it from ever reading as a user record.
+ * NULL: no memory. */
 static char *outcome_encode(const outcome *o)
 {
     wxs__buf b;
@@ -434,6 +434,8 @@ static char *outcome_encode(const outcome *o)
         rc = add_member(&b, "openid", o->openid);
     if (rc == 0)
         rc = add_member(&b, "session_key", o->session_key);
+    if (rc == 0)
+        rc = add_member(&b, "unionid", o->unionid);
     if (rc == 0)
         rc = wxs__buf_add(&b, "}", 1);
     if (rc < 0) {
@@ -456,7 +458,8 @@ static int outcome_decode(const char *val, size_t len, outcome *o)
     o->errcode = json_is_integer(errcode) ? (long)json_integer_value(errcode) : 0;
     if (set_str(&o->errmsg, json_string_value(json_object_get(root, "errmsg"))) < 0 ||
         set_str(&o->openid, json_string_value(json_object_get(root, "openid"))) < 0 ||
-        set_str(&o->session_key, json_string_value(json_object_get(root, "session_key"))) < 0)
+        set_str(&o->session_key, json_string_value(json_object_get(root, "session_key"))) < 0 ||
+        set_str(&o->unionid, json_string_value(json_object_get(root, "unionid"))) < 0)
         rc = WXS_ENOMEM;
     if (rc == 0 && o->status == 0 && (o->openid == NULL || o->session_key == NULL))
         rc = WXS_EPARSE;

@@ -19,8 +19,8 @@
 #define WXS__EXCHANGE_REMEMBER_S 300
 
 /** The outcome of an exchange, as each waiter gets it (strings borrowed for the callback):
- *    0             openid and session_key set; unionid when WeChat sent one to this exchange
- *                  (a result remembered by another request has none)
+ *    0             openid and session_key set; unionid when WeChat sent one (a token session
+ *                  keeps it, so it is remembered with the result too)
  *    WXS_EEXCHANGE WeChat's answer about the code: errcode, errmsg (remembered for the code's
  *                  life, e.g. 40029 invalid code, 40163 code already used). -1 (busy) and 45011
  *                  (quota) are not about the code: the claim is released so a retry exchanges.

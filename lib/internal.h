@@ -20,6 +20,10 @@ struct wxs_config {
     char *store;           /* "sqlite" | "redis" */
     long long session_ttl; /* seconds; config key session.ttl (alias redis.ttl), every store */
     char *session_prefix;  /* config key session.prefix (alias redis.prefix), every store */
+    /* token sessions (lib/token.c) */
+    long long token_idle_s;    /* session.tokenIdleSeconds: ends after this long unused */
+    long long token_max_s;     /* session.tokenMaxSeconds: ends this long after the login */
+    long long tokens_per_user; /* session.tokensPerUser: live sessions per user (oldest end) */
     char *sqlite_path;
     char *redis_host;
     long long redis_port;

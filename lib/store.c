@@ -1,5 +1,6 @@
-/* store.c: the registry of session store backends and what they share: the argument checks and
- * the openId entry's value (the code as a JSON string literal), written and read back. */
+/* store.c: the registry of session store backends and what they share: the argument checks (of
+ * the token ops too) and the openId entry's value (the code as a JSON string literal), written and
+ * read back. */
 #include "store.h"
 
 #include <string.h>
@@ -47,6 +48,41 @@ int wxs__store_check_login(const wxs__login *lw)
         rc = wxs__store_check_key(lw->remember.key, lw->remember.key_len);
     if (rc == 0 && lw->remember.key != NULL)
         rc = wxs__store_check_value(lw->remember.value, lw->remember.value_len, lw->remember.ttl_s);
+    return rc;
+}
+
+int wxs__store_token_hash_ok(const char *hash)
+{
+    if (hash == NULL)
+        return 0;
+    for (int i = 0; i < WXS__TOKEN_HASH_LEN; i++)
+        if (!((hash[i] >= '0' && hash[i] <= '9') || (hash[i] >= 'a' && hash[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+int wxs__store_check_token(const char *hash, const char *openid, size_t openid_len)
+{
+    if (hash != NULL && !wxs__store_token_hash_ok(hash))
+        return WXS_EINVAL;
+    return openid != NULL ? check_login_id(openid, openid_len) : 0;
+}
+
+int wxs__store_check_token_put(const wxs__token_put *tp)
+{
+    if (tp == NULL || tp->cap < 1 || tp->cap > 1000)
+        return WXS_EINVAL;
+    int rc = tp->hash != NULL && tp->openid != NULL
+                 ? wxs__store_check_token(tp->hash, tp->openid, tp->openid_len)
+                 : WXS_EINVAL;
+    if (rc == 0)
+        rc = wxs__store_check_value(tp->record, tp->record_len, tp->ttl_s);
+    if (rc == 0 && (tp->index_ttl_s <= 0 || tp->index_ttl_s > WXS__STORE_MAX_TTL_S))
+        rc = WXS_EINVAL;
+    if (rc == 0 && tp->remember.key != NULL)
+        rc = wxs__store_check_key(tp->remember.key, tp->remember.key_len);
+    if (rc == 0 && tp->remember.key != NULL)
+        rc = wxs__store_check_value(tp->remember.value, tp->remember.value_len, tp->remember.ttl_s);
     return rc;
 }
 

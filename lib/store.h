@@ -7,6 +7,12 @@
  * Redis layout stays the one of the original weapp-session:
  *   <prefix><code>   -> user info JSON object (with openId), expiring after ttl seconds
  *   <prefix><openId> -> the user's current code as a JSON string ("\"<code>\"")
+ * and the token sessions' (lib/token.c, docs/protocol.md "Token sessions"):
+ *   <prefix>token:<sha256hex of the token> -> the session record (a JSON object), expiring
+ *                                             after the idle time (never past its absolute end)
+ *   <prefix>tokens:<openId>                -> the user's index of token hashes, oldest first
+ *                                             (Redis: a sorted set scored by creation time;
+ *                                             SQLite: a JSON array of the hashes)
  *
  * Callback contract (the library's one rule, libuv's): an op that returns < 0 never calls its
  * callback; an op that returns 0 calls it exactly once on the loop thread, and never before the
@@ -20,6 +26,8 @@
 #define WXS_STORE_H
 
 #include "internal.h"
+
+#include <string.h>
 
 typedef struct wxs__store wxs__store; /* each backend defines its own struct, first member ops */
 
@@ -44,6 +52,26 @@ typedef struct wxs__login {
     long long ttl_s;
     wxs__remember remember; /* optional (key NULL: none): written in the same atomic step */
 } wxs__login;
+
+/** A token session write's arguments (wxs__store_token_put). hash is the token's SHA-256 in
+ *  lowercase hex (64 bytes); openid is NUL-free, 1 to 256 bytes. */
+typedef struct wxs__token_put {
+    const char *hash;
+    const char *openid;
+    size_t openid_len;
+    const char *record; /* the session record (JSON object) */
+    size_t record_len;
+    long long ttl_s;        /* the record's life: the idle time, never past the absolute end */
+    long long index_ttl_s;  /* the user index's life: the absolute lifetime (of this, the
+                             * newest of the user's sessions) */
+    long long created_ms;   /* unix milliseconds: the order of the index (oldest ends first) */
+    long long cap;          /* at most this many live sessions per user, this one included */
+    wxs__remember remember; /* optional (key NULL: none): written in the same step */
+} wxs__token_put;
+
+#define WXS__TOKEN_HASH_LEN 64
+#define WXS__TOKEN_KEY "token:"   /* + hash: a session record */
+#define WXS__TOKENS_KEY "tokens:" /* + openId: the user's index */
 
 typedef void (*wxs__store_get_cb)(void *arg, int status, const char *val, size_t len);
 typedef void (*wxs__store_done_cb)(void *arg, int status);
@@ -75,6 +103,28 @@ typedef struct wxs__store_ops {
      *  so one user has one live session; the code's remembered exchange (lib/exchange.h)
      *  costs no round trip of its own. The store copies what it needs before returning. */
     int (*login)(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb, void *arg);
+    /** A token session's write, atomically (Redis: one Lua script; SQLite: one transaction;
+     *  Redis Cluster: ordered single-key steps, the record first, so that a failure part way
+     *  leaves at worst a session the index does not know, which its TTL ends):
+     *    drop from <prefix>tokens:<openid> the hashes whose record is gone
+     *    SET <prefix>token:<hash> record EX ttl
+     *    add hash to <prefix>tokens:<openid> (created_ms), which then lives index_ttl_s
+     *    while the index holds more than cap hashes: DEL the oldest one's record, drop it
+     *    if remember.key: SET <prefix><remember.key> remember.value EX remember.ttl_s
+     *  Status: the number of sessions the cap ended (>= 0). */
+    int (*token_put)(wxs__store *st, const wxs__token_put *tp, wxs__store_done_cb cb, void *arg);
+    /** Renew a session: SET <prefix>token:<hash> record EX ttl only if the key exists (a
+     *  session logged out meanwhile stays out). Status 1 renewed, 0 gone. */
+    int (*token_touch)(wxs__store *st, const char *hash, const char *record, size_t record_len,
+                       long long ttl_s, wxs__store_done_cb cb, void *arg);
+    /** End one session: DEL <prefix>token:<hash> and drop hash from the user's index (Cluster:
+     *  in that order). Status 1 when a live session ended, else 0. */
+    int (*token_del)(wxs__store *st, const char *hash, const char *openid, size_t openid_len,
+                     wxs__store_done_cb cb, void *arg);
+    /** End every session of a user: DEL each record the index names, then the index. Status:
+     *  the number of live sessions ended. */
+    int (*token_del_user)(wxs__store *st, const char *openid, size_t openid_len,
+                          wxs__store_done_cb cb, void *arg);
 } wxs__store_ops;
 
 struct wxs__store {
@@ -114,6 +164,49 @@ static inline int wxs__store_login(wxs__store *st, const wxs__login *lw, wxs__st
     return st->ops->login(st, lw, cb, arg);
 }
 
+/* The token ops: a backend without them (NULL in its table) refuses them at once with
+ * WXS_ESTORE, as a store that is down. */
+
+/** Read a token session's record (get of "token:<hash>"): WXS_ENOTFOUND when it is gone. */
+static inline int wxs__store_token_get(wxs__store *st, const char *hash, wxs__store_get_cb cb,
+                                       void *arg)
+{
+    char key[sizeof WXS__TOKEN_KEY + WXS__TOKEN_HASH_LEN];
+    memcpy(key, WXS__TOKEN_KEY, sizeof WXS__TOKEN_KEY - 1);
+    memcpy(key + sizeof WXS__TOKEN_KEY - 1, hash, WXS__TOKEN_HASH_LEN);
+    return st->ops->get(st, key, sizeof key - 1, cb, arg);
+}
+
+static inline int wxs__store_token_put(wxs__store *st, const wxs__token_put *tp,
+                                       wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->token_put != NULL ? st->ops->token_put(st, tp, cb, arg) : WXS_ESTORE;
+}
+
+static inline int wxs__store_token_touch(wxs__store *st, const char *hash, const char *record,
+                                         size_t record_len, long long ttl_s, wxs__store_done_cb cb,
+                                         void *arg)
+{
+    return st->ops->token_touch != NULL
+               ? st->ops->token_touch(st, hash, record, record_len, ttl_s, cb, arg)
+               : WXS_ESTORE;
+}
+
+static inline int wxs__store_token_del(wxs__store *st, const char *hash, const char *openid,
+                                       size_t openid_len, wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->token_del != NULL ? st->ops->token_del(st, hash, openid, openid_len, cb, arg)
+                                      : WXS_ESTORE;
+}
+
+static inline int wxs__store_token_del_user(wxs__store *st, const char *openid, size_t openid_len,
+                                            wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->token_del_user != NULL
+               ? st->ops->token_del_user(st, openid, openid_len, cb, arg)
+               : WXS_ESTORE;
+}
+
 static inline int wxs__store_ready(const wxs__store *st)
 {
     return st->ops->ready(st);
@@ -146,6 +239,13 @@ int wxs__store_check_key(const char *key, size_t klen);
 int wxs__store_check_value(const char *val, size_t vlen, long long ttl_s);
 /** The checks of a login write (lw may be NULL: WXS_EINVAL). */
 int wxs__store_check_login(const wxs__login *lw);
+/** 1 when hash is 64 lowercase hex digits (a token hash), else 0. */
+int wxs__store_token_hash_ok(const char *hash);
+/** The checks of a token write (tp may be NULL: WXS_EINVAL): hash, openid, record, ttls, cap
+ *  1..1000, the remembered exchange. */
+int wxs__store_check_token_put(const wxs__token_put *tp);
+/** The checks of a token op's hash and openid, each when not NULL: WXS_EINVAL, WXS_ETOOBIG. */
+int wxs__store_check_token(const char *hash, const char *openid, size_t openid_len);
 /** Append the code as a JSON string literal (what the openId entry holds) to b. */
 int wxs__store_code_json(wxs__buf *b, const char *code, size_t code_len);
 /** Read back what wxs__store_code_json wrote (backends that read the openId entry themselves):

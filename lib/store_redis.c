@@ -8,6 +8,7 @@
 #include "redis_op.h"
 #include "redis_resp.h"
 #include "redis_sentinel.h"
+#include "redis_token.h"
 #include "redis_uv.h"
 #include "store.h"
 
@@ -38,16 +39,17 @@
  * primary again; the commands in flight on it end WXS_ESTORE (outcome unknown: never
  * acknowledged). Without redis.sentinels none of this runs.
  *
- * WAIT (redis.waitReplicas > 0; the default with Sentinel is 1): once the login write or a
- * set_ex has succeeded on the primary, WAIT <n> <redis.waitTimeoutMs> follows on the same
- * connection; the op succeeds only when WAIT reports at least n replicas, else it ends WXS_ESTORE
- * (the write may exist on the primary alone and be lost by a failover: the client is not told it
- * succeeded). WAIT is sent after the write's reply rather than pipelined with it: one more round
- * trip, but a write the primary refuses (NOREPLICAS, with min-replicas-to-write) fails at once
- * instead of blocking the connection for the WAIT's timeout. The exchange claim (set_nx_ex) and
- * del are not waited for: a lost claim costs at most a second exchange of the code, which WeChat
- * refuses (40163), never a wrong session. Redis blocks the connection during WAIT, so commands
- * pipelined behind one wait with it: their deadline counts from the WAIT's. */
+ * WAIT (redis.waitReplicas > 0; the default with Sentinel is 1): once the login write, a
+ * set_ex or a token session's write (token_put, token_touch) has succeeded on the primary, WAIT <n>
+ * <redis.waitTimeoutMs> follows on the same connection; the op succeeds only when WAIT reports at
+ * least n replicas, else it ends WXS_ESTORE (the write may exist on the primary alone and be lost
+ * by a failover: the client is not told it succeeded). WAIT is sent after the write's reply rather
+ * than pipelined with it: one more round trip, but a write the primary refuses (NOREPLICAS, with
+ * min-replicas-to-write) fails at once instead of blocking the connection for the WAIT's timeout.
+ * The exchange claim (set_nx_ex) and del are not waited for: a lost claim costs at most a second
+ * exchange of the code, which WeChat refuses (40163), never a wrong session; a logout (token_del,
+ * token_del_user) is not waited for either, as del. Redis blocks the connection during WAIT, so
+ * commands pipelined behind one wait with it: their deadline counts from the WAIT's. */
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
@@ -63,20 +65,37 @@ enum cmd_kind {
     CMD_SELECT,
     CMD_ROLE,
     CMD_WAIT,
-    CMD_LOGIN
+    CMD_LOGIN,
+    /* the token ops, as lib/redis_token.h numbers them from CMD_TOKEN */
+    CMD_TOKEN_PUT,
+    CMD_TOKEN_TOUCH,
+    CMD_TOKEN_DEL,
+    CMD_TOKEN_DEL_USER
 };
 
-static const char *const cmd_name[] = {
-    [CMD_GET] = "GET",   [CMD_SET] = "SET",   [CMD_SET_NX] = "SET NX",
-    [CMD_DEL] = "DEL",   [CMD_AUTH] = "AUTH", [CMD_SELECT] = "SELECT",
-    [CMD_ROLE] = "ROLE", [CMD_WAIT] = "WAIT", [CMD_LOGIN] = "login"};
+#define CMD_TOKEN CMD_TOKEN_PUT
+#define TOKEN_OP(kind) ((wxs__redis_token_op)((kind)-CMD_TOKEN))
+
+static const char *const cmd_name[] = {[CMD_GET] = "GET",
+                                       [CMD_SET] = "SET",
+                                       [CMD_SET_NX] = "SET NX",
+                                       [CMD_DEL] = "DEL",
+                                       [CMD_AUTH] = "AUTH",
+                                       [CMD_SELECT] = "SELECT",
+                                       [CMD_ROLE] = "ROLE",
+                                       [CMD_WAIT] = "WAIT",
+                                       [CMD_LOGIN] = "login",
+                                       [CMD_TOKEN_PUT] = "token put",
+                                       [CMD_TOKEN_TOUCH] = "token touch",
+                                       [CMD_TOKEN_DEL] = "token del",
+                                       [CMD_TOKEN_DEL_USER] = "token del user"};
 
 typedef struct redis_store redis_store;
 
 /* A command awaiting its reply, in the store's FIFO (pending, or canceled once closing) by link. A
- * login keeps copies of its arguments in bytes[] so that it can be sent again with EVAL after a
- * NOSCRIPT reply. A write confirmed by WAIT is ended by the WAIT's reply: the write's own reply
- * only sets wait_status. */
+ * login or a token op keeps copies of its arguments in bytes[] so that it can be sent again (with
+ * EVAL after a NOSCRIPT reply). A write confirmed by WAIT is ended by the WAIT's reply: the write's
+ * own reply only sets wait_status. */
 typedef struct redis_cmd {
     wxs__list link;
     redis_store *st;
@@ -93,6 +112,7 @@ typedef struct redis_cmd {
     wxs__login login;     /* login only: its arguments, copied into bytes[] */
     const char *code_json;
     size_t code_json_len;
+    wxs__token_put token; /* token ops only: their arguments, copied into bytes[] */
     char bytes[];
 } redis_cmd;
 
@@ -114,6 +134,7 @@ struct redis_store {
     size_t prefix_len;
     uint64_t timeout_ms;
     char script_sha[41];
+    char token_sha[WXS__REDIS_TOKEN_SCRIPTS][41];
     wxs__buf out;          /* the command being encoded */
     redisAsyncContext *ac; /* NULL while disconnected */
     int connected;         /* the TCP connect completed */
@@ -572,6 +593,8 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
         return r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
     if (c->kind <= CMD_DEL)
         status = wxs__redis_op_status((wxs__redis_op)c->kind, r->type, r->integer);
+    else if (c->kind >= CMD_TOKEN)
+        status = wxs__redis_token_status(TOKEN_OP(c->kind), r->type, r->integer);
     if (status != WXS_ESTORE)
         return status;
     wxs__warn("redis: %s: unexpected reply type %d", cmd_name[c->kind], r->type);
@@ -579,6 +602,7 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
 }
 
 static int send_login(redis_store *st, redis_cmd *c, int with_body);
+static int send_token(redis_store *st, redis_cmd *c, int with_body);
 static int send_wait(redis_store *st, redis_cmd *write);
 
 /* WAIT's reply: the write it confirms succeeds only when enough replicas have it. */
@@ -633,6 +657,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (c->kind == CMD_LOGIN && is_error(r, "NOSCRIPT") && send_login(st, c, 1) == 0)
+        return;
+    if (c->kind >= CMD_TOKEN && is_error(r, "NOSCRIPT") && send_token(st, c, 1) == 0)
         return;
     check_demoted(st, ac, r);
     if (c->kind == CMD_WAIT) {
@@ -798,6 +824,73 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ token ops */
+
+/* Send a token op: its script by SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT; touch
+ * is a plain SET ... XX. */
+static int send_token(redis_store *st, redis_cmd *c, int with_body)
+{
+    wxs__redis_token_cmd cmd;
+    wxs__redis_token_op op = TOKEN_OP(c->kind);
+    if (!st->ready)
+        return WXS_ESTORE;
+    wxs__redis_token_cmd_init(&cmd, op, &c->token, st->prefix, st->prefix_len, st->token_sha[op],
+                              with_body);
+    return send_cmd(st, c, cmd.argc, cmd.argv);
+}
+
+/* A token op whose arguments (args, checked by the caller: rc) are copied into the command;
+ * session writes (put, touch) are confirmed by WAIT when configured. */
+static int token_op(redis_store *st, enum cmd_kind kind, const wxs__token_put *args,
+                    wxs__store_done_cb cb, void *arg, int rc)
+{
+    if (rc == 0 && cb == NULL)
+        rc = WXS_EINVAL;
+    redis_cmd *c = op_begin(st, kind, rc == 0 ? wxs__redis_token_size(args) : 0, &rc);
+    if (c == NULL)
+        return rc;
+    wxs__redis_token_copy(&c->token, c->bytes, args);
+    c->done_cb = cb;
+    c->arg = arg;
+    c->need_wait = (kind == CMD_TOKEN_PUT || kind == CMD_TOKEN_TOUCH) && st->wait_replicas > 0;
+    return op_end(st, c, send_token(st, c, 0));
+}
+
+static int rd_token_put(wxs__store *base, const wxs__token_put *tp, wxs__store_done_cb cb,
+                        void *arg)
+{
+    return token_op((redis_store *)base, CMD_TOKEN_PUT, tp, cb, arg,
+                    wxs__store_check_token_put(tp));
+}
+
+static int rd_token_touch(wxs__store *base, const char *hash, const char *record, size_t record_len,
+                          long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {
+        .hash = hash, .record = record, .record_len = record_len, .ttl_s = ttl_s};
+    int rc = hash == NULL ? WXS_EINVAL : wxs__store_check_token(hash, NULL, 0);
+    if (rc == 0)
+        rc = wxs__store_check_value(record, record_len, ttl_s);
+    return token_op((redis_store *)base, CMD_TOKEN_TOUCH, &args, cb, arg, rc);
+}
+
+static int rd_token_del(wxs__store *base, const char *hash, const char *openid, size_t openid_len,
+                        wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {.hash = hash, .openid = openid, .openid_len = openid_len};
+    int rc = hash == NULL || openid == NULL ? WXS_EINVAL
+                                            : wxs__store_check_token(hash, openid, openid_len);
+    return token_op((redis_store *)base, CMD_TOKEN_DEL, &args, cb, arg, rc);
+}
+
+static int rd_token_del_user(wxs__store *base, const char *openid, size_t openid_len,
+                             wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {.openid = openid, .openid_len = openid_len};
+    int rc = openid == NULL ? WXS_EINVAL : wxs__store_check_token(NULL, openid, openid_len);
+    return token_op((redis_store *)base, CMD_TOKEN_DEL_USER, &args, cb, arg, rc);
+}
+
 static int rd_ready(const wxs__store *base)
 {
     const redis_store *st = (const redis_store *)base;
@@ -944,6 +1037,8 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     st->backoff_ms = RECONNECT_MIN_MS;
     wxs__buf_init(&st->out, 2 * WXS__STORE_MAX_VALUE + 64 * 1024);
     wxs__redis_login_sha(st->script_sha);
+    for (int i = 0; i < WXS__REDIS_TOKEN_SCRIPTS; i++)
+        wxs__redis_token_sha((wxs__redis_token_op)i, st->token_sha[i]);
     uint64_t tick = st->timeout_ms / 4;
     tick = tick < 10 ? 10 : tick > 250 ? 250 : tick;
     uv_timer_init(loop, &st->tick_timer);
@@ -983,4 +1078,8 @@ const wxs__store_ops wxs__store_redis_ops = {
     .set_nx_ex = rd_set_nx_ex,
     .del = rd_del,
     .login = rd_login,
+    .token_put = rd_token_put,
+    .token_touch = rd_token_touch,
+    .token_del = rd_token_del,
+    .token_del_user = rd_token_del_user,
 };

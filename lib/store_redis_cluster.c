@@ -1,8 +1,10 @@
 /* store_redis_cluster.c: the Redis session store on a Redis Cluster (redis.cluster set): the
- * store's ops routed by key slot (lib/redis_cluster.h), and the login as ordered single-key
- * writes, since its keys live in different slots and cannot be one script. */
+ * store's ops routed by key slot (lib/redis_cluster.h), and the login and the token sessions'
+ * writes as ordered single-key steps, since their keys live in different slots and cannot be one
+ * script. */
 #include "redis_cluster.h"
 #include "redis_op.h"
+#include "redis_token.h"
 #include "store.h"
 
 #include <hiredis/read.h> /* REDIS_REPLY_* */
@@ -22,7 +24,15 @@
  *
  * Session writes (steps 1 to 3, set_ex) wait for redis.waitReplicas replicas (WAIT, on by
  * default with a cluster: 1); the exchange claim (set_nx_ex) and del do not, as with Sentinel
- * (lib/store_redis.c). */
+ * (lib/store_redis.c).
+ *
+ * The token ops (docs/protocol.md, "On Redis Cluster"; their steps are listed at enum
+ * token_step below): a record's key is found from the token alone, so the record and the user's
+ * index live in different slots. token_put writes the record first, then the index, then prunes
+ * and caps it; the record's write and the index's wait for replicas as the login's do; a
+ * session's renewal (token_touch) waits too; the logouts and the cap's deletions do not, as del.
+ * The index is read through a one-key script that returns its hashes as one string (the cluster
+ * client hands the store one value per reply). */
 
 #define DEFAULT_TIMEOUT_MS 1000
 #define DEFAULT_WAIT_TIMEOUT_MS 500
@@ -297,6 +307,404 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------ token sessions */
+
+/* The steps of the token ops, in the order each op runs them (next_step). */
+enum token_step {
+    PUT_RECORD,   /* SET the record (and the remembered exchange beside it) */
+    PUT_INDEX,    /* ZADD + EXPIRE the index, and read its hashes (one script on its key) */
+    PUT_PRUNE,    /* EXISTS of each other hash's record */
+    PUT_CAP,      /* past the cap: DEL the oldest live records */
+    PUT_UNLIST,   /* ZREM the hashes whose record is gone or was ended */
+    TOUCH_SET,    /* SET the record XX */
+    DEL_RECORD,   /* DEL the record */
+    DEL_UNLIST,   /* ZREM its hash from the index */
+    USER_LIST,    /* read the index's hashes */
+    USER_RECORDS, /* DEL each record */
+    USER_INDEX,   /* DEL the index */
+    STEP_DONE
+};
+
+static const enum token_step next_step[] = {
+    [PUT_RECORD] = PUT_INDEX,    [PUT_INDEX] = PUT_PRUNE,  [PUT_PRUNE] = PUT_CAP,
+    [PUT_CAP] = PUT_UNLIST,      [PUT_UNLIST] = STEP_DONE, [TOUCH_SET] = STEP_DONE,
+    [DEL_RECORD] = DEL_UNLIST,   [DEL_UNLIST] = STEP_DONE, [USER_LIST] = USER_RECORDS,
+    [USER_RECORDS] = USER_INDEX, [USER_INDEX] = STEP_DONE,
+};
+
+typedef struct token_op token_op;
+
+/* A hash of the user's index, as read: where it is in op->list, and whether it leaves. */
+typedef struct index_entry {
+    token_op *op;
+    const char *hash;
+    int gone; /* its record is gone, or the cap ended it: ZREM it */
+} index_entry;
+
+/* A token op in progress: its arguments copied into bytes[]. */
+struct token_op {
+    cluster_store *st;
+    enum token_step step; /* the next step to run */
+    int in_flight;        /* commands of the current step awaiting their answers */
+    int status;           /* the first failure, or 0 */
+    int result;           /* the op's status once it succeeds */
+    wxs__store_done_cb cb;
+    void *arg;
+    wxs__token_put args;
+    char *list; /* the index's hashes, WXS__TOKEN_HASH_LEN bytes each, oldest first */
+    index_entry *entries;
+    int n;
+    char bytes[];
+};
+
+static void token_advance(token_op *op);
+
+/* One command of the current step ended: once none is in flight, the next step. */
+static void token_one_ended(token_op *op, int status)
+{
+    if (status < 0 && op->status == 0)
+        op->status = status;
+    if (--op->in_flight == 0)
+        token_advance(op);
+}
+
+/* Send one of the op's commands on key's slot (flags: WXS__CLUSTER_WRITE to wait for
+ * replicas); cb gets cb_arg (the op, or one of its index entries). A command that cannot be sent
+ * fails the op. */
+static void token_send(token_op *op, const char *key, size_t klen, int flags, const char *name,
+                       int argc, const wxs__resp_arg *argv, wxs__cluster_cb cb, void *cb_arg)
+{
+    cluster_store *st = op->st;
+    int rc = st->closing ? WXS_ECANCELED : 0;
+    if (rc == 0)
+        rc = wxs__cluster_command(st->cl, key_slot(st, key, klen), flags, name, argc, argv, cb,
+                                  cb_arg);
+    if (rc == 0)
+        op->in_flight++;
+    else if (op->status == 0)
+        op->status = rc;
+}
+
+/* Send one of lib/redis_token.h's commands for op (a script by its body: a Cluster node may not
+ * have it loaded, and a NOSCRIPT would reach the store as a failure), on its first key's slot. */
+static void token_send_cmd(token_op *op, wxs__redis_token_op which, int flags, const char *name,
+                           wxs__cluster_cb cb)
+{
+    wxs__redis_token_cmd cmd;
+    cluster_store *st = op->st;
+    wxs__redis_token_cmd_init(&cmd, which, &op->args, st->prefix, st->prefix_len, NULL, 1);
+    const wxs__resp_arg *key = &cmd.argv[which == WXS__REDIS_TOKEN_TOUCH ? 1 : 3];
+    token_send(op, key->b, key->blen, flags, name, cmd.argc, cmd.argv, cb, op);
+}
+
+/* A command whose answer is its status only (SET, ZREM, DEL of the index). */
+static void token_step_ended(void *arg, int status, const wxs__cluster_reply *r)
+{
+    (void)r;
+    token_one_ended(arg, status);
+}
+
+/* A record's DEL answered: count the live session it ended. */
+static void count_deleted(token_op *op, int status, const wxs__cluster_reply *r)
+{
+    if (status == 0 && r->type != REDIS_REPLY_INTEGER)
+        status = WXS_ESTORE;
+    if (status == 0)
+        op->result += (int)r->integer;
+    token_one_ended(op, status);
+}
+
+/* The DEL of an indexed record (the cap, logout all). */
+static void entry_deleted(void *arg, int status, const wxs__cluster_reply *r)
+{
+    count_deleted(((index_entry *)arg)->op, status, r);
+}
+
+/* The DEL of the op's own record (logout). */
+static void record_deleted(void *arg, int status, const wxs__cluster_reply *r)
+{
+    count_deleted(arg, status, r);
+}
+
+/* EXISTS of an indexed hash's record answered: a record gone leaves the index. */
+static void record_checked(void *arg, int status, const wxs__cluster_reply *r)
+{
+    index_entry *e = arg;
+    if (status == 0 && r->type != REDIS_REPLY_INTEGER)
+        status = WXS_ESTORE;
+    if (status == 0 && r->integer == 0)
+        e->gone = 1;
+    token_one_ended(e->op, status);
+}
+
+/* SET ... XX answered: 1 renewed, 0 gone. */
+static void record_touched(void *arg, int status, const wxs__cluster_reply *r)
+{
+    token_op *op = arg;
+    if (status == 0)
+        status = wxs__redis_token_status(WXS__REDIS_TOKEN_TOUCH, r->type, r->integer);
+    if (status >= 0)
+        op->result = status;
+    token_one_ended(op, status < 0 ? status : 0);
+}
+
+/* The index's hashes, oldest first: kept as the op's entries. */
+static void index_read(void *arg, int status, const wxs__cluster_reply *r)
+{
+    token_op *op = arg;
+    int n = status == 0 && r->type == REDIS_REPLY_STRING
+                ? wxs__redis_token_list_count(r->str, r->len)
+                : -1;
+    if (status == 0 && n < 0) {
+        wxs__warn("redis cluster: a token index that this library did not write (%zu bytes)",
+                  r->type == REDIS_REPLY_STRING ? (size_t)r->len : (size_t)0);
+        status = WXS_ESTORE;
+    }
+    if (status == 0 && n > 0) {
+        op->list = wxs__malloc(r->len);
+        op->entries = wxs__calloc((size_t)n, sizeof *op->entries);
+        if (op->list == NULL || op->entries == NULL)
+            status = WXS_ENOMEM;
+        else
+            memcpy(op->list, r->str, r->len);
+    }
+    for (int i = 0; status == 0 && i < n; i++)
+        op->entries[i] = (index_entry){op, op->list + (size_t)i * WXS__TOKEN_HASH_LEN, 0};
+    if (status == 0)
+        op->n = n;
+    token_one_ended(op, status);
+}
+
+/* For each entry that f selects (oldest first, at most max), `name <the record's key>` with
+ * answer cb; with leaves, the entry is marked to leave the index. */
+static void each_record(token_op *op, const char *name, int (*f)(const index_entry *e), int max,
+                        int leaves, wxs__cluster_cb cb)
+{
+    char key[WXS__REDIS_TOKEN_KEY_LEN];
+    for (int i = 0; i < op->n && max > 0 && op->status == 0; i++) {
+        index_entry *e = &op->entries[i];
+        if (!f(e))
+            continue;
+        size_t klen = wxs__redis_token_key(key, e->hash);
+        wxs__resp_arg argv[] = {RSTR(name), RKEY(op->st, key, klen)};
+        token_send(op, key, klen, 0, name, 2, argv, cb, e);
+        e->gone |= leaves;
+        max--;
+    }
+}
+
+/* Another session's entry (not the one being written), and live as far as known. */
+static int other_live(const index_entry *e)
+{
+    return !e->gone && memcmp(e->hash, e->op->args.hash, WXS__TOKEN_HASH_LEN) != 0;
+}
+
+static int any_entry(const index_entry *e)
+{
+    (void)e;
+    return 1;
+}
+
+/* ZREM of the entries that leave the index (none: nothing sent). */
+static void unlist_gone(token_op *op)
+{
+    char key[WXS__REDIS_TOKENS_KEY_MAX];
+    size_t klen = wxs__redis_tokens_key(key, op->args.openid, op->args.openid_len);
+    wxs__resp_arg *argv = wxs__calloc((size_t)op->n + 2, sizeof *argv);
+    int argc = 2;
+    if (argv == NULL) {
+        op->status = op->status < 0 ? op->status : WXS_ENOMEM;
+        return;
+    }
+    argv[0] = RSTR("ZREM");
+    argv[1] = RKEY(op->st, key, klen);
+    for (int i = 0; i < op->n; i++)
+        if (op->entries[i].gone)
+            argv[argc++] = RBYTES(op->entries[i].hash, WXS__TOKEN_HASH_LEN);
+    if (argc > 2)
+        token_send(op, key, klen, 0, "token ZREM", argc, argv, token_step_ended, op);
+    wxs__free(argv);
+}
+
+/* Past the cap: the number of live sessions of the index (the one written included) over it. */
+static int over_cap(const token_op *op)
+{
+    int live = 1; /* the session being written */
+    for (int i = 0; i < op->n; i++)
+        live += other_live(&op->entries[i]);
+    return live > op->args.cap ? live - (int)op->args.cap : 0;
+}
+
+/* The put's record and remembered exchange, each a session write. */
+static void put_record(token_op *op)
+{
+    const wxs__token_put *a = &op->args;
+    const wxs__remember *m = &a->remember;
+    char key[WXS__REDIS_TOKEN_KEY_LEN], ttl[24], remember_ttl[24];
+    size_t klen = wxs__redis_token_key(key, a->hash);
+    wxs__resp_arg record[] = {RSTR("SET"), RKEY(op->st, key, klen),
+                              RBYTES(a->record, a->record_len), RSTR("EX"),
+                              RBYTES(ttl, wxs__resp_u64(ttl, (unsigned long long)a->ttl_s))};
+    token_send(op, key, klen, WXS__CLUSTER_WRITE, "token SET", 5, record, token_step_ended, op);
+    if (m->key != NULL && op->status == 0) {
+        wxs__resp_arg remember[] = {
+            RSTR("SET"), RKEY(op->st, m->key, m->key_len), RBYTES(m->value, m->value_len),
+            RSTR("EX"),
+            RBYTES(remember_ttl, wxs__resp_u64(remember_ttl, (unsigned long long)m->ttl_s))};
+        token_send(op, m->key, m->key_len, WXS__CLUSTER_WRITE, "token SET exchange", 5, remember,
+                   token_step_ended, op);
+    }
+}
+
+/* A logout's DEL of its record. */
+static void del_own_record(token_op *op)
+{
+    char key[WXS__REDIS_TOKEN_KEY_LEN];
+    size_t klen = wxs__redis_token_key(key, op->args.hash);
+    wxs__resp_arg argv[] = {RSTR("DEL"), RKEY(op->st, key, klen)};
+    token_send(op, key, klen, 0, "token DEL", 2, argv, record_deleted, op);
+}
+
+/* A logout's ZREM of its hash from the index (hash set), or logout all's DEL of the index. */
+static void index_forget(token_op *op, int one_hash)
+{
+    char key[WXS__REDIS_TOKENS_KEY_MAX];
+    size_t klen = wxs__redis_tokens_key(key, op->args.openid, op->args.openid_len);
+    wxs__resp_arg argv[] = {one_hash ? RSTR("ZREM") : RSTR("DEL"), RKEY(op->st, key, klen),
+                            RBYTES(op->args.hash, WXS__TOKEN_HASH_LEN)};
+    token_send(op, key, klen, 0, one_hash ? "token ZREM" : "token DEL index", one_hash ? 3 : 2,
+               argv, token_step_ended, op);
+}
+
+/* Send the commands of one step (none, when it has nothing to do). */
+static void token_run_step(token_op *op, enum token_step step)
+{
+    switch (step) {
+    case PUT_RECORD:
+        put_record(op);
+        break;
+    case PUT_INDEX:
+        token_send_cmd(op, WXS__REDIS_TOKEN_INDEX_ADD, WXS__CLUSTER_WRITE, "token index",
+                       index_read);
+        break;
+    case PUT_PRUNE:
+        each_record(op, "EXISTS", other_live, op->n, 0, record_checked);
+        break;
+    case PUT_CAP:
+        each_record(op, "DEL", other_live, over_cap(op), 1, entry_deleted);
+        break;
+    case PUT_UNLIST:
+        unlist_gone(op);
+        break;
+    case TOUCH_SET:
+        token_send_cmd(op, WXS__REDIS_TOKEN_TOUCH, WXS__CLUSTER_WRITE, "token SET XX",
+                       record_touched);
+        break;
+    case DEL_RECORD:
+        del_own_record(op);
+        break;
+    case DEL_UNLIST:
+        index_forget(op, 1);
+        break;
+    case USER_LIST:
+        token_send_cmd(op, WXS__REDIS_TOKEN_INDEX_LIST, 0, "token index", index_read);
+        break;
+    case USER_RECORDS:
+        each_record(op, "DEL", any_entry, op->n, 0, entry_deleted);
+        break;
+    case USER_INDEX:
+        index_forget(op, 0);
+        break;
+    case STEP_DONE:
+        break;
+    }
+}
+
+static void token_op_free(token_op *op)
+{
+    wxs__free(op->list);
+    wxs__free(op->entries);
+    wxs__free(op);
+}
+
+/* Run the op's steps from op->step on: each sends its commands and the op waits for their
+ * answers; a step with nothing to send is passed. Once the last has run, or one failed, the
+ * op's answer. */
+static void token_advance(token_op *op)
+{
+    while (op->in_flight == 0) {
+        if (op->status < 0 || op->step == STEP_DONE) {
+            op->cb(op->arg, op->status < 0 ? op->status : op->result);
+            token_op_free(op);
+            return;
+        }
+        enum token_step step = op->step;
+        op->step = next_step[step];
+        token_run_step(op, step);
+    }
+}
+
+/* Start a token op at its first step with its arguments args (checked by the caller: rc). When
+ * nothing could be sent, nothing was, and the error is returned; else the op answers once its
+ * steps ran, never before this returns. */
+static int token_start(wxs__store *base, enum token_step first, const wxs__token_put *args,
+                       wxs__store_done_cb cb, void *arg, int rc)
+{
+    cluster_store *st = (cluster_store *)base;
+    if (rc == 0 && cb == NULL)
+        rc = WXS_EINVAL;
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    token_op *op = rc == 0 ? wxs__calloc(1, sizeof *op + wxs__redis_token_size(args)) : NULL;
+    if (rc < 0 || op == NULL)
+        return rc < 0 ? rc : WXS_ENOMEM;
+    wxs__redis_token_copy(&op->args, op->bytes, args);
+    op->st = st;
+    op->cb = cb;
+    op->arg = arg;
+    op->step = next_step[first];
+    token_run_step(op, first);
+    if (op->in_flight > 0)
+        return 0;
+    rc = op->status < 0 ? op->status : WXS_ESTORE;
+    token_op_free(op);
+    return rc;
+}
+
+static int rc_token_put(wxs__store *base, const wxs__token_put *tp, wxs__store_done_cb cb,
+                        void *arg)
+{
+    return token_start(base, PUT_RECORD, tp, cb, arg, wxs__store_check_token_put(tp));
+}
+
+static int rc_token_touch(wxs__store *base, const char *hash, const char *record, size_t record_len,
+                          long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {
+        .hash = hash, .record = record, .record_len = record_len, .ttl_s = ttl_s};
+    int rc = hash == NULL ? WXS_EINVAL : wxs__store_check_token(hash, NULL, 0);
+    if (rc == 0)
+        rc = wxs__store_check_value(record, record_len, ttl_s);
+    return token_start(base, TOUCH_SET, &args, cb, arg, rc);
+}
+
+static int rc_token_del(wxs__store *base, const char *hash, const char *openid, size_t openid_len,
+                        wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {.hash = hash, .openid = openid, .openid_len = openid_len};
+    int rc = hash == NULL || openid == NULL ? WXS_EINVAL
+                                            : wxs__store_check_token(hash, openid, openid_len);
+    return token_start(base, DEL_RECORD, &args, cb, arg, rc);
+}
+
+static int rc_token_del_user(wxs__store *base, const char *openid, size_t openid_len,
+                             wxs__store_done_cb cb, void *arg)
+{
+    wxs__token_put args = {.openid = openid, .openid_len = openid_len};
+    int rc = openid == NULL ? WXS_EINVAL : wxs__store_check_token(NULL, openid, openid_len);
+    return token_start(base, USER_LIST, &args, cb, arg, rc);
+}
+
 /* ------------------------------------------------------------ open, ready, close */
 
 static int rc_ready(const wxs__store *base)
@@ -380,4 +788,8 @@ const wxs__store_ops wxs__store_redis_cluster_ops = {
     .set_nx_ex = rc_set_nx_ex,
     .del = rc_del,
     .login = rc_login,
+    .token_put = rc_token_put,
+    .token_touch = rc_token_touch,
+    .token_del = rc_token_del,
+    .token_del_user = rc_token_del_user,
 };

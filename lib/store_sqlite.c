@@ -48,7 +48,7 @@
 /* Test hook: when set, called on the writer thread before each write. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
 
-enum { ST_UPSERT, ST_SET_NX, ST_DELETE, ST_SELECT, ST_PURGE, ST_COUNT };
+enum { ST_UPSERT, ST_SET_NX, ST_DELETE, ST_SELECT, ST_PURGE, ST_TOUCH, ST_SET_VALUE, ST_COUNT };
 
 #define UPSERT_SQL                                                                                 \
     "INSERT INTO kv(key, value, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET "   \
@@ -62,6 +62,8 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_SELECT] = SELECT_SQL,
     [ST_PURGE] = "DELETE FROM kv WHERE key IN "
                  "(SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)",
+    [ST_TOUCH] = "UPDATE kv SET value = ?2, expires_at = ?3 WHERE key = ?1 AND expires_at > ?4",
+    [ST_SET_VALUE] = "UPDATE kv SET value = ?2 WHERE key = ?1",
 };
 
 static const char schema_sql[] =
@@ -70,9 +72,21 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS kv_expires_at ON kv(expires_at);"
     "PRAGMA user_version = 1;";
 
-enum job_kind { JOB_SET, JOB_SET_NX, JOB_DEL, JOB_LOGIN, JOB_PURGE };
+enum job_kind {
+    JOB_SET,
+    JOB_SET_NX,
+    JOB_DEL,
+    JOB_LOGIN,
+    JOB_PURGE,
+    JOB_TOKEN_PUT,
+    JOB_TOKEN_TOUCH,
+    JOB_TOKEN_DEL,
+    JOB_TOKEN_DEL_USER
+};
 
-static const char *const job_name[] = {"set", "set_nx", "del", "login", "purge"};
+static const char *const job_name[] = {"set",         "set_nx",    "del",
+                                       "login",       "purge",     "token_put",
+                                       "token_touch", "token_del", "token_del_user"};
 
 typedef struct sqlite_store sqlite_store;
 
@@ -97,7 +111,10 @@ typedef struct job {
     const char *val3;
     size_t val3_len;
     long long ttl3_s;
-    int status; /* the writer thread's, until done */
+    const char *hash; /* token ops: the token's hash (inside key) */
+    long long ttl2_s; /* token_put: the index's life */
+    long long cap;    /* token_put: sessions per user */
+    int status;       /* the writer thread's, until done */
     wxs__store_done_cb cb;
     void *arg;
     char bytes[];
@@ -274,6 +291,196 @@ static int run_login(wxs__sqlite_writer *w, const sqlite_store *st, const job *j
     return rc;
 }
 
+/* ---- token sessions (store.h token_*): the user index is a JSON array of hashes, oldest first */
+
+#define INDEX_MAX 1024 /* hashes an index holds at most: the cap (<= 1000), and some dead ones */
+#define TOKEN_KEY_MAX (MAX_PREFIX + sizeof WXS__TOKEN_KEY + WXS__TOKEN_HASH_LEN)
+
+typedef struct token_index {
+    char hash[INDEX_MAX][WXS__TOKEN_HASH_LEN + 1];
+    int n;
+} token_index;
+
+/* Read the live index at key into *ix (an unreadable one reads as empty). */
+static int index_read(wxs__sqlite_writer *w, const char *key, size_t klen, int64_t now,
+                      token_index *ix)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_SELECT, &s);
+    ix->n = 0;
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        /* ["<64 hex>","<64 hex>",...]: each entry 66 bytes and a separator */
+        for (size_t at = 1; v != NULL && n >= 2 && v[0] == '[' && at + 66 <= n && ix->n < INDEX_MAX;
+             at += 67) {
+            if (v[at] != '"' || v[at + 65] != '"' || !wxs__store_token_hash_ok(v + at + 1))
+                break;
+            memcpy(ix->hash[ix->n], v + at + 1, WXS__TOKEN_HASH_LEN);
+            ix->hash[ix->n++][WXS__TOKEN_HASH_LEN] = '\0';
+        }
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Write *ix at key: with expires > 0 as a new value, else keeping the row's expiry; an empty
+ * index is deleted. */
+static int index_write(wxs__sqlite_writer *w, const char *key, size_t klen, const token_index *ix,
+                       int64_t expires, int64_t now)
+{
+    int gone = 0;
+    if (ix->n == 0)
+        return write_delete(w, key, klen, now, &gone);
+    size_t len = 0;
+    char *v = wxs__malloc((size_t)ix->n * 67 + 2);
+    if (v == NULL)
+        return SQLITE_NOMEM;
+    v[len++] = '[';
+    for (int i = 0; i < ix->n; i++) {
+        len += (size_t)sprintf(v + len, "%s\"%s\"", i > 0 ? "," : "", ix->hash[i]);
+    }
+    v[len++] = ']';
+    int rc;
+    if (expires > 0) {
+        rc = write_upsert(w, ST_UPSERT, key, klen, v, len, expires, now, NULL);
+    } else {
+        sqlite3_stmt *s = NULL;
+        rc = wstmt(w, ST_SET_VALUE, &s);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, v, (int)len, SQLITE_STATIC);
+            rc = exec_stmt(s);
+        }
+    }
+    wxs__free(v);
+    return rc;
+}
+
+/* The key of hash's record: <prefix>token:<hash>, into out; its length. */
+static size_t token_key(const sqlite_store *st, const char *hash, char *out)
+{
+    memcpy(out, st->prefix, st->prefix_len);
+    memcpy(out + st->prefix_len, WXS__TOKEN_KEY, sizeof WXS__TOKEN_KEY - 1);
+    memcpy(out + st->prefix_len + sizeof WXS__TOKEN_KEY - 1, hash, WXS__TOKEN_HASH_LEN);
+    return st->prefix_len + sizeof WXS__TOKEN_KEY - 1 + WXS__TOKEN_HASH_LEN;
+}
+
+/* 1 when hash's record is live. */
+static int token_live(wxs__sqlite_writer *w, const sqlite_store *st, const char *hash, int64_t now,
+                      int *live)
+{
+    char key[TOKEN_KEY_MAX];
+    size_t klen = token_key(st, hash, key);
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_SELECT, &s);
+    *live = 0;
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now);
+    rc = sqlite3_step(s);
+    *live = rc == SQLITE_ROW;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Delete hash's record; *count grows by 1 when it was live. */
+static int token_delete(wxs__sqlite_writer *w, const sqlite_store *st, const char *hash,
+                        int64_t now, int *count)
+{
+    char key[TOKEN_KEY_MAX];
+    int deleted = 0;
+    int rc = write_delete(w, key, token_key(st, hash, key), now, &deleted);
+    *count += deleted;
+    return rc;
+}
+
+/* token_put (store.h), in the job's savepoint: prune the index of ended sessions, write the
+ * record, add it to the index, end the oldest past the cap, carry the remembered exchange.
+ * j->status: the sessions the cap ended. */
+static int run_token_put(wxs__sqlite_writer *w, job *j, int64_t now)
+{
+    const sqlite_store *st = j->st;
+    token_index *ix = wxs__malloc(sizeof *ix);
+    int rc = ix != NULL ? index_read(w, j->key2, j->key2_len, now, ix) : SQLITE_NOMEM;
+    int kept = 0, ended = 0;
+    for (int i = 0; rc == SQLITE_OK && i < ix->n; i++) {
+        int live = 0;
+        rc = token_live(w, st, ix->hash[i], now, &live);
+        if (live && memcmp(ix->hash[i], j->hash, WXS__TOKEN_HASH_LEN) != 0 && kept < INDEX_MAX - 1)
+            memcpy(ix->hash[kept++], ix->hash[i], WXS__TOKEN_HASH_LEN + 1);
+    }
+    if (rc == SQLITE_OK) {
+        ix->n = kept;
+        memcpy(ix->hash[ix->n], j->hash, WXS__TOKEN_HASH_LEN);
+        ix->hash[ix->n++][WXS__TOKEN_HASH_LEN] = '\0';
+        rc = write_upsert(w, ST_UPSERT, j->key, j->key_len, j->val, j->val_len,
+                          now + j->ttl_s * 1000, now, NULL);
+    }
+    int drop = rc == SQLITE_OK && ix->n > j->cap ? ix->n - (int)j->cap : 0;
+    for (int i = 0; rc == SQLITE_OK && i < drop; i++)
+        rc = token_delete(w, st, ix->hash[i], now, &ended);
+    if (rc == SQLITE_OK && drop > 0) {
+        memmove(ix->hash[0], ix->hash[drop], (size_t)(ix->n - drop) * sizeof ix->hash[0]);
+        ix->n -= drop;
+    }
+    if (rc == SQLITE_OK)
+        rc = index_write(w, j->key2, j->key2_len, ix, now + j->ttl2_s * 1000, now);
+    if (rc == SQLITE_OK && j->key3 != NULL)
+        rc = write_upsert(w, ST_UPSERT, j->key3, j->key3_len, j->val3, j->val3_len,
+                          now + j->ttl3_s * 1000, now, NULL);
+    j->status = ended;
+    wxs__free(ix);
+    return rc;
+}
+
+/* token_touch: rewrite a live record with a new expiry; j->status 1, or 0 when it was gone. */
+static int run_token_touch(wxs__sqlite_writer *w, job *j, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_TOUCH, &s);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, j->key, (int)j->key_len, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, j->val, (int)j->val_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now + j->ttl_s * 1000);
+    sqlite3_bind_int64(s, 4, now);
+    rc = exec_stmt(s);
+    j->status = rc == SQLITE_OK ? sqlite3_changes(wxs__sqlite_writer_db(w)) : 0;
+    return rc;
+}
+
+/* token_del (one session: the record, and its hash in the index) and token_del_user (every
+ * session the index names, and the index). j->status: the live sessions ended. */
+static int run_token_del(wxs__sqlite_writer *w, job *j, int64_t now)
+{
+    token_index *ix = wxs__malloc(sizeof *ix);
+    int rc = ix != NULL ? index_read(w, j->key2, j->key2_len, now, ix) : SQLITE_NOMEM;
+    int ended = 0, kept = 0;
+    if (rc == SQLITE_OK && j->kind == JOB_TOKEN_DEL)
+        rc = token_delete(w, j->st, j->hash, now, &ended);
+    for (int i = 0; rc == SQLITE_OK && i < ix->n; i++) {
+        if (j->kind == JOB_TOKEN_DEL_USER)
+            rc = token_delete(w, j->st, ix->hash[i], now, &ended);
+        else if (memcmp(ix->hash[i], j->hash, WXS__TOKEN_HASH_LEN) != 0)
+            memcpy(ix->hash[kept++], ix->hash[i], WXS__TOKEN_HASH_LEN + 1);
+    }
+    if (rc == SQLITE_OK && ix->n > 0) {
+        ix->n = kept;
+        rc = index_write(w, j->key2, j->key2_len, ix, 0, now);
+    }
+    j->status = ended;
+    wxs__free(ix);
+    return rc;
+}
+
 /* Delete expired rows in bounded batches (at most PURGE_MAX_BATCHES * PURGE_BATCH_ROWS).
  * *backlog is 1 when it stopped at that cap: more expired rows may be waiting. */
 static int run_purge(wxs__sqlite_writer *w, int64_t now, int *backlog)
@@ -289,6 +496,14 @@ static int run_purge(wxs__sqlite_writer *w, int64_t now, int *backlog)
             return rc;
     }
     *backlog = rc == SQLITE_OK;
+    return rc;
+}
+
+/* A token job's end on the writer thread: log a failure. */
+static int finish_token(job *j, int rc)
+{
+    if (rc != SQLITE_OK)
+        log_sqlite_error(&j->st->write_errors, job_name[j->kind], rc);
     return rc;
 }
 
@@ -319,6 +534,13 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
     case JOB_PURGE:
         rc = run_purge(w, now, &changed);
         break;
+    case JOB_TOKEN_PUT:
+        return finish_token(j, run_token_put(w, j, now));
+    case JOB_TOKEN_TOUCH:
+        return finish_token(j, run_token_touch(w, j, now));
+    case JOB_TOKEN_DEL:
+    case JOB_TOKEN_DEL_USER:
+        return finish_token(j, run_token_del(w, j, now));
     }
     j->status = changed;
     if (rc != SQLITE_OK)
@@ -474,6 +696,116 @@ static int sq_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb c
 out:
     wxs__buf_free(&code_json);
     return rc;
+}
+
+/* ---- token ops */
+
+/* A token job: key = <prefix>token:<hash> (+ val), key2 = <prefix>tokens:<openid> when openid
+ * is given, and extra bytes at the end for the caller. NULL when out of memory. */
+static job *token_job(sqlite_store *st, enum job_kind kind, const char *hash, const char *openid,
+                      size_t openid_len, const char *val, size_t vlen, size_t extra,
+                      wxs__store_done_cb cb, void *arg)
+{
+    size_t klen = st->prefix_len + sizeof WXS__TOKEN_KEY - 1 + (hash != NULL ? 64 : 0);
+    size_t k2len = st->prefix_len + sizeof WXS__TOKENS_KEY - 1 + openid_len;
+    job *j = job_new(kind, klen + vlen + k2len + extra, 0, cb, arg);
+    if (j == NULL)
+        return NULL;
+    char *w = j->bytes;
+    if (hash != NULL) {
+        j->key = w;
+        j->key_len = token_key(st, hash, w);
+        j->hash = j->key + j->key_len - WXS__TOKEN_HASH_LEN;
+        w += j->key_len;
+    }
+    j->val = put2(&w, val != NULL ? val : "", vlen, NULL, 0);
+    j->val_len = vlen;
+    if (openid != NULL) {
+        j->key2 = put2(&w, st->prefix, st->prefix_len, WXS__TOKENS_KEY, sizeof WXS__TOKENS_KEY - 1);
+        put2(&w, openid, openid_len, NULL, 0);
+        j->key2_len = k2len;
+    }
+    return j;
+}
+
+static int sq_token_put(wxs__store *base, const wxs__token_put *tp, wxs__store_done_cb cb,
+                        void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_token_put(tp);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    const wxs__remember *rem = &tp->remember;
+    size_t extra = rem->key != NULL ? st->prefix_len + rem->key_len + rem->value_len : 0;
+    job *j = token_job(st, JOB_TOKEN_PUT, tp->hash, tp->openid, tp->openid_len, tp->record,
+                       tp->record_len, extra, cb, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    j->ttl_s = tp->ttl_s;
+    j->ttl2_s = tp->index_ttl_s;
+    j->cap = tp->cap;
+    if (rem->key != NULL) {
+        char *w = j->bytes + j->key_len + j->val_len + j->key2_len;
+        j->key3 = put2(&w, st->prefix, st->prefix_len, rem->key, rem->key_len);
+        j->key3_len = st->prefix_len + rem->key_len;
+        j->val3 = put2(&w, rem->value, rem->value_len, NULL, 0);
+        j->val3_len = rem->value_len;
+        j->ttl3_s = rem->ttl_s;
+    }
+    submit(st, j);
+    return 0;
+}
+
+static int sq_token_touch(wxs__store *base, const char *hash, const char *record, size_t record_len,
+                          long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    int rc = cb == NULL || hash == NULL ? WXS_EINVAL : wxs__store_check_token(hash, NULL, 0);
+    if (rc == 0)
+        rc = wxs__store_check_value(record, record_len, ttl_s);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = token_job(st, JOB_TOKEN_TOUCH, hash, NULL, 0, record, record_len, 0, cb, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    j->ttl_s = ttl_s;
+    submit(st, j);
+    return 0;
+}
+
+/* token_del (hash given) and token_del_user (hash NULL). */
+static int queue_token_del(wxs__store *base, const char *hash, const char *openid,
+                           size_t openid_len, wxs__store_done_cb cb, void *arg)
+{
+    sqlite_store *st = (sqlite_store *)base;
+    int rc = cb == NULL || openid == NULL ? WXS_EINVAL
+                                          : wxs__store_check_token(hash, openid, openid_len);
+    if (rc == 0 && st->closing)
+        rc = WXS_ECANCELED;
+    if (rc < 0)
+        return rc;
+    job *j = token_job(st, hash != NULL ? JOB_TOKEN_DEL : JOB_TOKEN_DEL_USER, hash, openid,
+                       openid_len, NULL, 0, 0, cb, arg);
+    if (j == NULL)
+        return WXS_ENOMEM;
+    submit(st, j);
+    return 0;
+}
+
+static int sq_token_del(wxs__store *base, const char *hash, const char *openid, size_t openid_len,
+                        wxs__store_done_cb cb, void *arg)
+{
+    return hash == NULL ? WXS_EINVAL : queue_token_del(base, hash, openid, openid_len, cb, arg);
+}
+
+static int sq_token_del_user(wxs__store *base, const char *openid, size_t openid_len,
+                             wxs__store_done_cb cb, void *arg)
+{
+    return queue_token_del(base, NULL, openid, openid_len, cb, arg);
 }
 
 /* Return a finished get op to the spares (or free it past SPARE_GETS_MAX). */
@@ -738,4 +1070,8 @@ const wxs__store_ops wxs__store_sqlite_ops = {
     .set_nx_ex = sq_set_nx_ex,
     .del = sq_del,
     .login = sq_login,
+    .token_put = sq_token_put,
+    .token_touch = sq_token_touch,
+    .token_del = sq_token_del,
+    .token_del_user = sq_token_del_user,
 };

@@ -12,6 +12,7 @@ typedef struct pending {
     int kind;
     char *key, *val, *code, *openid, *rkey, *rval;
     long long ttl_s, rttl_s;
+    long long ttl2_s, cap; /* token_put: the index's life, the cap */
     wxs__store_get_cb get_cb;
     wxs__store_done_cb done_cb;
     void *arg;
@@ -80,6 +81,81 @@ static void data_login(fake_data *d, const pending *p)
     free(prev_val);
 }
 
+/* ---- token sessions on the fake data: "token:<hash>" records, "tokens:<openid>" an index of
+ * hashes separated by spaces, oldest first */
+
+static void token_key(char *out, size_t cap, const char *hash)
+{
+    snprintf(out, cap, "token:%.64s", hash);
+}
+
+int fake_data_index_size(fake_data *d, const char *openid)
+{
+    char key[300];
+    snprintf(key, sizeof key, "tokens:%s", openid);
+    fake_entry *e = fake_data_find(d, key);
+    int n = 0;
+    for (const char *p = e != NULL ? e->val : ""; *p != '\0'; p++)
+        n += *p != ' ' && (p == e->val || p[-1] == ' ');
+    return n;
+}
+
+/* token_put of store.h: prune, write, add, cap; the number of sessions the cap ended. */
+static int data_token_put(fake_data *d, const pending *p)
+{
+    char ikey[300], tkey[80], list[64][65];
+    int n = 0, ended = 0;
+    snprintf(ikey, sizeof ikey, "tokens:%s", p->openid);
+    fake_entry *ix = fake_data_find(d, ikey);
+    char *copy = strdup(ix != NULL ? ix->val : "");
+    for (char *save = NULL, *h = strtok_r(copy, " ", &save); h != NULL && n < 63;
+         h = strtok_r(NULL, " ", &save)) {
+        token_key(tkey, sizeof tkey, h);
+        if (fake_data_find(d, tkey) != NULL && strcmp(h, p->key) != 0)
+            snprintf(list[n++], sizeof list[0], "%s", h);
+    }
+    free(copy);
+    snprintf(list[n++], sizeof list[0], "%s", p->key);
+    token_key(tkey, sizeof tkey, p->key);
+    fake_data_put(d, tkey, p->val, p->ttl_s);
+    int first = 0;
+    while (n - first > p->cap) {
+        token_key(tkey, sizeof tkey, list[first++]);
+        ended += data_del(d, tkey);
+    }
+    char val[64 * 66 + 1] = "";
+    for (int i = first; i < n; i++) {
+        strcat(val, i > first ? " " : "");
+        strcat(val, list[i]);
+    }
+    fake_data_put(d, ikey, val, p->ttl2_s);
+    if (p->rkey != NULL)
+        fake_data_put(d, p->rkey, p->rval, p->rttl_s);
+    return ended;
+}
+
+/* token_del (p->key a hash) and token_del_user (p->key NULL): the live sessions ended. */
+static int data_token_del(fake_data *d, const pending *p)
+{
+    char ikey[300], tkey[80];
+    int ended = 0;
+    snprintf(ikey, sizeof ikey, "tokens:%s", p->openid);
+    if (p->key != NULL) {
+        token_key(tkey, sizeof tkey, p->key);
+        return data_del(d, tkey); /* the fake leaves the hash in the index: put prunes it */
+    }
+    fake_entry *ix = fake_data_find(d, ikey);
+    char *copy = strdup(ix != NULL ? ix->val : "");
+    for (char *save = NULL, *h = strtok_r(copy, " ", &save); h != NULL;
+         h = strtok_r(NULL, " ", &save)) {
+        token_key(tkey, sizeof tkey, h);
+        ended += data_del(d, tkey);
+    }
+    free(copy);
+    data_del(d, ikey);
+    return ended;
+}
+
 static void pending_free(pending *p)
 {
     free(p->key);
@@ -118,6 +194,21 @@ static void pending_answer(fake_store *fs, pending *p)
             break;
         case OP_LOGIN:
             data_login(d, p);
+            break;
+        case OP_TOKEN_PUT:
+            status = data_token_put(d, p);
+            break;
+        case OP_TOKEN_TOUCH: {
+            char tkey[80];
+            token_key(tkey, sizeof tkey, p->key);
+            status = fake_data_find(d, tkey) != NULL;
+            if (status)
+                fake_data_put(d, tkey, p->val, p->ttl_s);
+            break;
+        }
+        case OP_TOKEN_DEL:
+        case OP_TOKEN_DEL_USER:
+            status = data_token_del(d, p);
             break;
         }
         if (p->kind == OP_GET && e != NULL) {
@@ -237,6 +328,47 @@ static int fs_login(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb,
     return fake_queue(st, p);
 }
 
+static int fs_token_put(wxs__store *st, const wxs__token_put *tp, wxs__store_done_cb cb, void *arg)
+{
+    int rc = wxs__store_check_token_put(tp);
+    if (rc < 0)
+        return rc;
+    pending *p = pending_new(OP_TOKEN_PUT, tp->hash, 64, tp->record, tp->record_len, tp->ttl_s);
+    p->openid = strndup(tp->openid, tp->openid_len);
+    p->ttl2_s = tp->index_ttl_s;
+    p->cap = tp->cap;
+    if (tp->remember.key != NULL) {
+        p->rkey = strndup(tp->remember.key, tp->remember.key_len);
+        p->rval = strndup(tp->remember.value, tp->remember.value_len);
+        p->rttl_s = tp->remember.ttl_s;
+    }
+    p->done_cb = cb;
+    p->arg = arg;
+    return fake_queue(st, p);
+}
+
+static int fs_token_touch(wxs__store *st, const char *hash, const char *record, size_t record_len,
+                          long long ttl_s, wxs__store_done_cb cb, void *arg)
+{
+    return fs_set(st, OP_TOKEN_TOUCH, hash, 64, record, record_len, ttl_s, cb, arg);
+}
+
+static int fs_token_del(wxs__store *st, const char *hash, const char *openid, size_t openid_len,
+                        wxs__store_done_cb cb, void *arg)
+{
+    pending *p = pending_new(hash != NULL ? OP_TOKEN_DEL : OP_TOKEN_DEL_USER, hash, 64, NULL, 0, 0);
+    p->openid = strndup(openid, openid_len);
+    p->done_cb = cb;
+    p->arg = arg;
+    return fake_queue(st, p);
+}
+
+static int fs_token_del_user(wxs__store *st, const char *openid, size_t openid_len,
+                             wxs__store_done_cb cb, void *arg)
+{
+    return fs_token_del(st, NULL, openid, openid_len, cb, arg);
+}
+
 static int fs_ready(const wxs__store *st)
 {
     return !((const fake_store *)st)->closing;
@@ -259,6 +391,10 @@ static const wxs__store_ops fake_store_ops = {
     .set_nx_ex = fs_set_nx_ex,
     .del = fs_del,
     .login = fs_login,
+    .token_put = fs_token_put,
+    .token_touch = fs_token_touch,
+    .token_del = fs_token_del,
+    .token_del_user = fs_token_del_user,
 };
 
 fake_store *fake_store_new(uv_loop_t *loop, fake_data *data)

@@ -1,7 +1,7 @@
 /* session_fakes.h: a fake session store and a fake WeChat client for the session state
- * machine's tests (tests/unit/test_session.c): ops tables (lib/store.h, lib/wechat.h) that
- * answer through the loop on a later pass, count their calls, and fail, hold or expire on
- * demand. */
+ * machine's tests (tests/unit/test_session.c, tests/unit/test_token.c): ops tables (lib/store.h,
+ * lib/wechat.h) that answer through the loop on a later pass, count their calls, and fail, hold or
+ * expire on demand. */
 #ifndef WXS_SESSION_FAKES_H
 #define WXS_SESSION_FAKES_H
 
@@ -24,7 +24,18 @@ typedef struct fake_data {
     long long now_s; /* the fake clock: advance it to expire entries */
 } fake_data;
 
-enum { OP_GET, OP_SET, OP_SET_NX, OP_DEL, OP_LOGIN, OP_COUNT };
+enum {
+    OP_GET,
+    OP_SET,
+    OP_SET_NX,
+    OP_DEL,
+    OP_LOGIN,
+    OP_TOKEN_PUT,
+    OP_TOKEN_TOUCH,
+    OP_TOKEN_DEL,
+    OP_TOKEN_DEL_USER,
+    OP_COUNT
+};
 
 typedef struct fake_store {
     wxs__store base;
@@ -53,6 +64,9 @@ typedef struct fake_wechat {
 fake_entry *fake_data_find(fake_data *d, const char *key);
 /** Set key to val for ttl_s seconds of the fake clock. */
 void fake_data_put(fake_data *d, const char *key, const char *val, long long ttl_s);
+/** The number of hashes in the token index of openid ("tokens:<openid>": hashes separated by
+ *  spaces, oldest first, in the fake). */
+int fake_data_index_size(fake_data *d, const char *openid);
 /** Free every entry. */
 void fake_data_clear(fake_data *d);
 
