@@ -32,7 +32,7 @@ mkdir -p "$out/obj"
 sources=(util/*.c lib/*.c src/server/http.c src/server/http_setup.c src/server/http_parse.c src/server/http_req.c
          src/server/http_write.c "$llhttp_src/api.c" "$llhttp_src/http.c" "$llhttp_src/llhttp.c"
          src/onestroke/body.c src/onestroke/paint.c src/onestroke/options.c
-         src/server/server_options.c)
+         src/server/server_options.c src/server/token_parse.c)
 newest_header=$(ls -t include/*.h util/*.h lib/*.h src/server/*.h src/onestroke/*.h | head -1)
 objs=()
 for src in "${sources[@]}"; do

@@ -1,6 +1,7 @@
-/* main.c: the `wxsession` command: sign and verify rawData, percent-decode X-WX-RawData and check
- * a configuration. Uses the public header include/wxsession.h, and the option tables of the server
- * and the One Stroke app, to check a whole config. */
+/* main.c: the `wxsession` command: sign and verify rawData, percent-decode X-WX-RawData, decrypt
+ * encryptedData, show a token's store key and check a configuration. Uses the public header
+ * include/wxsession.h, and the option tables of the server and the One Stroke app, to check a
+ * whole config. */
 #include <wxsession.h>
 
 #include "man_pages.h"
@@ -14,10 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXIT_MISMATCH 1     /* verify: the signature does not match */
+#define EXIT_MISMATCH 1     /* verify: the signature does not match; decrypt: not decrypted */
 #define EXIT_USAGE 2        /* bad arguments, unreadable input, invalid config */
 #define INPUT_MAX (1 << 20) /* largest rawData or decode input */
 #define KEY_FILE_MAX 4096   /* largest --session-key-file */
+#define TOKEN_MAX 1024      /* largest token-info TOKEN */
+#define PREFIX_MAX 64       /* largest session prefix (as session.prefix) */
+#define DEFAULT_PREFIX "weapp-session:"
 
 static const command_help commands[] = {
     {"sign",
@@ -32,6 +36,19 @@ static const command_help commands[] = {
     {"decode", "decode [-n] TEXT",
      "strictly percent-decode TEXT (an X-WX-RawData header value) as decodeURIComponent does\n"
      "and print the bytes (-n: without a trailing newline)\n"},
+    {"decrypt",
+     "decrypt (--session-key KEY | --session-key-file FILE) --iv IV (--data DATA | --data-file "
+     "FILE) [--app-id APPID]",
+     "decrypt WeChat's encryptedData (base64; AES-128-CBC, PKCS#7) with the user's session_key\n"
+     "and iv (base64, 16 bytes each) and print the plaintext, a JSON object. With --app-id its\n"
+     "watermark.appid must be APPID. Exits 1 when the data does not decrypt with the key or is\n"
+     "for another app, 2 on bad base64, wrong lengths or data over 64 KiB. A file has its\n"
+     "trailing newline removed; prefer --session-key-file (the process list shows arguments).\n"},
+    {"token-info", "token-info (TOKEN | -) [--prefix PREFIX]",
+     "print the SHA-256 of a token (from POST /login; - reads it from standard input) and the\n"
+     "store key of its session, PREFIX + \"token:\" + that hash (PREFIX: session.prefix,\n"
+     "default \"" DEFAULT_PREFIX "\"). The user's index of sessions is PREFIX + \"tokens:\" + the\n"
+     "openId in that record. The token itself is never printed.\n"},
     {"check-config", "check-config [--config FILE] [--dev] [--OPTION=VALUE | --OPTION VALUE ...]",
      "apply defaults < config file < environment < flags, validate, print the effective\n"
      "configuration (secrets shown as \"***\") and \"config ok\". The options are\n"
@@ -71,7 +88,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s\n", commands[i].synopsis);
     fputs("  --help, --version\n\n"
-          "Exit status: 0 success, 1 signature mismatch, 2 usage, input or configuration error.\n",
+          "Exit status: 0 success, 1 signature mismatch or data not decrypted, 2 usage, input or\n"
+          "configuration error.\n",
           out);
 }
 
@@ -270,6 +288,189 @@ static int cmd_decode(int argc, char **argv)
     return 0;
 }
 
+/* ------------------------------------------------------------------ decrypt */
+
+struct decrypt_args {
+    const char *key, *key_file;
+    const char *iv;
+    const char *data, *data_file;
+    const char *app_id;
+};
+
+/* Parse the arguments of decrypt. 0 or EXIT_USAGE. */
+static int parse_decrypt_args(int argc, char **argv, struct decrypt_args *a)
+{
+    static const char *const names[] = {"--session-key", "--session-key-file", "--iv",
+                                        "--data",        "--data-file",        "--app-id"};
+    const size_t n = sizeof names / sizeof names[0];
+    const char **slots[] = {&a->key, &a->key_file, &a->iv, &a->data, &a->data_file, &a->app_id};
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < argc; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(argv[i], names[k]) != 0)
+            k++;
+        if (k == n)
+            return die("unexpected argument '%s' (see --help)", argv[i]);
+        if (i + 1 >= argc)
+            return die("%s needs a value", argv[i]);
+        *slots[k] = argv[++i];
+    }
+    if ((a->key == NULL) == (a->key_file == NULL))
+        return die("give one of --session-key and --session-key-file");
+    if (a->iv == NULL)
+        return die("decrypt needs --iv");
+    if ((a->data == NULL) == (a->data_file == NULL))
+        return die("give one of --data and --data-file");
+    return 0;
+}
+
+/* len without the trailing newlines (CR or LF) of a file's text. */
+static size_t without_newlines(const char *buf, size_t len)
+{
+    while (buf != NULL && len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    return len;
+}
+
+/* Print what wxs_decrypt_data's failure rc means; EXIT_MISMATCH when the data did not decrypt
+ * (or is for another app), EXIT_USAGE for bad input. */
+static int decrypt_failed(int rc, const char *app_id)
+{
+    switch (rc) {
+    case WXS_EDECRYPT:
+        fputs("wxsession: decryption failed: not encrypted with this session key and iv, or "
+              "corrupt\n",
+              stderr);
+        return EXIT_MISMATCH;
+    case WXS_EWATERMARK:
+        fprintf(stderr, "wxsession: watermark.appid is not '%s': the data is for another app\n",
+                app_id);
+        return EXIT_MISMATCH;
+    case WXS_EPARSE:
+        return die("bad input: strict base64 with padding, and a 16-byte key and iv, are needed");
+    case WXS_ETOOBIG:
+        return die("data larger than 64 KiB decoded");
+    default:
+        return die("cannot decrypt: %s", wxs_strerror(rc));
+    }
+}
+
+/* decrypt: WeChat's encryptedData to its plaintext. */
+static int cmd_decrypt(int argc, char **argv)
+{
+    struct decrypt_args a;
+    char *key_buf = NULL, *data_buf = NULL, *plain = NULL;
+    const char *key = NULL, *data = NULL;
+    size_t key_len = 0, key_read = 0, data_len = 0, plain_len = 0;
+    int rc = parse_decrypt_args(argc, argv, &a);
+    if (rc != 0)
+        return rc;
+    rc = EXIT_USAGE;
+    if (load_input(a.key, a.key_file, KEY_FILE_MAX, &key_buf, &key, &key_len) < 0 ||
+        load_input(a.data, a.data_file, INPUT_MAX, &data_buf, &data, &data_len) < 0)
+        goto out;
+    key_read = key_len;
+    key_len = without_newlines(key_buf, key_len);
+    data_len = without_newlines(data_buf, data_len);
+    rc = wxs_decrypt_data(key, key_len, a.iv, strlen(a.iv), data, data_len, a.app_id, &plain,
+                          &plain_len);
+    if (rc < 0) {
+        rc = decrypt_failed(rc, a.app_id);
+        goto out;
+    }
+    fwrite(plain, 1, plain_len, stdout);
+    fputc('\n', stdout);
+    rc = 0;
+out:
+    wxs_free(plain);
+    free(data_buf);
+    if (key_buf != NULL)
+        memset(key_buf, 0, key_read);
+    free(key_buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ token-info */
+
+/* 1 when s is what POST /login hands out: 43 characters of base64url (32 bytes, no padding). */
+static int looks_like_token(const char *s, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if (len != 43)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\0' || strchr(alphabet, s[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+/* 1 when prefix may be a session.prefix: at most 64 bytes, no spaces or control characters. */
+static int valid_prefix(const char *p)
+{
+    size_t len = strlen(p);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
+            return 0;
+    return len <= PREFIX_MAX;
+}
+
+/* Read one line (the token) from standard input into buf, without its newline. 0, or
+ * EXIT_USAGE after printing the reason. */
+static int read_token_line(char buf[TOKEN_MAX + 2], size_t *len)
+{
+    if (fgets(buf, TOKEN_MAX + 2, stdin) == NULL)
+        return die("no token on standard input");
+    *len = strlen(buf);
+    if (*len > TOKEN_MAX && buf[*len - 1] != '\n')
+        return die("token longer than %d bytes", TOKEN_MAX);
+    *len = without_newlines(buf, *len);
+    return 0;
+}
+
+/* token-info: a token's SHA-256 and its session's store key; never the token. */
+static int cmd_token_info(int argc, char **argv)
+{
+    const char *token = NULL, *prefix = DEFAULT_PREFIX;
+    char line[TOKEN_MAX + 2];
+    char hex[65];
+    size_t len = 0;
+    int rc = 0;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+            prefix = argv[++i];
+        else if (strcmp(argv[i], "--prefix") == 0)
+            rc = die("--prefix needs a value");
+        else if (token == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0 ||
+                                   looks_like_token(argv[i], strlen(argv[i]))))
+            token = argv[i]; /* a token may start with '-' */
+        else
+            rc = die("unexpected argument '%s' (see --help)", argv[i]);
+    }
+    if (rc == 0 && token == NULL)
+        rc = die("token-info needs TOKEN, or - to read it from standard input (see --help)");
+    if (rc == 0 && !valid_prefix(prefix))
+        rc = die("--prefix: at most %d bytes, no spaces or control characters", PREFIX_MAX);
+    if (rc != 0)
+        goto out;
+    len = strlen(token);
+    if (strcmp(token, "-") == 0) {
+        rc = read_token_line(line, &len);
+        token = line;
+    }
+    if (rc != 0)
+        goto out;
+    if (!looks_like_token(token, len))
+        fputs("wxsession: warning: not a token as POST /login issues them (43 base64url "
+              "characters); hashed as given\n",
+              stderr);
+    wxs_token_hash(token, len, hex);
+    printf("sha256: %s\nkey: %stoken:%s\n", hex, prefix, hex);
+out:
+    memset(line, 0, sizeof line);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ config-docs */
 
 /* The keys the sample config file sets: the seed's (config.js), under their current names. */
@@ -391,6 +592,10 @@ int main(int argc, char **argv)
         rc = cmd_sign(argc - 2, argv + 2, strcmp(cmd, "verify") == 0);
     } else if (strcmp(cmd, "decode") == 0) {
         rc = cmd_decode(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "decrypt") == 0) {
+        rc = cmd_decrypt(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "token-info") == 0) {
+        rc = cmd_token_info(argc - 2, argv + 2);
     } else if (strcmp(cmd, "check-config") == 0) {
         rc = cmd_check_config(argc - 2, argv + 2);
     } else if (strcmp(cmd, "config-docs") == 0) {

@@ -143,8 +143,8 @@ static void roff_lines(FILE *out, const char *text)
 
 static const char wxsession_head[] =
     ".SH NAME\n"
-    "wxsession \\- sign and verify rawData, decode headers and check configurations of "
-    "wxsessiond\n"
+    "wxsession \\- sign and verify rawData, decode headers, decrypt encryptedData, hash tokens "
+    "and check configurations of wxsessiond\n"
     ".SH SYNOPSIS\n"
     ".B wxsession\n"
     "\\fICOMMAND\\fR [\\fIARGS\\fR]\n"
@@ -160,14 +160,17 @@ static const char wxsession_head[] =
     "is the command\\-line companion of\n"
     ".BR wxsessiond (8):\n"
     "it computes and checks the signature of a weapp\\-session login, percent\\-decodes the "
-    "X\\-WX\\-RawData header as the mini program encodes it, and checks a configuration with "
-    "the server's own reader, so both accept and refuse the same files.\n"
+    "X\\-WX\\-RawData header as the mini program encodes it, decrypts WeChat's encryptedData "
+    "with a session key, shows the store key of a token's session (never the token), and "
+    "checks a configuration with the server's own reader, so both accept and refuse the same "
+    "files.\n"
     ".SH COMMANDS\n";
 
 static const char wxsession_tail[] =
     ".SH EXIT STATUS\n"
-    "0 on success; 1 when \\fBverify\\fR finds a mismatch; 2 on a usage error, unreadable "
-    "input or an invalid configuration.\n"
+    "0 on success; 1 when \\fBverify\\fR finds a mismatch or \\fBdecrypt\\fR cannot decrypt "
+    "the data (wrong key, corrupt, or for another app); 2 on a usage error, unreadable or "
+    "malformed input or an invalid configuration.\n"
     ".SH EXAMPLES\n"
     "Check the installed configuration with the service's secret:\n"
     ".PP\n"

@@ -22,6 +22,10 @@ const char *const route_names[ROUTE_COUNT] = {
     "/session/paints/list",
     "/session/paints/save",
     "/session/paints/delete",
+    "/login",
+    "/me",
+    "/logout",
+    "/decrypt",
 };
 
 void access_client(const app *a, http_req *req, char out[INET6_ADDRSTRLEN])
@@ -80,13 +84,13 @@ void app_observe(void *arg, http_req *req, int status, size_t len)
         access_line(a, req, status, len);
 }
 
-void access_audit_login(const app *a, http_req *req, const wxs_auth_result *auth)
+void access_audit(const app *a, http_req *req, const char *event, const char *result,
+                  const char *openid)
 {
     char client[INET6_ADDRSTRLEN], hash[65] = "";
-    const char *result = wxs_stats_label(WXS_STATS_LOGIN, auth->result);
     access_client(a, req, client);
-    if (auth->kind == WXS_AUTH_USER && auth->openid != NULL && auth->openid[0] != '\0') {
-        wxs__sha256_hex(auth->openid, strlen(auth->openid), hash);
+    if (openid != NULL && openid[0] != '\0') {
+        wxs__sha256_hex(openid, strlen(openid), hash);
         hash[16] = '\0';
     }
     const wxs_log_field f[] = {
@@ -95,5 +99,11 @@ void access_audit_login(const app *a, http_req *req, const wxs_auth_result *auth
         {"client", client, 0},
         {http_req_id(req)[0] != '\0' ? "id" : NULL, http_req_id(req), 0},
     };
-    wxs_log_event(WXS_LOG_INFO, "login", f, sizeof f / sizeof f[0]);
+    wxs_log_event(WXS_LOG_INFO, event, f, sizeof f / sizeof f[0]);
+}
+
+void access_audit_login(const app *a, http_req *req, const wxs_auth_result *auth)
+{
+    access_audit(a, req, "login", wxs_stats_label(WXS_STATS_LOGIN, auth->result),
+                 auth->kind == WXS_AUTH_USER ? auth->openid : NULL);
 }

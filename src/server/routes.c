@@ -4,6 +4,7 @@
 #include "access.h"
 #include "http_api.h"
 #include "server_reasons.h"
+#include "token_routes.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -112,12 +113,12 @@ static int client_key(const app *a, http_req *req, unsigned char key[LIMITER_KEY
  * from its client address's bucket (limiter.h). Returns 1 when the request goes on to the
  * session layer (not a login, or a token was taken), 0 when it was answered here: 429 over the
  * limit, 503 when the client's address cannot be known (it has gone). */
-static int login_allowed(app *a, http_req *req, const wxs_auth_request *ar)
+int routes_take_login(app *a, http_req *req)
 {
     unsigned char key[LIMITER_KEY_BYTES];
     unsigned retry_s = 1;
     char body[160], header[48];
-    if (a->limiter == NULL || ar->code_len == 0 || ar->raw_data_len == 0)
+    if (a->limiter == NULL)
         return 1;
     if (client_key(a, req, key) < 0) {
         http_respond_error(req, 503, HTTP_REASON_CLIENT_GONE, "the client's address is gone");
@@ -131,9 +132,26 @@ static int login_allowed(app *a, http_req *req, const wxs_auth_request *ar)
     return 0;
 }
 
-/* Run the session layer on req, then route (unless the session layer answered). */
+static int login_allowed(app *a, http_req *req, const wxs_auth_request *ar)
+{
+    return ar->code_len == 0 || ar->raw_data_len == 0 || routes_take_login(a, req);
+}
+
+/* Run the session layer on req (a Bearer token, else the weapp-session headers), then route
+ * (unless the session layer answered). */
 static void with_session(app *a, http_req *req, route_fn route)
 {
+    const char *token;
+    size_t token_len;
+    int bearer = token_bearer(req, &token, &token_len);
+    if (bearer != 0) {
+        if (bearer > 0)
+            token_with_session(a, req, token, token_len, route);
+        else
+            http_respond_error(req, 401, HTTP_REASON_TOKEN_INVALID,
+                               "Authorization must be \"Bearer <token>\"");
+        return;
+    }
     wxs_auth_request ar = {0};
     ar.code = http_req_header(req, "x-wx-code", &ar.code_len);
     ar.raw_data = http_req_header(req, "x-wx-rawdata", &ar.raw_data_len);
@@ -172,6 +190,50 @@ static const app_route app_routes[] = {
     {"/session/paints/save", 1, route_paints_save, ROUTE_PAINTS_SAVE},
     {"/session/paints/delete", 1, route_paints_delete, ROUTE_PAINTS_DELETE},
 };
+
+/* The token protocol's own routes below routeBasePath: answered (or under way), 1; else 0. */
+static int token_route(app *a, http_req *req, const char *sub, size_t sublen, int method)
+{
+    static const struct {
+        const char *path;
+        enum route_id id;
+        int post;
+    } routes[] = {{"/login", ROUTE_LOGIN, 1},
+                  {"/me", ROUTE_ME, 0},
+                  {"/logout", ROUTE_LOGOUT, 1},
+                  {"/decrypt", ROUTE_DECRYPT, 1}};
+    const char *token = NULL;
+    size_t token_len = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!path_is(sub, sublen, routes[i].path))
+            continue;
+        http_req_set_tag(req, routes[i].id);
+        int ok_method =
+            routes[i].post ? method == HTTP_POST : method == HTTP_GET || method == HTTP_HEAD;
+        if (!ok_method) {
+            http_respond_error(req, 405, HTTP_REASON_METHOD_NOT_ALLOWED,
+                               routes[i].post ? "use POST" : "use GET");
+            return 1;
+        }
+        if (routes[i].id == ROUTE_LOGIN) {
+            token_route_login(a, req);
+            return 1;
+        }
+        if (token_bearer(req, &token, &token_len) <= 0) {
+            http_respond_error(req, 401, HTTP_REASON_TOKEN_INVALID,
+                               "this route needs \"Authorization: Bearer <token>\"");
+            return 1;
+        }
+        if (routes[i].id == ROUTE_ME)
+            token_route_me(a, req, token, token_len);
+        else if (routes[i].id == ROUTE_LOGOUT)
+            token_route_logout(a, req, token, token_len);
+        else
+            token_route_decrypt(a, req, token, token_len);
+        return 1;
+    }
+    return 0;
+}
 
 /* ---- the embedded web page (examples/one-stroke/web/ and the client): only with the simulator,
  * whose "Sign in as a test user" it needs */
@@ -321,6 +383,8 @@ void app_handle(void *arg, http_req *req)
         memcmp(path, a->route_base, a->route_base_len) == 0 && path[a->route_base_len] == '/') {
         const char *sub = path + a->route_base_len;
         size_t sublen = len - a->route_base_len;
+        if (token_route(a, req, sub, sublen, method))
+            return;
         for (size_t i = 0; i < sizeof app_routes / sizeof app_routes[0]; i++) {
             const app_route *r = &app_routes[i];
             if (!path_is(sub, sublen, r->path))

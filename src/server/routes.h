@@ -20,6 +20,10 @@ enum route_id {
     ROUTE_PAINTS_LIST,
     ROUTE_PAINTS_SAVE,
     ROUTE_PAINTS_DELETE,
+    ROUTE_LOGIN, /* the token protocol */
+    ROUTE_ME,
+    ROUTE_LOGOUT,
+    ROUTE_DECRYPT,
     ROUTE_COUNT
 };
 extern const char *const route_names[ROUTE_COUNT];
@@ -71,6 +75,10 @@ extern const size_t web_assets_count;
 
 /** The http_handler_fn of wxsessiond (app is an `app *`). */
 void app_handle(void *app, http_req *req);
+/** A login costs a token of the client address's bucket (limiter.h): 1 when taken (or there is
+ *  no limiter), else 0 after answering 429 (or 503 when the client's address is gone). */
+int routes_take_login(app *a, http_req *req);
+
 /** Its http_observer_fn: counts the answer and writes the access line (log_access). */
 void app_observe(void *app, http_req *req, int status, size_t len);
 

@@ -3,14 +3,20 @@
  *
  * Routes (all JSON):
  *   GET  /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
- *        like WeChat: {"session_key","openid"} or {"errcode","errmsg"}; codes are single-use and
- *        expire after 5 minutes; 40029 invalid code, 40163 code been used, 40013 invalid appid,
- *        40125 invalid appsecret, 45011 per-user minute quota, -1 system error (injected).
- *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..][&sessionKey=..&rawData=..]
+ *        like WeChat: {"session_key","openid"[,"unionid"]} or {"errcode","errmsg"}; codes are
+ *        single-use and expire after 5 minutes; 40029 invalid code, 40163 code been used, 40013
+ *        invalid appid, 40125 invalid appsecret, 45011 per-user minute quota, -1 system error
+ *        (injected).
+ *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..][&unionid=0|1]
+ *                          [&sessionKey=..&rawData=..]
  *        plays wx.login + wx.getUserInfo for test user NAME: {"code","rawData","signature",
- *        "openid","userInfo"}. rawData is the JSON text the client must percent-encode.
- *        sessionKey (24 base64 chars) and rawData (a JSON object, used verbatim) override
- *        what the simulator would pick: for WeChat's official test vector.
+ *        "openid","unionid","userInfo","encryptedData","iv"}. rawData is the JSON text the
+ *        client must percent-encode; encryptedData (base64) is the user info with openId,
+ *        unionId and watermark {appid, timestamp}, AES-128-CBC under the code's session_key
+ *        with a random iv (base64). unionid=1 gives the user a unionid derived from NAME (kept
+ *        until unionid=0; null when none). sessionKey (base64 of 16 bytes) and rawData (a JSON
+ *        object, used verbatim) override what the simulator would pick: for WeChat's official
+ *        test vector.
  *   GET  /__wxsim/stats   {"exchanges":N,"succeeded":N,"codesIssued":N,...}
  *   POST /__wxsim/config  {"latencyMs":N,"failMode":"none|hang|http500|garbage|huge|busy",
  *                          "failCount":N (-1: until changed)}

@@ -1,6 +1,7 @@
 /* simulator_admin.c: the simulator's /__wxsim routes (contract in simulator.h), offered to
- * simulator.c as a table: login (plays wx.login + wx.getUserInfo for a test user), stats, config
- * and reset. Codes, users and decisions are in simulator_state.c. */
+ * simulator.c as a table: login (plays wx.login + wx.getUserInfo for a test user: rawData with
+ * its signature, and the user's info as encryptedData), stats, config and reset. Codes, users
+ * and decisions are in simulator_state.c. */
 #include "server_reasons.h"
 #include "simulator_impl.h"
 
@@ -8,10 +9,13 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LATENCY_MS 600000 /* latencyMs accepted by /__wxsim/config */
 
@@ -52,6 +56,7 @@ typedef struct login_params {
     char *avatar;      /* avatarUrl override */
     char *session_key; /* a fixed session_key instead of a fresh one (for official vectors) */
     char *raw_data;    /* rawData text used verbatim (a JSON object); overrides nick/avatar */
+    char *unionid;     /* "1": give the user a unionid, "0": take it away; absent: as before */
 } login_params;
 
 static void login_params_free(login_params *lp)
@@ -61,12 +66,23 @@ static void login_params_free(login_params *lp)
     free(lp->avatar);
     free(lp->session_key);
     free(lp->raw_data);
+    free(lp->unionid);
 }
 
-/* 24 characters of the base64 alphabet, as WeChat's session keys are. */
+/* The base64 of 16 bytes (24 characters, "==" at the end), spelled as encoders spell it, as
+ * WeChat's session keys are: the decrypting side decodes strictly. */
 static int valid_session_key(const char *k)
 {
-    return alnum_or(k, KEY_LEN, KEY_LEN, "+/=");
+    unsigned char raw[KEY_LEN / 4 * 3];
+    char again[KEY_LEN + 1] = "";
+    int ok = alnum_or(k, KEY_LEN, KEY_LEN, "+/=") &&
+             EVP_DecodeBlock(raw, (const unsigned char *)k, KEY_LEN) == (int)sizeof raw;
+    if (ok)
+        EVP_EncodeBlock((unsigned char *)again, raw, 16);
+    ok = ok && strcmp(again, k) == 0;
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(again, sizeof again);
+    return ok;
 }
 
 /* Reads and checks the parameters; NULL when fine, else the reason for a 400. */
@@ -76,12 +92,15 @@ static const char *login_parse(http_req *req, login_params *lp)
         sim__req_param(req, "nickName", &lp->nick) < 0 ||
         sim__req_param(req, "avatarUrl", &lp->avatar) < 0 ||
         sim__req_param(req, "sessionKey", &lp->session_key) < 0 ||
-        sim__req_param(req, "rawData", &lp->raw_data) < 0)
+        sim__req_param(req, "rawData", &lp->raw_data) < 0 ||
+        sim__req_param(req, "unionid", &lp->unionid) < 0)
         return "malformed parameter (bad %-escape, invalid UTF-8, NUL or too long)";
     if (lp->user != NULL && !valid_user_name(lp->user))
         return "user must be 1-64 bytes of [A-Za-z0-9_.-]";
     if (lp->session_key != NULL && !valid_session_key(lp->session_key))
-        return "sessionKey must be 24 base64 characters";
+        return "sessionKey must be 24 base64 characters (16 bytes)";
+    if (lp->unionid != NULL && strcmp(lp->unionid, "0") != 0 && strcmp(lp->unionid, "1") != 0)
+        return "unionid must be 0 or 1";
     json_t *raw = lp->raw_data != NULL ? json_loads(lp->raw_data, 0, NULL) : NULL;
     int raw_ok = lp->raw_data == NULL || json_is_object(raw);
     json_decref(raw);
@@ -99,32 +118,104 @@ static json_t *user_info(const login_params *lp)
                      lp->avatar ? lp->avatar : DEFAULT_AVATAR);
 }
 
-/* {"code","rawData","signature","openid","userInfo"} for the issued code. */
-static void login_reply(reply *r, const login_params *lp, const char *codetext, const char *key,
-                        const char *openid)
+/* The plaintext of encryptedData, as WeChat writes it: openId, the user info's members,
+ * unionId (when the user has one) and watermark {appid, timestamp}. NULL when out of memory. */
+static char *user_data_text(const json_t *info, const char *app_id, const sim_login_ids *ids)
+{
+    json_t *doc = json_pack("{s:s}", "openId", ids->openid);
+    const char *name;
+    json_t *value;
+    char *text = NULL;
+    json_object_foreach((json_t *)info, name, value)
+    {
+        int ours =
+            !strcmp(name, "openId") || !strcmp(name, "unionId") || !strcmp(name, "watermark");
+        if (doc != NULL && !ours && json_object_set(doc, name, value) < 0)
+            goto out;
+    }
+    if (doc == NULL || (ids->unionid[0] != '\0' &&
+                        json_object_set_new(doc, "unionId", json_string(ids->unionid)) < 0))
+        goto out;
+    if (json_object_set_new(
+            doc, "watermark",
+            json_pack("{s:s,s:I}", "appid", app_id, "timestamp", (json_int_t)time(NULL))) < 0)
+        goto out;
+    text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+    json_decref(doc);
+    return text;
+}
+
+/* Encrypts text as WeChat's encryptedData: AES-128-CBC with PKCS#7 padding, the key the base64
+ * session_key (checked: 16 bytes), a random iv. Sets *data_out (malloc'd base64) and iv_out
+ * (base64). 0, or -1 when out of memory or randomness. */
+static int encrypt_user_data(const char *text, const char *session_key, char **data_out,
+                             char iv_out[KEY_LEN + 1])
+{
+    unsigned char key[KEY_LEN / 4 * 3], iv[16];
+    size_t len = strlen(text);
+    unsigned char *cipher = malloc(len + 16);
+    int n1 = 0, n2 = 0, rc = -1;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    *data_out = NULL;
+    if (cipher == NULL || c == NULL || RAND_bytes(iv, sizeof iv) != 1 ||
+        EVP_DecodeBlock(key, (const unsigned char *)session_key, KEY_LEN) != (int)sizeof key ||
+        EVP_EncryptInit_ex(c, EVP_aes_128_cbc(), NULL, key, iv) != 1 ||
+        EVP_EncryptUpdate(c, cipher, &n1, (const unsigned char *)text, (int)len) != 1 ||
+        EVP_EncryptFinal_ex(c, cipher + n1, &n2) != 1)
+        goto out;
+    *data_out = malloc((size_t)(n1 + n2) / 3 * 4 + 5);
+    if (*data_out == NULL)
+        goto out;
+    EVP_EncodeBlock((unsigned char *)*data_out, cipher, n1 + n2);
+    EVP_EncodeBlock((unsigned char *)iv_out, iv, sizeof iv);
+    rc = 0;
+out:
+    OPENSSL_cleanse(key, sizeof key);
+    EVP_CIPHER_CTX_free(c);
+    free(cipher);
+    return rc;
+}
+
+/* {"code","rawData","signature","openid","unionid","userInfo","encryptedData","iv"} for the
+ * issued code (unionid null when the user has none). */
+static void login_reply(sim *s, reply *r, const login_params *lp, const sim_login_ids *ids)
 {
     json_t *info = user_info(lp);
-    char *raw = NULL;
+    char *raw = NULL, *plain = NULL, *data = NULL;
+    char sig[41], iv[KEY_LEN + 1];
     if (info != NULL)
         raw = lp->raw_data != NULL ? strdup(lp->raw_data)
                                    : json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char sig[41];
-    if (raw == NULL) {
+    if (raw != NULL)
+        plain = user_data_text(info, s->app_id, ids);
+    if (plain == NULL || encrypt_user_data(plain, ids->session_key, &data, iv) < 0) {
         json_decref(info);
         sim__reply_error(r, 500, WXS_REASON_INTERNAL, "out of memory");
-        return;
+        goto out;
     }
-    wxs_signature(raw, strlen(raw), key, strlen(key), sig);
+    wxs_signature(raw, strlen(raw), ids->session_key, strlen(ids->session_key), sig);
     sim__reply_json(r, 200,
-                    json_pack("{s:s,s:s,s:s,s:s,s:o}", "code", codetext, "rawData", raw,
-                              "signature", sig, "openid", openid, "userInfo", info));
+                    json_pack("{s:s,s:s,s:s,s:s,s:s?,s:o,s:s,s:s}", "code", ids->code, "rawData",
+                              raw, "signature", sig, "openid", ids->openid, "unionid",
+                              ids->unionid[0] != '\0' ? ids->unionid : NULL, "userInfo", info,
+                              "encryptedData", data, "iv", iv));
+out:
     free(raw);
+    free(plain);
+    free(data);
+}
+
+/* The unionid parameter for sim__login_issue: 1 give, 0 take away, -1 (absent) as before. */
+static int unionid_wish(const login_params *lp)
+{
+    return lp->unionid == NULL ? -1 : lp->unionid[0] == '1';
 }
 
 static void handle_login(sim *s, http_req *req, reply *r)
 {
     login_params lp = {0};
-    char codetext[CODE_LEN + 1], key[KEY_LEN + 1], openid[OPENID_LEN + 1];
+    sim_login_ids ids;
     int method = http_req_method(req);
     if (method != HTTP_GET && method != HTTP_POST) {
         sim__reply_error(r, 405, HTTP_REASON_METHOD_NOT_ALLOWED, "use GET or POST");
@@ -133,14 +224,14 @@ static void handle_login(sim *s, http_req *req, reply *r)
     const char *why = login_parse(req, &lp);
     int status = why != NULL ? 400
                              : sim__login_issue(s, lp.user != NULL ? lp.user : "test",
-                                                lp.session_key, codetext, key, openid);
+                                                lp.session_key, unionid_wish(&lp), &ids);
     if (why != NULL)
         sim__reply_error(r, 400, HTTP_REASON_BAD_PARAM, why);
     else if (status != 0)
         sim__reply_error(r, status, HTTP_REASON_SIMULATOR_FULL, "too many codes or users");
     else
-        login_reply(r, &lp, codetext, key, openid);
-    OPENSSL_cleanse(key, sizeof key);
+        login_reply(s, r, &lp, &ids);
+    OPENSSL_cleanse(&ids, sizeof ids);
     login_params_free(&lp);
 }
 

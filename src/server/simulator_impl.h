@@ -102,11 +102,19 @@ void sim__exchange(sim *s, const sim_exchange_params *ep, reply *r, int *hold);
 /* Forgets codes, users, counters and injected failures. */
 void sim__forget_all(sim *s);
 
-/* Issues a code for name, first giving the user a new session_key (fresh, or key_override).
- * 0, or an HTTP status for the failure. Takes the lock itself. */
-int sim__login_issue(sim *s, const char *name, const char *key_override,
-                     char code_out[CODE_LEN + 1], char key_out[KEY_LEN + 1],
-                     char openid_out[OPENID_LEN + 1]);
+/* What a login issued: the code and the user's identifiers and session_key at that moment. */
+typedef struct sim_login_ids {
+    char code[CODE_LEN + 1];
+    char session_key[KEY_LEN + 1];
+    char openid[OPENID_LEN + 1];
+    char unionid[OPENID_LEN + 1]; /* "" when the user has none */
+} sim_login_ids;
+
+/* Issues a code for name, first giving the user a new session_key (fresh, or key_override) and,
+ * with unionid 1, a unionid derived from the name (0: none from now on; -1: as before). Fills
+ * *out. 0, or an HTTP status for the failure. Takes the lock itself. */
+int sim__login_issue(sim *s, const char *name, const char *key_override, int unionid,
+                     sim_login_ids *out);
 
 /* ---- simulator_admin.c: the /__wxsim routes, each setting r (simulator.c sends it) */
 

@@ -1,6 +1,7 @@
 /* simulator_state.c: the simulator's state and WeChat's decisions on it (contract in
- * simulator_impl.h): test users and issued codes in hash tables, counters, injected failures,
- * jscode2session's checks and the code /__wxsim/login issues. No HTTP: callers hold the request.
+ * simulator_impl.h): test users (openid, optional unionid, session_key) and issued codes in
+ * hash tables, counters, injected failures, jscode2session's checks and the code
+ * /__wxsim/login issues. No HTTP: callers hold the request.
  * Every function here expects the sim's lock held unless its comment says it takes it. */
 #include "simulator_impl.h"
 
@@ -26,6 +27,7 @@ typedef struct sim_user {
     hnode node;
     char name[MAX_USER_NAME + 1];
     char openid[OPENID_LEN + 1];
+    char unionid[OPENID_LEN + 1];  /* "" while the user has none */
     char session_key[KEY_LEN + 1]; /* current: rotated by each login */
     long long minute;              /* wall-clock minute of minute_count */
     long long minute_count;        /* exchanges of this user's codes in that minute */
@@ -36,6 +38,7 @@ struct sim_code {
     char text[CODE_LEN + 1];
     sim_user *owner;
     char session_key[KEY_LEN + 1]; /* the owner's key when the code was issued */
+    char unionid[OPENID_LEN + 1];  /* the owner's unionid then ("" for none) */
     uint64_t issued_ms;
     int used;
     struct sim_code *fifo_next; /* issue order, oldest first */
@@ -150,8 +153,10 @@ static int random_session_key(char out[KEY_LEN + 1])
     return 0;
 }
 
-/* "o" + 27 characters of base64url(sha256(appid ":" user)): stable per app and user. */
-static void make_openid(const char *app_id, const char *name, char out[OPENID_LEN + 1])
+/* "o" + 27 characters of base64url(sha256(domain ":" user)): stable per domain and user. An
+ * openid's domain is the appId (one per app and user), a unionid's "unionid" (one per user,
+ * whatever the app, as WeChat's are per open-platform account; appIds start with "wx"). */
+static void make_id(const char *domain, const char *name, char out[OPENID_LEN + 1])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -159,7 +164,7 @@ static void make_openid(const char *app_id, const char *name, char out[OPENID_LE
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     memset(md, 0, sizeof md);
     if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-        EVP_DigestUpdate(ctx, app_id, strlen(app_id));
+        EVP_DigestUpdate(ctx, domain, strlen(domain));
         EVP_DigestUpdate(ctx, ":", 1);
         EVP_DigestUpdate(ctx, name, strlen(name));
         EVP_DigestFinal_ex(ctx, md, NULL);
@@ -205,7 +210,7 @@ static sim_user *user_get(sim *s, const char *name)
     if (u == NULL)
         return NULL;
     memcpy(u->name, name, len + 1);
-    make_openid(s->app_id, name, u->openid);
+    make_id(s->app_id, name, u->openid);
     u->node = (hnode){.hash = h, .key = u->name, .keylen = len};
     if (table_insert(&s->users, &u->node) < 0) {
         free(u);
@@ -231,6 +236,7 @@ static int code_issue(sim *s, sim_user *u, char text_out[CODE_LEN + 1])
     c->node.keylen = CODE_LEN;
     c->owner = u;
     memcpy(c->session_key, u->session_key, sizeof c->session_key);
+    memcpy(c->unionid, u->unionid, sizeof c->unionid);
     c->issued_ms = now_ms();
     if (table_insert(&s->codes, &c->node) < 0) {
         free(c);
@@ -280,25 +286,30 @@ void sim__forget_all(sim *s)
     s->fail_count = 0;
 }
 
-/* Issues a code for name, first giving the user a new session_key (fresh, or key_override).
- * 0, or an HTTP status for the failure. For /__wxsim/login; takes the lock. */
-int sim__login_issue(sim *s, const char *name, const char *key_override,
-                     char code_out[CODE_LEN + 1], char key_out[KEY_LEN + 1],
-                     char openid_out[OPENID_LEN + 1])
+/* Issues a code for name, first giving the user a new session_key (fresh, or key_override) and,
+ * with unionid 1, its unionid (0: none from now on; -1: as before). Fills *out. 0, or an HTTP
+ * status for the failure. For /__wxsim/login; takes the lock. */
+int sim__login_issue(sim *s, const char *name, const char *key_override, int unionid,
+                     sim_login_ids *out)
 {
     int status = 0;
     pthread_mutex_lock(&s->lock);
     purge_codes(s, now_ms());
     sim_user *u = s->codes.count < MAX_CODES ? user_get(s, name) : NULL;
+    if (u != NULL && unionid == 1)
+        make_id("unionid", name, u->unionid);
+    else if (u != NULL && unionid == 0)
+        u->unionid[0] = '\0';
     if (u != NULL && key_override != NULL)
         memcpy(u->session_key, key_override, KEY_LEN + 1);
     else if (u == NULL || random_session_key(u->session_key) < 0)
         status = 503;
-    if (status == 0 && code_issue(s, u, code_out) < 0)
+    if (status == 0 && code_issue(s, u, out->code) < 0)
         status = 503;
     if (status == 0) {
-        memcpy(key_out, u->session_key, KEY_LEN + 1);
-        memcpy(openid_out, u->openid, OPENID_LEN + 1);
+        memcpy(out->session_key, u->session_key, KEY_LEN + 1);
+        memcpy(out->openid, u->openid, OPENID_LEN + 1);
+        memcpy(out->unionid, u->unionid, OPENID_LEN + 1);
     }
     pthread_mutex_unlock(&s->lock);
     return status;
@@ -361,7 +372,7 @@ static void exchange_decide(sim *s, const sim_exchange_params *ep, reply *r)
     sim_code *c = NULL;
     const char *errmsg = NULL;
     int errcode = exchange_check(s, ep, &c, &errmsg);
-    char body[160];
+    char body[192];
     int n;
     if (errcode != 0) {
         n = snprintf(body, sizeof body, "{\"errcode\":%d,\"errmsg\":\"%s\"}", errcode, errmsg);
@@ -369,8 +380,9 @@ static void exchange_decide(sim *s, const sim_exchange_params *ep, reply *r)
     } else {
         c->used = 1;
         s->succeeded++;
-        n = snprintf(body, sizeof body, "{\"session_key\":\"%s\",\"openid\":\"%s\"}",
-                     c->session_key, c->owner->openid);
+        n = snprintf(body, sizeof body, "{\"session_key\":\"%s\",\"openid\":\"%s\"%s%s%s}",
+                     c->session_key, c->owner->openid, c->unionid[0] ? ",\"unionid\":\"" : "",
+                     c->unionid, c->unionid[0] ? "\"" : "");
     }
     sim__reply_set(r, 200, NULL, body, (size_t)n);
 }

@@ -1,4 +1,6 @@
 """test_cli.py: the wxsession command-line tool and wxsessiond's start-up checks."""
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -6,8 +8,10 @@ import tempfile
 import unittest
 
 import signal
+import urllib.parse
 
-from harness import WXSESSION_CLI, WXSESSIOND, Server, wait_until
+from harness import (APP_ID, APP_SECRET, WXSESSION_CLI, WXSESSIOND, Server, Simulator,
+                     wait_until)
 
 OFFICIAL_RAW = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou",'
                 '"province":"Guangdong","country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/'
@@ -15,6 +19,19 @@ OFFICIAL_RAW = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangz
                 'YsrztuuICqIM5ibXQ/0"}')
 OFFICIAL_KEY = "HyVFkGl5F5OQWJZZaNzBBg=="
 OFFICIAL_SIG = "75e81ceda165f4ffa64f4068af58c64b8f54b88c"
+
+# WeChat's official encryptedData vector (shared DESIGN.md section 5)
+DEC_APP_ID = "wx4f4bc4dec97d474b"
+DEC_KEY = "tiihtNczf5v6AKRyjwEUhQ=="
+DEC_IV = "r7BXXKkLb8qrSNn05n0qiA=="
+DEC_DATA = ("CiyLU1Aw2KjvrjMdj8YKliAjtP4gsMZMQmRzooG2xrDcvSnxIMXFufNstNGTyaGS9uT5geRa0W4oTOb1WT7f"
+            "JlAC+oNPdbB+3hVbJSRgv+4lGOETKUQz6OYStslQ142dNCuabNPGBzlooOmB231qMM85d2/fV6ChevvXvQP8"
+            "Hkue1poOFtnEtpyxVLW1zAo6/1Xx1COxFvrc2d7UL/lmHInNlxuacJXwu0fjpXfz/YqYzBIBzD6WUfTIF9GR"
+            "HpOn/Hz7saL8xz+W//FRAUid1OksQaQx4CMs8LOddcQhULW4ucetDf96JcR3g0gfRK4PC7E/r7Z6xNrXd2UI"
+            "eorGj5Ef7b1pJAYB6Y5anaHqZ9J6nKEBvB4DnNLIVWSgARns/8wR2SiRS7MNACwTyrGvt9ts8p12PKFdlqYT"
+            "opNHR1Vf7XjfhQlVsAJdNiKdYmYVoKlaRv85IfVunYzO0IKXsyl7JCUjCpoG20f0a04COwfneQAGGwd5oa+T"
+            "8yO5hzuyDb/XcxxmK01EpqOyuxINew==")
+DEC_OPENID = "oGZUI0egBJY1zhBYw2KhdUfwVJJE"
 
 
 def run(*argv, env=None):
@@ -109,7 +126,8 @@ class CommandLineHelp(unittest.TestCase):
     """Each command has its --help; the top-level help is the list of commands."""
 
     def test_every_command_has_help(self):
-        for cmd in ("sign", "verify", "decode", "check-config", "config-docs"):
+        for cmd in ("sign", "verify", "decode", "decrypt", "token-info", "check-config",
+                    "config-docs"):
             rc, out, err = run(WXSESSION_CLI, cmd, "--help")
             self.assertEqual(rc, 0, err)
             self.assertTrue(out.startswith(f"usage: wxsession {cmd}"), out)
@@ -130,6 +148,193 @@ class CommandLineHelp(unittest.TestCase):
             self.assertEqual(rc, 2, sig)
             self.assertEqual(out, "", "a usage error, not a mismatch")
             self.assertIn("40 lowercase hex digits", err)
+
+
+class Decrypt(unittest.TestCase):
+    """`wxsession decrypt`: WeChat's encryptedData with a session key (exit 1: not decrypted)."""
+
+    def decrypt(self, *extra, key=DEC_KEY, iv=DEC_IV, data=DEC_DATA):
+        return run(WXSESSION_CLI, "decrypt", "--session-key", key, "--iv", iv, "--data", data,
+                   *extra)
+
+    def test_official_vector(self):
+        rc, out, err = self.decrypt("--app-id", DEC_APP_ID)
+        self.assertEqual(rc, 0, err)
+        plain = json.loads(out)
+        self.assertEqual(plain["openId"], DEC_OPENID)
+        self.assertEqual(plain["watermark"]["appid"], DEC_APP_ID)
+        self.assertTrue(out.endswith("}\n"))
+
+    def test_files_with_trailing_newlines(self):
+        with tempfile.TemporaryDirectory() as d:
+            key_file, data_file = os.path.join(d, "key"), os.path.join(d, "data")
+            with open(key_file, "w") as f:
+                f.write(DEC_KEY + "\n")
+            with open(data_file, "w") as f:
+                f.write(DEC_DATA + "\r\n")
+            rc, out, err = run(WXSESSION_CLI, "decrypt", "--session-key-file", key_file, "--iv",
+                               DEC_IV, "--data-file", data_file, "--app-id", DEC_APP_ID)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["openId"], DEC_OPENID)
+
+    def test_not_decrypted_exits_1(self):
+        cases = {"another app": dict(extra=("--app-id", "wx0000000000000000")),
+                 "wrong key": dict(key="AAAAAAAAAAAAAAAAAAAAAA=="),
+                 "another iv": dict(iv="s7BXXKkLb8qrSNn05n0qiA==")}
+        for why, case in cases.items():
+            rc, out, err = self.decrypt(*case.get("extra", ()), key=case.get("key", DEC_KEY),
+                                        iv=case.get("iv", DEC_IV))
+            self.assertEqual((rc, out), (1, ""), why)
+            self.assertTrue(err.strip(), why)
+        _, _, err = self.decrypt("--app-id", "wx0000000000000000")
+        self.assertIn("watermark", err)
+
+    def test_bad_input_exits_2(self):
+        cases = {"key without padding": dict(key=DEC_KEY.rstrip("=")),
+                 "iv of 15 bytes": dict(iv="r7BXXKkLb8qrSNn05n0q"),
+                 "data not base64": dict(data=DEC_DATA[:-4] + "!!=="),
+                 "data not whole blocks": dict(data=DEC_DATA[:44]),
+                 "data over 64 KiB": dict(data=base64.b64encode(bytes(65536 + 16)).decode())}
+        for why, case in cases.items():
+            rc, out, err = self.decrypt(**case)
+            self.assertEqual((rc, out), (2, ""), why)
+            self.assertTrue(err.strip(), why)
+
+    def test_usage_errors(self):
+        for argv in (["--iv", DEC_IV, "--data", DEC_DATA],
+                     ["--session-key", DEC_KEY, "--data", DEC_DATA],
+                     ["--session-key", DEC_KEY, "--iv", DEC_IV],
+                     ["--session-key", DEC_KEY, "--iv", DEC_IV, "--data", DEC_DATA, "--data-file",
+                      "/dev/null"],
+                     ["--session-key", DEC_KEY, "--iv", DEC_IV, "--data", DEC_DATA, "--bogus"],
+                     ["--session-key", DEC_KEY, "--iv", DEC_IV, "--data"]):
+            rc, out, err = run(WXSESSION_CLI, "decrypt", *argv)
+            self.assertEqual((rc, out), (2, ""), argv)
+            self.assertTrue(err.strip(), argv)
+
+
+class SimulatorData(unittest.TestCase):
+    """The simulator's /__wxsim/login gives encryptedData that `wxsession decrypt` opens with the
+    session_key jscode2session gives for the code; users asked for get a stable unionid."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Simulator()
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.sim.stop()
+        log = cls.sim.output()
+        cls.sim.cleanup()
+        assert status == 0, f"the simulator exited with {status}:\n{log[-3000:]}"
+
+    def exchange(self, code):
+        q = urllib.parse.urlencode({"appid": APP_ID, "secret": APP_SECRET, "js_code": code,
+                                    "grant_type": "authorization_code"})
+        status, _, body = self.sim.request("GET", f"/sns/jscode2session?{q}")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def decrypt(self, creds, key, app_id=APP_ID):
+        return run(WXSESSION_CLI, "decrypt", "--session-key", key, "--iv", creds["iv"], "--data",
+                   creds["encryptedData"], "--app-id", app_id)
+
+    def test_encrypted_data_decrypts_with_the_codes_key(self):
+        creds = self.sim.login("dec-alice", nickName="爱丽丝")
+        reply = self.exchange(creds["code"])
+        self.assertNotIn("unionid", reply)
+        self.assertIsNone(creds["unionid"])
+        rc, out, err = self.decrypt(creds, reply["session_key"])
+        self.assertEqual(rc, 0, err)
+        plain = json.loads(out)
+        self.assertEqual(list(plain)[0], "openId")
+        self.assertEqual(plain["openId"], creds["openid"])
+        self.assertEqual(plain["nickName"], "爱丽丝")
+        for name in ("gender", "language", "city", "province", "country", "avatarUrl"):
+            self.assertEqual(plain[name], creds["userInfo"][name], name)
+        self.assertNotIn("unionId", plain)
+        self.assertEqual(plain["watermark"]["appid"], APP_ID)
+        self.assertIsInstance(plain["watermark"]["timestamp"], int)
+        # another app's watermark, another login's key: exit 1
+        self.assertEqual(self.decrypt(creds, reply["session_key"], "wx0000000000000000")[0], 1)
+        later = self.sim.login("dec-alice")
+        self.assertEqual(self.decrypt(creds, self.exchange(later["code"])["session_key"])[0], 1)
+
+    def test_unionid_is_given_and_stable(self):
+        first = self.sim.login("dec-bob", unionid="1")
+        reply = self.exchange(first["code"])
+        unionid = reply["unionid"]
+        self.assertRegex(unionid, r"^o[A-Za-z0-9_-]{27}$")
+        self.assertNotEqual(unionid, reply["openid"])
+        self.assertEqual(first["unionid"], unionid)
+        plain = json.loads(self.decrypt(first, reply["session_key"])[1])
+        self.assertEqual(plain["unionId"], unionid)
+        self.assertEqual(list(plain)[-2:], ["unionId", "watermark"])
+        # kept by later logins, derived from the name (the same after a reset), until unionid=0
+        again = self.sim.login("dec-bob")
+        self.assertEqual(self.exchange(again["code"])["unionid"], unionid)
+        self.sim.reset()
+        self.assertEqual(self.exchange(self.sim.login("dec-bob", unionid="1")["code"])["unionid"],
+                         unionid)
+        gone = self.sim.login("dec-bob", unionid="0")
+        self.assertIsNone(gone["unionid"])
+        self.assertNotIn("unionid", self.exchange(gone["code"]))
+        other = self.sim.login("dec-carol", unionid="1")
+        self.assertNotEqual(self.exchange(other["code"])["unionid"], unionid)
+
+    def test_official_raw_data_and_key(self):
+        raw = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou",'
+               '"province":"Guangdong","country":"CN","avatarUrl":"http://x/0"}')
+        creds = self.sim.login("dec-band", sessionKey=DEC_KEY, rawData=raw)
+        self.assertEqual(self.exchange(creds["code"])["session_key"], DEC_KEY)
+        rc, out, err = self.decrypt(creds, DEC_KEY)
+        self.assertEqual(rc, 0, err)
+        plain = json.loads(out)
+        self.assertEqual({k: v for k, v in plain.items() if k not in ("openId", "watermark")},
+                         json.loads(raw))
+
+    def test_bad_parameters(self):
+        for q in ("unionid=2", "unionid=", "sessionKey=tiihtNczf5v6AKRyjwEUhR%3D%3D",
+                  "sessionKey=AAAAAAAAAAAAAAAAAAAAAAAA"):
+            status, _, body = self.sim.request("GET", f"/__wxsim/login?user=x&{q}")
+            self.assertEqual(status, 400, q)
+
+
+class TokenInfo(unittest.TestCase):
+    """`wxsession token-info`: a token's hash and store key, never the token."""
+
+    TOKEN = "-Zk3q9vA0bX7yJt2LmN5pQrS8uVwXyZ_aBcDeFgHiJk"  # 43 base64url chars, a leading '-'
+
+    def expect(self, out, prefix="weapp-session:"):
+        digest = hashlib.sha256(self.TOKEN.encode()).hexdigest()
+        self.assertEqual(out, f"sha256: {digest}\nkey: {prefix}token:{digest}\n")
+        self.assertNotIn(self.TOKEN, out)
+
+    def test_hash_and_key(self):
+        rc, out, err = run(WXSESSION_CLI, "token-info", self.TOKEN)
+        self.assertEqual((rc, err), (0, ""))
+        self.expect(out)
+
+    def test_prefix_and_standard_input(self):
+        p = subprocess.run([WXSESSION_CLI, "token-info", "-", "--prefix", "app1:"],
+                           input=self.TOKEN + "\n", capture_output=True, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.expect(p.stdout, prefix="app1:")
+
+    def test_not_a_token_is_hashed_with_a_warning(self):
+        rc, out, err = run(WXSESSION_CLI, "token-info", "Bearer-abc")
+        self.assertEqual(rc, 0)
+        digest = hashlib.sha256(b"Bearer-abc").hexdigest()
+        self.assertIn(digest, out)
+        self.assertIn("warning", err)
+        self.assertNotIn("Bearer-abc", out + err)
+
+    def test_usage_errors(self):
+        for argv in ([], ["--prefix", "x:"], [self.TOKEN, "--prefix"], [self.TOKEN, "again"],
+                     [self.TOKEN, "--prefix", "has space"], [self.TOKEN, "--prefix", "p" * 65]):
+            rc, out, err = run(WXSESSION_CLI, "token-info", *argv)
+            self.assertEqual((rc, out), (2, ""), argv)
+            self.assertNotIn(self.TOKEN, err, argv)
 
 
 class StartupMessages(unittest.TestCase):

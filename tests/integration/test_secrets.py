@@ -1,11 +1,12 @@
 """test_secrets.py: a secrets audit. A full run (logins, code-only requests, One Stroke calls,
 bad signatures, WeChat errcodes, hangs, garbage, huge replies, Redis restarts, concurrent first
 requests) with a known app secret, known session_keys, a password-protected Redis and
-log.level debug, the access log and the login audit on, in text and in JSON log format; then
-the complete server log, every response body and header collected, /healthz and /metrics are
-searched for: the app secret, each session_key (as WeChat sends it, URL-encoded, and decoded as
-hex), the Redis password and every raw code; the log also for every openId (the audit line
-carries its hash only).
+log.level debug, the access log and the login audit on, in text and in JSON log format, and a
+token session (login, /me, /session, One Stroke, /decrypt, logout); then the complete server
+log, every response body and header collected (all but the token login's answer, the one that
+hands the token to its owner), /healthz and /metrics are searched for: the app secret, each
+session_key (as WeChat sends it, URL-encoded, and decoded as hex), the Redis password, every raw
+code and the token; the log also for every openId (the audit line carries its hash only).
 """
 import base64
 import json
@@ -61,6 +62,7 @@ class SecretsAudit:
         cls.codes = set()
         cls.keys = set()
         cls.openids = set()
+        cls.tokens = set()
 
     @classmethod
     def tearDownClass(cls):
@@ -156,6 +158,25 @@ class SecretsAudit:
                    "healthy again after Redis restarted")  # a hang guard
         for code in users:
             self.call("GET", "/applet/session", {"X-WX-Code": code})
+        # the token protocol: a login (its answer, the one place the token may be, is not
+        # collected), then the token on /me, /session and One Stroke, decrypt, logout
+        creds = self.login_creds("token-audit")
+        status, _, body = request(self.server.port, "POST", "/applet/login",
+                                  {"Content-Type": "application/json"},
+                                  json.dumps({"code": creds["code"]}).encode())
+        self.assertEqual(status, 200, body)
+        token = json.loads(body)["token"]
+        self.tokens.add(token)
+        bearer = {"Authorization": f"Bearer {token}"}
+        self.call("GET", "/applet/me", bearer)
+        self.call("GET", "/applet/session", bearer)
+        self.call("GET", "/applet/session/paints/list", bearer)
+        self.call("POST", "/applet/decrypt", dict(bearer, **{"Content-Type": "application/json"}),
+                  json.dumps({"encryptedData": creds["encryptedData"], "iv": creds["iv"]})
+                  .encode())
+        self.call("POST", "/applet/logout", dict(bearer, **{"Content-Type": "application/json"}),
+                  b"{}")
+        self.call("GET", "/applet/me", bearer)  # 401 now
         # /metrics: on its own listener only (404 on the public port); its body is searched
         self.assertEqual(self.call("GET", "/metrics")[0], 404)
         status, _, metrics = request(self.metrics_port, "GET", "/metrics")
@@ -167,6 +188,8 @@ class SecretsAudit:
         found = {"app secret": forms(APP_SECRET), "redis password": forms(REDIS_PASSWORD)}
         for i, key in enumerate(sorted(self.keys)):
             found[f"session_key #{i}"] = forms(key)
+        for i, token in enumerate(sorted(self.tokens)):
+            found[f"token #{i}"] = forms(token)
         for code in sorted(self.codes):
             if len(code) >= 16:  # short strings (an openid prefix...) would match by chance
                 found[f"code {code[:6]}..."] = forms(code)
