@@ -1,5 +1,5 @@
 // browser-wx.d.ts: types of the browser adapter (browser-wx.js), a wx for web pages and node.
-import type { WxLike } from './wxsession';
+import type { WxLike, UserProfile } from './wxsession';
 
 export interface StorageLike {
     getItem(key: string): string | null;
@@ -21,6 +21,12 @@ export interface BrowserWxOptions {
 }
 
 export interface BrowserWx extends WxLike {
+    /** getUserInfo's answer plus encryptedData and iv when the simulator gives them. */
+    getUserProfile(params: {
+        desc?: string;
+        success?: (r: UserProfile) => void;
+        fail?: (e: any) => void;
+    }): void;
     /** Log in as another test user from the next wx.login on, optionally with a nickName. */
     setUser(name: string, nickName?: string): void;
     getUser(): string;

@@ -1,6 +1,7 @@
 /* browser-wx.js: a `wx` object for web pages and node, so the client runs outside WeChat:
- * wx.login and wx.getUserInfo are played by wxsessiond's simulator (--dev) for a chosen test
- * user, wx.request and wx.uploadFile go through fetch, storage is localStorage or a Map. */
+ * wx.login, wx.getUserInfo and wx.getUserProfile are played by wxsessiond's simulator
+ * (--dev) for a chosen test user, wx.request and wx.uploadFile go through fetch, storage is
+ * localStorage or a Map. */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports) {
@@ -157,6 +158,17 @@
             return { rawData, signature, userInfo: info };
         }
 
+        /* wx.getUserProfile: getUserInfo's answer plus the simulator's encryptedData and iv
+         * (the user info with a watermark, encrypted with the session_key) when it gave them. */
+        async function userProfile() {
+            const out = await userInfo();
+            if (typeof lastLogin.encryptedData === 'string' && typeof lastLogin.iv === 'string') {
+                out.encryptedData = lastLogin.encryptedData;
+                out.iv = lastLogin.iv;
+            }
+            return out;
+        }
+
         async function doRequest(params, task) {
             const { url, init } = buildRequest(params);
             const r = await fetchWithTimeout(fetchFn, url, init,
@@ -204,6 +216,7 @@
         return {
             login: (p) => asWxCall('login', p, simulatorLogin),
             getUserInfo: (p) => asWxCall('getUserInfo', p, userInfo),
+            getUserProfile: (p) => asWxCall('getUserProfile', p, userProfile),
             request(p) {
                 const task = { abort() {} };
                 asWxCall('request', p, () => doRequest(p || {}, task));

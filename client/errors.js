@@ -10,14 +10,15 @@
 })(typeof globalThis !== 'undefined' ? globalThis : this, function () {
     'use strict';
 
-    /* Codes of errors made on the client side; server reasons (ERR_SESSION_EXPIRED...) are
-     * used as they come. */
+    /* Codes of errors made on the client side; server reasons and codes
+     * (ERR_SESSION_EXPIRED, ERR_TOKEN_INVALID, ERR_WECHAT...) are used as they come. */
     const codes = Object.freeze({
         INVALID_OPTIONS: 'ERR_INVALID_OPTIONS',
         WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED',
         WX_GET_USER_INFO_FAILED: 'ERR_WX_GET_USER_INFO_FAILED',
         REQUEST_FAILED: 'ERR_REQUEST_FAILED',
         MALFORMED_RAW_DATA: 'ERR_MALFORMED_RAW_DATA',
+        LOGIN_FAILED: 'ERR_LOGIN_FAILED',
     });
 
     /* An Error named WxSessionError with `code` and `errMsg` (wx's failure field), plus the

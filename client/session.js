@@ -1,33 +1,18 @@
-/* session.js: the client's one session: the weapp-session login (wx.login, then
+/* session.js: the legacy mode's session: the weapp-session login (wx.login, then
  * wx.getUserInfo) shared by every request that needs it, and the code kept in wx storage. */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports) {
-        module.exports = factory(require('./errors.js'));
+        module.exports = factory(require('./errors.js'), require('./wxcall.js'));
     } else {
         const ns = (root.wxsession = root.wxsession || {});
-        ns.session = factory(ns.errors);
+        ns.session = factory(ns.errors, ns.wxcall);
     }
-})(typeof globalThis !== 'undefined' ? globalThis : this, function (errors) {
+})(typeof globalThis !== 'undefined' ? globalThis : this, function (errors, wxcall) {
     'use strict';
 
     const DEFAULT_STORAGE_KEY = 'wxsession:code';
-
-    /* Calls a callback-style wx API as a promise; a missing API or a synchronous throw is a
-     * rejection with errMsg, like its fail callback. */
-    function callWx(wx, name, params) {
-        return new Promise((resolve, reject) => {
-            if (!wx || typeof wx[name] !== 'function') {
-                reject({ errMsg: name + ':fail wx.' + name + ' is not available' });
-                return;
-            }
-            try {
-                wx[name](Object.assign({}, params, { success: resolve, fail: reject }));
-            } catch (e) {
-                reject(e);
-            }
-        });
-    }
+    const { callWx, storageGet, storageSet, storageRemove } = wxcall;
 
     /* wx.login, then wx.getUserInfo, in that order: a later wx.login may rotate session_key,
      * so the signature must come after the code it is checked against. Resolves to an
@@ -60,34 +45,6 @@
             userInfo: info.userInfo || null,
             confirmed: false,
         };
-    }
-
-    /* Storage errors (quota, a storage-less runtime) only cost the session's persistence. */
-    function storageGet(wx, key) {
-        try {
-            const v = wx && typeof wx.getStorageSync === 'function' ? wx.getStorageSync(key) : '';
-            return typeof v === 'string' ? v : '';
-        } catch (e) {
-            return '';
-        }
-    }
-
-    function storageSet(wx, key, value) {
-        try {
-            if (wx && typeof wx.setStorageSync === 'function')
-                wx.setStorageSync(key, value);
-        } catch (e) {
-            /* not kept across restarts; still works in memory */
-        }
-    }
-
-    function storageRemove(wx, key) {
-        try {
-            if (wx && typeof wx.removeStorageSync === 'function')
-                wx.removeStorageSync(key);
-        } catch (e) {
-            /* as above */
-        }
     }
 
     /* A session holder. getWx() returns the wx object to use (looked up on each call).

@@ -1,4 +1,4 @@
-// wxsession.d.ts: types of the wxsession client (wxsession.js).
+// wxsession.d.ts: types of the wxsession client (wxsession.js), token and legacy modes.
 
 /** wx.request's success value. */
 export interface WxResponse<T = any> {
@@ -12,20 +12,46 @@ export interface WxResponse<T = any> {
 export interface WxSessionError extends Error {
     name: 'WxSessionError';
     /**
-     * A server reason (ERR_SESSION_EXPIRED, ERR_SESSION_KEY_EXCHANGE_FAILED,
-     * ERR_UNTRUSTED_RAW_DATA) after the retries, or a client code: ERR_MALFORMED_RAW_DATA,
-     * ERR_WX_LOGIN_FAILED, ERR_WX_GET_USER_INFO_FAILED, ERR_REQUEST_FAILED, ERR_INVALID_OPTIONS.
+     * Legacy mode: a server reason (ERR_SESSION_EXPIRED, ERR_SESSION_KEY_EXCHANGE_FAILED,
+     * ERR_UNTRUSTED_RAW_DATA) after the retries. Token mode: the server's code
+     * (ERR_TOKEN_INVALID, ERR_TOKEN_EXPIRED, ERR_SESSION_KEY_STALE after the one retry;
+     * from /login: ERR_WECHAT, ERR_TOO_MANY_LOGINS, ERR_UNTRUSTED_RAW_DATA, ERR_WATERMARK,
+     * ERR_BAD_REQUEST, ERR_STORE_UNAVAILABLE). Or a client code: ERR_MALFORMED_RAW_DATA,
+     * ERR_WX_LOGIN_FAILED, ERR_WX_GET_USER_INFO_FAILED, ERR_LOGIN_FAILED, ERR_REQUEST_FAILED,
+     * ERR_INVALID_OPTIONS.
      */
     code: string;
     /** wx's failure text, e.g. "request:fail timeout". */
     errMsg: string;
-    /** The server's reason when the server refused the session. */
+    /** The server's reason or code when the server refused the session. */
     reason?: string;
-    /** The server's `error` object ({name, message, detail?}). */
-    detail?: { name?: string; message?: string; detail?: unknown };
+    /**
+     * Legacy mode: the server's `error` object ({name, message, detail?}). Token mode: the
+     * server's error as read ({status, code, message, errcode?, errmsg?, relogin,
+     * retryAfter?}).
+     */
+    detail?: { name?: string; message?: string; detail?: unknown } | TokenApiError;
     /** The server's answer when it refused the session. */
     response?: WxResponse;
+    /** Token mode, ERR_WECHAT: WeChat wants a new code (the client already tried one). */
+    relogin?: boolean;
+    /** Token mode, ERR_TOO_MANY_LOGINS: seconds to wait (the Retry-After header). */
+    retryAfter?: number;
     cause?: unknown;
+}
+
+/** A token-mode error answer: HTTP status + {"error":{"code","message",...}}. */
+export interface TokenApiError {
+    status: number;
+    code: string;
+    message: string;
+    /** ERR_WECHAT: WeChat's errcode and errmsg. */
+    errcode?: number;
+    errmsg?: string;
+    /** ERR_WECHAT: true for 40029 / 40163 (call wx.login again). */
+    relogin: boolean;
+    /** ERR_TOO_MANY_LOGINS: the Retry-After header, in seconds. */
+    retryAfter?: number;
 }
 
 export interface Callbacks<T> {
@@ -39,7 +65,10 @@ export interface Callbacks<T> {
 export interface RequestOptions extends Callbacks<WxResponse> {
     url: string;
     data?: string | object | ArrayBuffer;
-    /** Your headers; kept, with X-WX-Code (and on login X-WX-RawData, X-WX-Signature) added. */
+    /**
+     * Your headers; kept, with Authorization (token mode) or X-WX-Code (and on login
+     * X-WX-RawData, X-WX-Signature) (legacy mode) added in place of any of yours so named.
+     */
     header?: Record<string, string>;
     method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS' | 'TRACE' | 'CONNECT';
     dataType?: string;
@@ -59,10 +88,19 @@ export interface UploadFileOptions extends Callbacks<WxResponse<string>> {
     [option: string]: unknown;
 }
 
-/** The subset of wx that the client uses. */
+/** wx.getUserProfile's (or wx.getUserInfo's) answer, as /login takes it. */
+export interface UserProfile {
+    rawData?: string;
+    signature?: string;
+    encryptedData?: string;
+    iv?: string;
+    userInfo?: object;
+}
+
+/** The subset of wx that the client uses (getUserInfo: legacy mode only). */
 export interface WxLike {
     login(params: { success?: (r: { code: string }) => void; fail?: (e: any) => void }): void;
-    getUserInfo(params: {
+    getUserInfo?(params: {
         withCredentials?: boolean;
         success?: (r: { rawData: string; signature: string; userInfo?: object }) => void;
         fail?: (e: any) => void;
@@ -75,17 +113,45 @@ export interface WxLike {
 }
 
 export interface ClientConfig {
+    /**
+     * 'token' (POST {baseUrl}/login, then Authorization: Bearer) or 'legacy' (the
+     * weapp-session protocol). Default: 'token' when baseUrl is given, else 'legacy', so
+     * configs written before token mode keep their protocol.
+     */
+    mode?: 'token' | 'legacy';
+    /** Token mode (required): the server's {routeBasePath}, e.g. 'https://x.com/applet'. */
+    baseUrl?: string;
+    /**
+     * Token mode: called after each wx.login; its answer (e.g. what wx.getUserProfile gave)
+     * goes to /login beside the code. null or undefined: the code alone.
+     */
+    profile?: (wx: WxLike) => UserProfile | null | undefined |
+        Promise<UserProfile | null | undefined>;
     /** The wx object; default: the global `wx`, looked up on each call. */
     wx?: WxLike;
-    /** Logins and retries after ERR_SESSION_EXPIRED / ERR_SESSION_KEY_EXCHANGE_FAILED (2). */
+    /**
+     * Legacy mode: logins and retries after ERR_SESSION_EXPIRED /
+     * ERR_SESSION_KEY_EXCHANGE_FAILED (2). Token mode always retries once.
+     */
     maxRetries?: number;
-    /** wx storage key of the session code ('wxsession:code'). */
+    /** wx storage key of the token ('wxsession:token'), legacy: of the code ('wxsession:code'). */
     storageKey?: string;
     /** Called with an exception thrown by a success/fail/complete callback (console.error). */
     onCallbackError?: (e: unknown) => void;
 }
 
+/** What a token-mode login answered (the token itself stays inside the client). */
+export interface TokenSession {
+    openId: string;
+    unionId: string | null;
+    /** The decrypted encryptedData, else the checked rawData, else null. */
+    userInfo: object | null;
+    /** Seconds until the token ends if unused. */
+    expiresIn: number;
+}
+
 export interface Client {
+    readonly mode: 'token' | 'legacy';
     /**
      * wx.request through the session. The promise resolves to wx.request's success value
      * (any HTTP status) and rejects with a WxSessionError. When a callback is given, the
@@ -93,13 +159,38 @@ export interface Client {
      */
     request<T = any>(options: RequestOptions): Promise<WxResponse<T>>;
     uploadFile(options: UploadFileOptions): Promise<WxResponse<string>>;
-    /** Forget the session (memory and wx storage): the next request logs in anew. */
+    /** Forget the session (memory and wx storage) without telling the server. */
     clearSession(): void;
-    /** True when a session the server has accepted is held. */
+    /** True when a session the server has accepted is held (token mode: a token is held). */
     hasSession(): boolean;
 }
 
-export function createClient(config?: ClientConfig): Client;
+export interface TokenClient extends Client {
+    readonly mode: 'token';
+    /**
+     * Log in now: wx.login, POST {baseUrl}/login with the code and `profile` (default: the
+     * config's profile hook); the new token replaces the one held.
+     */
+    login(options?: Callbacks<TokenSession> & { profile?: UserProfile | null }):
+        Promise<TokenSession>;
+    /**
+     * POST {baseUrl}/logout ({"all": true}: every session of the user), the token forgotten
+     * first whatever the answer. Resolves to the answer (2xx, or 401 for a token already
+     * ended), or null when no token was held; rejects on a transport failure or another error.
+     */
+    logout(options?: Callbacks<WxResponse | null> & { all?: boolean }):
+        Promise<WxResponse | null>;
+}
+
+export interface LegacyClient extends Client {
+    readonly mode: 'legacy';
+}
+
+/** Throws ERR_INVALID_OPTIONS for an unknown mode, or token mode without baseUrl. */
+export function createClient(config: ClientConfig & { mode: 'token' }): TokenClient;
+export function createClient(config: ClientConfig & { baseUrl: string; mode?: undefined }):
+    TokenClient;
+export function createClient(config?: ClientConfig): LegacyClient | TokenClient;
 export const request: Client['request'];
 export const uploadFile: Client['uploadFile'];
 export const clearSession: Client['clearSession'];
@@ -109,11 +200,23 @@ export const reasons: {
     readonly SESSION_KEY_EXCHANGE_FAILED: 'ERR_SESSION_KEY_EXCHANGE_FAILED';
     readonly UNTRUSTED_RAW_DATA: 'ERR_UNTRUSTED_RAW_DATA';
 };
+export const tokenCodes: {
+    readonly TOKEN_INVALID: 'ERR_TOKEN_INVALID';
+    readonly TOKEN_EXPIRED: 'ERR_TOKEN_EXPIRED';
+    readonly SESSION_KEY_STALE: 'ERR_SESSION_KEY_STALE';
+    readonly WECHAT: 'ERR_WECHAT';
+    readonly TOO_MANY_LOGINS: 'ERR_TOO_MANY_LOGINS';
+    readonly UNTRUSTED_RAW_DATA: 'ERR_UNTRUSTED_RAW_DATA';
+    readonly WATERMARK: 'ERR_WATERMARK';
+    readonly BAD_REQUEST: 'ERR_BAD_REQUEST';
+    readonly STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE';
+};
 export const codes: {
     readonly INVALID_OPTIONS: 'ERR_INVALID_OPTIONS';
     readonly WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED';
     readonly WX_GET_USER_INFO_FAILED: 'ERR_WX_GET_USER_INFO_FAILED';
     readonly REQUEST_FAILED: 'ERR_REQUEST_FAILED';
     readonly MALFORMED_RAW_DATA: 'ERR_MALFORMED_RAW_DATA';
+    readonly LOGIN_FAILED: 'ERR_LOGIN_FAILED';
 };
 export const MAGIC_KEY: 'F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';

@@ -1,23 +1,23 @@
-/* wxsession.js: request() and uploadFile() with wx.request's options, behind the
- * weapp-session login: log in on first use, send the code after, log in again when the
- * server says the session is gone. Works as CommonJS (mini program, node) and as a <script>. */
+/* wxsession.js: the client's entry: createClient() in token mode (Authorization: Bearer
+ * after POST {baseUrl}/login) or legacy mode (the weapp-session protocol, X-WX-Code), and the
+ * default legacy client behind request()/uploadFile() for apps written for the original.
+ * Works as CommonJS (mini program, node) and as a <script>. */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports) {
-        module.exports = factory(root, require('./protocol.js'), require('./errors.js'),
-            require('./callbacks.js'), require('./session.js'));
+        module.exports = factory(root, require('./protocol.js'), require('./token-protocol.js'),
+            require('./errors.js'), require('./legacy-client.js'),
+            require('./token-client.js'));
     } else {
         const ns = (root.wxsession = root.wxsession || {});
-        Object.assign(ns, factory(root, ns.protocol, ns.errors, ns.callbacks, ns.session));
+        Object.assign(ns, factory(root, ns.protocol, ns.tokenProtocol, ns.errors,
+            ns.legacyClient, ns.tokenClient));
     }
-})(typeof globalThis !== 'undefined' ? globalThis : this, function (root, protocol, errors,
-    callbacks, sessions) {
+})(typeof globalThis !== 'undefined' ? globalThis : this, function (root, protocol,
+    tokenProtocol, errors, legacyClient, tokenClient) {
     'use strict';
 
-    const DEFAULT_MAX_RETRIES = 2;
-    const CALLBACK_KEYS = ['success', 'fail', 'complete'];
-    const { codes, sessionError, failMessage } = errors;
-    const { reasons } = protocol;
+    const { codes, sessionError } = errors;
 
     /* The platform's wx: the mini program's global, else one set on the global object (the
      * browser adapter's window.wx). */
@@ -28,106 +28,39 @@
         return root && root.wx;
     }
 
-    /* Runs wx[api] with the caller's options, our header and our callbacks; resolves to the
-     * success value, rejects with ERR_REQUEST_FAILED. */
-    function send(wxObject, api, options, header) {
-        return new Promise((resolve, reject) => {
-            const params = {};
-            for (const k of Object.keys(options)) {
-                if (!CALLBACK_KEYS.includes(k))
-                    params[k] = options[k];
-            }
-            params.header = header;
-            params.success = resolve;
-            params.fail = (e) => reject(sessionError(codes.REQUEST_FAILED,
-                failMessage(api, e), { cause: e }));
-            try {
-                wxObject[api](params);
-            } catch (e) {
-                reject(sessionError(codes.REQUEST_FAILED, failMessage(api, e), { cause: e }));
-            }
-        });
-    }
-
-    function checkOptions(options, api) {
-        if (!options || typeof options !== 'object' || typeof options.url !== 'string' ||
-            options.url === '') {
-            throw sessionError(codes.INVALID_OPTIONS, api + ':fail options.url is required');
+    /* The mode of a config: the one named, else token when baseUrl is given (the token mode
+     * cannot work without it), else legacy, so that callers written before token mode
+     * (createClient({wx, maxRetries, storageKey})) keep the weapp-session protocol. */
+    function modeOf(cfg) {
+        if (cfg.mode === 'token' || cfg.mode === 'legacy')
+            return cfg.mode;
+        if (cfg.mode !== undefined && cfg.mode !== null) {
+            throw sessionError(codes.INVALID_OPTIONS, 'createClient: mode is \'token\' or ' +
+                '\'legacy\', not ' + JSON.stringify(cfg.mode));
         }
-    }
-
-    /* The error for a protocol answer we give up on. */
-    function serverError(perr, res) {
-        const code = perr.reason || codes.MALFORMED_RAW_DATA;
-        const message = (perr.error && perr.error.message) || code;
-        return sessionError(code, message, { reason: perr.reason, detail: perr.error,
-            response: res });
+        return typeof cfg.baseUrl === 'string' && cfg.baseUrl !== '' ? 'token' : 'legacy';
     }
 
     /**
-     * A client with its own session. config (all optional):
+     * A client with its own session. config (all optional but baseUrl in token mode):
+     *   mode        'token' or 'legacy' (default: 'token' when baseUrl is given, else 'legacy')
+     *   baseUrl     token mode: the server's {routeBasePath}, e.g. 'https://x.com/applet'
+     *   profile     token mode: called after each wx.login; returns (or resolves to)
+     *               {rawData, signature, encryptedData, iv} (any of them) for /login, or null
      *   wx          the wx object (default: the global wx, looked up on each call)
-     *   maxRetries  how many times an expired session or a failed code exchange is answered
-     *               with a new login and a retry (default 2; 0 turns retries off)
-     *   storageKey  the wx storage key of the session code (default 'wxsession:code')
+     *   maxRetries  legacy mode: re-logins after an expired session (default 2)
+     *   storageKey  the wx storage key of the token ('wxsession:token') or, in legacy mode, of
+     *               the session code ('wxsession:code')
      *   onCallbackError  called with an exception thrown by a success/fail/complete callback
      *               (default: console.error)
+     * Throws ERR_INVALID_OPTIONS for an unknown mode or token mode without baseUrl.
      */
     function createClient(config) {
         const cfg = config || {};
         const getWx = () => cfg.wx || globalWx();
-        const maxRetries = Number.isInteger(cfg.maxRetries) && cfg.maxRetries >= 0
-            ? cfg.maxRetries : DEFAULT_MAX_RETRIES;
-        const session = sessions.createSession(getWx, { storageKey: cfg.storageKey });
-
-        /* One call through the session: at most 1 + maxRetries logins for expiry and exchange
-         * failures, and one full login again for untrusted rawData. */
-        async function run(api, options) {
-            checkOptions(options, api);
-            let retries = 0;
-            let untrustedRedone = false;
-            for (;;) {
-                const s = await session.current();
-                const header = protocol.mergeHeaders(options.header,
-                    protocol.sessionHeaders(s));
-                const res = await send(getWx(), api, options, header);
-                const perr = protocol.protocolError(res && res.data);
-                if (!perr) {
-                    if (res && res.statusCode >= 200 && res.statusCode < 300)
-                        session.confirm(s);
-                    return res;
-                }
-                session.invalidate(s);
-                const expiry = perr.reason === reasons.SESSION_EXPIRED ||
-                    perr.reason === reasons.SESSION_KEY_EXCHANGE_FAILED;
-                if (expiry && retries < maxRetries) {
-                    retries++;
-                } else if (perr.reason === reasons.UNTRUSTED_RAW_DATA && !untrustedRedone) {
-                    untrustedRedone = true;
-                } else {
-                    throw serverError(perr, res);
-                }
-            }
-        }
-
-        function call(api, options) {
-            const p = run(api, options);
-            return callbacks.attach(options, p, cfg.onCallbackError);
-        }
-
-        return {
-            /** wx.request through the session; returns a promise of wx.request's success value. */
-            request: (options) => call('request', options),
-            /** wx.uploadFile through the session (res.data is the response text). */
-            uploadFile: (options) => call('uploadFile', options),
-            /** Forget the session (memory and storage): the next request logs in anew. */
-            clearSession: () => session.clear(),
-            /** True when a session the server has accepted is held. */
-            hasSession: () => {
-                const s = session.peek();
-                return Boolean(s && s.confirmed);
-            },
-        };
+        if (modeOf(cfg) === 'token')
+            return tokenClient.createTokenClient(getWx, cfg);
+        return legacyClient.createLegacyClient(getWx, cfg);
     }
 
     const defaultClient = createClient();
@@ -138,7 +71,8 @@
         uploadFile: defaultClient.uploadFile,
         clearSession: defaultClient.clearSession,
         hasSession: defaultClient.hasSession,
-        reasons,
+        reasons: protocol.reasons,
+        tokenCodes: tokenProtocol.tokenCodes,
         codes,
         MAGIC_KEY: protocol.MAGIC_KEY,
     };

@@ -1,9 +1,11 @@
 /* browser.test.js: the One Stroke web page served by the real wxsessiond --dev, in Debian's
- * headless chromium through playwright-core: sign in (the typed name shows as the nickName),
- * draw with the mouse, save, reload (the thumbnail is there, with no new login), a second user
- * does not see it, README's example drawings are drawn and another format says so, the page fits
- * phone screens with its status line in view, delete asks once and removes it.
- * Leaves screenshots at tests/artifacts/one-stroke*.png. */
+ * headless chromium through playwright-core, once in token mode (the default: POST login,
+ * Authorization: Bearer) and once through the legacy protocol (the sign-in form's switch,
+ * X-WX-Code): sign in (the typed name shows as the nickName), draw with the mouse, save, reload
+ * (the thumbnail is there, with no new login), a second user does not see it, README's example
+ * drawings are drawn and another format says so, the page fits phone screens with its status
+ * line in view, delete asks once and removes it, sign-out ends a token on the server.
+ * Leaves screenshots at tests/artifacts/one-stroke-<mode>*.png. */
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -14,7 +16,9 @@ const path = require('node:path');
 const { REPO, startServer } = require('./helpers/server.js');
 
 const CHROMIUM = process.env.WXS_CHROMIUM || '/usr/bin/chromium';
-const SHOT = path.join(REPO, 'tests', 'artifacts', 'one-stroke.png');
+const ARTIFACTS = path.join(REPO, 'tests', 'artifacts');
+/* where the page keeps its session, per mode */
+const STORAGE_KEYS = { token: 'one-stroke:token', legacy: 'one-stroke:code' };
 const DESKTOP = { width: 1000, height: 900 };
 const PHONES = [{ width: 375, height: 667 }, { width: 320, height: 568 }];
 
@@ -35,7 +39,13 @@ else if (!playwright)
 if (skip)
     console.log('SKIP: ' + skip);
 
-describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
+for (const mode of ['token', 'legacy'])
+    describeMode(mode);
+
+function describeMode(mode) {
+describe(`One Stroke web page in chromium (${mode} mode)`, { skip, timeout: 180000 }, () => {
+    const SHOT = path.join(ARTIFACTS, `one-stroke-${mode}.png`);
+    const sessionHeaders = [];
     let server;
     let context;
     let page;
@@ -71,6 +81,8 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
                 simLogins.push(r.url());
             if (r.url().includes('/paints/delete'))
                 deletes.push(r.url());
+            if (/\/applet\/session(\/|$|\?)/.test(r.url()))
+                sessionHeaders.push(r.headers());
         });
     });
 
@@ -83,13 +95,15 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
             assert.equal(await server.stop(), 0, 'wxsessiond stops cleanly on SIGTERM');
     });
 
-    /* Signs in as test user `user`, whose name shows as the nickName. */
+    /* Signs in as test user `user`, whose name shows as the nickName, in this mode. */
     async function signIn(user) {
         await page.fill('#user', user);
+        await page.setChecked('#legacy', mode === 'legacy');
         await page.click('#signin-btn');
         await page.waitForSelector('body[data-state="ready"]');
         assert.equal(await page.isVisible('#who'), true);
         assert.equal(await page.textContent('#nick'), user, 'the typed name is the nickName');
+        assert.equal(await page.getAttribute('body', 'data-protocol'), mode);
     }
 
     async function signOut() {
@@ -129,13 +143,19 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
             `${why}: ${selector} at ${p.box} is outside the ${p.viewport} viewport`);
     }
 
-    /* Saves a drawing through the page's stored session code, as curl would with X-WX-Code. */
-    const saveRaw = (contentType, body) => page.evaluate(async ([type, text]) => {
-        const code = JSON.parse(localStorage.getItem('one-stroke:code'));
+    /* The page's stored token or session code. */
+    const storedSession = () => page.evaluate((key) => JSON.parse(localStorage.getItem(key)),
+        STORAGE_KEYS[mode]);
+
+    /* Saves a drawing through the page's stored session, as curl would with the token
+     * (Authorization: Bearer) or the code (X-WX-Code). */
+    const saveRaw = (contentType, body) => page.evaluate(async ([key, legacy, type, text]) => {
+        const stored = JSON.parse(localStorage.getItem(key));
+        const auth = legacy ? { 'X-WX-Code': stored } : { Authorization: 'Bearer ' + stored };
         const r = await fetch('session/paints/save', { method: 'POST',
-            headers: { 'X-WX-Code': code, 'Content-Type': type }, body: text });
+            headers: Object.assign({ 'Content-Type': type }, auth), body: text });
         return r.json();
-    }, [contentType, body]);
+    }, [STORAGE_KEYS[mode], mode === 'legacy', contentType, body]);
 
     /* How many dark pixels the thumbnail of drawing id shows. */
     const inkOf = (id) => page.evaluate((want) => {
@@ -182,6 +202,19 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         await assertInViewport('#status', 'after Save');
     });
 
+    it(`signs its requests the ${mode} way`, () => {
+        assert.ok(sessionHeaders.length >= 3, 'session and paints requests were seen');
+        for (const h of sessionHeaders) {
+            if (mode === 'token') {
+                assert.match(h.authorization || '', /^Bearer [A-Za-z0-9_-]{43}$/);
+                assert.equal(h['x-wx-code'], undefined);
+            } else {
+                assert.ok(h['x-wx-code'], 'X-WX-Code sent');
+                assert.equal(h.authorization, undefined);
+            }
+        }
+    });
+
     it('after a reload the session and the thumbnail are still there, without a new login',
         async () => {
             const loginsBefore = simLogins.length;
@@ -193,12 +226,19 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
             const inked = await inkOf(savedId);
             assert.ok(inked > 100, `the thumbnail shows the stroke (${inked} dark pixels)`);
             await drawStroke(1.5); /* unsaved, for the screenshot */
-            fs.mkdirSync(path.dirname(SHOT), { recursive: true });
+            fs.mkdirSync(ARTIFACTS, { recursive: true });
             await page.screenshot({ path: SHOT, fullPage: true });
         });
 
     it('a second test user does not see the drawing', async () => {
+        const before = await storedSession();
         await signOut();
+        assert.equal(await storedSession(), null, 'the page forgot its session');
+        if (mode === 'token') {
+            const r = await fetch(server.base + '/me',
+                { headers: { Authorization: 'Bearer ' + before } });
+            assert.equal(r.status, 401, 'sign-out ended the token on the server');
+        }
         await signIn('bob');
         await page.waitForSelector('#empty:not([hidden])');
         assert.equal(await thumbs().count(), 0);
@@ -299,3 +339,4 @@ describe('One Stroke web page in chromium', { skip, timeout: 180000 }, () => {
         assert.deepEqual(problems, [], 'no page errors or console errors');
     });
 });
+}

@@ -1,6 +1,7 @@
 /* client-redis.test.js: the client against wxsessiond with the Redis session store (a real
  * redis-server) and a 1-second session TTL: a session that times out is replaced by one new
- * login, and concurrent first requests still make one exchange across workers. */
+ * login, token mode logs in once and logs out, and concurrent first requests still make one
+ * exchange across workers. */
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -50,6 +51,23 @@ describe('client against wxsessiond (Redis, ttl 1 s)', { skip }, () => {
                 'request', 'login', 'getUserInfo', 'request']);
             assert.equal(header(s.log.requests[2], 'X-WX-RawData'), undefined);
             assert.ok(header(s.log.requests[3], 'X-WX-RawData'), 'the retry logs in');
+        });
+
+    it('token mode: one login, Bearer on requests, logout ends the token in Redis',
+        async () => {
+            const s = scriptedWx({ origin: server.origin, user: 'redis-token' });
+            s.client = wxsession.createClient({ wx: s.wx, mode: 'token', baseUrl: server.base });
+            const all = await Promise.all(Array.from({ length: 5 },
+                () => s.client.request({ url: server.base + '/session' })));
+            assert.ok(all.every((r) => r.statusCode === 200 && r.data.wxUserInfo.openId));
+            assert.equal(s.count('login'), 1);
+            const token = s.wx.getStorageSync('wxsession:token');
+            const me = await s.client.request({ url: server.base + '/me' });
+            assert.equal(me.data.openId, all[0].data.wxUserInfo.openId);
+            assert.equal((await s.client.logout()).statusCode, 200);
+            const r = await fetch(server.base + '/me', { headers: { Authorization: 'Bearer ' +
+                token } });
+            assert.equal(r.status, 401);
         });
 
     it('makes one exchange for 10 concurrent first requests', async () => {

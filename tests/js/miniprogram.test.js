@@ -133,11 +133,14 @@ describe('mini program pages with a fake wx', () => {
         page.onLoad({});
         page.onReady();
         await page.onShow();
-        assert.equal(page.data.nickName, '微信用户');
+        assert.equal(page.data.nickName, '', 'a token login without a profile: no nickName');
         assert.equal(fake.log.logins, 1);
-        const first = fake.log.requests[0];
-        assert.ok(first.header['X-WX-Code'] && first.header['X-WX-RawData'] &&
-            first.header['X-WX-Signature'], 'the first request logs in');
+        const [login, first] = fake.log.requests;
+        assert.match(login.url, /\/applet\/login$/);
+        assert.equal(login.method, 'POST');
+        assert.equal(JSON.stringify(login.data), '{"code":"mp-code-1"}', 'the code alone');
+        assert.equal(first.header.Authorization, 'Bearer tok-1', 'then the token');
+        assert.equal(first.header['X-WX-Code'], undefined, 'no legacy header');
         await tick();
         assert.equal(page.boardWidth, 351, 'the canvas was attached');
 
@@ -159,7 +162,8 @@ describe('mini program pages with a fake wx', () => {
         assert.equal(saved.points.length, 21);
         assert.deepEqual(saved.points[0], [20, 30]);
         const save = fake.log.requests[fake.log.requests.length - 1];
-        assert.equal(save.header['X-WX-RawData'], undefined, 'later requests send the code only');
+        assert.equal(save.header.Authorization, 'Bearer tok-1', 'later requests: the token');
+        assert.equal(fake.log.tokenLogins, 1);
         assert.equal(page.data.canSave, false, 'the board is cleared');
     });
 
@@ -192,6 +196,7 @@ describe('mini program pages with a fake wx', () => {
             assert.ok(!paints.some((p) => p.id === 'p24'));
             assert.ok(fake.log.toasts.includes('已删除'));
             assert.equal(fake.log.logins, 1, 'one login for the whole visit');
+            assert.equal(fake.log.tokenLogins, 1);
         });
 
     it('list page: an empty list and a declined delete', async () => {

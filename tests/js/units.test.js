@@ -13,7 +13,8 @@ const { buildRequest } = require(path.join(REPO, 'client', 'browser-wx.js'));
 const stroke = require(path.join(REPO, 'examples', 'one-stroke', 'miniprogram', 'utils', 'stroke.js'));
 const { recordingContext } = require('./helpers/miniprogram.js');
 
-const CLIENT_SCRIPTS = ['protocol.js', 'errors.js', 'callbacks.js', 'session.js',
+const CLIENT_SCRIPTS = ['protocol.js', 'token-protocol.js', 'errors.js', 'callbacks.js',
+    'wxcall.js', 'session.js', 'token-session.js', 'legacy-client.js', 'token-client.js',
     'wxsession.js', 'browser-wx.js'];
 
 describe('protocol helpers', () => {
@@ -127,11 +128,13 @@ describe('client files as plain <script>s', () => {
         }
         const ns = window.wxsession;
         for (const k of ['createClient', 'request', 'uploadFile', 'clearSession',
-            'createBrowserWx', 'protocol', 'session', 'errors', 'callbacks'])
+            'createBrowserWx', 'protocol', 'tokenProtocol', 'session', 'tokenSession', 'errors',
+            'callbacks', 'wxcall', 'legacyClient', 'tokenClient'])
             assert.ok(ns[k], k);
         const wx = ns.createBrowserWx({ origin: 'http://127.0.0.1:9', user: 'u' });
         assert.equal(wx.getUser(), 'u');
-        assert.equal(typeof ns.createClient({ wx }).request, 'function');
+        assert.equal(ns.createClient({ wx }).mode, 'legacy');
+        assert.equal(ns.createClient({ wx, baseUrl: '/applet' }).mode, 'token');
     });
 
     it('the web page loads exactly these client files', () => {

@@ -1,12 +1,16 @@
 /* app.js: the One Stroke web page: sign in as a simulator test user, draw one stroke, save
  * it, list the user's drawings as thumbnails, delete one (after a confirm step). All server
- * calls go through the wxsession client with the browser adapter standing in for wx. */
+ * calls go through the wxsession client with the browser adapter standing in for wx: in token
+ * mode (POST login, then Authorization: Bearer), or in legacy mode (X-WX-Code) when the
+ * sign-in form's switch or ?protocol=legacy asks for it. */
 (function () {
     'use strict';
 
     const { createClient, createBrowserWx } = window.wxsession;
     const stroke = window.oneStroke;
     const USER_KEY = 'one-stroke:user';
+    const PROTOCOL_KEY = 'one-stroke:protocol';
+    const STORAGE_KEYS = { token: 'one-stroke:token', legacy: 'one-stroke:code' };
     const PAGE_SIZE = 24;
     const THUMB_W = 300;
     const THUMB_H = 200;
@@ -14,8 +18,33 @@
     /* {routeBasePath}: the page is served at {base}/ or {base}/index.html. */
     const base = location.pathname.replace(/\/[^/]*$/, '');
     const wx = createBrowserWx({ origin: location.origin, user: 'test' });
-    const client = createClient({ wx, storageKey: 'one-stroke:code' });
     const $ = (id) => document.getElementById(id);
+
+    /* The user profile for each token login: what wx.getUserProfile gives (the simulator's
+     * rawData and signature, and encryptedData and iv when it has them). */
+    function userProfile() {
+        return new Promise((resolve, reject) => wx.getUserProfile({
+            desc: 'to show your nickName', success: resolve, fail: reject }));
+    }
+
+    /* A client for protocol 'token' or 'legacy', each with its own storage key. */
+    function makeClient(protocol) {
+        if (protocol === 'legacy')
+            return createClient({ wx, mode: 'legacy', storageKey: STORAGE_KEYS.legacy });
+        return createClient({ wx, mode: 'token', baseUrl: base, storageKey: STORAGE_KEYS.token,
+            profile: userProfile });
+    }
+
+    /* ?protocol=legacy|token wins over the switch's remembered state. */
+    function initialProtocol() {
+        const asked = new URLSearchParams(location.search).get('protocol');
+        if (asked === 'legacy' || asked === 'token')
+            return asked;
+        return localStorage.getItem(PROTOCOL_KEY) === 'legacy' ? 'legacy' : 'token';
+    }
+
+    let protocol = initialProtocol();
+    let client = makeClient(protocol);
 
     const board = $('board');
     const boardCtx = board.getContext('2d');
@@ -23,9 +52,11 @@
     let drawing = false;
     let nextCursor = null;
 
-    /* body[data-state]: signed-out, loading or ready (for people styling it, and for tests). */
+    /* body[data-state]: signed-out, loading or ready (for people styling it, and for tests);
+     * body[data-protocol]: token or legacy. */
     function setState(state) {
         document.body.dataset.state = state;
+        document.body.dataset.protocol = protocol;
     }
 
     /* The status line is fixed at the bottom of the viewport, so a message shows wherever the
@@ -63,6 +94,8 @@
         const nick = typeof user.nickName === 'string' && user.nickName ? user.nickName : '';
         $('nick').textContent = nick || '(no nickname)';
         $('openid').textContent = user.openId || '';
+        $('protocol').textContent = protocol === 'token' ? 'token session (Bearer)'
+            : 'legacy session (X-WX-Code)';
         $('avatar').textContent = (Array.from(nick)[0] || wx.getUser().slice(0, 1)).toUpperCase();
     }
 
@@ -96,19 +129,37 @@
     /* Signs in as test user `name`, who also shows as the nickName (the simulator signs it into
      * rawData, as WeChat does for a real user's profile). */
     function signIn(name) {
+        protocol = $('legacy').checked ? 'legacy' : 'token';
+        localStorage.setItem(PROTOCOL_KEY, protocol);
+        client.clearSession();
+        client = makeClient(protocol);
         wx.setUser(name, name);
         client.clearSession();
         localStorage.setItem(USER_KEY, name);
         return openSession();
     }
 
-    function signOut() {
-        client.clearSession();
+    /* Token mode ends the session on the server (POST logout); legacy mode, which has no
+     * logout, forgets the code. Signed out here either way. */
+    async function signOut() {
+        let failed = null;
+        if (client.mode === 'token') {
+            try {
+                await client.logout();
+            } catch (e) {
+                failed = e;
+            }
+        } else {
+            client.clearSession();
+        }
         localStorage.removeItem(USER_KEY);
         clearBoard();
         showSignedOut();
         setState('signed-out');
-        setStatus('Signed out.');
+        if (failed)
+            setStatus('Signed out here; the server did not confirm: ' + describe(failed), true);
+        else
+            setStatus('Signed out.');
     }
 
     /* ---------------------------------------------------------------- the board */
@@ -298,9 +349,10 @@
     board.addEventListener('pointerup', onPointerUp);
     board.addEventListener('pointercancel', onPointerUp);
     redrawBoard();
+    $('legacy').checked = protocol === 'legacy';
     setState('signed-out');
 
-    /* A reload keeps the user and (through wx storage) the session code. */
+    /* A reload keeps the user and (through wx storage) the token or the session code. */
     const saved = localStorage.getItem(USER_KEY);
     if (saved) {
         wx.setUser(saved, saved);

@@ -122,16 +122,19 @@ function fakeCanvas(width, height) {
 
 /**
  * A fake wx for the mini program: login/getUserInfo give codes and signed-looking rawData;
- * request answers {base}/session and the paints routes from memory, checking the session
- * headers as wxsessiond does; the UI APIs (toast, modal, selector queries) are recorded.
+ * request answers {base}/login (a token per code), {base}/session and the paints routes from
+ * memory, checking the Bearer token or the X-WX-* headers as wxsessiond does; the UI APIs
+ * (toast, modal, selector queries) are recorded.
  */
 function fakeWx(options) {
     const o = options || {};
     const base = o.base || 'http://127.0.0.1:5757/applet';
     const storage = new Map();
     const sessions = new Map(); /* code -> user */
+    const tokens = new Map(); /* token -> user */
     const paints = o.paints || []; /* [{id, actions, createdAt}] of the one user, any order */
-    const log = { logins: 0, requests: [], toasts: [], modals: [], canvases: [] };
+    const log = { logins: 0, tokenLogins: 0, requests: [], toasts: [], modals: [],
+        canvases: [] };
     let codes = 0;
     const user = { nickName: '微信用户', openId: 'o-mini-user' };
     const later = (fn, arg) => setTimeout(() => fn && fn(arg), 0);
@@ -142,6 +145,9 @@ function fakeWx(options) {
         const h = {};
         for (const [k, v] of Object.entries(header || {}))
             h[k.toLowerCase()] = v;
+        const bearer = /^Bearer (.+)$/.exec(h.authorization || '');
+        if (bearer)
+            return tokens.get(bearer[1]) || 'token-invalid';
         if (!h['x-wx-code'])
             return null;
         if (h['x-wx-rawdata'] && h['x-wx-signature'])
@@ -151,7 +157,18 @@ function fakeWx(options) {
 
     function route(params) {
         const url = new URL(params.url);
+        if (url.pathname === new URL(base).pathname + '/login') {
+            log.tokenLogins++;
+            const token = 'tok-' + log.tokenLogins;
+            tokens.set(token, { openId: user.openId });
+            return ok({ token, expiresIn: 604800, openId: user.openId, unionId: null,
+                userInfo: null });
+        }
         const who = sessionOf(params.header);
+        if (who === 'token-invalid') {
+            return { statusCode: 401, header: {},
+                data: { error: { code: 'ERR_TOKEN_INVALID', message: 'no such token' } } };
+        }
         if (who === 'expired') {
             return ok({ 'F2C224D4-2BCE-4C64-AF9F-A6D872000D1A': 1, reason: 'ERR_SESSION_EXPIRED',
                 error: { name: 'Error', message: 'expired' } });
@@ -246,7 +263,7 @@ function fakeWx(options) {
         stopPullDownRefresh: () => {},
         createSelectorQuery: query,
     };
-    return { wx, log, paints, storage };
+    return { wx, log, paints, storage, tokens };
 }
 
 module.exports = { MP_DIR, loadMiniprogram, fakeWx, recordingContext };

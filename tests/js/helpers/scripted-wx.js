@@ -15,7 +15,8 @@ const { createBrowserWx, memoryStorage } = require(path.join(REPO, 'client', 'br
  *   login(params, real)        replaces wx.login; real(params) is the adapter's
  *   getUserInfo(params, real)  replaces wx.getUserInfo
  * Returns {wx, log, storage}; log.calls is the order of wx calls ('login', 'getUserInfo',
- * 'request', 'uploadFile'), log.requests each request's {url, method, header, data}.
+ * 'getUserProfile', 'request', 'uploadFile'), log.requests each request's
+ * {url, method, header, data}.
  */
 function scriptedWx(options) {
     const o = options || {};
@@ -40,6 +41,10 @@ function scriptedWx(options) {
             log.calls.push('getUserInfo');
             return o.getUserInfo ? o.getUserInfo(params, inner.getUserInfo)
                 : inner.getUserInfo(params);
+        },
+        getUserProfile(params) {
+            log.calls.push('getUserProfile');
+            return inner.getUserProfile(params);
         },
         request(params) {
             recordRequest('request', params);

@@ -1,8 +1,11 @@
-/* api.js: the One Stroke server calls, each through the wxsession client (which logs in on
- * first use and sends the session headers). Paints calls resolve to the envelope's body or
- * reject with an Error whose `code` is the server's reason. */
+/* api.js: the One Stroke server calls, each through the wxsession client in token mode (it
+ * logs in on first use: wx.login, POST {basePath}/login; then Authorization: Bearer). Paints
+ * calls resolve to the envelope's body or reject with an Error whose `code` is the server's
+ * reason. */
 const wxsession = require('wxsession-client');
 const config = require('../config.js');
+
+const client = wxsession.createClient({ mode: 'token', baseUrl: config.host + config.basePath });
 
 function url(path) {
     return config.host + config.basePath + path;
@@ -10,7 +13,7 @@ function url(path) {
 
 /* A paints API call: {code: 0, msg, data, next?} or a rejection. */
 async function call(path, method, data) {
-    const res = await wxsession.request({ url: url(path), method, data });
+    const res = await client.request({ url: url(path), method, data });
     const body = res.data;
     if (res.statusCode !== 200 || !body || body.code !== 0) {
         const reason = body && body.error && body.error.reason ? body.error.reason
@@ -22,9 +25,10 @@ async function call(path, method, data) {
     return body;
 }
 
-/* The logged-in user's info ({nickName, avatarUrl, openId, ...}); logs in if needed. */
+/* The logged-in user's info ({openId, nickName?, ...}: a token login without a profile
+ * stores the openId only); logs in if needed. */
 async function whoAmI() {
-    const res = await wxsession.request({ url: url('/session') });
+    const res = await client.request({ url: url('/session') });
     return res.data && res.data.wxUserInfo ? res.data.wxUserInfo : null;
 }
 

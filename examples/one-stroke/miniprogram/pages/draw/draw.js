@@ -34,7 +34,7 @@ Page({
     onShow() {
         return api
             .whoAmI()
-            .then((user) => this.setData({ nickName: user ? user.nickName : '' }))
+            .then((user) => this.setData({ nickName: user && user.nickName ? user.nickName : '' }))
             .catch((e) => wx.showToast({ title: '登录失败 ' + (e.code || ''), icon: 'none' }));
     },
 
