@@ -332,7 +332,11 @@ static int login_record(token_op *op, const wxs__exchange_outcome *out)
         }
     }
     json_t *user = json_is_object(plain) ? plain : op->user;
-    if (user != NULL)
+    /* the user info carries the openId WeChat gave, as the weapp-session record does (a
+     * client's rawData naming another openId does not count) */
+    if (user != NULL && json_object_set_new(user, "openId", json_string(rec->openid)) < 0)
+        rc = WXS_ENOMEM;
+    if (user != NULL && rc == 0)
         rc = dump_json(user, &op->user_json, &op->user_len);
     json_decref(plain);
     rec->user = op->user_json;

@@ -141,6 +141,26 @@ class TokenProtocol(TokenServer):
         self.error(self.call("GET", "/session", {"Authorization": "Basic abc"}), 401,
                    "ERR_TOKEN_INVALID")
 
+    def test_raw_data_login_keeps_the_user_with_wechats_openid(self):
+        creds = self.sim.login("tok-raw")
+        raw = json.loads(creds["rawData"])
+        status, answer = self.call("POST", "/login", body={
+            "code": creds["code"], "rawData": creds["rawData"],
+            "signature": creds["signature"]}, keep=False)
+        self.assertEqual(status, 200, answer)
+        for path in ("/session", "/me"):
+            status, body = self.call("GET", path, bearer(answer["token"]))
+            self.assertEqual(status, 200, body)
+            user = body["wxUserInfo"] if path == "/session" else body["userInfo"]
+            self.assertEqual(user["nickName"], raw["nickName"])
+            self.assertEqual(user["openId"], creds["openid"])
+        # a bad signature is refused, and answers no token
+        bad = ("0" if creds["signature"][0] != "0" else "1") + creds["signature"][1:]
+        other = self.sim.login("tok-raw")
+        self.error(self.call("POST", "/login", body={
+            "code": other["code"], "rawData": other["rawData"], "signature": bad}),
+            401, "ERR_UNTRUSTED_RAW_DATA")
+
     def test_logout_and_logout_all(self):
         first, creds = self.login("tok-bob")
         second, _ = self.login("tok-bob")
