@@ -236,6 +236,24 @@ def login_user(server_base, sim_base, user, route="/applet/session"):
     return login["code"]
 
 
+def token_login(server_base, sim_base, user, route="/applet/login"):
+    """Logs user in through the token protocol (POST route {"code", "rawData", "signature"} from
+    a fresh simulator login, so the session holds the same user info as login_user's) and returns
+    the session's token (43 base64url characters)."""
+    login = sim_login(sim_base, user)
+    body = json.dumps({"code": login["code"], "rawData": login["rawData"],
+                       "signature": login["signature"]})
+    status, body = http("POST", server_base + route, headers={"Content-Type": "application/json"},
+                        body=body)
+    try:
+        token = json.loads(body).get("token") if status == 200 else None
+    except ValueError:
+        token = None
+    if not isinstance(token, str) or not token:
+        raise BenchError(f"token login of {user} failed: HTTP {status} {body[:300]}")
+    return token
+
+
 # ---- wrk
 
 class Wrk:

@@ -268,9 +268,11 @@ class Suite:
     # -- bookkeeping
 
     def selected(self, sid):
+        """--only ID selects the ids holding ID; --only =ID the id ID alone."""
         if self.node_dir is None and sid.startswith("node_"):
             return False  # no baseline to run (prepare_node said why)
-        return not self.args.only or any(o in sid for o in self.args.only)
+        return not self.args.only or any(sid == o[1:] if o.startswith("=") else o in sid
+                                         for o in self.args.only)
 
     def add_result(self, scenario, res):
         res.update({"id": scenario.id, "title": scenario.title, "system": scenario.system})
@@ -320,6 +322,9 @@ class Suite:
         def logins(pool):
             return lambda scn, count, tag: [pool.make(count, tag), sess, a.threads]
 
+        def token_logins(pool):
+            return lambda scn, count, tag: [pool.make(count, tag), "/applet/login", a.threads]
+
         def exchange_args(pool):
             return lambda scn, count, tag: [pool.make(count, tag), APP_ID, APP_SECRET, a.threads]
 
@@ -350,6 +355,7 @@ class Suite:
             Fixed(self, "code_sqlite", "code-only (SQLite)", "wxsessiond",
                   lambda: wx("wxs-code-sqlite", "sqlite"), sess, '"openId"',
                   user="bench-code-sqlite"),
+            *self.bearer_rows(sess),
             *self.compare_rows(sess),
             Fixed(self, "node_anon", "anonymous", "node", node, sess, null),
             Fixed(self, "node_code", "code-only (Redis)", "node", node, sess, '"openId"',
@@ -366,6 +372,7 @@ class Suite:
             Dynamic(self, "login_sqlite", "login (SQLite)", "wxsessiond",
                     lambda: wx("wxs-login-sqlite", "sqlite"), sess, "login", logins(self.logins),
                     5000.0),
+            *self.token_login_rows(token_logins(self.logins)),
             Dynamic(self, "node_login", "login (Redis)", "node", node, sess, "login",
                     logins(self.logins), 3000.0),
         ])
@@ -457,6 +464,34 @@ class Suite:
                        "--redis-wait-replicas=0: acknowledged once the primaries have the writes"),
         ]
 
+    def starter(self, name, store):
+        """A scenario's start(): wxsessiond named name on store."""
+        return lambda: self.start_wxsessiond(name, store)
+
+    def bearer_rows(self, sess):
+        """The token protocol's lookup: GET /session with "Authorization: Bearer <token>" of a
+        user logged in once through POST /login, in the same group (rounds) as the code-only row
+        of its store, its reference."""
+        return [
+            self.noted(Fixed(self, f"bearer_{store}", f"Bearer lookup ({name})", "wxsessiond",
+                             self.starter(f"wxs-bearer-{store}", store), sess, '"openId"',
+                             user=f"bench-bearer-{store}", bearer=True),
+                       "one token, logged in through POST /login with rawData; no renewal "
+                       "write in the run")
+            for store, name in (("redis", "Redis"), ("sqlite", "SQLite"))]
+
+    def token_login_rows(self, make_args):
+        """The token protocol's login: POST /login {"code"} with a fresh code per request, in
+        the same group as the legacy login row of its store, its reference."""
+        return [
+            self.noted(Dynamic(self, f"login_token_{store}", f"login via /login ({name})",
+                               "wxsessiond", self.starter(f"wxs-login-token-{store}", store),
+                               "/applet/login", "login_token", make_args, estimate),
+                       "code only, no rawData; 10,000 users: once one holds 10 sessions "
+                       "(tokensPerUser), each login of it also ends its oldest")
+            for store, name, estimate in (("redis", "Redis", 15000.0),
+                                          ("sqlite", "SQLite", 5000.0))]
+
     def compare_rows(self, sess):
         """With --compare-bin: the code-only rows again on the other build, in the same group
         (so in the same rounds) as this build's."""
@@ -489,7 +524,8 @@ def parse_args(argv):
     p.add_argument("--no-pinned", dest="pinned", action="store_false",
                    help="skip the taskset rows (server on cpu 1, wrk on cpu 0)")
     p.add_argument("--quick", action="store_true", help="development pass: -d3s, 1 run")
-    p.add_argument("--only", action="append", help="run the scenarios whose id holds this")
+    p.add_argument("--only", action="append",
+                   help="run the scenarios whose id holds this (=ID: that id alone)")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "out"), help="output folder")
     p.add_argument("--node-src", default=NODE_SRC,
                    help="the Node baseline to compare with (../shared/baseline-node); "

@@ -3,7 +3,7 @@ a check and the peak RSS. The suite runs the scenarios of a group round-robin (r
 then run 2 of each...), so a drift in the machine's load hits a scenario and its reference
 alike."""
 
-from benchlib import (BenchError, aggregate, log, login_user, peak_rss_kb)
+from benchlib import (BenchError, aggregate, log, login_user, peak_rss_kb, token_login)
 
 MAX_PRECOMPUTED = 900000  # the simulator keeps at most 1,000,000 live codes
 
@@ -48,21 +48,27 @@ class Scenario:
 class Fixed(Scenario):
     """The same request every time (nginx, anonymous, code-only, paints list): measured runs
     without Lua hooks, then one short run that checks every answer holds `expect`.
-    user: log this test user in first and send its code. seed(base, code): fill the store."""
+    user: log this test user in first and send its code (bearer: log it in through POST
+    /applet/login instead and send "Authorization: Bearer <token>"). seed(base, code): fill the
+    store (code sessions only)."""
 
     def __init__(self, suite, sid, title, system, start, path, expect, user=None, seed=None,
-                 wrk_cpu=None):
+                 wrk_cpu=None, bearer=False):
         super().__init__(suite, sid, title, system, start)
         self.path = path
         self.expect = expect
         self.user = user
         self.seed = seed
         self.wrk_cpu = wrk_cpu
+        self.bearer = bearer
         self.headers = []
 
     def prepare(self):
         self.proc, self.base = self.start()
-        if self.user:
+        if self.user and self.bearer:
+            token = token_login(self.base, self.suite.sim_base, self.user)
+            self.headers = [f"Authorization: Bearer {token}"]
+        elif self.user:
             code = login_user(self.base, self.suite.sim_base, self.user)
             self.headers = [f"X-WX-Code: {code}"]
             if self.seed:
