@@ -142,7 +142,41 @@ class Redis(Process):
 
     def restart(self):
         """Start again on the same port after stop()."""
+        self.release_port()
         self.__init__(self.password, self.port)
+
+    # While this Redis is down its port stays reserved: a socket bound to it (not listening:
+    # connections are refused, as with no server) keeps another test's free_port() from
+    # handing the port to a server of its own, which the stores here would then reach.
+    def hold_port(self):
+        if getattr(self, "_hold", None) is None:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError:
+                s.close()
+                return
+            self._hold = s
+
+    def release_port(self):
+        hold = getattr(self, "_hold", None)
+        if hold is not None:
+            hold.close()
+            self._hold = None
+
+    def stop(self, timeout=15):
+        status = super().stop(timeout)
+        self.hold_port()
+        return status
+
+    def kill(self):
+        super().kill()
+        self.hold_port()
+
+    def cleanup(self):
+        super().cleanup()
+        self.release_port()
 
 
 # Tests log in far more often than a client would: the login limiter (limits.loginsPerMinute,
@@ -290,6 +324,7 @@ class PersistentRedis(Redis):
 
     def restart(self):
         """Start again on the same port and data directory after stop() or kill()."""
+        self.release_port()
         self._old_dirs.append(self.dir)
         old_log = self.log
         self.__init__(self.password, self.port, self.data_dir)
