@@ -7,6 +7,12 @@ everything in flight and exits 0. Clients keep sending throughout (a new connect
 as a proxy without upstream keep-alive does): every request must be answered 200 with the
 session it asked for, three hand-overs in a row, and each answer is in exactly one process's
 access log. Waits are hang guards; nothing asserts a duration.
+
+A connection still in the kernel's SYN queue of the old listener when it closes is reset by the
+kernel unless net.ipv4.tcp_migrate_req moves it to the new listener (docs/operations.md says to
+set it for hand-overs). Where this process may (root), the test sets it for its run and puts the
+old value back, and then every request must be answered; where it may not, the kernel's window
+is tolerated, at most one reset per hand-over, and the test says so.
 """
 import os
 import shutil
@@ -29,10 +35,30 @@ class Upgrade(unittest.TestCase):
                        "wechat": {"apiBase": self.sim.base},
                        "reusePort": True, "log": {"access": True}}
         self.servers = []
+        self.migrate = self.enable_request_migration()
         self.answered = 0
         self.failures = []
         self.lock = threading.Lock()
         self.stop_clients = threading.Event()
+
+    def enable_request_migration(self):
+        """Set net.ipv4.tcp_migrate_req for this run (restored at cleanup): True when set."""
+        path = "/proc/sys/net/ipv4/tcp_migrate_req"
+        try:
+            with open(path) as f:
+                old = f.read().strip()
+            with open(path, "w") as f:
+                f.write("1")
+        except OSError as e:
+            print(f"\nnet.ipv4.tcp_migrate_req not settable here ({e.strerror}): a connection in "
+                  "the SYN queue at a hand-over may be reset; allowing one reset per hand-over")
+            return False
+
+        def restore():
+            with open(path, "w") as f:
+                f.write(old)
+        self.addCleanup(restore)
+        return True
 
     def tearDown(self):
         self.stop_clients.set()
@@ -93,7 +119,11 @@ class Upgrade(unittest.TestCase):
             self.stop_clients.set()
             for t in threads:
                 t.join()
-        self.assertEqual(self.failures, [])
+        if self.migrate:
+            self.assertEqual(self.failures, [])
+        else:
+            self.assertLessEqual(len(self.failures), HANDOVERS, self.failures)
+            self.assertTrue(all("ConnectionReset" in f for f in self.failures), self.failures)
         logged = []
         for s in self.servers:
             s.stop()
