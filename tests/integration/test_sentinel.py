@@ -200,11 +200,13 @@ class SentinelFailover(unittest.TestCase):
     def switch(self, load, watcher, trigger, what):
         """Run trigger() under load; wait for Sentinel's announcement, the first login served
         after it and a settled run; return the switch's figures."""
+        old_port = self.primary_port()
         triggered = time.monotonic()
         trigger()
         wait_until(lambda: watcher.first_since(triggered) is not None,
                    f"{what}: Sentinel announces a new primary", timeout=HANG_GUARD)
         announced, new_port = watcher.first_since(triggered)
+        settle_from = announced
         if what == "kill -9":
             # the operator brings the old primary back, as a replica of the new one
             node = RedisNode(port=self.killed_port, replicaof=new_port)
@@ -216,9 +218,20 @@ class SentinelFailover(unittest.TestCase):
         wait_until(served_login, f"{what}: a login served after the announcement",
                    timeout=HANG_GUARD)
         first_ok = min(e[1] for e in load.entries(announced) if load.ok(e) and e[2] == "login")
-        wait_until(lambda: load.settled_since(announced) is not None,
+        if what != "kill -9":
+            # a planned failover ends when Sentinel has made the old primary a replica of the
+            # new one (its connections then see READONLY once): the switch lasts until then
+            def demoted():
+                try:
+                    role = call(old_port, "ROLE")
+                except (OSError, ConnectionError):
+                    return False
+                return role[0] == b"slave" and role[3] == b"connected"
+            wait_until(demoted, f"{what}: the old primary a replica again", timeout=HANG_GUARD)
+            settle_from = time.monotonic()
+        wait_until(lambda: load.settled_since(settle_from) is not None,
                    f"{what}: a run of {SETTLED_RUN} successes", timeout=HANG_GUARD)
-        settled = load.settled_since(announced)
+        settled = load.settled_since(settle_from)
         during = load.entries(triggered, settled)
         errors = [e for e in during if not load.ok(e)]
         return dict(switch=what, triggered=triggered, settled=settled, new_primary=new_port,
