@@ -61,7 +61,10 @@ class Instances:
         self.instances = []
         for i in range(INSTANCES):
             metrics = free_port()
-            server = Server({"store": "redis", "redis": self.redis_config(),
+            # generous Redis and WAIT timeouts: hang guards on a loaded 2-core machine (the
+            # defaults' behaviour is test_sentinel's and test_cluster's subject, not this one)
+            redis = dict(self.redis_config(), timeoutMs=5000, waitTimeoutMs=5000)
+            server = Server({"store": "redis", "redis": redis,
                              "wechat": {"apiBase": self.sim.base},
                              "metrics": {"port": metrics}, "trustForwardedFor": True},
                             name=f"wxsessiond-{i}")
@@ -88,6 +91,10 @@ class Instances:
         for name, status, log in statuses:
             self.assertEqual(status, 0, f"{name} exited with {status}:\n{log[-3000:]}")
 
+    def logs(self):
+        """Each instance's log, its last lines: what a failed answer is explained by."""
+        return "\n".join(f"--- {s.name}:\n{s.output()[-2000:]}" for s in self.instances)
+
     def front(self, headers):
         return request(self.http_port, "GET", "/applet/session", headers)
 
@@ -110,7 +117,7 @@ class Instances:
             for t in threads:
                 t.join()
             for status, body in answers:
-                self.assertEqual(status, 200, body)
+                self.assertEqual(status, 200, f"round {r}: {body!r}\n{self.logs()}")
                 self.assertEqual(json.loads(body)["wxUserInfo"]["openId"], creds["openid"])
             used = self.sim.stats()["exchanges"] - before
             self.assertEqual(used, 1, f"round {r}: {used} WeChat exchanges for one code")
