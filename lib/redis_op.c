@@ -1,5 +1,5 @@
-/* redis_op.c: the store ops' statuses from Redis replies and the login's copied arguments
- * (lib/redis_op.h). */
+/* redis_op.c: the store ops' statuses from Redis replies, the compare-then-delete script and
+ * the login's copied arguments (lib/redis_op.h). */
 #include "redis_op.h"
 
 #include <hiredis/read.h> /* REDIS_REPLY_* */
@@ -26,8 +26,36 @@ int wxs__redis_op_status(wxs__redis_op op, int type, long long integer)
         if (type == REDIS_REPLY_INTEGER)
             return (int)integer;
         break;
+    case WXS__REDIS_DEL_EQ:
+        if (type == REDIS_REPLY_INTEGER && (integer == 0 || integer == 1))
+            return (int)integer;
+        break;
     }
     return WXS_ESTORE;
+}
+
+/* store.h del_eq, atomically: KEYS[1] = prefix..key, ARGV[1] = the value it must hold. GET
+ * answers false (never equal to a string) for a missing or expired key. */
+static const char del_eq_script[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+                                    "  return redis.call('DEL', KEYS[1])\n"
+                                    "end\n"
+                                    "return 0\n";
+
+void wxs__redis_del_eq_sha(char sha[41])
+{
+    wxs__sha1_hex(del_eq_script, strlen(del_eq_script), "", 0, sha);
+}
+
+void wxs__redis_del_eq_cmd_init(wxs__redis_del_eq_cmd *cmd, const char *prefix, size_t prefix_len,
+                                const char *key, size_t klen, const char *val, size_t vlen,
+                                const char *sha, int with_body)
+{
+    cmd->argv[0] = with_body ? RSTR("EVAL") : RSTR("EVALSHA");
+    cmd->argv[1] = with_body ? RSTR(del_eq_script) : RSTR(sha);
+    cmd->argv[2] = RSTR("1");
+    cmd->argv[3] = (wxs__resp_arg){prefix, prefix_len, key, klen};
+    cmd->argv[4] = RBYTES(val, vlen);
+    cmd->argc = 5;
 }
 
 size_t wxs__redis_login_size(const wxs__login *lw, size_t code_json_len)

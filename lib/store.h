@@ -13,6 +13,8 @@
  *   <prefix>tokens:<openId>                -> the user's index of token hashes, oldest first
  *                                             (Redis: a sorted set scored by creation time;
  *                                             SQLite: a JSON array of the hashes)
+ * and the access_token's and its refresh lease's (lib/access_token.c: get, set_ex, set_nx_ex,
+ * del_eq).
  *
  * Callback contract (the library's one rule, libuv's): an op that returns < 0 never calls its
  * callback; an op that returns 0 calls it exactly once on the loop thread, and never before the
@@ -21,6 +23,12 @@
  * success, WXS_ENOTFOUND for a missing or expired key (get only), WXS_ESTORE when the backend
  * is unreachable or failed, WXS_ECANCELED when the store is closed with the op in flight.
  * Values handed to callbacks are borrowed for the duration of the callback.
+ *
+ * Replicas (Redis with Sentinel or Cluster, redis.waitReplicas > 0): the writes login, set_ex,
+ * token_put and token_touch are acknowledged only once WAIT counts enough replicas; set_nx_ex,
+ * del, del_eq, token_del and token_del_user are not waited for (lib/store_redis.c says why;
+ * del_eq: a lease release lost in a failover just waits out the lease, and a token drop lost is
+ * made again by the next call that the stale token fails).
  */
 #ifndef WXS_STORE_H
 #define WXS_STORE_H
@@ -94,6 +102,16 @@ typedef struct wxs__store_ops {
     int (*set_nx_ex)(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,
                      long long ttl_s, wxs__store_done_cb cb, void *arg);
     int (*del)(wxs__store *st, const char *key, size_t klen, wxs__store_done_cb cb, void *arg);
+    /** Compare, then delete: DEL <prefix>key only when it holds exactly val (and has not
+     *  expired), atomically (Redis: one Lua script, GET == ARGV[1] then DEL; Redis Cluster: the
+     *  same one-key script on the key's node; SQLite: one DELETE ... WHERE key = ? AND value = ?
+     *  AND not expired). Status 1 when it deleted, 0 when the key held another value or
+     *  nothing. Used to drop a stored access_token only while it is still the one that failed,
+     *  and to release a lease only while it is still ours. Not confirmed by WAIT (see
+     *  "Replicas" above). A Redis key of another type fails with WXS_ESTORE. The store copies
+     *  what it needs before returning. */
+    int (*del_eq)(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,
+                  wxs__store_done_cb cb, void *arg);
     /** The login write, atomically (Redis: one Lua script; SQLite: one transaction):
      *    prev = GET <prefix><openid>
      *    SET <prefix><code> user_json EX ttl
@@ -156,6 +174,15 @@ static inline int wxs__store_del(wxs__store *st, const char *key, size_t klen,
                                  wxs__store_done_cb cb, void *arg)
 {
     return st->ops->del(st, key, klen, cb, arg);
+}
+
+/** Compare, then delete (ops->del_eq). A backend without it (NULL in its table: a test's fake)
+ *  refuses it at once with WXS_ESTORE, as a store that is down. */
+static inline int wxs__store_del_eq(wxs__store *st, const char *key, size_t klen, const char *val,
+                                    size_t vlen, wxs__store_done_cb cb, void *arg)
+{
+    return st->ops->del_eq != NULL ? st->ops->del_eq(st, key, klen, val, vlen, cb, arg)
+                                   : WXS_ESTORE;
 }
 
 static inline int wxs__store_login(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb,
@@ -237,6 +264,14 @@ const wxs__store_ops *wxs__store_find(const char *name);
 int wxs__store_check_key(const char *key, size_t klen);
 /** 0, WXS_EINVAL (NULL value, ttl out of 1..WXS__STORE_MAX_TTL_S) or WXS_ETOOBIG. */
 int wxs__store_check_value(const char *val, size_t vlen, long long ttl_s);
+/** The checks of a del_eq: the key's (wxs__store_check_key), then the value's: WXS_EINVAL
+ *  (NULL) or WXS_ETOOBIG (longer than WXS__STORE_MAX_VALUE). */
+static inline int wxs__store_check_del_eq(const char *key, size_t klen, const char *val,
+                                          size_t vlen)
+{
+    int rc = wxs__store_check_key(key, klen);
+    return rc == 0 ? wxs__store_check_value(val, vlen, 1) : rc; /* 1: a valid ttl, unused */
+}
 /** The checks of a login write (lw may be NULL: WXS_EINVAL). */
 int wxs__store_check_login(const wxs__login *lw);
 /** 1 when hash is 64 lowercase hex digits (a token hash), else 0. */

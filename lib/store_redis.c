@@ -48,8 +48,10 @@
  * min-replicas-to-write) fails at once instead of blocking the connection for the WAIT's timeout.
  * The exchange claim (set_nx_ex) and del are not waited for: a lost claim costs at most a second
  * exchange of the code, which WeChat refuses (40163), never a wrong session; a logout (token_del,
- * token_del_user) is not waited for either, as del. Redis blocks the connection during WAIT, so
- * commands pipelined behind one wait with it: their deadline counts from the WAIT's. */
+ * token_del_user) is not waited for either, as del; nor is del_eq: a lease release it loses just
+ * waits out the lease, an access_token drop it loses is made again by the next call the stale
+ * token fails. Redis blocks the connection during WAIT, so commands pipelined behind one wait
+ * with it: their deadline counts from the WAIT's. */
 
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 250 /* bounds recovery after Redis returns */
@@ -61,6 +63,7 @@ enum cmd_kind {
     CMD_SET = WXS__REDIS_SET,
     CMD_SET_NX = WXS__REDIS_SET_NX,
     CMD_DEL = WXS__REDIS_DEL,
+    CMD_DEL_EQ = WXS__REDIS_DEL_EQ,
     CMD_AUTH,
     CMD_SELECT,
     CMD_ROLE,
@@ -80,6 +83,7 @@ static const char *const cmd_name[] = {[CMD_GET] = "GET",
                                        [CMD_SET] = "SET",
                                        [CMD_SET_NX] = "SET NX",
                                        [CMD_DEL] = "DEL",
+                                       [CMD_DEL_EQ] = "compare-then-delete",
                                        [CMD_AUTH] = "AUTH",
                                        [CMD_SELECT] = "SELECT",
                                        [CMD_ROLE] = "ROLE",
@@ -93,9 +97,9 @@ static const char *const cmd_name[] = {[CMD_GET] = "GET",
 typedef struct redis_store redis_store;
 
 /* A command awaiting its reply, in the store's FIFO (pending, or canceled once closing) by link. A
- * login or a token op keeps copies of its arguments in bytes[] so that it can be sent again (with
- * EVAL after a NOSCRIPT reply). A write confirmed by WAIT is ended by the WAIT's reply: the write's
- * own reply only sets wait_status. */
+ * login, a del_eq or a token op keeps copies of its arguments in bytes[] so that it can be sent
+ * again (with EVAL after a NOSCRIPT reply). A write confirmed by WAIT is ended by the WAIT's reply:
+ * the write's own reply only sets wait_status. */
 typedef struct redis_cmd {
     wxs__list link;
     redis_store *st;
@@ -113,6 +117,10 @@ typedef struct redis_cmd {
     const char *code_json;
     size_t code_json_len;
     wxs__token_put token; /* token ops only: their arguments, copied into bytes[] */
+    const char *eq_key;   /* del_eq only: its key and value, copied into bytes[] */
+    size_t eq_key_len;
+    const char *eq_val;
+    size_t eq_val_len;
     char bytes[];
 } redis_cmd;
 
@@ -134,6 +142,7 @@ struct redis_store {
     size_t prefix_len;
     uint64_t timeout_ms;
     char script_sha[41];
+    char del_eq_sha[41];
     char token_sha[WXS__REDIS_TOKEN_SCRIPTS][41];
     wxs__buf out;          /* the command being encoded */
     redisAsyncContext *ac; /* NULL while disconnected */
@@ -591,7 +600,7 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
         return 0;
     if (c->kind == CMD_WAIT && r->type == REDIS_REPLY_INTEGER)
         return r->integer > INT32_MAX ? INT32_MAX : (int)r->integer;
-    if (c->kind <= CMD_DEL)
+    if (c->kind <= CMD_DEL_EQ)
         status = wxs__redis_op_status((wxs__redis_op)c->kind, r->type, r->integer);
     else if (c->kind >= CMD_TOKEN)
         status = wxs__redis_token_status(TOKEN_OP(c->kind), r->type, r->integer);
@@ -602,6 +611,7 @@ static int reply_status(const redis_cmd *c, const redisReply *r)
 }
 
 static int send_login(redis_store *st, redis_cmd *c, int with_body);
+static int send_del_eq(redis_store *st, redis_cmd *c, int with_body);
 static int send_token(redis_store *st, redis_cmd *c, int with_body);
 static int send_wait(redis_store *st, redis_cmd *write);
 
@@ -657,6 +667,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (c->kind == CMD_LOGIN && is_error(r, "NOSCRIPT") && send_login(st, c, 1) == 0)
+        return;
+    if (c->kind == CMD_DEL_EQ && is_error(r, "NOSCRIPT") && send_del_eq(st, c, 1) == 0)
         return;
     if (c->kind >= CMD_TOKEN && is_error(r, "NOSCRIPT") && send_token(st, c, 1) == 0)
         return;
@@ -786,6 +798,39 @@ static int rd_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
 static int rd_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
     return key_cmd(base, CMD_DEL, key, klen, NULL, cb, arg);
+}
+
+/* Send the compare-then-delete script: by its SHA1 (EVALSHA), or with its body (EVAL) after
+ * NOSCRIPT. */
+static int send_del_eq(redis_store *st, redis_cmd *c, int with_body)
+{
+    wxs__redis_del_eq_cmd cmd;
+    if (!st->ready)
+        return WXS_ESTORE;
+    wxs__redis_del_eq_cmd_init(&cmd, st->prefix, st->prefix_len, c->eq_key, c->eq_key_len,
+                               c->eq_val, c->eq_val_len, st->del_eq_sha, with_body);
+    return send_cmd(st, c, cmd.argc, cmd.argv);
+}
+
+/* Compare, then delete (store.h): one script, never confirmed by WAIT. */
+static int rd_del_eq(wxs__store *base, const char *key, size_t klen, const char *val, size_t vlen,
+                     wxs__store_done_cb cb, void *arg)
+{
+    redis_store *st = (redis_store *)base;
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_del_eq(key, klen, val, vlen);
+    redis_cmd *c = op_begin(st, CMD_DEL_EQ, rc == 0 ? klen + vlen : 0, &rc);
+    if (c == NULL)
+        return rc;
+    memcpy(c->bytes, key, klen);
+    if (vlen > 0)
+        memcpy(c->bytes + klen, val, vlen);
+    c->eq_key = c->bytes;
+    c->eq_key_len = klen;
+    c->eq_val = c->bytes + klen;
+    c->eq_val_len = vlen;
+    c->done_cb = cb;
+    c->arg = arg;
+    return op_end(st, c, send_del_eq(st, c, 0));
 }
 
 /* Send the login script: by its SHA1 (EVALSHA), or with its body (EVAL) after NOSCRIPT. */
@@ -1037,6 +1082,7 @@ static int rd_open(wxs__store **out, uv_loop_t *loop, const wxs_config *cfg, cha
     st->backoff_ms = RECONNECT_MIN_MS;
     wxs__buf_init(&st->out, 2 * WXS__STORE_MAX_VALUE + 64 * 1024);
     wxs__redis_login_sha(st->script_sha);
+    wxs__redis_del_eq_sha(st->del_eq_sha);
     for (int i = 0; i < WXS__REDIS_TOKEN_SCRIPTS; i++)
         wxs__redis_token_sha((wxs__redis_token_op)i, st->token_sha[i]);
     uint64_t tick = st->timeout_ms / 4;
@@ -1077,6 +1123,7 @@ const wxs__store_ops wxs__store_redis_ops = {
     .set_ex = rd_set_ex,
     .set_nx_ex = rd_set_nx_ex,
     .del = rd_del,
+    .del_eq = rd_del_eq,
     .login = rd_login,
     .token_put = rd_token_put,
     .token_touch = rd_token_touch,

@@ -23,8 +23,9 @@
  * WXS_ESTORE (never acknowledged); what the earlier steps wrote expires with its TTL.
  *
  * Session writes (steps 1 to 3, set_ex) wait for redis.waitReplicas replicas (WAIT, on by
- * default with a cluster: 1); the exchange claim (set_nx_ex) and del do not, as with Sentinel
- * (lib/store_redis.c).
+ * default with a cluster: 1); the exchange claim (set_nx_ex), del and del_eq do not, as with
+ * Sentinel (lib/store_redis.c). del_eq is one script on one key (lib/redis_op.h), sent with its
+ * body (EVAL: a node may not have it loaded) to the key's node, and redirected as any command.
  *
  * The token ops (docs/protocol.md, "On Redis Cluster"; their steps are listed at enum
  * token_step below): a record's key is found from the token alone, so the record and the user's
@@ -46,7 +47,7 @@ typedef struct cluster_store {
     int closing;
 } cluster_store;
 
-/* One get / set / del op awaiting its reply. */
+/* One get / set / del / del_eq op awaiting its reply. */
 typedef struct key_op {
     wxs__redis_op kind;
     wxs__store_get_cb get_cb;
@@ -80,7 +81,7 @@ static void key_op_done(void *arg, int status, const wxs__cluster_reply *r)
     wxs__free(op);
 }
 
-/* Send one routed command for a get / set / del op. */
+/* Send one routed command for a get / set / del / del_eq op. */
 static int key_op_send(cluster_store *st, key_op *op, const char *key, size_t klen, int flags,
                        const char *name, int argc, const wxs__resp_arg *argv)
 {
@@ -162,6 +163,20 @@ static int rc_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
 static int rc_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
     return key_cmd(base, WXS__REDIS_DEL, key, klen, NULL, cb, arg);
+}
+
+/* Compare, then delete (store.h): the one-key script on the key's node, not WAITed. */
+static int rc_del_eq(wxs__store *base, const char *key, size_t klen, const char *val, size_t vlen,
+                     wxs__store_done_cb cb, void *arg)
+{
+    cluster_store *st = (cluster_store *)base;
+    wxs__redis_del_eq_cmd cmd;
+    int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_del_eq(key, klen, val, vlen);
+    key_op *op = rc == 0 ? key_op_new(WXS__REDIS_DEL_EQ, NULL, cb, arg) : NULL;
+    if (rc < 0 || op == NULL)
+        return rc < 0 ? rc : WXS_ENOMEM;
+    wxs__redis_del_eq_cmd_init(&cmd, st->prefix, st->prefix_len, key, klen, val, vlen, NULL, 1);
+    return key_op_send(st, op, key, klen, 0, "compare-then-delete", cmd.argc, cmd.argv);
 }
 
 /* ------------------------------------------------------------ the login */
@@ -787,6 +802,7 @@ const wxs__store_ops wxs__store_redis_cluster_ops = {
     .set_ex = rc_set_ex,
     .set_nx_ex = rc_set_nx_ex,
     .del = rc_del,
+    .del_eq = rc_del_eq,
     .login = rc_login,
     .token_put = rc_token_put,
     .token_touch = rc_token_touch,

@@ -22,7 +22,7 @@
  *
  * Threads. Each instance owns a read connection, which serves get() on the loop thread: a WAL
  * reader never waits for writers, so a get is answered on the loop's next pass (deferred, as the
- * callback rule of store.h wants: never before get() returns). Writes (set, set_nx, del,
+ * callback rule of store.h wants: never before get() returns). Writes (set, set_nx, del, del_eq,
  * login and the periodic purge of expired rows) go to the one writer of the file in this
  * process (util/sqlite_util.h): one connection and one thread shared by every instance, sessions
  * and drawings, of every worker. It runs the writes queued by all of them in FIFO order as group
@@ -48,7 +48,17 @@
 /* Test hook: when set, called on the writer thread before each write. Not for production. */
 void (*wxs__store_sqlite_write_hook)(void);
 
-enum { ST_UPSERT, ST_SET_NX, ST_DELETE, ST_SELECT, ST_PURGE, ST_TOUCH, ST_SET_VALUE, ST_COUNT };
+enum {
+    ST_UPSERT,
+    ST_SET_NX,
+    ST_DELETE,
+    ST_DELETE_EQ,
+    ST_SELECT,
+    ST_PURGE,
+    ST_TOUCH,
+    ST_SET_VALUE,
+    ST_COUNT
+};
 
 #define UPSERT_SQL                                                                                 \
     "INSERT INTO kv(key, value, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO UPDATE SET "   \
@@ -59,6 +69,7 @@ static const char *const write_sql[ST_COUNT] = {
     [ST_UPSERT] = UPSERT_SQL,
     [ST_SET_NX] = UPSERT_SQL " WHERE kv.expires_at <= ?4",
     [ST_DELETE] = "DELETE FROM kv WHERE key = ?1 RETURNING expires_at",
+    [ST_DELETE_EQ] = "DELETE FROM kv WHERE key = ?1 AND value = ?2 AND expires_at > ?3",
     [ST_SELECT] = SELECT_SQL,
     [ST_PURGE] = "DELETE FROM kv WHERE key IN "
                  "(SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)",
@@ -76,6 +87,7 @@ enum job_kind {
     JOB_SET,
     JOB_SET_NX,
     JOB_DEL,
+    JOB_DEL_EQ,
     JOB_LOGIN,
     JOB_PURGE,
     JOB_TOKEN_PUT,
@@ -84,9 +96,16 @@ enum job_kind {
     JOB_TOKEN_DEL_USER
 };
 
-static const char *const job_name[] = {"set",         "set_nx",    "del",
-                                       "login",       "purge",     "token_put",
-                                       "token_touch", "token_del", "token_del_user"};
+static const char *const job_name[] = {[JOB_SET] = "set",
+                                       [JOB_SET_NX] = "set_nx",
+                                       [JOB_DEL] = "del",
+                                       [JOB_DEL_EQ] = "del_eq",
+                                       [JOB_LOGIN] = "login",
+                                       [JOB_PURGE] = "purge",
+                                       [JOB_TOKEN_PUT] = "token_put",
+                                       [JOB_TOKEN_TOUCH] = "token_touch",
+                                       [JOB_TOKEN_DEL] = "token_del",
+                                       [JOB_TOKEN_DEL_USER] = "token_del_user"};
 
 typedef struct sqlite_store sqlite_store;
 
@@ -238,6 +257,25 @@ static int write_delete(wxs__sqlite_writer *w, const char *key, size_t klen, int
     }
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Delete key only while it is live and holds exactly val (del_eq); *count receives 1 when it
+ * was deleted, else 0. One statement: atomic as the writer runs it. */
+static int write_delete_eq(wxs__sqlite_writer *w, const char *key, size_t klen, const char *val,
+                           size_t vlen, int64_t now, int *count)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = wstmt(w, ST_DELETE_EQ, &s);
+    *count = 0;
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, key, (int)klen, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, val, (int)vlen, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now);
+    rc = exec_stmt(s);
+    if (rc == SQLITE_OK)
+        *count = sqlite3_changes(wxs__sqlite_writer_db(w));
+    return rc;
 }
 
 /* Read the live value at key (the openId entry) and decode it as a JSON string naming a code.
@@ -528,6 +566,9 @@ static int run_write(wxs__sqlite_job *base, wxs__sqlite_writer *w)
     case JOB_DEL:
         rc = write_delete(w, j->key, j->key_len, now, &changed);
         break;
+    case JOB_DEL_EQ:
+        rc = write_delete_eq(w, j->key, j->key_len, j->val, j->val_len, now, &changed);
+        break;
     case JOB_LOGIN:
         rc = run_login(w, j->st, j, now);
         break;
@@ -604,15 +645,17 @@ static const char *put2(char **w, const char *a, size_t alen, const char *b, siz
     return start;
 }
 
-/* Check and queue a plain write (set, set_nx, del) of prefix+key = val. Returns 0 (the callback
- * will run) or a negative code (it will not). */
+/* Check and queue a plain write (set, set_nx, del, del_eq) of prefix+key = val. Returns 0 (the
+ * callback will run) or a negative code (it will not). */
 static int queue_write(wxs__store *base, enum job_kind kind, const char *key, size_t klen,
                        const char *val, size_t vlen, long long ttl_s, wxs__store_done_cb cb,
                        void *arg)
 {
     sqlite_store *st = (sqlite_store *)base;
     int rc = cb == NULL ? WXS_EINVAL : wxs__store_check_key(key, klen);
-    if (rc == 0 && kind != JOB_DEL)
+    if (rc == 0 && kind == JOB_DEL_EQ)
+        rc = wxs__store_check_del_eq(key, klen, val, vlen);
+    else if (rc == 0 && kind != JOB_DEL)
         rc = wxs__store_check_value(val, vlen, ttl_s);
     if (rc == 0 && st->closing)
         rc = WXS_ECANCELED;
@@ -645,6 +688,12 @@ static int sq_set_nx_ex(wxs__store *base, const char *key, size_t klen, const ch
 static int sq_del(wxs__store *base, const char *key, size_t klen, wxs__store_done_cb cb, void *arg)
 {
     return queue_write(base, JOB_DEL, key, klen, NULL, 0, 0, cb, arg);
+}
+
+static int sq_del_eq(wxs__store *base, const char *key, size_t klen, const char *val, size_t vlen,
+                     wxs__store_done_cb cb, void *arg)
+{
+    return queue_write(base, JOB_DEL_EQ, key, klen, val, vlen, 0, cb, arg);
 }
 
 static int sq_login(wxs__store *base, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
@@ -1069,6 +1118,7 @@ const wxs__store_ops wxs__store_sqlite_ops = {
     .set_ex = sq_set_ex,
     .set_nx_ex = sq_set_nx_ex,
     .del = sq_del,
+    .del_eq = sq_del_eq,
     .login = sq_login,
     .token_put = sq_token_put,
     .token_touch = sq_token_touch,

@@ -1,6 +1,8 @@
 /* test_store.c: the session stores (SQLite and Redis): the same behavioural cases against both
  * backends, then each backend's own cases (WAL, threads, kill -9; AUTH, SELECT, reconnect,
- * command timeout). Redis cases start and stop their own redis-server on a free loopback port. */
+ * command timeout). Redis cases start and stop their own redis-server on a free loopback port;
+ * the compare-then-delete cases also run on a two-primary Redis Cluster the group builds. */
+#include "redis_cluster.h"
 #include "sqlite_util.h"
 #include "store.h"
 
@@ -84,6 +86,8 @@ typedef struct redis_server {
     pid_t pid;
     int port;
     char password[64];
+    int bus_port;         /* > 0: a cluster node, its bus on this port */
+    const char *data_dir; /* a cluster node's nodes-<port>.conf goes here */
 } redis_server;
 
 static pid_t started_pids[64];
@@ -176,7 +180,8 @@ static int server_answers(const redis_server *srv)
 static void redis_start(redis_server *srv)
 {
     char port[16];
-    const char *argv[16] = {"redis-server", "--port", port,           "--bind", "127.0.0.1",
+    char bus_port[16], nodes_conf[32];
+    const char *argv[24] = {"redis-server", "--port", port,           "--bind", "127.0.0.1",
                             "--save",       "",       "--appendonly", "no"};
     int argc = 9;
     if (srv->port == 0)
@@ -185,6 +190,15 @@ static void redis_start(redis_server *srv)
     if (srv->password[0] != '\0') {
         argv[argc++] = "--requirepass";
         argv[argc++] = srv->password;
+    }
+    if (srv->bus_port > 0) {
+        snprintf(bus_port, sizeof bus_port, "%d", srv->bus_port);
+        snprintf(nodes_conf, sizeof nodes_conf, "nodes-%d.conf", srv->port);
+        const char *cluster[] = {
+            "--cluster-enabled",     "yes",     "--cluster-port", bus_port, "--dir", srv->data_dir,
+            "--cluster-config-file", nodes_conf};
+        for (size_t i = 0; i < sizeof cluster / sizeof cluster[0]; i++)
+            argv[argc++] = cluster[i];
     }
     argv[argc] = NULL;
     pid_t pid = fork();
@@ -231,9 +245,12 @@ static void redis_stop(redis_server *srv)
 typedef struct env {
     const char *backend; /* "sqlite" or "redis" */
     int open_store;      /* the fixture opens f->st (the shared behavioural cases) */
+    int cluster;         /* redis: srv and srv2 are the two primaries of a Redis Cluster */
     int skip;            /* redis-server not installed */
     redis_server srv;    /* the shared server of the redis behavioural group */
-    char dir[64];        /* temp dir of the sqlite groups */
+    redis_server srv2;   /* the cluster's second primary */
+    char seeds[64];      /* the cluster's redis.cluster */
+    char dir[64];        /* temp dir of the sqlite groups and of the cluster's nodes.conf */
     int files;           /* database files made in dir */
 } env;
 
@@ -354,6 +371,12 @@ static int setup(void **state)
         redisReply *r = raw_command(&e->srv, 0, "FLUSHALL");
         freeReplyObject(r);
         redis_config(f, &e->srv, "", 0);
+        if (e->cluster) {
+            r = raw_command(&e->srv2, 0, "FLUSHALL");
+            freeReplyObject(r);
+            f->cfg.redis_cluster = e->seeds;
+            f->cfg.redis_wait_replicas = 0; /* the test cluster has no replicas */
+        }
     }
     *state = f;
     if (e->open_store && !f->skip) {
@@ -459,6 +482,17 @@ static int t_del(fixture *f, const char *key)
     assert_int_equal(wxs__store_del(f->st, key, strlen(key), done_cb, &o), 0);
     return wait_op(f, &o);
 }
+
+/* Compare, then delete: the status; the callback must not have run when the op returned. */
+static int t_del_eq_on(fixture *f, wxs__store *st, const char *key, const char *val, size_t vlen)
+{
+    op o = {0};
+    assert_int_equal(wxs__store_del_eq(st, key, strlen(key), val, vlen, done_cb, &o), 0);
+    assert_int_equal(o.calls, 0); /* never before the op returned */
+    return wait_op(f, &o);
+}
+
+#define t_del_eq(f, key, val) t_del_eq_on((f), (f)->st, (key), (val), strlen(val))
 
 static wxs__login login_args(const char *code, size_t code_len, const char *openid,
                              size_t openid_len, const char *user, long long ttl_s)
@@ -825,6 +859,121 @@ static void test_reentrant_callbacks(void **state)
     free(r.inner);
 }
 
+/* ------------------------------------------------------------ compare, then delete */
+
+static void test_del_eq_deletes_when_equal(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    assert_int_equal(t_set(f, "lease", "owner-a", 60), 0);
+    assert_int_equal(t_del_eq(f, "lease", "owner-a"), 1);
+    check_miss(f, "lease");
+    assert_int_equal(t_del_eq(f, "lease", "owner-a"), 0); /* done once only */
+    /* an empty value compares as any other */
+    assert_int_equal(t_set(f, "empty", "", 60), 0);
+    assert_int_equal(t_del_eq(f, "empty", ""), 1);
+    check_miss(f, "empty");
+}
+
+static void test_del_eq_keeps_another_value(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    static const char bin[] = "tok\0en\xff";
+    assert_int_equal(t_set(f, "token", "token-2", 60), 0);
+    assert_int_equal(t_del_eq(f, "token", "token-1"), 0);
+    assert_int_equal(t_del_eq(f, "token", "token-"), 0);   /* a prefix of it */
+    assert_int_equal(t_del_eq(f, "token", "token-22"), 0); /* it is a prefix of that */
+    assert_int_equal(t_del_eq(f, "token", "TOKEN-2"), 0);
+    assert_int_equal(t_del_eq(f, "token", ""), 0);
+    check_hit(f, "token", "token-2");
+    /* binary values compare byte for byte, past a NUL too */
+    assert_int_equal(t_set_on(f, f->st, "bin", bin, sizeof bin - 1, 60), 0);
+    assert_int_equal(t_del_eq_on(f, f->st, "bin", "tok", 3), 0);
+    assert_int_equal(t_del_eq_on(f, f->st, "bin", "tok\0em\xff", sizeof bin - 1), 0);
+    assert_int_equal(t_del_eq_on(f, f->st, "bin", bin, sizeof bin - 1), 1);
+    check_miss(f, "bin");
+    /* only the key named: the same value under another key stays */
+    assert_int_equal(t_set(f, "twin-1", "same", 60), 0);
+    assert_int_equal(t_set(f, "twin-2", "same", 60), 0);
+    assert_int_equal(t_del_eq(f, "twin-1", "same"), 1);
+    check_hit(f, "twin-2", "same");
+}
+
+static void test_del_eq_missing_or_expired(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    assert_int_equal(t_del_eq(f, "never-set", "v"), 0);
+    assert_int_equal(t_set(f, "short", "v", 1), 0);
+    assert_int_equal(t_set(f, "long", "v", 60), 0);
+    run_for(f, 1150);                               /* past the 1 s ttl */
+    assert_int_equal(t_del_eq(f, "short", "v"), 0); /* an expired key holds nothing */
+    check_miss(f, "short");
+    assert_int_equal(t_setnx(f, "short", "w", 60), 1);
+    check_hit(f, "short", "w");
+    assert_int_equal(t_del_eq(f, "long", "v"), 1);
+}
+
+static void test_del_eq_bad_arguments(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    wxs__store *st = f->st;
+    op o = {0};
+    static char huge_key[WXS__STORE_MAX_KEY + 1];
+    memset(huge_key, 'k', sizeof huge_key);
+    assert_int_equal(t_set(f, "k", "v", 60), 0);
+    assert_int_equal(wxs__store_del_eq(st, "", 0, "v", 1, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_del_eq(st, NULL, 1, "v", 1, done_cb, &o), WXS_EINVAL);
+    assert_int_equal(wxs__store_del_eq(st, huge_key, sizeof huge_key, "v", 1, done_cb, &o),
+                     WXS_ETOOBIG);
+    assert_int_equal(wxs__store_del_eq(st, "k", 1, NULL, 0, done_cb, &o), WXS_EINVAL);
+    /* over the value limit: refused before a byte of it is read */
+    assert_int_equal(
+        wxs__store_del_eq(st, "k", 1, "v", (size_t)WXS__STORE_MAX_VALUE + 1, done_cb, &o),
+        WXS_ETOOBIG);
+    assert_int_equal(wxs__store_del_eq(st, "k", 1, "v", 1, NULL, NULL), WXS_EINVAL);
+    run_for(f, 20);
+    assert_int_equal(o.calls, 0); /* an op that returns < 0 never calls back */
+    check_hit(f, "k", "v");
+    /* the longest key is accepted */
+    memset(&o, 0, sizeof o);
+    assert_int_equal(wxs__store_set_ex(st, huge_key, WXS__STORE_MAX_KEY, "v", 1, 60, done_cb, &o),
+                     0);
+    assert_int_equal(wait_op(f, &o), 0);
+    memset(&o, 0, sizeof o);
+    assert_int_equal(wxs__store_del_eq(st, huge_key, WXS__STORE_MAX_KEY, "v", 1, done_cb, &o), 0);
+    assert_int_equal(wait_op(f, &o), 1);
+}
+
+/* Closed with a del_eq in flight: it ends once, with its result or WXS_ECANCELED, after close()
+ * returned; a del_eq after close() is refused. */
+static void test_del_eq_close_in_flight(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    op o = {0}, late = {0};
+    wxs__store *st = f->st;
+    assert_int_equal(t_set(f, "lease", "mine", 60), 0);
+    assert_int_equal(wxs__store_del_eq(st, "lease", 5, "mine", 4, done_cb, &o), 0);
+    wxs__store_close(st);
+    f->st = NULL;
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(wxs__store_del_eq(st, "lease", 5, "mine", 4, done_cb, &late), WXS_ECANCELED);
+    fresh_loop(f);
+    assert_int_equal(o.calls, 1);
+    assert_true(o.status == 1 || o.status == WXS_ECANCELED);
+    assert_int_equal(late.calls, 0);
+}
+
+#define DEL_EQ_TESTS                                                                               \
+    cmocka_unit_test_setup_teardown(test_del_eq_deletes_when_equal, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(test_del_eq_keeps_another_value, setup, teardown),         \
+        cmocka_unit_test_setup_teardown(test_del_eq_missing_or_expired, setup, teardown),          \
+        cmocka_unit_test_setup_teardown(test_del_eq_bad_arguments, setup, teardown),               \
+        cmocka_unit_test_setup_teardown(test_del_eq_close_in_flight, setup, teardown)
+
 #define BEHAVIOUR_TESTS                                                                            \
     cmocka_unit_test_setup_teardown(test_get_miss, setup, teardown),                               \
         cmocka_unit_test_setup_teardown(test_set_then_get, setup, teardown),                       \
@@ -838,7 +987,7 @@ static void test_reentrant_callbacks(void **state)
         cmocka_unit_test_setup_teardown(test_binary_values, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_close_with_ops_in_flight, setup, teardown),           \
-        cmocka_unit_test_setup_teardown(test_reentrant_callbacks, setup, teardown)
+        cmocka_unit_test_setup_teardown(test_reentrant_callbacks, setup, teardown), DEL_EQ_TESTS
 
 /* ------------------------------------------------------------ SQLite only */
 
@@ -1586,12 +1735,117 @@ static void test_redis_error_reply(void **state)
     free(o);
 }
 
+/* The compare-then-delete script: EVALSHA, EVAL after NOSCRIPT (once, then EVALSHA again), an
+ * error reply for a key of another type, and no WAIT after it even when session writes wait. */
+static void test_redis_del_eq_script(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    start_server(f, "");
+    redis_config(f, &f->srv, "", 0);
+    f->cfg.redis_wait_replicas = 1; /* no replica: a session write would fail its WAIT */
+    f->cfg.redis_wait_timeout_ms = 50;
+    f->st = open_store(f);
+    assert_true(wait_ready(f, f->st, 3000));
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = raw_command(&f->srv, 0, "SET " PREFIX "lease-%d mine EX 60", i);
+        freeReplyObject(r);
+    }
+    assert_int_equal(t_del_eq(f, "lease-0", "mine"), 1);   /* NOSCRIPT, then EVAL */
+    assert_int_equal(t_del_eq(f, "lease-1", "theirs"), 0); /* EVALSHA */
+    redisReply *r = raw_command(&f->srv, 0, "SCRIPT FLUSH");
+    freeReplyObject(r);
+    assert_int_equal(t_del_eq(f, "lease-1", "mine"), 1); /* NOSCRIPT again */
+    check_miss(f, "lease-1");
+    check_hit(f, "lease-2", "mine");
+    r = raw_command(&f->srv, 0, "LPUSH " PREFIX "a-list secret-item");
+    freeReplyObject(r);
+    assert_int_equal(t_del_eq(f, "a-list", "secret-item"), WXS_ESTORE);
+    assert_true(log_contains("redis: compare-then-delete failed"));
+    assert_false(log_contains("secret-item"));
+    assert_true(wxs__store_ready(f->st));
+    r = raw_command(&f->srv, 0, "INFO commandstats");
+    assert_non_null(strstr(r->str, "cmdstat_evalsha:calls=4"));
+    assert_non_null(strstr(r->str, "cmdstat_eval:calls=2"));
+    assert_null(strstr(r->str, "cmdstat_wait")); /* del_eq is not confirmed by WAIT */
+    freeReplyObject(r);
+    r = raw_command(&f->srv, 0, "EXISTS " PREFIX "a-list");
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+}
+
+/* A store that is down answers del_eq WXS_ESTORE on a later pass of the loop, never at once. */
+static void test_redis_del_eq_down(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    op o = {0};
+    f->srv.port = free_port();
+    redis_config(f, &f->srv, "", 0);
+    f->st = open_store(f);
+    assert_false(wxs__store_ready(f->st));
+    assert_int_equal(wxs__store_del_eq(f->st, "k", 1, "v", 1, done_cb, &o), 0);
+    assert_int_equal(o.calls, 0);
+    assert_int_equal(wait_op(f, &o), WXS_ESTORE);
+}
+
+/* ------------------------------------------------------------ Redis Cluster */
+
+/* Two keys whose <prefix><key> live on different primaries (slots 0-8191 and 8192-16383). */
+static void keys_on_both_halves(char low[32], char high[32])
+{
+    low[0] = high[0] = '\0';
+    for (int i = 0; i < 1000 && (low[0] == '\0' || high[0] == '\0'); i++) {
+        char key[32], full[64];
+        snprintf(key, sizeof key, "lease-%d", i);
+        snprintf(full, sizeof full, PREFIX "%s", key);
+        unsigned slot = wxs__cluster_key_slot(full, strlen(full));
+        snprintf(slot < 8192 ? low : high, 32, "%s", key);
+    }
+    assert_true(low[0] != '\0' && high[0] != '\0');
+}
+
+/* del_eq on keys of both primaries, each checked on the node that holds it. */
+static void test_cluster_del_eq_routed_by_key(void **state)
+{
+    fixture *f = *state;
+    SKIP_WITHOUT_REDIS(f);
+    char low[32], high[32];
+    redis_server *node[2] = {&f->env->srv, &f->env->srv2};
+    keys_on_both_halves(low, high);
+    const char *keys[2] = {low, high};
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = raw_command(node[i], 0, "CONFIG RESETSTAT");
+        freeReplyObject(r);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(t_set(f, keys[i], "ours", 60), 0);
+        redisReply *r = raw_command(node[i], 0, "GET " PREFIX "%s", keys[i]);
+        assert_int_equal(r->type, REDIS_REPLY_STRING); /* the key lives on this node */
+        freeReplyObject(r);
+        assert_int_equal(t_del_eq(f, keys[i], "theirs"), 0);
+        assert_int_equal(t_del_eq(f, keys[i], "ours"), 1);
+        r = raw_command(node[i], 0, "EXISTS " PREFIX "%s", keys[i]);
+        assert_int_equal(r->integer, 0);
+        freeReplyObject(r);
+    }
+    /* a script by its body (a node may not have it loaded): EVAL, never EVALSHA */
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = raw_command(node[i], 0, "INFO commandstats");
+        assert_non_null(strstr(r->str, "cmdstat_eval:calls=2"));
+        assert_null(strstr(r->str, "cmdstat_evalsha"));
+        assert_null(strstr(r->str, "cmdstat_wait"));
+        freeReplyObject(r);
+    }
+}
+
 /* ------------------------------------------------------------ groups */
 
 static env sqlite_env = {.backend = "sqlite", .open_store = 1};
 static env sqlite_own_env = {.backend = "sqlite"};
 static env redis_env = {.backend = "redis", .open_store = 1};
 static env redis_own_env = {.backend = "redis"};
+static env cluster_env = {.backend = "redis", .open_store = 1, .cluster = 1};
 
 /* Group setups: the group state is the group's env, handed to each test's setup(). */
 static int sqlite_group_setup(void **state, env *e)
@@ -1658,6 +1912,62 @@ static int group_teardown_redis(void **state)
     return 0;
 }
 
+/* 1 when node says cluster_state:ok and knows both nodes. */
+static int cluster_node_ok(const redis_server *node)
+{
+    redisReply *r = raw_command(node, 0, "CLUSTER INFO");
+    int ok = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") != NULL &&
+             strstr(r->str, "cluster_known_nodes:2") != NULL;
+    freeReplyObject(r);
+    return ok;
+}
+
+/* A Redis Cluster of two primaries without replicas: srv serves slots 0-8191, srv2 the rest.
+ * Made with CLUSTER ADDSLOTSRANGE and MEET (no redis-cli needed); ready once both say ok. */
+static int group_setup_cluster(void **state)
+{
+    env *e = &cluster_env;
+    redis_server *node[2] = {&e->srv, &e->srv2};
+    static const int first_slot[2] = {0, 8192};
+    *state = e;
+    e->skip = !have_redis_server();
+    if (e->skip) {
+        printf("SKIP: redis-server not found (the Redis Cluster cases are skipped)\n");
+        return 0;
+    }
+    snprintf(e->dir, sizeof e->dir, "/tmp/wxs-test-cluster-XXXXXX");
+    if (mkdtemp(e->dir) == NULL)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        node[i]->bus_port = free_port();
+        node[i]->data_dir = e->dir;
+        redis_start(node[i]);
+        redisReply *r = raw_command(node[i], 0, "CLUSTER ADDSLOTSRANGE %d %d", first_slot[i],
+                                    first_slot[i] + 8191);
+        assert_int_equal(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    redisReply *r =
+        raw_command(&e->srv, 0, "CLUSTER MEET 127.0.0.1 %d %d", e->srv2.port, e->srv2.bus_port);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    for (int i = 0; i < 600 && !(cluster_node_ok(&e->srv) && cluster_node_ok(&e->srv2)); i++)
+        usleep(50000); /* a hang guard: the nodes agree within a few seconds */
+    assert_true(cluster_node_ok(&e->srv) && cluster_node_ok(&e->srv2));
+    snprintf(e->seeds, sizeof e->seeds, "127.0.0.1:%d,127.0.0.1:%d", e->srv.port, e->srv2.port);
+    return 0;
+}
+
+static int group_teardown_cluster(void **state)
+{
+    env *e = *state;
+    redis_stop(&e->srv);
+    redis_stop(&e->srv2);
+    if (e->dir[0] != '\0')
+        group_teardown_sqlite(state); /* removes the nodes' files and the folder */
+    return 0;
+}
+
 static int run_groups(void)
 {
     const struct CMUnitTest sqlite_tests[] = {BEHAVIOUR_TESTS};
@@ -1685,6 +1995,15 @@ static int run_groups(void)
         cmocka_unit_test_setup_teardown(test_redis_down_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_noscript_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_error_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_del_eq_script, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_del_eq_down, setup, teardown),
+    };
+    const struct CMUnitTest cluster_tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_miss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_then_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_del, setup, teardown),
+        DEL_EQ_TESTS,
+        cmocka_unit_test_setup_teardown(test_cluster_del_eq_routed_by_key, setup, teardown),
     };
     int failed = 0;
     failed += cmocka_run_group_tests_name("store.sqlite", sqlite_tests, group_setup_sqlite,
@@ -1695,6 +2014,8 @@ static int run_groups(void)
                                           group_teardown_redis);
     failed += cmocka_run_group_tests_name("store.redis.own", redis_own, group_setup_redis_own,
                                           group_teardown_redis);
+    failed += cmocka_run_group_tests_name("store.redis.cluster", cluster_tests, group_setup_cluster,
+                                          group_teardown_cluster);
     return failed;
 }
 
