@@ -1,7 +1,8 @@
 /* simulator.c: the simulator's serving side (contract in simulator.h): route dispatch,
  * /sns/jscode2session, replies sent now, after the latency or held by an injected failure, and
  * a sim's lifetime. The decisions are in simulator_state.c, parameters and replies in
- * simulator_reply.c, the /__wxsim routes in simulator_admin.c (reached through its table). */
+ * simulator_reply.c, the /__wxsim routes in simulator_admin.c and stable_token with the
+ * access_token APIs in simulator_api.c (each reached through its table). */
 #include "server_reasons.h"
 #include "simulator_impl.h"
 #include "wxsession.h"
@@ -156,9 +157,17 @@ int sim_handle(sim *s, uv_loop_t *loop, http_req *req)
         handle_exchange(s, loop, req);
         return 1;
     }
+    const sim_route *route = sim__api_routes;
+    while (route->path != NULL && !path_is(path, len, route->path))
+        route++;
+    if (route->path != NULL) {
+        route->handle(s, req, &r);
+        send_reply(req, &r);
+        return 1;
+    }
     if (!(len >= 8 && memcmp(path, "/__wxsim", 8) == 0 && (len == 8 || path[8] == '/')))
         return 0;
-    const sim_admin_route *route = sim__admin_routes;
+    route = sim__admin_routes;
     while (route->path != NULL && !path_is(path, len, route->path))
         route++;
     if (route->path != NULL)
@@ -179,6 +188,7 @@ sim *sim_new(const sim_options *opts)
     s->default_latency_ms = opts->latency_ms > 0 ? opts->latency_ms : 0;
     s->latency_ms = s->default_latency_ms;
     s->quota_per_minute = opts->quota_per_minute;
+    s->api = sim__api_defaults();
     wxs__list_init(&s->pending);
     if (s->app_id == NULL || s->app_secret == NULL ||
         RAND_bytes((unsigned char *)&s->seed, sizeof s->seed) != 1 ||
@@ -236,6 +246,8 @@ void sim_free(sim *s)
         return;
     release_pending(s, NULL);
     sim__forget_all(s);
+    sim__tokens_forget(s);
+    sim__phones_forget(s);
     pthread_mutex_destroy(&s->lock);
     OPENSSL_cleanse(s->app_secret, strlen(s->app_secret));
     free(s->app_id);

@@ -6,7 +6,19 @@
  *        like WeChat: {"session_key","openid"[,"unionid"]} or {"errcode","errmsg"}; codes are
  *        single-use and expire after 5 minutes; 40029 invalid code, 40163 code been used, 40013
  *        invalid appid, 40125 invalid appsecret, 45011 per-user minute quota, -1 system error
- *        (injected).
+ *        (injected). A success makes the key it answers the user's current session_key.
+ *   POST /cgi-bin/stable_token {"grant_type":"client_credential","appid","secret",
+ *                               "force_refresh"}
+ *        {"access_token","expires_in"}: the current token while it has more than the renew
+ *        window left, else a new one (the old valid until its expiry); force_refresh: a new one,
+ *        every earlier one invalid. 40013, 40125, 40002, 44002, 45009 (minute quota).
+ *   POST /wxa/business/getuserphonenumber?access_token=T {"code"[,"openid"]}
+ *        {"errcode":0,"errmsg":"ok","phone_info":{...}}; 40029, 45011, 1400001, -1.
+ *   GET  /wxa/checksession?access_token=T&signature=S&openid=O&sig_method=hmac_sha256
+ *   GET  /wxa/resetusersessionkey?(the same)
+ *        S: hex hmac_sha256(key = the current session_key, ""); 87009 invalid signature, 40097;
+ *        reset answers {"openid","session_key"} with a new current key.
+ *        The access_token APIs check T first: 41001 missing, 40001 invalid, 42001 expired.
  *   GET|POST /__wxsim/login?user=NAME[&nickName=..&avatarUrl=..][&unionid=0|1]
  *                          [&sessionKey=..&rawData=..]
  *        plays wx.login + wx.getUserInfo for test user NAME: {"code","rawData","signature",
@@ -17,10 +29,18 @@
  *        until unionid=0; null when none). sessionKey (base64 of 16 bytes) and rawData (a JSON
  *        object, used verbatim) override what the simulator would pick: for WeChat's official
  *        test vector.
- *   GET  /__wxsim/stats   {"exchanges":N,"succeeded":N,"codesIssued":N,...}
+ *   GET|POST /__wxsim/phone-code?user=NAME[&phone=DIGITS][&country=86]
+ *        plays the getPhoneNumber button: {"code","phoneNumber","purePhoneNumber",
+ *        "countryCode","openid"}; the code is single-use, valid 5 minutes, NAME's only.
+ *   POST /__wxsim/rotate-session-key?user=NAME   a new current session_key, the app not told
+ *   POST /__wxsim/invalidate-token   another party's force_refresh
+ *   GET  /__wxsim/stats   {"exchanges":N,"succeeded":N,"codesIssued":N,"tokenFetches":N,...}
  *   POST /__wxsim/config  {"latencyMs":N,"failMode":"none|hang|http500|garbage|huge|busy",
- *                          "failCount":N (-1: until changed)}
- *   POST /__wxsim/reset   forget codes, users, counters and injected failures
+ *                          "failCount":N (-1: until changed),"tokenLifetimeS","tokenRenewS",
+ *                          "tokenQuotaPerMinute","phoneQuota","phonePerMinute"}
+ *   POST /__wxsim/reset   forget codes, users, tokens, phone codes, counters, injected failures
+ *                         and settings
+ * docs/simulator.md has every errcode, setting and counter.
  */
 #ifndef WXS_SIMULATOR_H
 #define WXS_SIMULATOR_H

@@ -127,3 +127,8 @@ void sim__reply_error(reply *r, int status, const char *code, const char *messag
     sim__reply_json(r, status,
                     json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
+
+void sim__reply_errcode(reply *r, int errcode, const char *errmsg)
+{
+    sim__reply_json(r, 200, json_pack("{s:i,s:s}", "errcode", errcode, "errmsg", errmsg));
+}

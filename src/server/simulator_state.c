@@ -1,15 +1,18 @@
 /* simulator_state.c: the simulator's state and WeChat's decisions on it (contract in
  * simulator_impl.h): test users (openid, optional unionid, session_key) and issued codes in
- * hash tables, counters, injected failures, jscode2session's checks and the code
- * /__wxsim/login issues. No HTTP: callers hold the request.
+ * hash tables, counters, injected failures, jscode2session's checks, the code /__wxsim/login
+ * issues, and each user's current session_key with checksession's and resetusersessionkey's
+ * decisions on it. No HTTP: callers hold the request.
  * Every function here expects the sim's lock held unless its comment says it takes it. */
 #include "simulator_impl.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +24,16 @@
 #define MAX_USERS 100000                /* test users; login answers 503 past this */
 #define HUGE_REPLY_BYTES (4 * 1024 * 1024)
 
-/* ------------------------------------------------------------------ hash table */
+/* ------------------------------------------------------------------ entries */
 
 typedef struct sim_user {
     hnode node;
     char name[MAX_USER_NAME + 1];
     char openid[OPENID_LEN + 1];
     char unionid[OPENID_LEN + 1];  /* "" while the user has none */
-    char session_key[KEY_LEN + 1]; /* current: rotated by each login */
+    char session_key[KEY_LEN + 1]; /* the next code's: rotated by each login */
+    char current_key[KEY_LEN + 1]; /* what WeChat holds: the latest exchange's, "" for none */
+    hnode by_openid;               /* in users_by_openid */
     long long minute;              /* wall-clock minute of minute_count */
     long long minute_count;        /* exchanges of this user's codes in that minute */
 } sim_user;
@@ -44,103 +49,7 @@ struct sim_code {
     struct sim_code *fifo_next; /* issue order, oldest first */
 };
 
-static uint64_t hash_bytes(uint64_t seed, const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL ^ seed; /* FNV-1a, seeded */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
-static hnode *table_find(const table *t, uint64_t hash, const char *key, size_t len)
-{
-    if (t->nbuckets == 0)
-        return NULL;
-    for (hnode *n = t->buckets[hash & (t->nbuckets - 1)]; n != NULL; n = n->next)
-        if (n->hash == hash && n->keylen == len && memcmp(n->key, key, len) == 0)
-            return n;
-    return NULL;
-}
-
-/* Doubles the bucket array (from 1024) once it holds as many nodes as buckets. */
-static int table_grow(table *t)
-{
-    size_t nb = t->nbuckets ? t->nbuckets * 2 : 1024;
-    hnode **b = calloc(nb, sizeof *b);
-    if (b == NULL)
-        return -1;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        hnode *n = t->buckets[i];
-        while (n != NULL) {
-            hnode *next = n->next;
-            n->next = b[n->hash & (nb - 1)];
-            b[n->hash & (nb - 1)] = n;
-            n = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = nb;
-    return 0;
-}
-
-static int table_insert(table *t, hnode *n)
-{
-    if (t->count >= t->nbuckets && table_grow(t) < 0)
-        return -1;
-    hnode **head = &t->buckets[n->hash & (t->nbuckets - 1)];
-    n->next = *head;
-    *head = n;
-    t->count++;
-    return 0;
-}
-
-static void table_remove(table *t, hnode *n)
-{
-    hnode **pp = &t->buckets[n->hash & (t->nbuckets - 1)];
-    while (*pp != NULL && *pp != n)
-        pp = &(*pp)->next;
-    if (*pp == n) {
-        *pp = n->next;
-        t->count--;
-    }
-}
-
-/* Frees every node (each is the first member of a malloc'd entry) and the buckets. */
-static void table_clear(table *t)
-{
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        hnode *n = t->buckets[i];
-        while (n != NULL) {
-            hnode *next = n->next;
-            free(n);
-            n = next;
-        }
-    }
-    free(t->buckets);
-    memset(t, 0, sizeof *t);
-}
-
 /* ------------------------------------------------------------------ identifiers */
-
-/* n random characters of [0-9A-Za-z] (unbiased), like WeChat's codes. */
-static int random_code(char *out, size_t n)
-{
-    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    unsigned char buf[64];
-    size_t have = 0;
-    while (have < n) {
-        if (RAND_bytes(buf, sizeof buf) != 1)
-            return -1;
-        for (size_t i = 0; i < sizeof buf && have < n; i++)
-            if (buf[i] < 248) /* 248 = 4 * 62 */
-                out[have++] = alphabet[buf[i] % 62];
-    }
-    out[n] = '\0';
-    return 0;
-}
 
 /* A fresh session_key: 16 random bytes in base64 (24 characters), like WeChat's. */
 static int random_session_key(char out[KEY_LEN + 1])
@@ -189,7 +98,7 @@ static void purge_codes(sim *s, uint64_t now)
         s->fifo_head = c->fifo_next;
         if (s->fifo_head == NULL)
             s->fifo_tail = NULL;
-        table_remove(&s->codes, &c->node);
+        sim__table_remove(&s->codes, &c->node);
         free(c);
     }
 }
@@ -199,11 +108,13 @@ static uint64_t now_ms(void)
     return uv_hrtime() / 1000000;
 }
 
+/* User name, created (in both tables) when new; NULL when the table is full or out of
+ * memory. */
 static sim_user *user_get(sim *s, const char *name)
 {
     size_t len = strlen(name);
-    uint64_t h = hash_bytes(s->seed, name, len);
-    sim_user *u = (sim_user *)table_find(&s->users, h, name, len);
+    uint64_t h = sim__hash(s->seed, name, len);
+    sim_user *u = (sim_user *)sim__table_find(&s->users, h, name, len);
     if (u != NULL || s->users.count >= MAX_USERS)
         return u;
     u = calloc(1, sizeof *u);
@@ -212,11 +123,28 @@ static sim_user *user_get(sim *s, const char *name)
     memcpy(u->name, name, len + 1);
     make_id(s->app_id, name, u->openid);
     u->node = (hnode){.hash = h, .key = u->name, .keylen = len};
-    if (table_insert(&s->users, &u->node) < 0) {
+    u->by_openid = (hnode){
+        .hash = sim__hash(s->seed, u->openid, OPENID_LEN), .key = u->openid, .keylen = OPENID_LEN};
+    if (sim__table_insert(&s->users, &u->node) < 0) {
+        free(u);
+        return NULL;
+    }
+    if (sim__table_insert(&s->users_by_openid, &u->by_openid) < 0) {
+        sim__table_remove(&s->users, &u->node);
         free(u);
         return NULL;
     }
     return u;
+}
+
+/* The user whose openid is openid, or NULL. */
+static sim_user *user_by_openid(sim *s, const char *openid)
+{
+    size_t len = openid != NULL ? strlen(openid) : 0;
+    hnode *n = len == OPENID_LEN ? sim__table_find(&s->users_by_openid,
+                                                   sim__hash(s->seed, openid, len), openid, len)
+                                 : NULL;
+    return n != NULL ? (sim_user *)((char *)n - offsetof(sim_user, by_openid)) : NULL;
 }
 
 /* Issues a fresh code for u (with its new session_key) into text_out; 0 or -1. */
@@ -226,19 +154,19 @@ static int code_issue(sim *s, sim_user *u, char text_out[CODE_LEN + 1])
     if (c == NULL)
         return -1;
     do {
-        if (random_code(c->text, CODE_LEN) < 0) {
+        if (sim__random_text(c->text, CODE_LEN) < 0) {
             free(c);
             return -1;
         }
-        c->node.hash = hash_bytes(s->seed, c->text, CODE_LEN);
-    } while (table_find(&s->codes, c->node.hash, c->text, CODE_LEN) != NULL);
+        c->node.hash = sim__hash(s->seed, c->text, CODE_LEN);
+    } while (sim__table_find(&s->codes, c->node.hash, c->text, CODE_LEN) != NULL);
     c->node.key = c->text;
     c->node.keylen = CODE_LEN;
     c->owner = u;
     memcpy(c->session_key, u->session_key, sizeof c->session_key);
     memcpy(c->unionid, u->unionid, sizeof c->unionid);
     c->issued_ms = now_ms();
-    if (table_insert(&s->codes, &c->node) < 0) {
+    if (sim__table_insert(&s->codes, &c->node) < 0) {
         free(c);
         return -1;
     }
@@ -259,8 +187,7 @@ static void count_failure(sim *s, int errcode)
             s->failed[i]++;
 }
 
-/* Consumes one use of the injected failure when it is mode; 1 when it applies now. */
-static int take_failure(sim *s, fail_mode mode)
+int sim__take_failure(sim *s, fail_mode mode)
 {
     if (s->fail != mode || s->fail_count == 0)
         return 0;
@@ -271,10 +198,20 @@ static int take_failure(sim *s, fail_mode mode)
     return 1;
 }
 
+sim_api_settings sim__api_defaults(void)
+{
+    return (sim_api_settings){.token_lifetime_s = 7200,
+                              .token_renew_s = 300,
+                              .token_quota_per_minute = 10000,
+                              .phone_quota = -1,
+                              .phone_per_minute = 10000};
+}
+
 void sim__forget_all(sim *s)
 {
-    table_clear(&s->codes);
-    table_clear(&s->users);
+    sim__table_clear(&s->codes);
+    sim__table_drop(&s->users_by_openid); /* its nodes are in the users' entries */
+    sim__table_clear(&s->users);
     s->fifo_head = NULL;
     s->fifo_tail = NULL;
     s->exchanges = 0;
@@ -284,6 +221,8 @@ void sim__forget_all(sim *s)
     s->latency_ms = s->default_latency_ms;
     s->fail = FAIL_NONE;
     s->fail_count = 0;
+    s->api = sim__api_defaults();
+    memset(&s->api_stats, 0, sizeof s->api_stats);
 }
 
 /* Issues a code for name, first giving the user a new session_key (fresh, or key_override) and,
@@ -340,8 +279,8 @@ static int exchange_check(sim *s, const sim_exchange_params *ep, sim_code **foun
     size_t len = ep->js_code != NULL ? strlen(ep->js_code) : 0;
     sim_code *c = NULL;
     if (len > 0)
-        c = (sim_code *)table_find(&s->codes, hash_bytes(s->seed, ep->js_code, len), ep->js_code,
-                                   len);
+        c = (sim_code *)sim__table_find(&s->codes, sim__hash(s->seed, ep->js_code, len),
+                                        ep->js_code, len);
     *errmsg = "invalid code";
     if (c == NULL || now_ms() - c->issued_ms > CODE_LIFE_MS)
         return 40029;
@@ -359,7 +298,7 @@ static int exchange_check(sim *s, const sim_exchange_params *ep, sim_code **foun
     if (s->quota_per_minute > 0 && u->minute_count > s->quota_per_minute)
         return 45011;
     *errmsg = "system error";
-    if (take_failure(s, FAIL_BUSY))
+    if (sim__take_failure(s, FAIL_BUSY))
         return -1;
     *found = c;
     return 0;
@@ -379,6 +318,7 @@ static void exchange_decide(sim *s, const sim_exchange_params *ep, reply *r)
         count_failure(s, errcode);
     } else {
         c->used = 1;
+        memcpy(c->owner->current_key, c->session_key, sizeof c->session_key);
         s->succeeded++;
         n = snprintf(body, sizeof body, "{\"session_key\":\"%s\",\"openid\":\"%s\"%s%s%s}",
                      c->session_key, c->owner->openid, c->unionid[0] ? ",\"unionid\":\"" : "",
@@ -391,13 +331,13 @@ static void exchange_decide(sim *s, const sim_exchange_params *ep, reply *r)
  * *hold set for "hang"). Lock held. */
 static int injected_fault(sim *s, reply *r, int *hold)
 {
-    if (take_failure(s, FAIL_HANG)) {
+    if (sim__take_failure(s, FAIL_HANG)) {
         *hold = 1;
-    } else if (take_failure(s, FAIL_HTTP500)) {
+    } else if (sim__take_failure(s, FAIL_HTTP500)) {
         sim__reply_set(r, 500, "text/plain; charset=utf-8", "internal error", 14);
-    } else if (take_failure(s, FAIL_GARBAGE)) {
+    } else if (sim__take_failure(s, FAIL_GARBAGE)) {
         sim__reply_set(r, 200, "text/html; charset=utf-8", "<html>not json", 14);
-    } else if (take_failure(s, FAIL_HUGE)) {
+    } else if (sim__take_failure(s, FAIL_HUGE)) {
         r->status = 200;
         r->len = HUGE_REPLY_BYTES;
         r->body = malloc(HUGE_REPLY_BYTES + 1);
@@ -417,4 +357,70 @@ void sim__exchange(sim *s, const sim_exchange_params *ep, reply *r, int *hold)
     s->exchanges++;
     if (!injected_fault(s, r, hold))
         exchange_decide(s, ep, r);
+}
+
+/* ------------------------------------------------------------------ session keys */
+
+int sim__user_openid(sim *s, const char *name, char openid[OPENID_LEN + 1])
+{
+    sim_user *u = user_get(s, name);
+    if (u == NULL)
+        return -1;
+    memcpy(openid, u->openid, OPENID_LEN + 1);
+    return 0;
+}
+
+/* 1 when signature is the lowercase hex of hmac_sha256(key = the key text, message ""). */
+static int signature_matches(const char *key, const char *signature)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    char want[2 * EVP_MAX_MD_SIZE + 1] = "";
+    int ok = 0;
+    if (signature == NULL || key[0] == '\0' ||
+        HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)"", 0, md, &md_len) ==
+            NULL)
+        goto out;
+    for (unsigned int i = 0; i < md_len; i++) {
+        want[2 * i] = hex[md[i] >> 4];
+        want[2 * i + 1] = hex[md[i] & 15];
+    }
+    want[2 * md_len] = '\0';
+    ok = strlen(signature) == 2 * md_len && CRYPTO_memcmp(signature, want, 2 * md_len) == 0;
+out:
+    OPENSSL_cleanse(md, sizeof md);
+    OPENSSL_cleanse(want, sizeof want);
+    return ok;
+}
+
+int sim__session_check(sim *s, const char *openid, const char *signature)
+{
+    sim_user *u = user_by_openid(s, openid);
+    return u != NULL && signature_matches(u->current_key, signature) ? 0 : 87009;
+}
+
+int sim__session_reset(sim *s, const char *openid, const char *signature, char key_out[KEY_LEN + 1])
+{
+    sim_user *u = user_by_openid(s, openid);
+    if (u == NULL || !signature_matches(u->current_key, signature))
+        return 87009;
+    if (random_session_key(u->current_key) < 0)
+        return -1;
+    memcpy(key_out, u->current_key, KEY_LEN + 1);
+    return 0;
+}
+
+int sim__session_rotate(sim *s, const char *name, char openid_out[OPENID_LEN + 1],
+                        char key_out[KEY_LEN + 1])
+{
+    size_t len = strlen(name);
+    sim_user *u = (sim_user *)sim__table_find(&s->users, sim__hash(s->seed, name, len), name, len);
+    if (u == NULL)
+        return 404;
+    if (random_session_key(u->current_key) < 0)
+        return 503;
+    memcpy(openid_out, u->openid, OPENID_LEN + 1);
+    memcpy(key_out, u->current_key, KEY_LEN + 1);
+    return 0;
 }
