@@ -65,6 +65,64 @@ http {{
 }}
 """
 
+# The gateway pair (docs/gateway.md): one nginx, the "front" server proxies /direct/ straight to
+# the backend and /auth/ through auth_request to wxsessiond's gateway endpoint, as
+# deploy/nginx/gateway.conf does; the backend is a second server block of the same nginx
+# (`return 200` echoing the identity it got), so no Python runs in the measurement. Keep-alive
+# on every upstream connection.
+NGINX_GATEWAY_CONF = """# written by bench/run.py
+worker_processes {workers};
+pid {pid};
+error_log {dir}/error.log warn;
+daemon off;
+master_process on;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    upstream wxsession_gateway {{ server 127.0.0.1:{wxs_port}; keepalive 64; }}
+    upstream app_backend {{ server 127.0.0.1:{backend_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{backend_port} reuseport;
+        location / {{
+            default_type application/json;
+            return 200 '{{"openId":"$http_x_wx_openid"}}';
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location /applet/ {{ proxy_pass http://wxsession_gateway; }}
+        location /direct/ {{ proxy_pass http://app_backend; }}
+        location /auth/ {{
+            auth_request /__wxs_auth;
+            auth_request_set $wx_openid $upstream_http_x_wx_openid;
+            auth_request_set $wx_unionid $upstream_http_x_wx_unionid;
+            auth_request_set $wx_appid $upstream_http_x_wx_appid;
+            proxy_set_header Connection "";
+            proxy_set_header X-WX-OpenId $wx_openid;
+            proxy_set_header X-WX-UnionId $wx_unionid;
+            proxy_set_header X-WX-AppId $wx_appid;
+            proxy_set_header Authorization "";
+            proxy_pass http://app_backend;
+        }}
+        location = /__wxs_auth {{
+            internal;
+            proxy_pass http://wxsession_gateway/__auth;
+            proxy_pass_request_body off;
+            proxy_set_header Connection "";
+            proxy_set_header Content-Length "";
+        }}
+    }}
+}}
+"""
+GATEWAY_IDS = ("gw_direct", "gw_auth")
+
 
 # ---- set-up steps
 
@@ -187,6 +245,8 @@ class Suite:
         self.cluster = None
         self.sim_base = None
         self.logins = None
+        self.gateway = None  # (nginx proc, base URL) of the gateway pair, started once
+        self.gateway_procs = []
         self.run_tag = 0
 
     # -- infrastructure
@@ -264,6 +324,53 @@ class Suite:
         proc, _ = self.sup.start("nginx", argv, pid_file=pid_file)
         wait_tcp(port, proc)
         return proc, f"http://127.0.0.1:{port}"
+
+    def start_gateway(self):
+        """The gateway pair's shared set-up, once for both rows: wxsessiond (Redis store) and
+        nginx with NGINX_GATEWAY_CONF in front of it and of its own `return 200` backend.
+        Returns (nginx proc, base URL); stop_gateway() stops both."""
+        if self.gateway is None:
+            wxs, wxs_base = self.start_wxsessiond("wxs-gateway", "redis")
+            self.gateway_procs.append(wxs)
+            port, backend_port = free_port(), free_port()
+            ndir = os.path.join(self.out, "nginx", f"gateway-{port}")
+            os.makedirs(os.path.join(ndir, "tmp"), exist_ok=True)
+            pid_file = os.path.join(ndir, "nginx.pid")
+            conf = os.path.join(ndir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_GATEWAY_CONF.format(
+                    workers=self.args.workers, pid=pid_file, dir=ndir, port=port,
+                    backend_port=backend_port, wxs_port=wxs_base.rsplit(":", 1)[1]))
+            proc, _ = self.sup.start("nginx-gateway", ["nginx", "-p", ndir, "-c", conf, "-e",
+                                                       os.path.join(ndir, "error.log")],
+                                     pid_file=pid_file)
+            self.gateway_procs.append(proc)
+            wait_tcp(port, proc)
+            wait_tcp(backend_port, proc)
+            self.gateway = (proc, f"http://127.0.0.1:{port}")
+        return self.gateway
+
+    def stop_gateway(self):
+        for proc in reversed(self.gateway_procs):
+            self.sup.stop(proc)
+        self.gateway_procs = []
+        self.gateway = None
+
+    def gateway_rows(self):
+        """nginx to the backend directly vs through auth_request to wxsessiond (a Bearer token
+        of one user, looked up on Redis), same nginx, same backend, same rounds."""
+        direct = Fixed(self, "gw_direct", "nginx -> backend, no auth", "nginx",
+                       self.start_gateway, "/direct/items", '"openId"')
+        auth = Fixed(self, "gw_auth", "nginx auth_request -> wxsessiond (Redis) -> backend",
+                     "nginx", self.start_gateway, "/auth/items", '"openId":"o',
+                     user="bench-gateway", bearer=True)
+        for row in (direct, auth):
+            row.owns = False  # both on one nginx: stop_gateway() stops it after the group
+            row.children = True
+        direct.note = "backend: nginx return 200 in a second server block of the same nginx"
+        auth.note = ("one Bearer token; the auth subrequest (headers only) to /__auth, then the "
+                     "same backend with X-WX-OpenId")
+        return [direct, auth]
 
     # -- bookkeeping
 
@@ -402,6 +509,11 @@ class Suite:
                         '"code":0', user="painter-list", seed=seed)
         listing.note = f"{LIST_SEED:,} drawings, first page of 20"
         run_group(self, [listing])
+        if any(self.selected(sid) for sid in GATEWAY_IDS):
+            try:
+                run_group(self, self.gateway_rows())
+            finally:
+                self.stop_gateway()
         if a.pinned:
             pin_nginx = Fixed(self, "pin_nginx", "nginx return 200, pinned", "nginx",
                               lambda: self.start_nginx(cpu="1"), sess, null, wrk_cpu="0")

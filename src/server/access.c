@@ -26,6 +26,7 @@ const char *const route_names[ROUTE_COUNT] = {
     "/me",
     "/logout",
     "/decrypt",
+    [ROUTE_GATEWAY] = "gateway",
 };
 
 void access_client(const app *a, http_req *req, char out[INET6_ADDRSTRLEN])

@@ -151,6 +151,8 @@ static int worker_listen(worker *w, const char *host, int port)
     w->app.route_base = g.set.server.route_base;
     w->app.route_base_len = strlen(w->app.route_base);
     w->app.log_access = (int)g.set.server.log_access;
+    w->app.gateway_path = g.set.server.gateway_path;
+    w->app.gateway_path_len = strlen(w->app.gateway_path);
     w->app.log_audit = (int)g.set.server.log_audit;
     int rc = http_server_start(&w->server, &w->loop, host, port, &limits, app_handle, &w->app);
     if (rc < 0) {

@@ -2,6 +2,7 @@
  * layer first (wxs_ctx_authenticate); its answer decides whether the route runs. */
 #include "routes.h"
 #include "access.h"
+#include "gateway.h"
 #include "http_api.h"
 #include "server_reasons.h"
 #include "token_routes.h"
@@ -373,6 +374,11 @@ void app_handle(void *arg, http_req *req)
     if (path_is(path, len, "/readyz") || path_is(path, len, "/healthz")) {
         http_req_set_tag(req, ROUTE_READYZ);
         route_ready(a, req);
+        return;
+    }
+    if (a->ctx != NULL && a->gateway_path_len > 0 && path_is(path, len, a->gateway_path)) {
+        http_req_set_tag(req, ROUTE_GATEWAY);
+        gateway_handle(a, req);
         return;
     }
     http_req_set_tag(req, ROUTE_SIMULATOR); /* before: the simulator may answer at once */

@@ -24,6 +24,7 @@ enum route_id {
     ROUTE_ME,
     ROUTE_LOGOUT,
     ROUTE_DECRYPT,
+    ROUTE_GATEWAY, /* gateway.authPath: nginx auth_request (gateway.c) */
     ROUTE_COUNT
 };
 extern const char *const route_names[ROUTE_COUNT];
@@ -37,6 +38,8 @@ typedef struct app {
     sim *sim;             /* shared by all workers; NULL when the simulator is off */
     const char *route_base;
     size_t route_base_len;
+    const char *gateway_path; /* gateway.authPath; "" or NULL: no gateway endpoint */
+    size_t gateway_path_len;
     limiter *limiter;    /* logins per client address, shared by all workers; NULL: no limit */
     int trust_forwarded; /* the client address is X-Forwarded-For's last entry */
     int log_access;      /* an access line per answer (app_observe) */

@@ -58,6 +58,12 @@ static int check_route_base(const char *value, char *why, size_t whylen)
     return -1;
 }
 
+/* gateway.authPath: "" (off) or a path as routeBasePath's. */
+static int check_gateway_path(const char *value, char *why, size_t whylen)
+{
+    return value[0] == '\0' ? 0 : check_route_base(value, why, whylen);
+}
+
 static const char *const level_choices[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_choices[] = {"text", "json", NULL};
 
@@ -69,6 +75,10 @@ static const wxs_option options[] = {
     OPT_STR("routeBasePath", "route-base-path", "WXS_ROUTE_BASE_PATH", route_base, "/applet",
             check_route_base,
             "Path prefix of every route: /segment[/segment...] of A-Z a-z 0-9 . _ ~ -"),
+    OPT_STR("gateway.authPath", "gateway-auth-path", "WXS_GATEWAY_AUTH_PATH", gateway_path,
+            "/__auth", check_gateway_path,
+            "Path of the nginx auth_request endpoint (docs/gateway.md), outside routeBasePath; "
+            "\"\": off"),
     OPT_INT("workers", "workers", "WXS_WORKERS", workers, 0, 0, 64,
             "Worker threads, one event loop each; 0 means one per CPU core"),
     OPT_INT("limits.headerBytes", "limits-header-bytes", "WXS_LIMITS_HEADER_BYTES", header_bytes,
@@ -123,13 +133,52 @@ static const wxs_option options[] = {
             "Address of the /metrics listener (keep it private: loopback by default)"),
 };
 
+/* 1 when path is prefix itself or lies below it (prefix + "/..."). */
+static int path_within(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* gateway.authPath must not hide or be hidden by another route: routeBasePath's routes, the
+ * simulator's /__wxsim, the health probes. Its answers carry appId in a header: visible ASCII
+ * only. 0, or WXS_ECONFIG with the reason in err. */
+static int validate_gateway(const server_options *o, const wxs_config *cfg, char *err,
+                            size_t errlen)
+{
+    static const char *const taken[] = {"/__wxsim", "/livez", "/readyz", "/healthz"};
+    const char *path = o->gateway_path, *app_id = wxs_config_get_str(cfg, "appId");
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    if (path_within(path, o->route_base)) {
+        snprintf(err, errlen, "gateway.authPath must lie outside routeBasePath (%s)",
+                 o->route_base);
+        return WXS_ECONFIG;
+    }
+    for (size_t i = 0; i < sizeof taken / sizeof taken[0]; i++) {
+        if (path_within(path, taken[i])) {
+            snprintf(err, errlen, "gateway.authPath must not be %s or lie below it", taken[i]);
+            return WXS_ECONFIG;
+        }
+    }
+    for (const char *p = app_id != NULL ? app_id : ""; *p != '\0'; p++) {
+        if (*p <= ' ' || *p > '~') {
+            snprintf(err, errlen, "appId may hold only visible ASCII (the gateway sends it in "
+                                  "X-WX-AppId)");
+            return WXS_ECONFIG;
+        }
+    }
+    return 0;
+}
+
 /* appId and appSecret are needed to reach WeChat, not to talk to the simulator. */
 static int validate(const void *fields, const wxs_config *cfg, char *err, size_t errlen)
 {
     const server_options *o = fields;
     const char *missing = NULL;
-    if (o->simulator)
-        return 0;
+    int rc = validate_gateway(o, cfg, err, errlen);
+    if (rc < 0 || o->simulator)
+        return rc;
     if (wxs_config_get_str(cfg, "appId")[0] == '\0')
         missing = "appId";
     else if (wxs_config_get_str(cfg, "appSecret")[0] == '\0')

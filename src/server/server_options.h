@@ -10,6 +10,7 @@ typedef struct server_options {
     long long port;
     char *listen;
     char *route_base;
+    char *gateway_path; /* gateway.authPath: the nginx auth_request endpoint; "": off */
     long long workers;
     long long header_bytes;
     long long body_bytes;
