@@ -35,9 +35,12 @@ typedef struct wechat_sock {
  * the reply cap are set once, when the handle is made. */
 typedef struct exchange {
     CURL *easy;
-    wxs__exchange_cb cb;
+    wxs__exchange_cb cb;  /* a code exchange's, or */
+    wxs__call_cb call_cb; /* a server API call's */
+    const char *name;     /* the call's API name, for logs (static) */
     void *arg;
     wxs__buf body;
+    wxs__buf post;  /* a POSTed call's body (stable_token's holds the app secret): wiped */
     int body_error; /* WXS_ETOOBIG or WXS_ENOMEM when the write callback gave up */
     /* in flight: doubly linked; spare: next only */
     struct exchange *prev, *next;
@@ -55,8 +58,9 @@ typedef struct wechat_client {
     exchange *inflight;    /* doubly linked */
     exchange *spare;       /* singly linked, at most WECHAT_MAX_SPARE_EXCHANGES */
     unsigned spare_count;
-    wechat_sock *socks;    /* doubly linked; every poll handle not yet closing */
-    unsigned open_handles; /* uv handles whose close callback has not run */
+    wechat_sock *socks;             /* doubly linked; every poll handle not yet closing */
+    unsigned open_handles;          /* uv handles whose close callback has not run */
+    struct curl_slist *json_header; /* "Content-Type: application/json" for POSTed calls */
     int closing;
 } wechat_client;
 
@@ -165,30 +169,32 @@ static const char *transport_reason(CURL *easy, CURLcode cc)
     }
 }
 
-/* Classifies a finished transfer into res (see wechat.h for the mapping). */
-static void classify(const wechat_client *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
-                     wxs__wechat_reply *reply)
+/* The transport's part of a finished transfer's outcome: res->status stays 0 when a complete
+ * reply arrived (see wechat.h for the mapping). */
+static void classify_transport(exchange *ex, CURLcode cc, wxs__exchange_result *res)
 {
     if (ex->body_error == WXS_ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
         res->status = WXS_ENOMEM;
         res->reason = "out of memory";
-        return;
-    }
-    if (ex->body_error == WXS_ETOOBIG || cc == CURLE_FILESIZE_EXCEEDED) {
+    } else if (ex->body_error == WXS_ETOOBIG || cc == CURLE_FILESIZE_EXCEEDED) {
         res->status = WXS_EUPSTREAM;
         res->reason = "reply too large";
-        return;
-    }
-    if (cc == CURLE_OPERATION_TIMEDOUT) {
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
         res->status = WXS_ETIMEDOUT;
         res->reason = "timeout";
-        return;
-    }
-    if (cc != CURLE_OK) {
+    } else if (cc != CURLE_OK) {
         res->status = WXS_EIO;
         res->reason = transport_reason(ex->easy, cc);
-        return;
     }
+}
+
+/* Classifies a finished transfer into res (see wechat.h for the mapping). */
+static void classify(const wechat_client *w, exchange *ex, CURLcode cc, wxs__exchange_result *res,
+                     wxs__wechat_reply *reply)
+{
+    classify_transport(ex, cc, res);
+    if (res->status < 0)
+        return;
     long http_status = 0;
     curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &http_status);
     wxs__wechat_parse_reply(ex->body.data, ex->body.len, http_status,
@@ -205,11 +211,14 @@ static void exchange_detach(wechat_client *w, exchange *ex)
     curl_multi_remove_handle(w->multi, ex->easy);
 }
 
-/* Clear the reply kept in ex (it held the session key). */
+/* Clear the reply kept in ex (it held the session key) and the body it sent. */
 static void body_wipe(exchange *ex)
 {
     if (ex->body.data != NULL)
         explicit_bzero(ex->body.data, ex->body.len);
+    if (ex->post.data != NULL)
+        explicit_bzero(ex->post.data, ex->post.len);
+    wxs__buf_free(&ex->post);
 }
 
 static void exchange_destroy(exchange *ex)
@@ -234,6 +243,7 @@ static void exchange_put(wechat_client *w, exchange *ex)
         wxs__buf_free(&ex->body);
     wxs__buf_reset(&ex->body);
     ex->cb = NULL;
+    ex->call_cb = NULL;
     ex->arg = NULL;
     ex->prev = NULL;
     ex->next = w->spare;
@@ -241,9 +251,38 @@ static void exchange_put(wechat_client *w, exchange *ex)
     w->spare_count++;
 }
 
+/* Finishes one server API call: classify (the transport as an exchange's, the reply by
+ * wxs__wechat_parse_call), detach, tell the caller. */
+static void call_complete(wechat_client *w, exchange *ex, CURLcode cc)
+{
+    wxs__exchange_result tr = {0};
+    wxs__call_result res = {0};
+    wxs__wechat_reply reply = {0};
+    classify_transport(ex, cc, &tr);
+    if (tr.status == 0) {
+        long http_status = 0;
+        curl_easy_getinfo(ex->easy, CURLINFO_RESPONSE_CODE, &http_status);
+        wxs__wechat_parse_call(ex->body.data, ex->body.len, http_status,
+                               (long)w->cfg->limit_json_depth, &res, &reply);
+    } else {
+        res.status = tr.status;
+        res.reason = tr.reason;
+    }
+    exchange_detach(w, ex);
+    if (res.status < 0 && res.status != WXS_EEXCHANGE)
+        wxs__info("wechat: %s failed: %s", ex->name, res.reason);
+    ex->call_cb(ex->arg, &res);
+    wxs__wechat_reply_clear(&reply);
+    exchange_put(w, ex);
+}
+
 /* Finishes one transfer: classify, detach, tell the caller, free. */
 static void exchange_complete(wechat_client *w, exchange *ex, CURLcode cc)
 {
+    if (ex->call_cb != NULL) {
+        call_complete(w, ex, cc);
+        return;
+    }
     wxs__exchange_result res = {0};
     wxs__wechat_reply reply = {0};
     classify(w, ex, cc, &res, &reply);
@@ -482,10 +521,13 @@ static char *trimmed_base(const char *base)
 static void client_free(wxs__wechat *iface);
 static int client_exchange(wxs__wechat *iface, const char *code, size_t code_len,
                            wxs__exchange_cb cb, void *arg);
+static int client_call(wxs__wechat *iface, const char *name, const char *path, const char *body,
+                       size_t body_len, wxs__call_cb cb, void *arg);
 
 static const wxs__wechat_ops client_ops = {
     .name = "wechat",
     .exchange = client_exchange,
+    .call = client_call,
     .free = client_free,
 };
 
@@ -509,7 +551,8 @@ int wxs__wechat_new(wxs__wechat **out, uv_loop_t *loop, const wxs_config *cfg)
     wxs__buf_init(&w->url, WECHAT_MAX_URL_BYTES);
     w->base = trimmed_base(cfg->wechat_api_base);
     w->multi = curl_multi_init();
-    if (w->base == NULL || w->multi == NULL) {
+    w->json_header = curl_slist_append(NULL, "Content-Type: application/json");
+    if (w->base == NULL || w->multi == NULL || w->json_header == NULL) {
         rc = WXS_ENOMEM;
         goto out;
     }
@@ -530,6 +573,7 @@ out:
     if (w != NULL) {
         if (w->multi != NULL)
             curl_multi_cleanup(w->multi);
+        curl_slist_free_all(w->json_header);
         wxs__free(w->base);
         wxs__free(w);
     }
@@ -548,14 +592,20 @@ static void client_free(wxs__wechat *iface)
     while (w->inflight != NULL) {
         exchange *ex = w->inflight;
         wxs__exchange_result res = {0};
-        res.status = WXS_ECANCELED;
-        res.reason = "canceled";
+        wxs__call_result call_res = {0};
+        res.status = call_res.status = WXS_ECANCELED;
+        res.reason = call_res.reason = "canceled";
         exchange_detach(w, ex);
-        ex->cb(ex->arg, &res);
+        if (ex->call_cb != NULL)
+            ex->call_cb(ex->arg, &call_res);
+        else
+            ex->cb(ex->arg, &res);
         exchange_put(w, ex);
     }
     curl_multi_cleanup(w->multi);
     w->multi = NULL;
+    curl_slist_free_all(w->json_header);
+    w->json_header = NULL;
     while (w->spare != NULL) {
         exchange *ex = w->spare;
         w->spare = ex->next;
@@ -650,29 +700,25 @@ static exchange *exchange_new(wechat_client *w)
     return ex;
 }
 
-/* Readies a spare (or new) exchange for one GET of code: the URL, and the options read from
- * the config at each exchange (timeouts, reply cap). Returns 0, WXS_ENOMEM, WXS_ETOOBIG or
- * WXS_ECONFIG; on failure the exchange is back among the spares. */
-static int exchange_start(wechat_client *w, const char *code, size_t code_len, exchange **out)
+/* A spare exchange, or a new one; NULL when out of memory. */
+static exchange *exchange_take(wechat_client *w)
+{
+    exchange *ex = w->spare;
+    if (ex == NULL)
+        return exchange_new(w);
+    w->spare = ex->next;
+    w->spare_count--;
+    ex->next = NULL;
+    return ex;
+}
+
+/* Sets the options read from the config at each transfer (timeouts, reply cap) and empties
+ * the reply. */
+static void exchange_options(wechat_client *w, exchange *ex)
 {
     const wxs_config *cfg = w->cfg;
     long long cap = positive_or(cfg->wechat_max_reply_bytes, WECHAT_DEFAULT_REPLY_BYTES);
-    exchange *ex = w->spare;
-    if (ex != NULL) {
-        w->spare = ex->next;
-        w->spare_count--;
-        ex->next = NULL;
-    } else {
-        ex = exchange_new(w);
-        if (ex == NULL)
-            return WXS_ENOMEM;
-    }
     CURL *e = ex->easy;
-    int rc = set_url(w, e, code, code_len);
-    if (rc < 0) {
-        exchange_put(w, ex);
-        return rc;
-    }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                      (long)positive_or(cfg->wechat_timeout_ms, WECHAT_DEFAULT_TIMEOUT_MS));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -680,6 +726,24 @@ static int exchange_start(wechat_client *w, const char *code, size_t code_len, e
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cap);
     ex->body.max = (size_t)cap; /* the buffer is empty; a spare keeps its memory */
     ex->body_error = 0;
+}
+
+/* Readies a spare (or new) exchange for one GET of code: the URL and the options. Returns 0,
+ * WXS_ENOMEM, WXS_ETOOBIG or WXS_ECONFIG; on failure the exchange is back among the spares. */
+static int exchange_start(wechat_client *w, const char *code, size_t code_len, exchange **out)
+{
+    exchange *ex = exchange_take(w);
+    if (ex == NULL)
+        return WXS_ENOMEM;
+    CURL *e = ex->easy;
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* a spare may have POSTed a call */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    int rc = set_url(w, e, code, code_len);
+    if (rc < 0) {
+        exchange_put(w, ex);
+        return rc;
+    }
+    exchange_options(w, ex);
     *out = ex;
     return 0;
 }
@@ -709,4 +773,67 @@ static int client_exchange(wxs__wechat *iface, const char *code, size_t code_len
     ex->arg = arg;
     exchange_link(w, ex);
     return 0;
+}
+
+/* Starts one server API call (wechat.h). Returns 0, WXS_EINVAL, WXS_ETOOBIG (path or body over
+ * their caps), WXS_ECANCELED (client closing), WXS_ENOMEM or WXS_ECONFIG. */
+static int client_call(wxs__wechat *iface, const char *name, const char *path, const char *body,
+                       size_t body_len, wxs__call_cb cb, void *arg)
+{
+    wechat_client *w = (wechat_client *)iface;
+    wxs__buf url;
+    exchange *ex = NULL;
+    int rc = 0;
+    if (w == NULL || name == NULL || path == NULL || path[0] != '/' || cb == NULL)
+        return WXS_EINVAL;
+    if (body != NULL && body_len > WECHAT_MAX_URL_BYTES)
+        return WXS_ETOOBIG;
+    if (w->closing)
+        return WXS_ECANCELED;
+    wxs__buf_init(&url, WECHAT_MAX_URL_BYTES);
+    rc = wxs__buf_adds(&url, w->base);
+    if (rc == 0)
+        rc = wxs__buf_adds(&url, path);
+    if (rc < 0)
+        goto out;
+    ex = exchange_take(w);
+    if (ex == NULL) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    CURL *e = ex->easy;
+    CURLcode cc = curl_easy_setopt(e, CURLOPT_URL, url.data);
+    if (cc == CURLE_OK && body != NULL) {
+        wxs__buf_init(&ex->post, body_len);
+        rc = wxs__buf_add(&ex->post, body, body_len);
+        if (rc < 0)
+            goto out;
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, ex->post.data != NULL ? ex->post.data : "");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->json_header);
+    } else if (cc == CURLE_OK) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    }
+    if (cc != CURLE_OK) {
+        rc = cc == CURLE_OUT_OF_MEMORY ? WXS_ENOMEM : WXS_ECONFIG;
+        goto out;
+    }
+    exchange_options(w, ex);
+    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        rc = WXS_ENOMEM;
+        goto out;
+    }
+    ex->call_cb = cb;
+    ex->name = name;
+    ex->arg = arg;
+    exchange_link(w, ex);
+    ex = NULL;
+out:
+    if (ex != NULL)
+        exchange_put(w, ex);
+    if (url.data != NULL)
+        explicit_bzero(url.data, url.len); /* it may hold the access_token */
+    wxs__buf_free(&url);
+    return rc;
 }

@@ -32,13 +32,33 @@ typedef struct wxs__exchange_result {
 /** Pointers in res are valid only during the callback. */
 typedef void (*wxs__exchange_cb)(void *arg, const wxs__exchange_result *res);
 
-/** What a WeChat client does. Callback rule as in wxsession.h: exchange() returns < 0 and never
- *  calls cb, or returns 0 and calls cb exactly once, on the loop, never before it returns. */
+/* Outcome of one call of a server API (wxs__wechat_call). status: 0 (root holds the reply
+ * object, errcode 0 or absent), WXS_EEXCHANGE (a non-zero errcode: errcode, errmsg; root set
+ * too), or the transport's failures as an exchange's above (root NULL). */
+typedef struct wxs__call_result {
+    int status;
+    long errcode;
+    const char *errmsg;
+    struct json_t *root; /* borrowed: valid during the callback only */
+    const char *reason;
+} wxs__call_result;
+
+typedef void (*wxs__call_cb)(void *arg, const wxs__call_result *res);
+
+/** What a WeChat client does. Callback rule as in wxsession.h: exchange() and call() return < 0
+ *  and never call cb, or return 0 and call cb exactly once, on the loop, never before they
+ *  return. */
 typedef struct wxs__wechat_ops {
     const char *name;
     /** Exchange a login code for the user's openid and session_key. */
     int (*exchange)(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
                     void *arg);
+    /** Call a server API: GET {api_base}{path} when body is NULL, else POST body as JSON. path
+     *  starts with '/' and holds the query already percent-encoded; it may hold the
+     *  access_token, so it is never logged (name is, e.g. "stable_token"). May be NULL in a
+     *  fake: the wrapper then refuses with WXS_EINVAL. */
+    int (*call)(wxs__wechat *w, const char *name, const char *path, const char *body,
+                size_t body_len, wxs__call_cb cb, void *arg);
     /** In-flight exchanges end with WXS_ECANCELED (their callbacks may run inside free());
      *  handles close on the loop and the memory goes with them. */
     void (*free)(wxs__wechat *w);
@@ -69,6 +89,17 @@ static inline int wxs__wechat_exchange(wxs__wechat *w, const char *code, size_t 
     return w != NULL ? w->ops->exchange(w, code, code_len, cb, arg) : WXS_EINVAL;
 }
 
+/** Call a server API (ops->call). WXS_EINVAL for a NULL client or one without calls. */
+static inline int wxs__wechat_call(wxs__wechat *w, const char *name, const char *path,
+                                   const char *body, size_t body_len, wxs__call_cb cb, void *arg)
+{
+    return w != NULL && w->ops->call != NULL ? w->ops->call(w, name, path, body, body_len, cb, arg)
+                                             : WXS_EINVAL;
+}
+
+/** Append s to b percent-encoded (all but RFC 3986 unreserved characters as %XX). */
+int wxs__wechat_add_encoded(wxs__buf *b, const char *s, size_t n);
+
 /** Append the part of the jscode2session URL that every exchange shares (pure, no I/O):
  *  base (trailing slashes already removed), "/sns/jscode2session?appid=", app_id, "&secret=",
  *  secret, "&js_code=", with app_id and secret percent-encoded (all but RFC 3986 unreserved
@@ -95,6 +126,12 @@ typedef struct wxs__wechat_reply {
  *  strings point into reply or are static. */
 int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long max_depth,
                             wxs__exchange_result *res, wxs__wechat_reply *reply);
+/** Classify a complete reply of a server API (pure): http_status other than 200, too deep, not
+ *  a JSON object, a malformed errcode: WXS_EUPSTREAM; a non-zero errcode: WXS_EEXCHANGE; else
+ *  0. res->root (kept in reply->root) is the parsed object whenever it parsed. */
+int wxs__wechat_parse_call(const char *body, size_t len, long http_status, long max_depth,
+                           wxs__call_result *res, wxs__wechat_reply *reply);
+
 /** Release what wxs__wechat_parse_reply kept in reply; reply may be reused after. */
 void wxs__wechat_reply_clear(wxs__wechat_reply *reply);
 

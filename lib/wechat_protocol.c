@@ -11,7 +11,7 @@
 /* ------------------------------------------------------------------ request URL */
 
 /* Appends s percent-encoded: everything but RFC 3986 unreserved characters as %XX. */
-static int add_encoded(wxs__buf *b, const char *s, size_t n)
+int wxs__wechat_add_encoded(wxs__buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t plain_from = 0; /* start of the run of unreserved characters not yet added */
@@ -44,11 +44,11 @@ int wxs__wechat_url_prefix(wxs__buf *url, const char *base, const char *app_id, 
     if (rc == 0)
         rc = wxs__buf_adds(url, "/sns/jscode2session?appid=");
     if (rc == 0)
-        rc = add_encoded(url, app_id, strlen(app_id));
+        rc = wxs__wechat_add_encoded(url, app_id, strlen(app_id));
     if (rc == 0)
         rc = wxs__buf_adds(url, "&secret=");
     if (rc == 0)
-        rc = add_encoded(url, secret, strlen(secret));
+        rc = wxs__wechat_add_encoded(url, secret, strlen(secret));
     if (rc == 0)
         rc = wxs__buf_adds(url, "&js_code=");
     if (rc < 0 && url->data != NULL) {
@@ -61,7 +61,7 @@ int wxs__wechat_url_prefix(wxs__buf *url, const char *base, const char *app_id, 
 /* Appends the code and the grant type: see wechat.h. */
 int wxs__wechat_url_add_code(wxs__buf *url, const char *code, size_t code_len)
 {
-    int rc = add_encoded(url, code, code_len);
+    int rc = wxs__wechat_add_encoded(url, code, code_len);
     if (rc == 0)
         rc = wxs__buf_adds(url, "&grant_type=authorization_code");
     return rc;
@@ -131,44 +131,57 @@ static int errcode_member(json_t *obj, long *out)
     return -1;
 }
 
-/* Turns a complete reply (HTTP status and body) into res: see wechat.h. */
-int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long max_depth,
-                            wxs__exchange_result *res, wxs__wechat_reply *reply)
+/* The part of a reply's classification every API shares: HTTP status, depth, a JSON object, the
+ * errcode. 0 (root in reply), WXS_EUPSTREAM (reason set) or WXS_EEXCHANGE (errcode, errmsg). */
+static int parse_common(const char *body, size_t len, long http_status, long max_depth,
+                        wxs__wechat_reply *reply, long *errcode, const char **errmsg,
+                        const char **reason)
 {
     const char *text = body != NULL ? body : "";
-    res->status = WXS_EUPSTREAM;
     if (http_status != 200) {
         snprintf(reply->reason, sizeof reply->reason, "HTTP %ld", http_status);
-        res->reason = reply->reason;
-        return res->status;
+        *reason = reply->reason;
+        return WXS_EUPSTREAM;
     }
     if (max_depth <= 0)
         max_depth = WECHAT_DEFAULT_JSON_DEPTH;
     if (json_depth(text, len, max_depth) > max_depth) {
-        res->reason = "reply is too deeply nested";
-        return res->status;
+        *reason = "reply is too deeply nested";
+        return WXS_EUPSTREAM;
     }
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     reply->root = root;
     if (root == NULL || !json_is_object(root)) {
-        res->reason = "reply is not JSON";
-        return res->status;
+        *reason = "reply is not JSON";
+        return WXS_EUPSTREAM;
     }
-    long errcode = 0;
-    int has_errcode = errcode_member(root, &errcode);
+    long code = 0;
+    int has_errcode = errcode_member(root, &code);
     if (has_errcode < 0) {
-        res->reason = "reply has a malformed errcode";
-        return res->status;
+        *reason = "reply has a malformed errcode";
+        return WXS_EUPSTREAM;
     }
-    if (has_errcode > 0 && errcode != 0) {
+    if (has_errcode > 0 && code != 0) {
         json_t *msg = json_object_get(root, "errmsg");
-        res->status = WXS_EEXCHANGE;
-        res->errcode = errcode;
-        res->errmsg = json_is_string(msg) ? json_string_value(msg) : "";
-        res->reason = "rejected by WeChat";
-        return res->status;
+        *errcode = code;
+        *errmsg = json_is_string(msg) ? json_string_value(msg) : "";
+        *reason = "rejected by WeChat";
+        return WXS_EEXCHANGE;
     }
+    return 0;
+}
+
+/* Turns a complete reply (HTTP status and body) into res: see wechat.h. */
+int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long max_depth,
+                            wxs__exchange_result *res, wxs__wechat_reply *reply)
+{
+    res->status = parse_common(body, len, http_status, max_depth, reply, &res->errcode,
+                               &res->errmsg, &res->reason);
+    if (res->status < 0)
+        return res->status;
+    json_t *root = reply->root;
+    res->status = WXS_EUPSTREAM;
     res->openid = string_member(root, "openid");
     res->session_key = string_member(root, "session_key");
     if (res->openid == NULL || res->session_key == NULL) {
@@ -181,6 +194,18 @@ int wxs__wechat_parse_reply(const char *body, size_t len, long http_status, long
     res->status = 0;
     res->reason = "ok";
     return 0;
+}
+
+/* Classifies a server API's reply: see wechat.h. */
+int wxs__wechat_parse_call(const char *body, size_t len, long http_status, long max_depth,
+                           wxs__call_result *res, wxs__wechat_reply *reply)
+{
+    res->status = parse_common(body, len, http_status, max_depth, reply, &res->errcode,
+                               &res->errmsg, &res->reason);
+    res->root = json_is_object(reply->root) ? reply->root : NULL;
+    if (res->status == 0)
+        res->reason = "ok";
+    return res->status;
 }
 
 void wxs__wechat_reply_clear(wxs__wechat_reply *reply)

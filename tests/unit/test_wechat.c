@@ -9,6 +9,8 @@
 
 #include "wechat.h"
 
+#include <jansson.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -105,6 +107,8 @@ typedef struct server {
     int accepts;
     int requests;
     char last_request_line[4096];
+    char last_headers[4096]; /* the header block after the request line */
+    char last_body[4096];    /* a request's body (Content-Length), "" when none */
     struct conn *conns;
 } server;
 
@@ -214,22 +218,37 @@ static void conn_answer(conn *c)
     }
 }
 
-/* Serves every complete request in the buffer (GET only: a request ends with its header
- * block). */
+/* The value of a Content-Length header in the header block head (0 when none). */
+static size_t content_length(const char *head)
+{
+    const char *p = strcasestr(head, "\r\ncontent-length:");
+    return p != NULL ? (size_t)strtoul(p + 17, NULL, 10) : 0;
+}
+
+/* Serves every complete request in the buffer: a header block, and a body when it announces
+ * one with Content-Length. */
 static void conn_process(conn *c)
 {
     for (;;) {
         char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (end == NULL)
             return;
+        char head[sizeof c->srv->last_headers];
+        size_t head_len = (size_t)(end + 2 - c->buf);
+        snprintf(head, sizeof head, "%.*s", (int)head_len, c->buf);
+        size_t body_len = content_length(head);
+        size_t used = (size_t)(end + 4 - c->buf) + body_len;
+        if (used > c->len)
+            return; /* the body is still coming */
         char *eol = memmem(c->buf, c->len, "\r\n", 2);
         size_t line_len = (size_t)(eol - c->buf);
         if (line_len >= sizeof c->srv->last_request_line)
             line_len = sizeof c->srv->last_request_line - 1;
         memcpy(c->srv->last_request_line, c->buf, line_len);
         c->srv->last_request_line[line_len] = '\0';
+        snprintf(c->srv->last_headers, sizeof c->srv->last_headers, "%s", head + line_len);
+        snprintf(c->srv->last_body, sizeof c->srv->last_body, "%.*s", (int)body_len, end + 4);
         c->srv->requests++;
-        size_t used = (size_t)(end + 4 - c->buf);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
         conn_answer(c);
@@ -768,6 +787,200 @@ static void test_free_from_callback(void **state)
     assert_int_equal(hung.status, WXS_ECANCELED);
 }
 
+/* ---- server API calls (wxs__wechat_call) and their pure classification */
+
+typedef struct call_outcome {
+    int done;
+    int returned;
+    int early;
+    int status;
+    long errcode;
+    char errmsg[128];
+    char reason[64];
+    char root[512]; /* the reply object, compact; "" when none */
+} call_outcome;
+
+static void on_call(void *arg, const wxs__call_result *res)
+{
+    call_outcome *o = arg;
+    o->early = !o->returned;
+    o->done++;
+    o->status = res->status;
+    o->errcode = res->errcode;
+    copy_str(o->errmsg, sizeof o->errmsg, res->errmsg);
+    copy_str(o->reason, sizeof o->reason, res->reason);
+    char *text = res->root != NULL ? json_dumps(res->root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    snprintf(o->root, sizeof o->root, "%s", text != NULL ? text : "");
+    free(text);
+}
+
+static call_outcome call_once(fixture *fx, const char *path, const char *body, int status,
+                              const char *reply)
+{
+    call_outcome o = {0};
+    fx->srv.status = status;
+    fx->srv.body = reply;
+    assert_int_equal(wxs__wechat_call(fx->w, "test_api", path, body,
+                                      body != NULL ? strlen(body) : 0, on_call, &o),
+                     0);
+    o.returned = 1;
+    assert_int_equal(o.done, 0);
+    run_until(fx, &o.done, 1);
+    assert_int_equal(o.done, 1);
+    assert_false(o.early);
+    return o;
+}
+
+/* wxs__wechat_parse_call, table-driven: status, errcode, reason, and whether root is kept. */
+static void test_parse_call(void **state)
+{
+    static const struct {
+        long http_status;
+        const char *body;
+        int status;
+        long errcode;
+        const char *errmsg;
+        const char *reason;
+        int has_root;
+    } cases[] = {
+        {200, "{\"errcode\":0,\"errmsg\":\"ok\",\"phone_info\":{}}", 0, 0, NULL, "ok", 1},
+        {200, "{\"access_token\":\"T\",\"expires_in\":7200}", 0, 0, NULL, "ok", 1},
+        {200, "{\"errcode\":null}", 0, 0, NULL, "ok", 1},
+        {200, "{\"errcode\":40001,\"errmsg\":\"invalid credential\"}", WXS_EEXCHANGE, 40001,
+         "invalid credential", "rejected by WeChat", 1},
+        {200, "{\"errcode\":87009}", WXS_EEXCHANGE, 87009, "", "rejected by WeChat", 1},
+        {200, "{\"errcode\":-1,\"errmsg\":\"system busy\"}", WXS_EEXCHANGE, -1, "system busy",
+         "rejected by WeChat", 1},
+        {200, "{\"errcode\":\"40001\"}", WXS_EUPSTREAM, 0, NULL, "reply has a malformed errcode",
+         1},
+        {200, "{\"errcode\":0.5}", WXS_EUPSTREAM, 0, NULL, "reply has a malformed errcode", 1},
+        {200, "{\"errcode\":true}", WXS_EUPSTREAM, 0, NULL, "reply has a malformed errcode", 1},
+        {200, "<html>busy</html>", WXS_EUPSTREAM, 0, NULL, "reply is not JSON", 0},
+        {200, "", WXS_EUPSTREAM, 0, NULL, "reply is not JSON", 0},
+        {200, "[1,2]", WXS_EUPSTREAM, 0, NULL, "reply is not JSON", 0},
+        {200, "{\"a\":1,\"a\":2}", WXS_EUPSTREAM, 0, NULL, "reply is not JSON", 0},
+        {500, "{\"errcode\":0}", WXS_EUPSTREAM, 0, NULL, "HTTP 500", 0},
+        {404, "", WXS_EUPSTREAM, 0, NULL, "HTTP 404", 0},
+        {200, "{\"a\":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}", WXS_EUPSTREAM, 0, NULL,
+         "reply is too deeply nested", 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wxs__call_result res = {0};
+        wxs__wechat_reply reply = {0};
+        int rc = wxs__wechat_parse_call(cases[i].body, strlen(cases[i].body), cases[i].http_status,
+                                        16, &res, &reply);
+        if (rc != cases[i].status || res.status != rc || res.errcode != cases[i].errcode ||
+            strcmp(res.reason != NULL ? res.reason : "(null)", cases[i].reason) != 0 ||
+            (res.root != NULL) != cases[i].has_root)
+            fail_msg("case %zu: got %s errcode %ld \"%s\" root %d", i, wxs_err_name(rc),
+                     res.errcode, res.reason != NULL ? res.reason : "(null)", res.root != NULL);
+        if (cases[i].errmsg != NULL)
+            assert_string_equal(res.errmsg, cases[i].errmsg);
+        wxs__wechat_reply_clear(&reply);
+        assert_null(reply.root);
+    }
+    /* no body at all */
+    wxs__call_result res = {0};
+    wxs__wechat_reply reply = {0};
+    assert_int_equal(wxs__wechat_parse_call(NULL, 0, 200, 16, &res, &reply), WXS_EUPSTREAM);
+    assert_null(res.root);
+    wxs__wechat_reply_clear(&reply);
+}
+
+/* A POSTed call: the path as given after the base, the body and its Content-Type reach the
+ * server; the reply object is handed over. */
+static void test_call_post(void **state)
+{
+    fixture *fx = *state;
+    const char *body = "{\"grant_type\":\"client_credential\",\"force_refresh\":false}";
+    call_outcome o = call_once(fx, "/cgi-bin/stable_token", body, 200,
+                               "{\"access_token\":\"T1\",\"expires_in\":7200}");
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.root, "{\"access_token\":\"T1\",\"expires_in\":7200}");
+    assert_string_equal(fx->srv.last_request_line, "POST /cgi-bin/stable_token HTTP/1.1");
+    assert_string_equal(fx->srv.last_body, body);
+    assert_non_null(strcasestr(fx->srv.last_headers, "\r\nContent-Type: application/json\r\n"));
+    /* refused by WeChat: errcode and errmsg */
+    o = call_once(fx, "/wxa/business/getuserphonenumber?access_token=T1", "{\"code\":\"c\"}", 200,
+                  "{\"errcode\":40029,\"errmsg\":\"invalid code\"}");
+    assert_int_equal(o.status, WXS_EEXCHANGE);
+    assert_int_equal(o.errcode, 40029);
+    assert_string_equal(o.errmsg, "invalid code");
+    assert_string_equal(fx->srv.last_body, "{\"code\":\"c\"}");
+    assert_int_equal(fx->srv.accepts, 1); /* kept alive */
+}
+
+/* A GET call after a POST on the same (spare) handle: no body, no JSON Content-Type; then a
+ * code exchange on it is a GET too. */
+static void test_call_get_after_post(void **state)
+{
+    fixture *fx = *state;
+    call_outcome o = call_once(fx, "/cgi-bin/stable_token", "{\"a\":1}", 200, "{\"errcode\":0}");
+    assert_int_equal(o.status, 0);
+    o = call_once(fx, "/wxa/checksession?access_token=T&signature=s&openid=o", NULL, 200,
+                  "{\"errcode\":87009,\"errmsg\":\"invalid signature\"}");
+    assert_int_equal(o.status, WXS_EEXCHANGE);
+    assert_int_equal(o.errcode, 87009);
+    assert_string_equal(fx->srv.last_request_line,
+                        "GET /wxa/checksession?access_token=T&signature=s&openid=o HTTP/1.1");
+    assert_string_equal(fx->srv.last_body, "");
+    assert_null(strcasestr(fx->srv.last_headers, "content-type"));
+    assert_null(strcasestr(fx->srv.last_headers, "content-length"));
+    outcome e = exchange_once(fx, 200, "{\"openid\":\"o\",\"session_key\":\"k\"}", "c");
+    assert_int_equal(e.status, 0);
+    assert_non_null(strstr(fx->srv.last_request_line, "GET /sns/jscode2session?"));
+    assert_string_equal(fx->srv.last_body, "");
+    assert_null(strcasestr(fx->srv.last_headers, "content-type"));
+}
+
+/* Transport failures and bad replies come as an exchange's do; arguments are checked at once. */
+static void test_call_failures(void **state)
+{
+    fixture *fx = *state;
+    call_outcome o = call_once(fx, "/x", NULL, 500, "oops");
+    assert_int_equal(o.status, WXS_EUPSTREAM);
+    assert_string_equal(o.reason, "HTTP 500");
+    assert_string_equal(o.root, "");
+    o = call_once(fx, "/x", NULL, 200, "not json");
+    assert_int_equal(o.status, WXS_EUPSTREAM);
+    assert_string_equal(o.reason, "reply is not JSON");
+    fx->cfg.wechat_timeout_ms = 300;
+    fx->srv.action = ACT_HANG;
+    o = call_once(fx, "/x", "{}", 200, "");
+    assert_int_equal(o.status, WXS_ETIMEDOUT);
+    fx->srv.action = ACT_CLOSE;
+    o = call_once(fx, "/x", NULL, 200, "");
+    assert_int_equal(o.status, WXS_EIO);
+    call_outcome never = {0};
+    char big[16384 + 2]; /* past the call body cap (lib/wechat.c WECHAT_MAX_URL_BYTES) */
+    memset(big, 'a', sizeof big);
+    assert_int_equal(wxs__wechat_call(fx->w, "t", "x", NULL, 0, on_call, &never), WXS_EINVAL);
+    assert_int_equal(wxs__wechat_call(fx->w, "t", NULL, NULL, 0, on_call, &never), WXS_EINVAL);
+    assert_int_equal(wxs__wechat_call(fx->w, NULL, "/x", NULL, 0, on_call, &never), WXS_EINVAL);
+    assert_int_equal(wxs__wechat_call(fx->w, "t", "/x", NULL, 0, NULL, &never), WXS_EINVAL);
+    assert_int_equal(wxs__wechat_call(fx->w, "t", "/x", big, sizeof big, on_call, &never),
+                     WXS_ETOOBIG);
+    assert_int_equal(wxs__wechat_call(NULL, "t", "/x", NULL, 0, on_call, &never), WXS_EINVAL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(never.done, 0);
+}
+
+/* Freeing the client with a call in flight: it ends with WXS_ECANCELED inside the free. */
+static void test_call_free_in_flight(void **state)
+{
+    fixture *fx = *state;
+    call_outcome o = {0};
+    fx->srv.action = ACT_HANG;
+    assert_int_equal(wxs__wechat_call(fx->w, "t", "/x", "{\"secret\":\"s\"}", 14, on_call, &o), 0);
+    o.returned = 1;
+    run_until(fx, &fx->srv.requests, 1);
+    wxs__wechat_free(fx->w);
+    fx->w = NULL;
+    assert_int_equal(o.done, 1);
+    assert_int_equal(o.status, WXS_ECANCELED);
+}
+
 static void test_bad_arguments(void **state)
 {
     fixture *fx = *state;
@@ -832,6 +1045,11 @@ int main(void)
         T(test_free_before_loop_runs),
         T(test_free_from_callback),
         T(test_bad_arguments),
+        T(test_parse_call),
+        T(test_call_post),
+        T(test_call_get_after_post),
+        T(test_call_failures),
+        T(test_call_free_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
