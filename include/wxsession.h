@@ -49,7 +49,8 @@ extern "C" {
     X(TOKEN, -14, "token not recognised")                                                          \
     X(EXPIRED, -15, "session expired")                                                             \
     X(DECRYPT, -16, "decryption failed")                                                           \
-    X(WATERMARK, -17, "data not for this app (watermark)")
+    X(WATERMARK, -17, "data not for this app (watermark)")                                         \
+    X(STALE, -18, "session key no longer valid at WeChat")
 
 typedef enum {
     WXS_OK = 0,
@@ -371,8 +372,10 @@ typedef struct wxs_token_login_request {
 /** What a token operation found. Strings are NUL-terminated and valid during the callback.
  *  status: 0; WXS_ETOKEN (no such token: unknown, tampered, logged out), WXS_EEXPIRED (idle or
  *  absolute lifetime passed), WXS_EEXCHANGE (WeChat refused the code: errcode, errmsg),
- *  WXS_ESIGNATURE, WXS_EDECRYPT (the data does not decrypt with the session_key: stale key or
- *  bad data), WXS_EWATERMARK (watermark.appid is not our appId), WXS_EPARSE / WXS_ETOOBIG (bad
+ *  WXS_ESIGNATURE, WXS_EDECRYPT (the data does not decrypt with the session_key: at login, the
+ *  data predates the code; at decrypt, WeChat says the key is current, so the data is bad),
+ *  WXS_ESTALE (decrypt: WeChat no longer holds the session's key, or could not be asked),
+ *  WXS_EWATERMARK (watermark.appid is not our appId), WXS_EPARSE / WXS_ETOOBIG (bad
  *  input), WXS_ETIMEDOUT / WXS_EUPSTREAM / WXS_EIO (WeChat unreachable), WXS_ESTORE,
  *  WXS_ECANCELED, WXS_ENOMEM. */
 typedef struct wxs_token_result {
@@ -423,6 +426,64 @@ int wxs_decrypt_data(const char *session_key_b64, size_t key_len, const char *iv
                      size_t *plain_len);
 /** Free what the library allocated for the caller (wxs_decrypt_data's plaintext). */
 void wxs_free(void *p);
+
+/* ------------------------------------------------------- WeChat server APIs */
+
+/* The app's access_token (docs/operations.md "access_token"): one per appId for every worker,
+ * instance and service. It lives in the session store (key "access_token:<appId>") and is
+ * fetched with cgi-bin/stable_token in normal mode (never force_refresh) by one holder at a
+ * time, under a lease in the store ("access_token_lease:<appId>", accessToken.leaseSeconds) so
+ * that a holder that dies is replaced. It is renewed accessToken.refreshAheadSeconds before it
+ * expires (WeChat's stable_token hands out a new token in its last 5 minutes); the other
+ * holders go on with the old one meanwhile. Each context keeps a copy until then, so most
+ * calls make no I/O. */
+
+/** status 0: token (NUL-terminated, valid during the callback) and expires_at (unix seconds).
+ *  Else WXS_EEXCHANGE (WeChat refused the fetch: errcode and errmsg are logged, e.g. 40013,
+ *  40125), WXS_ETIMEDOUT / WXS_EUPSTREAM / WXS_EIO, WXS_ESTORE, WXS_ECANCELED, WXS_ENOMEM. */
+typedef void (*wxs_access_token_cb)(void *arg, int status, const char *token, long long expires_at);
+
+/** The app's access_token. Callback rule as wxs_ctx_authenticate. */
+int wxs_ctx_access_token(wxs_ctx *ctx, wxs_access_token_cb cb, void *arg);
+/** Passive refresh: a caller saw 40001/42001 with token. The stored token is dropped only if it
+ *  is still that one (compare, then delete), and the current token is answered (a new one
+ *  fetched when it had to be dropped). */
+int wxs_ctx_access_token_invalid(wxs_ctx *ctx, const char *token, size_t len,
+                                 wxs_access_token_cb cb, void *arg);
+
+/** The answer of a WeChat API called with the access_token. Strings are NUL-terminated and
+ *  valid during the callback. status: 0; WXS_EEXCHANGE (WeChat answered errcode, errmsg),
+ *  WXS_ESTALE (check/reset: WeChat no longer holds this session_key, errcode 87009), the
+ *  access_token's failures (above), WXS_EINVAL / WXS_ETOOBIG (bad argument). A call that met
+ *  40001 or 42001 was retried once with a fresh token first. */
+typedef struct wxs_api_result {
+    int status;
+    long errcode;
+    const char *errmsg;
+    const char *json; /* phone number: the phone_info object (compact JSON) */
+    size_t json_len;
+    const char *session_key; /* reset: the user's new session_key */
+} wxs_api_result;
+
+typedef void (*wxs_api_cb)(void *arg, const wxs_api_result *res);
+
+/** A phone number: POST wxa/business/getuserphonenumber {code, openid} (code from the
+ *  getPhoneNumber button; openid makes WeChat check the code is this user's). Billed per call:
+ *  never retried but for 40001/42001. */
+int wxs_ctx_phone_number(wxs_ctx *ctx, const char *openid, const char *code, size_t code_len,
+                         wxs_api_cb cb, void *arg);
+/** Is session_key still the one WeChat holds for openid? (wxa/checksession): 0 or
+ *  WXS_ESTALE. */
+int wxs_ctx_check_session_key(wxs_ctx *ctx, const char *openid, const char *session_key,
+                              wxs_api_cb cb, void *arg);
+/** Give the user a new session_key (wxa/resetusersessionkey, signed with the current one): the
+ *  new key in res->session_key. */
+int wxs_ctx_reset_session_key(wxs_ctx *ctx, const char *openid, const char *session_key,
+                              wxs_api_cb cb, void *arg);
+/** The user login state signature: hex of hmac_sha256(key = session_key as sent by WeChat,
+ *  message = body; "" for a GET). hex: 65 bytes. Pure. */
+void wxs_session_key_signature(const char *session_key, size_t key_len, const char *body,
+                               size_t body_len, char hex[65]);
 
 /* ------------------------------------------------------------- statistics */
 

@@ -153,6 +153,14 @@ static const wxs_option options[] = {
     OPT_INT("wechat.maxReplyBytes", "wechat-max-reply-bytes", "WXS_WECHAT_MAX_REPLY_BYTES",
             wechat_max_reply_bytes, 65536, 1024, 1048576,
             "Largest WeChat API reply body accepted, in bytes"),
+    OPT_INT("accessToken.refreshAheadSeconds", "access-token-refresh-ahead-seconds",
+            "WXS_ACCESS_TOKEN_REFRESH_AHEAD_SECONDS", access_token_ahead_s, 300, 1, 3600,
+            "Renew the app's access_token in its last this many seconds (WeChat's stable_token "
+            "hands out a new one in the last 300)"),
+    OPT_INT("accessToken.leaseSeconds", "access-token-lease-seconds",
+            "WXS_ACCESS_TOKEN_LEASE_SECONDS", access_token_lease_s, 15, 2, 600,
+            "The access_token refresh lease: one holder fetches; a holder gone this long is "
+            "replaced"),
     OPT_INT("limits.rawDataBytes", "limits-raw-data-bytes", "WXS_LIMITS_RAW_DATA_BYTES",
             limit_raw_data_bytes, 8192, 256, 65536,
             "Largest decoded X-WX-RawData header, in bytes"),

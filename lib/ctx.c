@@ -91,6 +91,7 @@ void wxs_ctx_free(wxs_ctx *ctx)
     ctx->closing = 1;
     wxs__ctx_ref(ctx); /* hold the context while closing what calls back into it */
     wxs__exchange_cancel_polls(ctx);
+    wxs__access_token_close(ctx);
     wxs__wechat_free(ctx->wechat); /* in-flight exchanges call back with WXS_ECANCELED */
     ctx->wechat = NULL;
     wxs__store_close(ctx->store); /* pending ops call back with WXS_ECANCELED */

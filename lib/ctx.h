@@ -4,6 +4,7 @@
 #ifndef WXS_CTX_H
 #define WXS_CTX_H
 
+#include "access_token.h"
 #include "defer.h"
 #include "store.h"
 #include "wechat.h"
@@ -22,6 +23,7 @@ struct wxs_ctx {
     wxs__store *store;    /* sessions, owned */
     wxs__wechat *wechat;  /* owned */
     wxs__flight *flights; /* code exchanges in flight on this context */
+    wxs__atoken *atoken;  /* the app's access_token (lib/access_token.c), made at first use */
     wxs__defer later;     /* answers known at once, delivered on the loop's next pass */
     wxs__spare *spares;   /* lib/weapp.c's finished small ops */
     unsigned spare_count;

@@ -42,6 +42,9 @@ struct wxs_config {
     long long wechat_timeout_ms;
     long long wechat_connect_timeout_ms;
     long long wechat_max_reply_bytes;
+    /* the app's access_token (lib/access_token.c) */
+    long long access_token_ahead_s; /* accessToken.refreshAheadSeconds */
+    long long access_token_lease_s; /* accessToken.leaseSeconds */
     long long limit_raw_data_bytes;
     long long limit_json_depth;
     long long limit_code_bytes;

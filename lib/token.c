@@ -536,11 +536,32 @@ static void logout_start(token_op *op)
 
 /* ---- decrypt, step 3: with the session's key */
 
+/* WeChat's word on a key the data did not decrypt with: still its key, so the data is bad
+ * (WXS_EDECRYPT); else, or when WeChat cannot tell (no access_token, unreachable), the key is
+ * taken as stale (WXS_ESTALE: logging in again gives the client data and a key that match). */
+static void key_checked(void *arg, const wxs_api_result *res)
+{
+    token_op *op = arg;
+    if (res->status < 0 && res->status != WXS_ESTALE && res->status != WXS_ECANCELED)
+        wxs__info("token: decrypt: the session_key check failed (%s); answering it stale",
+                  wxs_strerror(res->status));
+    answer(op, res->status == 0               ? WXS_EDECRYPT
+               : res->status == WXS_ECANCELED ? WXS_ECANCELED
+                                              : WXS_ESTALE);
+}
+
 static void decrypt_now(token_op *op)
 {
     int rc =
         wxs_decrypt_data(op->rec.session_key, strlen(op->rec.session_key), op->iv, op->iv_len,
                          op->data, op->data_len, op->ctx->cfg->app_id, &op->plain, &op->plain_len);
+    if (rc == WXS_EDECRYPT) {
+        rc = wxs_ctx_check_session_key(op->ctx, op->rec.openid, op->rec.session_key, key_checked,
+                                       op);
+        if (rc == 0)
+            return;
+        rc = rc == WXS_ECANCELED ? rc : WXS_ESTALE;
+    }
     answer(op, rc);
 }
 

@@ -4,6 +4,7 @@
  * whole config. */
 #include <wxsession.h>
 
+#include "api_commands.h"
 #include "man_pages.h"
 #include "options.h"
 #include "server_options.h"
@@ -49,6 +50,8 @@ static const command_help commands[] = {
      "store key of its session, PREFIX + \"token:\" + that hash (PREFIX: session.prefix,\n"
      "default \"" DEFAULT_PREFIX "\"). The user's index of sessions is PREFIX + \"tokens:\" + the\n"
      "openId in that record. The token itself is never printed.\n"},
+    {"access-token", API_ACCESS_TOKEN_SYNOPSIS, API_ACCESS_TOKEN_TEXT},
+    {"check-session-key", API_CHECK_KEY_SYNOPSIS, API_CHECK_KEY_TEXT},
     {"check-config", "check-config [--config FILE] [--dev] [--OPTION=VALUE | --OPTION VALUE ...]",
      "apply defaults < config file < environment < flags, validate, print the effective\n"
      "configuration (secrets shown as \"***\") and \"config ok\". The options are\n"
@@ -596,6 +599,10 @@ int main(int argc, char **argv)
         rc = cmd_decrypt(argc - 2, argv + 2);
     } else if (strcmp(cmd, "token-info") == 0) {
         rc = cmd_token_info(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "access-token") == 0) {
+        rc = cmd_access_token(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "check-session-key") == 0) {
+        rc = cmd_check_session_key(argc - 2, argv + 2);
     } else if (strcmp(cmd, "check-config") == 0) {
         rc = cmd_check_config(argc - 2, argv + 2);
     } else if (strcmp(cmd, "config-docs") == 0) {

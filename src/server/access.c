@@ -26,6 +26,7 @@ const char *const route_names[ROUTE_COUNT] = {
     "/me",
     "/logout",
     "/decrypt",
+    [ROUTE_PHONE] = "/phone",
     [ROUTE_GATEWAY] = "gateway",
 };
 

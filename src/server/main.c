@@ -33,9 +33,10 @@ static struct {
     limiter *limiter; /* logins per client address, one table for every worker (limiter.h) */
     worker *workers;
     int nworkers;
-    app **apps;       /* the workers' apps, for the metrics */
-    metrics *metrics; /* the /metrics listener on the main loop; NULL when off */
-    int argc;         /* the command line, read again on SIGHUP */
+    app **apps;             /* the workers' apps, for the metrics */
+    metrics *metrics;       /* the /metrics listener on the main loop; NULL when off */
+    internal_api *internal; /* its /access-token routes; NULL when off */
+    int argc;               /* the command line, read again on SIGHUP */
     char **argv;
     uv_loop_t loop; /* the main thread's: signals only */
     uv_signal_t sigterm;
@@ -150,9 +151,9 @@ static int worker_listen(worker *w, const char *host, int port)
     w->app.sim = g.sim;
     w->app.route_base = g.set.server.route_base;
     w->app.route_base_len = strlen(w->app.route_base);
-    w->app.log_access = (int)g.set.server.log_access;
     w->app.gateway_path = g.set.server.gateway_path;
     w->app.gateway_path_len = strlen(w->app.gateway_path);
+    w->app.log_access = (int)g.set.server.log_access;
     w->app.log_audit = (int)g.set.server.log_audit;
     int rc = http_server_start(&w->server, &w->loop, host, port, &limits, app_handle, &w->app);
     if (rc < 0) {
@@ -202,6 +203,10 @@ static int start_metrics(void)
 {
     const char *host = g.set.server.metrics_listen;
     int port = (int)g.set.server.metrics_port;
+    const char *shared = g.set.server.access_token_secret;
+    if (port == 0 && shared != NULL && shared[0] != '\0')
+        wxs_log(WXS_LOG_WARN, "accessToken.sharedSecret is set but metrics.port is 0: "
+                              "GET /access-token is not served");
     if (port == 0)
         return 0;
     g.apps = calloc((size_t)g.nworkers, sizeof *g.apps);
@@ -209,10 +214,19 @@ static int start_metrics(void)
         return -1;
     for (int i = 0; i < g.nworkers; i++)
         g.apps[i] = &g.workers[i].app;
+    const char *secret = g.set.server.access_token_secret;
+    if (secret != NULL && secret[0] != '\0' && !g.set.sim_only) {
+        char err[256] = "";
+        if (internal_api_new(&g.internal, &g.loop, g.set.cfg, secret, err, sizeof err) < 0) {
+            wxs_log(WXS_LOG_ERROR, "access-token endpoint: %s", err);
+            return -1;
+        }
+    }
     int rc = g.set.server.reuse_port ? 0 : http_listen_probe(host, port);
     if (rc == 0)
         rc = metrics_start(&g.metrics, &g.loop, host, port, g.apps, g.nworkers,
-                           g.set.sim_only ? NULL : wxs_config_get_str(g.set.cfg, "store"));
+                           g.set.sim_only ? NULL : wxs_config_get_str(g.set.cfg, "store"),
+                           g.internal);
     if (rc < 0) {
         log_listen_error(host, port, rc);
         return -1;
@@ -302,6 +316,8 @@ static void on_signal(uv_signal_t *s, int signum)
     notify_send("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
     metrics_stop(g.metrics); /* first: it reads the workers, which now begin to free */
     g.metrics = NULL;
+    internal_api_free(g.internal); /* its requests in flight are answered (503) */
+    g.internal = NULL;
     for (int i = 0; i < g.nworkers; i++)
         uv_async_send(&g.workers[i].stop);
     uv_signal_stop(&g.sigterm);
@@ -387,6 +403,8 @@ int main(int argc, char **argv)
         /* threads not started yet (or the last failed): stop what listens, free, exit 2 */
         metrics_stop(g.metrics);
         g.metrics = NULL;
+        internal_api_free(g.internal);
+        g.internal = NULL;
         for (int i = 0; i < g.nworkers; i++) {
             if (g.workers[i].app.ctx != NULL)
                 wxs_ctx_free(g.workers[i].app.ctx);

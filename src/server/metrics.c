@@ -16,6 +16,7 @@ struct metrics {
     app *const *apps;
     int n;
     const char *store;
+    internal_api *api;
 };
 
 /* ---- the text */
@@ -203,10 +204,12 @@ static void handle(void *arg, http_req *req)
     size_t len;
     const char *path = http_req_path(req, &len);
     int method = http_req_method(req);
+    if ((len != 8 || memcmp(path, "/metrics", 8) != 0) && internal_api_handle(m->api, req))
+        return;
     if (len != 8 || memcmp(path, "/metrics", 8) != 0) {
         http_respond_error(req, 404, "ERR_NOT_FOUND",
-                           "no such route (this listener serves "
-                           "/metrics only)");
+                           "no such route (this listener serves /metrics and, with "
+                           "accessToken.sharedSecret set, /access-token)");
         return;
     }
     if (method != HTTP_GET && method != HTTP_HEAD) {
@@ -223,7 +226,7 @@ static void handle(void *arg, http_req *req)
 }
 
 int metrics_start(metrics **out, uv_loop_t *loop, const char *host, int port, app *const *apps,
-                  int n, const char *store)
+                  int n, const char *store, internal_api *api)
 {
     /* scrapers send small GETs: small limits, few connections */
     http_limits limits = {.header_bytes = 8192, .body_bytes = 1024, .max_connections = 64};
@@ -233,6 +236,7 @@ int metrics_start(metrics **out, uv_loop_t *loop, const char *host, int port, ap
     m->apps = apps;
     m->n = n;
     m->store = store;
+    m->api = api;
     int rc = http_server_start(&m->server, loop, host, port, &limits, handle, m);
     if (rc < 0) {
         free(m);

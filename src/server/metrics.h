@@ -5,6 +5,7 @@
 #ifndef WXS_METRICS_H
 #define WXS_METRICS_H
 
+#include "internal_api.h"
 #include "routes.h"
 #include "util.h"
 
@@ -12,10 +13,11 @@ typedef struct metrics metrics;
 
 /** Listen on host:port (port 0: a free one) on loop and serve the counters of apps[0..n) (the
  *  workers'; each with its server set, and its ctx unless --simulator-only); store names the
- *  session store ("sqlite", "redis"; NULL: none). apps must live until metrics_stop() is
+ *  session store ("sqlite", "redis"; NULL: none); api serves its routes beside /metrics (NULL:
+ *  none) and must live as long. apps must live until metrics_stop() is
  *  called. Returns 0 or a negative libuv error code. */
 int metrics_start(metrics **out, uv_loop_t *loop, const char *host, int port, app *const *apps,
-                  int n, const char *store);
+                  int n, const char *store, internal_api *api);
 /** The port bound. */
 int metrics_port(const metrics *m);
 /** Stop listening and free m once its connections are closed; from then on apps are not read.

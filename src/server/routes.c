@@ -4,6 +4,7 @@
 #include "access.h"
 #include "gateway.h"
 #include "http_api.h"
+#include "phone_route.h"
 #include "server_reasons.h"
 #include "token_routes.h"
 
@@ -202,7 +203,8 @@ static int token_route(app *a, http_req *req, const char *sub, size_t sublen, in
     } routes[] = {{"/login", ROUTE_LOGIN, 1},
                   {"/me", ROUTE_ME, 0},
                   {"/logout", ROUTE_LOGOUT, 1},
-                  {"/decrypt", ROUTE_DECRYPT, 1}};
+                  {"/decrypt", ROUTE_DECRYPT, 1},
+                  {"/phone", ROUTE_PHONE, 1}};
     const char *token = NULL;
     size_t token_len = 0;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -229,6 +231,8 @@ static int token_route(app *a, http_req *req, const char *sub, size_t sublen, in
             token_route_me(a, req, token, token_len);
         else if (routes[i].id == ROUTE_LOGOUT)
             token_route_logout(a, req, token, token_len);
+        else if (routes[i].id == ROUTE_PHONE)
+            phone_route(a, req, token, token_len);
         else
             token_route_decrypt(a, req, token, token_len);
         return 1;

@@ -24,6 +24,7 @@ enum route_id {
     ROUTE_ME,
     ROUTE_LOGOUT,
     ROUTE_DECRYPT,
+    ROUTE_PHONE,   /* POST /phone (phone_route.c) */
     ROUTE_GATEWAY, /* gateway.authPath: nginx auth_request (gateway.c) */
     ROUTE_COUNT
 };

@@ -131,6 +131,10 @@ static const wxs_option options[] = {
     OPT_STR("metrics.listen", "metrics-listen", "WXS_METRICS_LISTEN", metrics_listen, "127.0.0.1",
             check_listen,
             "Address of the /metrics listener (keep it private: loopback by default)"),
+    WXS_OPTION_SECRET(server_options, access_token_secret, "accessToken.sharedSecret",
+                      "access-token-shared-secret", "WXS_ACCESS_TOKEN_SHARED_SECRET",
+                      "Secret other services send (Authorization: Bearer) to GET /access-token "
+                      "on the metrics listener; unset: that endpoint is off"),
 };
 
 /* 1 when path is prefix itself or lies below it (prefix + "/..."). */
@@ -163,8 +167,9 @@ static int validate_gateway(const server_options *o, const wxs_config *cfg, char
     }
     for (const char *p = app_id != NULL ? app_id : ""; *p != '\0'; p++) {
         if (*p <= ' ' || *p > '~') {
-            snprintf(err, errlen, "appId may hold only visible ASCII (the gateway sends it in "
-                                  "X-WX-AppId)");
+            snprintf(err, errlen,
+                     "appId may hold only visible ASCII (the gateway sends it in "
+                     "X-WX-AppId)");
             return WXS_ECONFIG;
         }
     }

@@ -33,6 +33,7 @@ typedef struct server_options {
     long long log_audit;            /* bool: an audit line per login */
     long long metrics_port;         /* the /metrics listener's port; 0: none */
     char *metrics_listen;           /* ... and its address */
+    char *access_token_secret;      /* the internal /access-token's bearer secret; "": off */
 } server_options;
 
 /* The table; wxs_config_register(cfg, &server_option_table, &opts). Its validate requires appId

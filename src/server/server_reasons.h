@@ -23,11 +23,14 @@
 #define HTTP_REASON_SIMULATOR_FULL "ERR_SIMULATOR_FULL"   /* simulator: too many codes or users */
 #define HTTP_REASON_TOO_MANY_LOGINS "ERR_TOO_MANY_LOGINS" /* 429: limits.loginsPerMinute */
 /* the token protocol (src/server/token_routes.c) */
-#define HTTP_REASON_TOKEN_INVALID "ERR_TOKEN_INVALID"  /* 401: no such token, or malformed */
-#define HTTP_REASON_TOKEN_EXPIRED "ERR_TOKEN_EXPIRED"  /* 401: idle or absolute lifetime past */
-#define HTTP_REASON_KEY_STALE "ERR_SESSION_KEY_STALE"  /* 401: decrypt failed: log in again */
-#define HTTP_REASON_WATERMARK "ERR_WATERMARK"          /* 400: data for another app */
-#define HTTP_REASON_UNTRUSTED "ERR_UNTRUSTED_RAW_DATA" /* 401: rawData's signature mismatch */
-#define HTTP_REASON_WECHAT "ERR_WECHAT"                /* 502: WeChat refused or failed */
+#define HTTP_REASON_TOKEN_INVALID "ERR_TOKEN_INVALID"   /* 401: no such token, or malformed */
+#define HTTP_REASON_TOKEN_EXPIRED "ERR_TOKEN_EXPIRED"   /* 401: idle or absolute lifetime past */
+#define HTTP_REASON_KEY_STALE "ERR_SESSION_KEY_STALE"   /* 401: decrypt failed: log in again */
+#define HTTP_REASON_WATERMARK "ERR_WATERMARK"           /* 400: data for another app */
+#define HTTP_REASON_DECRYPT_FAILED "ERR_DECRYPT_FAILED" /* 400: bad data, the key is current */
+#define HTTP_REASON_PHONE_CODE "ERR_PHONE_CODE_INVALID" /* 400: ask for the number again */
+#define HTTP_REASON_WECHAT_QUOTA "ERR_WECHAT_QUOTA"     /* 429: WeChat's quota for the API */
+#define HTTP_REASON_UNTRUSTED "ERR_UNTRUSTED_RAW_DATA"  /* 401: rawData's signature mismatch */
+#define HTTP_REASON_WECHAT "ERR_WECHAT"                 /* 502: WeChat refused or failed */
 
 #endif /* WXS_SERVER_REASONS_H */

@@ -51,6 +51,7 @@ void token_respond_error(http_req *req, const wxs_token_result *res)
         http = 401, code = HTTP_REASON_UNTRUSTED, message = "rawData's signature does not match";
         break;
     case WXS_EDECRYPT:
+    case WXS_ESTALE:
         http = 401, code = HTTP_REASON_KEY_STALE,
         message = "the data does not decrypt with this session's key: log in again";
         break;
@@ -244,7 +245,11 @@ void token_route_logout(app *a, http_req *req, const char *token, size_t len)
 static void decrypted(void *arg, const wxs_token_result *res)
 {
     token_call *c = arg;
-    if (res->status < 0)
+    if (res->status == WXS_EDECRYPT) /* WeChat says the session's key is current */
+        http_respond_error(c->req, 400, HTTP_REASON_DECRYPT_FAILED,
+                           "the data does not decrypt with the session's key, which is current: "
+                           "the data is damaged or from another session");
+    else if (res->status < 0)
         token_respond_error(c->req, res);
     else
         http_respond(c->req, 200, NULL, res->plain_json, res->plain_len, 0);

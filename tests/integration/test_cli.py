@@ -3,15 +3,17 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import signal
 import urllib.parse
 
 from harness import (APP_ID, APP_SECRET, WXSESSION_CLI, WXSESSIOND, Server, Simulator,
-                     wait_until)
+                     free_port, wait_until)
 
 OFFICIAL_RAW = ('{"nickName":"Band","gender":1,"language":"zh_CN","city":"Guangzhou",'
                 '"province":"Guangdong","country":"CN","avatarUrl":"http://wx.qlogo.cn/mmopen/'
@@ -299,6 +301,141 @@ class SimulatorData(unittest.TestCase):
             status, _, body = self.sim.request("GET", f"/__wxsim/login?user=x&{q}")
             self.assertEqual(status, 400, q)
 
+
+
+class WeChatApiCommands(unittest.TestCase):
+    """`wxsession check-session-key` and `wxsession access-token` against the simulator as WeChat,
+    with wxsessiond's options (a SQLite store of the class's own): ok / stale (exit 1), --reset
+    and the old key stale after it, the access_token as JSON, usage errors (exit 2), WeChat
+    refusing or unreachable (exit 1); a session key never in stderr."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Simulator()
+        cls.tmp = tempfile.mkdtemp(prefix="wxs-cli-api-")
+        cls.options = ["--app-id", APP_ID, "--app-secret", APP_SECRET, "--wechat-api-base",
+                       cls.sim.base, "--sqlite-path", os.path.join(cls.tmp, "s.db")]
+
+    @classmethod
+    def tearDownClass(cls):
+        status = cls.sim.stop()
+        log = cls.sim.output()
+        cls.sim.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert status == 0, f"the simulator exited with {status}:\n{log[-3000:]}"
+
+    def current_key(self, user):
+        """The user's openid and session_key, made WeChat's current key by an exchange."""
+        creds = self.sim.login(user)
+        q = urllib.parse.urlencode({"appid": APP_ID, "secret": APP_SECRET,
+                                    "js_code": creds["code"], "grant_type": "authorization_code"})
+        status, _, body = self.sim.request("GET", f"/sns/jscode2session?{q}")
+        self.assertEqual(status, 200, body)
+        reply = json.loads(body)
+        return reply["openid"], reply["session_key"]
+
+    def check(self, openid, key, *extra, options=None):
+        rc, out, err = run(WXSESSION_CLI, "check-session-key", "--openid", openid,
+                           "--session-key", key, *extra, *(self.options if options is None
+                                                           else options))
+        self.assertNotIn(key, err)
+        return rc, out.strip(), err
+
+    def test_check_session_key_ok_then_stale(self):
+        openid, key = self.current_key("cli-key-ok")
+        self.assertEqual(self.check(openid, key)[:2], (0, "ok"))
+        # the key in a file, as the help suggests for keeping it off the command line
+        path = os.path.join(self.tmp, "key")
+        with open(path, "w") as f:
+            f.write(key + "\n")
+        rc, out, err = run(WXSESSION_CLI, "check-session-key", "--openid", openid,
+                           "--session-key-file", path, *self.options)
+        self.assertEqual((rc, out.strip()), (0, "ok"), err)
+        self.assertNotIn(key, err)
+        # another key of the same user, or a key of another user: stale
+        self.assertEqual(self.check(openid, base64.b64encode(os.urandom(16)).decode())[:2],
+                         (1, "stale"))
+        other_openid, _ = self.current_key("cli-key-other")
+        self.assertEqual(self.check(other_openid, key)[:2], (1, "stale"))
+        # WeChat gives the user a new key behind the app's back: the app's is stale
+        status, _, body = self.sim.request("POST", "/__wxsim/rotate-session-key?user=cli-key-ok",
+                                           body=b"")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.check(openid, key)[:2], (1, "stale"))
+        rotated = json.loads(body)["sessionKey"]
+        self.assertEqual(self.check(openid, rotated)[:2], (0, "ok"))
+
+    def test_reset_prints_a_new_key_and_the_old_is_stale(self):
+        openid, key = self.current_key("cli-key-reset")
+        resets = self.sim.stats()["sessionResets"]
+        rc, new_key, err = self.check(openid, key, "--reset")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(new_key, r"^[A-Za-z0-9+/]{22}==$")
+        self.assertEqual(len(base64.b64decode(new_key)), 16)
+        self.assertNotEqual(new_key, key)
+        self.assertNotIn(new_key, err)
+        self.assertEqual(self.sim.stats()["sessionResets"], resets + 1)
+        self.assertEqual(self.check(openid, key)[:2], (1, "stale"))
+        self.assertEqual(self.check(openid, new_key)[:2], (0, "ok"))
+        # a reset signed with the stale key is refused: no key printed
+        rc, out, _ = self.check(openid, key, "--reset")
+        self.assertEqual(rc, 1)
+        self.assertNotRegex(out, r"^[A-Za-z0-9+/]{22}==$")
+        self.assertEqual(self.check(openid, new_key)[:2], (0, "ok"))
+
+    def test_access_token_prints_json(self):
+        before = self.sim.stats()["tokenFetches"]
+        rc, out, err = run(WXSESSION_CLI, "access-token", *self.options)
+        self.assertEqual(rc, 0, err)
+        answer = json.loads(out)
+        self.assertEqual(set(answer), {"accessToken", "expiresAt"})
+        self.assertRegex(answer["accessToken"], r"^[0-9A-Za-z]{136}$")
+        self.assertIsInstance(answer["expiresAt"], int)
+        self.assertGreater(answer["expiresAt"], time.time())
+        self.assertNotIn(answer["accessToken"], err)
+        # the second run finds it in the store: the same token, no fetch
+        rc, out, err = run(WXSESSION_CLI, "access-token", *self.options)
+        self.assertEqual((rc, json.loads(out)["accessToken"]), (0, answer["accessToken"]), err)
+        self.assertLessEqual(self.sim.stats()["tokenFetches"] - before, 1)
+
+    def test_usage_errors_exit_2(self):
+        openid, key = self.current_key("cli-key-usage")
+        path = os.path.join(self.tmp, "no-such-key-file")
+        for argv in (["check-session-key", "--session-key", key],
+                     ["check-session-key", "--openid", "", "--session-key", key],
+                     ["check-session-key", "--openid", openid],
+                     ["check-session-key", "--openid", openid, "--session-key", key,
+                      "--session-key-file", path],
+                     ["check-session-key", "--openid", openid, "--session-key-file", path],
+                     ["check-session-key", "--openid", openid, "--session-key", key,
+                      "--no-such-option"],
+                     ["check-session-key", "--openid", openid, "--session-key", key,
+                      "--store=nowhere"],
+                     ["access-token", "--no-such-option"],
+                     ["access-token", "--store=nowhere"]):
+            rc, out, err = run(WXSESSION_CLI, *argv, *self.options)
+            self.assertEqual((rc, out), (2, ""), argv)
+            self.assertTrue(err.strip(), argv)
+            self.assertNotIn(key, err)
+            self.assertNotIn(APP_SECRET, err)
+
+    def test_wechat_refused_or_unreachable_exit_1(self):
+        openid, key = self.current_key("cli-key-refused")
+        wrong = "wr0ng-app-secret-0123456789abcdef"
+        fresh = ["--sqlite-path", os.path.join(self.tmp, "fresh.db")]  # no stored access_token
+        for options, says in (
+                ([*self.options, "--app-secret", wrong, *fresh], "40125"),
+                ([*self.options, "--wechat-api-base", f"http://127.0.0.1:{free_port()}", *fresh],
+                 "wxsession: ")):
+            rc, out, err = self.check(openid, key, options=options)
+            self.assertEqual((rc, out), (1, ""), err)
+            self.assertIn(says, err)
+            for secret in (wrong, APP_SECRET):
+                self.assertNotIn(secret, err)
+            rc, out, err = run(WXSESSION_CLI, "access-token", *options)
+            self.assertEqual((rc, out), (1, ""), err)
+            self.assertNotIn(wrong, err)
+        self.assertEqual(self.check(openid, key)[:2], (0, "ok"))
 
 class TokenInfo(unittest.TestCase):
     """`wxsession token-info`: a token's hash and store key, never the token."""

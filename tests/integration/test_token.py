@@ -2,8 +2,11 @@
 pair and a Cluster run the core cases too): POST /login, the Bearer token on /session, /me and
 the One Stroke routes, /logout and logout all, the per-user cap, idle and absolute expiry (short
 options), tampered tokens, one WeChat exchange for concurrent logins with one code, /decrypt with
-WeChat's official vector and with the simulator's data, a wrong watermark, and neither a token
-nor a session_key in the log or in any answer but the login's. Waits are hang guards.
+WeChat's official vector and with the simulator's data (data that does not decrypt makes the
+server ask WeChat's checksession: 400 ERR_DECRYPT_FAILED while the session's key is current, 401
+ERR_SESSION_KEY_STALE once WeChat rotated it or when WeChat is unreachable), a wrong watermark,
+and neither a token nor a session_key in the log or in any answer but the login's. Waits are
+hang guards.
 """
 import base64
 import hashlib
@@ -217,23 +220,46 @@ class TokenProtocol(TokenServer):
                           body["error"]["relogin"]), ("ERR_WECHAT", 40029, True))
         self.assertEqual(self.call("GET", "/login")[0], 405)
 
+    def decrypt(self, token, creds):
+        return self.call("POST", "/decrypt", bearer(token),
+                         {"encryptedData": creds["encryptedData"], "iv": creds["iv"]})
+
     def test_decrypt_with_the_simulators_data(self):
         creds = self.sim.login("tok-dec")
-        if "encryptedData" not in creds:
-            self.skipTest("the simulator gives no encryptedData")
         answer, _ = self.login(creds=creds)
-        status, plain = self.call("POST", "/decrypt", bearer(answer["token"]),
-                                  {"encryptedData": creds["encryptedData"], "iv": creds["iv"]})
+        checks = self.sim.stats()["sessionChecks"]
+        status, plain = self.decrypt(answer["token"], creds)
         self.assertEqual(status, 200, plain)
         self.assertEqual(plain["openId"], creds["openid"])
         self.assertEqual(plain["watermark"]["appid"], self.server.config["appId"])
-        # data of another session (another key) does not decrypt: log in again
+        self.assertEqual(self.sim.stats()["sessionChecks"], checks, "no check when it decrypts")
+        # data of another user (another key) does not decrypt; WeChat says the session's key is
+        # current: the data is bad, not the session
         other = self.sim.login("tok-dec-other")
-        self.error(self.call("POST", "/decrypt", bearer(answer["token"]),
-                             {"encryptedData": other["encryptedData"], "iv": other["iv"]}),
-                   401, "ERR_SESSION_KEY_STALE")
+        self.error(self.decrypt(answer["token"], other), 400, "ERR_DECRYPT_FAILED")
+        self.assertEqual(self.sim.stats()["sessionChecks"], checks + 1)
         self.error(self.call("POST", "/decrypt", bearer(answer["token"]), {"iv": "x"}), 400,
                    "ERR_BAD_REQUEST")
+
+    def test_decrypt_after_wechat_rotated_the_key(self):
+        older = self.sim.login("tok-rot")  # the user's data of an earlier wx.login()
+        creds = self.sim.login("tok-rot")
+        answer, _ = self.login(creds=creds)
+        self.error(self.decrypt(answer["token"], older), 400, "ERR_DECRYPT_FAILED")
+        # the user logged in elsewhere: WeChat's key is another one from now on
+        status, _, body = self.sim.request("POST", "/__wxsim/rotate-session-key?user=tok-rot",
+                                           body=b"")
+        self.assertEqual(status, 200, body)
+        self.error(self.decrypt(answer["token"], older), 401, "ERR_SESSION_KEY_STALE")
+        # data made with the session's own key still opens (WeChat is not asked)
+        self.assertEqual(self.decrypt(answer["token"], creds)[0], 200)
+
+    def test_decrypt_after_the_user_logged_in_again(self):
+        first, creds = self.login("tok-again")
+        second, later = self.login("tok-again")  # this exchange makes its key WeChat's current
+        self.error(self.decrypt(first["token"], later), 401, "ERR_SESSION_KEY_STALE")
+        self.error(self.decrypt(second["token"], creds), 400, "ERR_DECRYPT_FAILED")
+        self.assertEqual(self.decrypt(first["token"], creds)[0], 200)
 
     def test_no_token_or_session_key_in_logs_or_other_answers(self):
         answer, creds = self.login("tok-audit", sessionKey=base64.b64encode(
@@ -316,6 +342,24 @@ class WrongWatermark(SQLiteStore, TokenServer, unittest.TestCase):
         self.error(self.call("POST", "/decrypt", bearer(answer["token"]),
                              {"encryptedData": OFFICIAL_DATA, "iv": OFFICIAL_IV}),
                    400, "ERR_WATERMARK")
+
+
+class DecryptWithoutWeChat(SQLiteStore, TokenServer, unittest.TestCase):
+    """WeChat unreachable: a decrypt that fails cannot be checked, so the key is taken as stale
+    (401 ERR_SESSION_KEY_STALE: logging in again gives data and a key that match); data that
+    decrypts needs no WeChat."""
+
+    def test_decrypt_with_wechat_unreachable(self):
+        creds = self.sim.login("tok-down")
+        answer, _ = self.login(creds=creds)
+        other = self.sim.login("tok-down-other")
+        self.assertEqual(self.sim.stop(), 0, self.sim.output()[-2000:])
+        self.error(self.call("POST", "/decrypt", bearer(answer["token"]),
+                             {"encryptedData": other["encryptedData"], "iv": other["iv"]}),
+                   401, "ERR_SESSION_KEY_STALE")
+        status, plain = self.call("POST", "/decrypt", bearer(answer["token"]),
+                                  {"encryptedData": creds["encryptedData"], "iv": creds["iv"]})
+        self.assertEqual((status, plain["openId"]), (200, creds["openid"]), plain)
 
 
 def _ha_or_skip(cls, start):

@@ -1,6 +1,7 @@
 /* session_fakes.c: the fake store and fake WeChat client (tests/unit/session_fakes.h). */
 #include "session_fakes.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,15 @@ static void pending_answer(fake_store *fs, pending *p)
         case OP_TOKEN_DEL_USER:
             status = data_token_del(d, p);
             break;
+        case OP_DEL_EQ:
+            status = e != NULL && strcmp(e->val, p->val) == 0 && data_del(d, p->key);
+            if (fs->del_eqs_answered < FAKE_DEL_EQ_LOG) {
+                fake_del_eq *log = &fs->del_eqs[fs->del_eqs_answered++];
+                snprintf(log->key, sizeof log->key, "%s", p->key);
+                snprintf(log->val, sizeof log->val, "%s", p->val);
+                log->deleted = status;
+            }
+            break;
         }
         if (p->kind == OP_GET && e != NULL) {
             pending_free(p);
@@ -313,6 +323,13 @@ static int fs_del(wxs__store *st, const char *key, size_t klen, wxs__store_done_
     return fs_set(st, OP_DEL, key, klen, NULL, 0, 0, cb, arg);
 }
 
+static int fs_del_eq(wxs__store *st, const char *key, size_t klen, const char *val, size_t vlen,
+                     wxs__store_done_cb cb, void *arg)
+{
+    int rc = wxs__store_check_del_eq(key, klen, val, vlen);
+    return rc < 0 ? rc : fs_set(st, OP_DEL_EQ, key, klen, val, vlen, 0, cb, arg);
+}
+
 static int fs_login(wxs__store *st, const wxs__login *lw, wxs__store_done_cb cb, void *arg)
 {
     pending *p = pending_new(OP_LOGIN, NULL, 0, lw->user_json, lw->user_len, lw->ttl_s);
@@ -390,6 +407,7 @@ static const wxs__store_ops fake_store_ops = {
     .set_ex = fs_set_ex,
     .set_nx_ex = fs_set_nx_ex,
     .del = fs_del,
+    .del_eq = fs_del_eq,
     .login = fs_login,
     .token_put = fs_token_put,
     .token_touch = fs_token_touch,
@@ -408,13 +426,37 @@ fake_store *fake_store_new(uv_loop_t *loop, fake_data *data)
     return fs;
 }
 
+void fake_store_release(fake_store *fs)
+{
+    fs->hold = 0;
+    uv_idle_start(&fs->idle, fake_store_run);
+}
+
 /* ------------------------------------------------------------ the fake WeChat client */
 
+/* An exchange (cb) or a server API call (call_cb: its reply text, or a transport status). */
 typedef struct wx_pending {
     struct wx_pending *next;
     wxs__exchange_cb cb;
+    wxs__call_cb call_cb;
+    int status;
+    char *reply;
     void *arg;
 } wx_pending;
+
+/* Answer one call: a transport failure, or its reply classified as the real client does. */
+static void call_answer(wx_pending *p, int canceled)
+{
+    wxs__call_result res = {.status = canceled ? WXS_ECANCELED : p->status};
+    wxs__wechat_reply reply = {0};
+    if (res.status < 0)
+        res.reason = canceled ? "canceled" : "unreachable";
+    else
+        wxs__wechat_parse_call(p->reply, strlen(p->reply), 200, 64, &res, &reply);
+    p->call_cb(p->arg, &res);
+    wxs__wechat_reply_clear(&reply);
+    free(p->reply);
+}
 
 static void fake_wechat_closed(uv_handle_t *h)
 {
@@ -431,10 +473,97 @@ static void fake_wechat_run(uv_idle_t *h)
     fw->head = NULL;
     while (p != NULL) {
         wx_pending *next = p->next;
-        p->cb(p->arg, &fw->reply);
+        if (p->call_cb != NULL)
+            call_answer(p, 0);
+        else
+            p->cb(p->arg, &fw->reply);
         free(p);
         p = next;
     }
+}
+
+void fake_wechat_release(fake_wechat *fw)
+{
+    fw->hold = 0;
+    uv_idle_start(&fw->idle, fake_wechat_run);
+}
+
+/* Which API path names (FAKE_API_*). */
+static int api_of(const char *path)
+{
+    static const char *const prefixes[] = {"/cgi-bin/stable_token", "/wxa/checksession",
+                                           "/wxa/resetusersessionkey",
+                                           "/wxa/business/getuserphonenumber"};
+    for (int i = 0; i < FAKE_API_OTHER; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(path, prefixes[i], n) == 0 && (path[n] == '\0' || path[n] == '?'))
+            return i;
+    }
+    return FAKE_API_OTHER;
+}
+
+/* The reply text of a call to api (its fw->api_calls already counted). */
+static char *call_reply(fake_wechat *fw, int api)
+{
+    char out[4096];
+    long refuse = 0;
+    switch (api) {
+    case FAKE_API_STABLE_TOKEN:
+        refuse = fw->token_errcode;
+        if (fw->token[0] != '\0')
+            snprintf(out, sizeof out, "{\"access_token\":\"%s\",\"expires_in\":%ld}", fw->token,
+                     fw->expires_in);
+        else
+            snprintf(out, sizeof out, "{\"access_token\":\"AT-%d\",\"expires_in\":%ld}",
+                     fw->api_calls[api], fw->expires_in);
+        break;
+    case FAKE_API_CHECK:
+        refuse = fw->check_errcode;
+        snprintf(out, sizeof out, "{\"errcode\":0,\"errmsg\":\"ok\"}");
+        break;
+    case FAKE_API_RESET:
+        snprintf(out, sizeof out,
+                 "{\"errcode\":0,\"errmsg\":\"ok\",\"openid\":\"%s\",\"session_key\":\"%s\"}",
+                 FAKE_OPENID, fw->new_session_key);
+        break;
+    case FAKE_API_PHONE:
+        refuse = fw->api_calls[api] <= fw->phone_invalid_first ? 40001 : fw->phone_errcode;
+        snprintf(out, sizeof out, "{\"errcode\":0,\"errmsg\":\"ok\",\"phone_info\":%s}",
+                 fw->phone_info);
+        break;
+    default:
+        refuse = 40066;
+    }
+    if (refuse != 0)
+        snprintf(out, sizeof out, "{\"errcode\":%ld,\"errmsg\":\"refused\"}", refuse);
+    return strdup(out);
+}
+
+/* The fake's ops->call: count it, keep its path and body, decide its answer. */
+static int fw_call(wxs__wechat *w, const char *name, const char *path, const char *body,
+                   size_t body_len, wxs__call_cb cb, void *arg)
+{
+    fake_wechat *fw = (fake_wechat *)w;
+    if (name == NULL || path == NULL || path[0] != '/' || cb == NULL)
+        return WXS_EINVAL;
+    if (fw->closing)
+        return WXS_ECANCELED;
+    int api = api_of(path);
+    fw->api_calls[api]++;
+    snprintf(fw->last_name, sizeof fw->last_name, "%s", name);
+    snprintf(fw->last_path, sizeof fw->last_path, "%s", path);
+    snprintf(fw->last_body, sizeof fw->last_body, "%.*s", body != NULL ? (int)body_len : 0,
+             body != NULL ? body : "");
+    fw->last_post = body != NULL;
+    wx_pending *p = calloc(1, sizeof *p);
+    p->call_cb = cb;
+    p->arg = arg;
+    p->status = fw->unreachable[api];
+    p->reply = call_reply(fw, api);
+    p->next = fw->head;
+    fw->head = p;
+    uv_idle_start(&fw->idle, fake_wechat_run);
+    return 0;
 }
 
 static int fw_exchange(wxs__wechat *w, const char *code, size_t code_len, wxs__exchange_cb cb,
@@ -462,7 +591,10 @@ static void fw_free(wxs__wechat *w)
     while (fw->head != NULL) {
         wx_pending *p = fw->head;
         fw->head = p->next;
-        p->cb(p->arg, &canceled);
+        if (p->call_cb != NULL)
+            call_answer(p, 1);
+        else
+            p->cb(p->arg, &canceled);
         free(p);
     }
     uv_close((uv_handle_t *)&fw->idle, fake_wechat_closed);
@@ -471,6 +603,7 @@ static void fw_free(wxs__wechat *w)
 static const wxs__wechat_ops fake_wechat_ops = {
     .name = "fake",
     .exchange = fw_exchange,
+    .call = fw_call,
     .free = fw_free,
 };
 
@@ -481,6 +614,9 @@ fake_wechat *fake_wechat_new(uv_loop_t *loop)
     uv_idle_init(loop, &fw->idle);
     fw->idle.data = fw;
     fw->reply = (wxs__exchange_result){.openid = FAKE_OPENID, .session_key = FAKE_SESSION_KEY};
+    fw->expires_in = 7200;
+    snprintf(fw->new_session_key, sizeof fw->new_session_key, "%s", FAKE_NEW_SESSION_KEY);
+    fw->phone_info = FAKE_PHONE_INFO;
     return fw;
 }
 

@@ -925,7 +925,7 @@ static void test_markdown(void **state)
         check_markdown_row(line, cfg);
         rows++;
     }
-    assert_int_equal(rows, 66);
+    assert_int_equal(rows, 69);
     wxs_config_free(cfg);
     free(md);
 }
@@ -949,7 +949,7 @@ static void test_help(void **state)
     int lines = 0; /* one per option, under one heading per table */
     for (const char *p = strstr(help, "\n  --"); p != NULL; p = strstr(p + 1, "\n  --"))
         lines++;
-    assert_int_equal(lines + (strncmp(help, "  --", 4) == 0), 66);
+    assert_int_equal(lines + (strncmp(help, "  --", 4) == 0), 69);
     assert_non_null(strstr(help, "Session layer (libwxsession):\n"));
     assert_non_null(strstr(help, "\nServer (wxsessiond):\n"));
     free(help);

@@ -60,6 +60,10 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     assert_int_equal(uv_loop_init(&fx->loop), 0);
     fx->cfg.app_id = VEC_APP_ID;
+    fx->cfg.app_secret = "secret";
+    fx->cfg.access_token_ahead_s = 600; /* decrypt's session_key check fetches the access_token */
+    fx->cfg.access_token_lease_s = 10;
+    fx->cfg.wechat_timeout_ms = 3000;
     fx->cfg.session_ttl = 7200;
     fx->cfg.limit_code_bytes = 64;
     fx->cfg.limit_raw_data_bytes = 256;
@@ -591,14 +595,69 @@ static void test_decrypt_with_the_session_key(void **state)
     assert_int_equal(decrypt(fx, a.token, vec_data, &b), 0);
     assert_non_null(strstr(b.plain, "\"openId\":\"" VEC_OPENID "\""));
     assert_string_equal(b.openid, VEC_OPENID);
-    char tampered[sizeof vec_data];
-    memcpy(tampered, vec_data, sizeof vec_data);
-    tampered[sizeof vec_data - 20] = tampered[sizeof vec_data - 20] == 'A' ? 'B' : 'A';
-    int rc = decrypt(fx, a.token, tampered, &b);
-    assert_true(rc == WXS_EDECRYPT || rc == WXS_EPARSE);
+    assert_int_equal(fx->wx->api_calls[FAKE_API_CHECK], 0); /* decrypted: WeChat not asked */
     fx->cfg.app_id = "wx0000000000000000";
     assert_int_equal(decrypt(fx, a.token, vec_data, &b), WXS_EWATERMARK);
     assert_int_equal(decrypt(fx, "nosuchtokennosuchtoken", vec_data, &b), WXS_ETOKEN);
+}
+
+/* Data that does not decrypt with the session's key: WeChat is asked whether the key is still
+ * its own (checksession, signed with that key). Current: the data is bad (WXS_EDECRYPT); 87009
+ * or no answer: the key is stale (WXS_ESTALE, log in again). */
+static void test_decrypt_failure_asks_checksession(void **state)
+{
+    static const struct {
+        long check_errcode;
+        int unreachable; /* checksession's transport status */
+        int want;
+    } cases[] = {
+        {0, 0, WXS_EDECRYPT},
+        {87009, 0, WXS_ESTALE},
+        {0, WXS_ETIMEDOUT, WXS_ESTALE},
+        {0, WXS_EIO, WXS_ESTALE},
+    };
+    fixture *fx = *state;
+    wechat_answers_vector(fx);
+    answer a, b;
+    assert_int_equal(login(fx, "c1", &a), 0);
+    /* the last ciphertext block changed: its padding no longer checks */
+    char tampered[sizeof vec_data];
+    memcpy(tampered, vec_data, sizeof vec_data);
+    tampered[sizeof vec_data - 20] = tampered[sizeof vec_data - 20] == 'A' ? 'B' : 'A';
+    char sig[65];
+    wxs_session_key_signature(VEC_KEY, strlen(VEC_KEY), "", 0, sig);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx->wx->check_errcode = cases[i].check_errcode;
+        fx->wx->unreachable[FAKE_API_CHECK] = cases[i].unreachable;
+        int calls = fx->wx->api_calls[FAKE_API_CHECK];
+        int rc = decrypt(fx, a.token, tampered, &b);
+        if (rc != cases[i].want)
+            fail_msg("case %zu: got %s, want %s", i, wxs_err_name(rc), wxs_err_name(cases[i].want));
+        assert_int_equal(fx->wx->api_calls[FAKE_API_CHECK], calls + 1);
+        assert_string_equal(b.plain, "");
+        assert_false(fx->wx->last_post);
+        assert_non_null(strstr(fx->wx->last_path, "&openid=" VEC_OPENID "&"));
+        assert_non_null(strstr(fx->wx->last_path, sig));
+    }
+    assert_int_equal(fx->wx->api_calls[FAKE_API_STABLE_TOKEN], 1); /* one access_token, kept */
+    /* the session is untouched either way: the data still decrypts */
+    assert_int_equal(decrypt(fx, a.token, vec_data, &b), 0);
+}
+
+/* No access_token to ask WeChat with (stable_token refused): the key is taken as stale. */
+static void test_decrypt_failure_without_access_token(void **state)
+{
+    fixture *fx = *state;
+    wechat_answers_vector(fx);
+    fx->wx->token_errcode = 40013;
+    answer a, b;
+    assert_int_equal(login(fx, "c1", &a), 0);
+    char tampered[sizeof vec_data];
+    memcpy(tampered, vec_data, sizeof vec_data);
+    tampered[sizeof vec_data - 20] = tampered[sizeof vec_data - 20] == 'A' ? 'B' : 'A';
+    assert_int_equal(decrypt(fx, a.token, tampered, &b), WXS_ESTALE);
+    assert_int_equal(fx->wx->api_calls[FAKE_API_STABLE_TOKEN], 1);
+    assert_int_equal(fx->wx->api_calls[FAKE_API_CHECK], 0);
 }
 
 static void test_closing_context_refuses(void **state)
@@ -637,6 +696,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_logout_one_and_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_ends_the_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decrypt_with_the_session_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decrypt_failure_asks_checksession, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decrypt_failure_without_access_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closing_context_refuses, setup, teardown),
     };
     return cmocka_run_group_tests_name("token", tests, NULL, NULL);
