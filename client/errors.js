@@ -19,6 +19,7 @@
         REQUEST_FAILED: 'ERR_REQUEST_FAILED',
         MALFORMED_RAW_DATA: 'ERR_MALFORMED_RAW_DATA',
         LOGIN_FAILED: 'ERR_LOGIN_FAILED',
+        UNEXPECTED_RESPONSE: 'ERR_UNEXPECTED_RESPONSE',
     });
 
     /* An Error named WxSessionError with `code` and `errMsg` (wx's failure field), plus the

@@ -1,6 +1,6 @@
 /* token-client.js: the token mode: request() and uploadFile() with "Authorization: Bearer"
  * from a login at {baseUrl}/login; one re-login and one retry when the server ends the token;
- * login() and logout(). */
+ * login(), logout() and getPhoneNumber(). */
 (function (root, factory) {
     'use strict';
     if (typeof module === 'object' && module.exports) {
@@ -18,10 +18,15 @@
 
     const { codes, sessionError } = errors;
 
-    /* The error for an answer that ended the token twice in a row. */
+    /* The error for a server's error answer (err: tokenProtocol.apiError's reading of res):
+     * its code, plus relogin and retryAfter when the server gave them. */
     function tokenError(err, res) {
-        return sessionError(err.code, err.message, { reason: err.code, detail: err,
-            response: res });
+        const extra = { reason: err.code, detail: err, response: res };
+        if (err.relogin)
+            extra.relogin = true;
+        if (err.retryAfter !== undefined)
+            extra.retryAfter = err.retryAfter;
+        return sessionError(err.code, err.message, extra);
     }
 
     /* What login() resolves to: the login answer without the token (which stays inside). */
@@ -91,6 +96,41 @@
             return res;
         }
 
+        /* POST {baseUrl}/phone {"code"} (code: e.detail.code of a <button
+         * open-type="getPhoneNumber">): resolves to the phone_info WeChat gave the server
+         * ({phoneNumber, purePhoneNumber, countryCode, watermark}). Goes through run(), so a
+         * 401 that ends the token is answered by one re-login and one retry with the same
+         * code: that is safe although WeChat's phone codes are single-use, because the server
+         * checks the token before it calls WeChat, so a refused token never spent the code.
+         * Any other error answer rejects at once with the server's code, never retried:
+         * ERR_PHONE_CODE_INVALID (used, expired or another user's: ask the user to tap
+         * again), ERR_WECHAT_QUOTA (WeChat's frequency limit or billed quota), ERR_WECHAT,
+         * ERR_BAD_REQUEST, ERR_STORE_UNAVAILABLE; a 2xx without a phone number rejects with
+         * ERR_UNEXPECTED_RESPONSE. A code that is not a non-empty string rejects with
+         * ERR_INVALID_OPTIONS before anything is sent. */
+        async function getPhoneNumber(code) {
+            if (typeof code !== 'string' || code === '') {
+                throw sessionError(codes.INVALID_OPTIONS, 'getPhoneNumber:fail the code is ' +
+                    'required (e.detail.code of the getPhoneNumber button; none when the user ' +
+                    'declined)');
+            }
+            const res = await run('request', {
+                url: tokenProtocol.joinUrl(baseUrl, tokenProtocol.PATH_PHONE),
+                method: 'POST', data: { code },
+                header: { 'content-type': 'application/json' },
+            });
+            const err = tokenProtocol.apiError(res);
+            if (err)
+                throw tokenError(err, res);
+            const body = tokenProtocol.bodyValue(res.data);
+            if (res.statusCode < 200 || res.statusCode >= 300 || !body ||
+                typeof body !== 'object' || typeof body.phoneNumber !== 'string') {
+                throw sessionError(codes.UNEXPECTED_RESPONSE, 'getPhoneNumber:fail HTTP ' +
+                    res.statusCode + ' without a phone number', { response: res });
+            }
+            return body;
+        }
+
         const withCallbacks = (options, promise) =>
             callbacks.attach(options, promise, cfg.onCallbackError);
 
@@ -105,6 +145,8 @@
                 session.login(options ? options.profile : undefined).then(publicSession)),
             /** End the session on the server (options.all: every session of the user). */
             logout: (options) => withCallbacks(options, logout(options)),
+            /** The user's phone number from a getPhoneNumber button's code (see above). */
+            getPhoneNumber: (code, options) => withCallbacks(options, getPhoneNumber(code)),
             /** Forget the token (memory and storage) without telling the server. */
             clearSession: () => session.clear(),
             /** True when a token is held (it may still have expired on the server). */

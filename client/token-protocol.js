@@ -13,6 +13,7 @@
 
     const PATH_LOGIN = '/login';
     const PATH_LOGOUT = '/logout';
+    const PATH_PHONE = '/phone';
 
     const tokenCodes = Object.freeze({
         TOKEN_INVALID: 'ERR_TOKEN_INVALID',
@@ -24,6 +25,9 @@
         WATERMARK: 'ERR_WATERMARK',
         BAD_REQUEST: 'ERR_BAD_REQUEST',
         STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
+        PHONE_CODE_INVALID: 'ERR_PHONE_CODE_INVALID',
+        WECHAT_QUOTA: 'ERR_WECHAT_QUOTA',
+        DECRYPT_FAILED: 'ERR_DECRYPT_FAILED',
     });
 
     /* The 401 codes after which the token is of no more use: log in again, retry once. */
@@ -123,6 +127,7 @@
     return {
         PATH_LOGIN,
         PATH_LOGOUT,
+        PATH_PHONE,
         PROFILE_FIELDS,
         tokenCodes,
         loginBody,

@@ -16,9 +16,10 @@ export interface WxSessionError extends Error {
      * ERR_UNTRUSTED_RAW_DATA) after the retries. Token mode: the server's code
      * (ERR_TOKEN_INVALID, ERR_TOKEN_EXPIRED, ERR_SESSION_KEY_STALE after the one retry;
      * from /login: ERR_WECHAT, ERR_TOO_MANY_LOGINS, ERR_UNTRUSTED_RAW_DATA, ERR_WATERMARK,
-     * ERR_BAD_REQUEST, ERR_STORE_UNAVAILABLE). Or a client code: ERR_MALFORMED_RAW_DATA,
-     * ERR_WX_LOGIN_FAILED, ERR_WX_GET_USER_INFO_FAILED, ERR_LOGIN_FAILED, ERR_REQUEST_FAILED,
-     * ERR_INVALID_OPTIONS.
+     * ERR_BAD_REQUEST, ERR_STORE_UNAVAILABLE; from getPhoneNumber: ERR_PHONE_CODE_INVALID,
+     * ERR_WECHAT_QUOTA, ERR_WECHAT, ERR_BAD_REQUEST, ERR_STORE_UNAVAILABLE). Or a client code:
+     * ERR_MALFORMED_RAW_DATA, ERR_WX_LOGIN_FAILED, ERR_WX_GET_USER_INFO_FAILED,
+     * ERR_LOGIN_FAILED, ERR_REQUEST_FAILED, ERR_INVALID_OPTIONS, ERR_UNEXPECTED_RESPONSE.
      */
     code: string;
     /** wx's failure text, e.g. "request:fail timeout". */
@@ -35,7 +36,10 @@ export interface WxSessionError extends Error {
     response?: WxResponse;
     /** Token mode, ERR_WECHAT: WeChat wants a new code (the client already tried one). */
     relogin?: boolean;
-    /** Token mode, ERR_TOO_MANY_LOGINS: seconds to wait (the Retry-After header). */
+    /**
+     * Token mode, ERR_TOO_MANY_LOGINS (and ERR_WECHAT_QUOTA when the server sent it): seconds
+     * to wait (the Retry-After header).
+     */
     retryAfter?: number;
     cause?: unknown;
 }
@@ -140,6 +144,17 @@ export interface ClientConfig {
     onCallbackError?: (e: unknown) => void;
 }
 
+/** The user's phone number, as WeChat's getuserphonenumber gave it (phone_info). */
+export interface PhoneInfo {
+    /** The number as WeChat gives it, which may carry the country code ("+8613800138000"). */
+    phoneNumber: string;
+    /** Without the country code, e.g. "13800138000". */
+    purePhoneNumber: string;
+    /** e.g. "86". */
+    countryCode: string;
+    watermark: { timestamp: number; appid: string };
+}
+
 /** What a token-mode login answered (the token itself stays inside the client). */
 export interface TokenSession {
     openId: string;
@@ -180,6 +195,17 @@ export interface TokenClient extends Client {
      */
     logout(options?: Callbacks<WxResponse | null> & { all?: boolean }):
         Promise<WxResponse | null>;
+    /**
+     * POST {baseUrl}/phone {"code"}, code being e.detail.code of a
+     * `<button open-type="getPhoneNumber">`; resolves to the phone_info. A 401 that ends the
+     * token: one re-login and one retry with the same code (safe: the server checks the token
+     * before calling WeChat, so a refused token never spends the single-use code). Rejects,
+     * never retried: ERR_PHONE_CODE_INVALID (ask the user to tap again), ERR_WECHAT_QUOTA
+     * (WeChat's frequency limit or billed quota), ERR_WECHAT, ERR_BAD_REQUEST,
+     * ERR_STORE_UNAVAILABLE, ERR_UNEXPECTED_RESPONSE (a 2xx without a phone number);
+     * ERR_INVALID_OPTIONS for a code that is not a non-empty string (nothing sent).
+     */
+    getPhoneNumber(code: string, options?: Callbacks<PhoneInfo>): Promise<PhoneInfo>;
 }
 
 export interface LegacyClient extends Client {
@@ -210,6 +236,9 @@ export const tokenCodes: {
     readonly WATERMARK: 'ERR_WATERMARK';
     readonly BAD_REQUEST: 'ERR_BAD_REQUEST';
     readonly STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE';
+    readonly PHONE_CODE_INVALID: 'ERR_PHONE_CODE_INVALID';
+    readonly WECHAT_QUOTA: 'ERR_WECHAT_QUOTA';
+    readonly DECRYPT_FAILED: 'ERR_DECRYPT_FAILED';
 };
 export const codes: {
     readonly INVALID_OPTIONS: 'ERR_INVALID_OPTIONS';
@@ -218,5 +247,6 @@ export const codes: {
     readonly REQUEST_FAILED: 'ERR_REQUEST_FAILED';
     readonly MALFORMED_RAW_DATA: 'ERR_MALFORMED_RAW_DATA';
     readonly LOGIN_FAILED: 'ERR_LOGIN_FAILED';
+    readonly UNEXPECTED_RESPONSE: 'ERR_UNEXPECTED_RESPONSE';
 };
 export const MAGIC_KEY: 'F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';

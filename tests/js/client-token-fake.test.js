@@ -2,7 +2,8 @@
  * plays /login, /logout and a Bearer-checked API, and answers what a case scripts: one login
  * for concurrent first requests, Bearer on every request, a 401 answered by one re-login and
  * one retry (never a loop), ERR_WECHAT with relogin, logout and logout all, the token kept in
- * storage across client instances, the profile sent at login, the mode a config selects. */
+ * storage across client instances, the profile sent at login, getPhoneNumber (a re-login and
+ * retry after a 401, never a retry of WeChat's refusals), the mode a config selects. */
 'use strict';
 
 const { describe, it, before, after, beforeEach } = require('node:test');
@@ -369,6 +370,161 @@ describe('token mode against a scripted HTTP server', () => {
     });
 });
 
+describe('getPhoneNumber against a scripted HTTP server', () => {
+    const { srv, state } = fakeServer();
+    const PHONE_INFO = { phoneNumber: '+8613800138000', purePhoneNumber: '13800138000',
+        countryCode: '86', watermark: { timestamp: 1700000000, appid: 'wx-fake' } };
+    let base;
+
+    before(async () => {
+        await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+        base = `http://127.0.0.1:${srv.address().port}${BASE_PATH}`;
+    });
+    after(async () => {
+        srv.closeAllConnections && srv.closeAllConnections();
+        await new Promise((resolve) => srv.close(resolve));
+    });
+    beforeEach(() => state.reset());
+
+    function client() {
+        const s = scriptedWx({ origin: base.replace(BASE_PATH, ''), user: 'fake' });
+        s.client = wxsession.createClient({ wx: s.wx, mode: 'token', baseUrl: base });
+        return s;
+    }
+    const phoneRequests = () => state.seen.filter((r) => r.url === BASE_PATH + '/phone');
+    /* /phone answers phone(n, body) for its n-th call with a token the server knows. */
+    function scriptPhone(phone) {
+        let n = 0;
+        state.apiAnswer = (req, body, user) => {
+            if (req.url !== BASE_PATH + '/phone')
+                return user ? { json: { ok: true, user } } : apiError(401, 'ERR_TOKEN_INVALID');
+            if (!user)
+                return apiError(401, 'ERR_TOKEN_INVALID');
+            return phone(++n, JSON.parse(body));
+        };
+    }
+
+    it('posts {"code"} with the token to /phone and resolves to the phone_info', async () => {
+        scriptPhone((n, body) => (body.code === 'phone-code-1' ? { json: PHONE_INFO }
+            : apiError(400, 'ERR_PHONE_CODE_INVALID')));
+        const s = client();
+        const spy = callbackSpy();
+        const info = await s.client.getPhoneNumber('phone-code-1', spy.options);
+        await settleTicks();
+        assert.deepEqual(info, PHONE_INFO);
+        assert.deepEqual([spy.success, spy.fail, spy.complete], [1, 0, 1]);
+        assert.deepEqual(spy.lastResult, PHONE_INFO);
+        const [req] = phoneRequests();
+        assert.equal(req.method, 'POST');
+        assert.equal(req.headers.authorization, 'Bearer tok-1');
+        assert.match(req.headers['content-type'], /^application\/json/);
+        assert.deepEqual(JSON.parse(req.body), { code: 'phone-code-1' });
+        assert.equal(state.logins.length, 1, 'logged in first, as any request does');
+    });
+
+    for (const code of ['ERR_TOKEN_EXPIRED', 'ERR_TOKEN_INVALID']) {
+        it(`answers 401 ${code} with one re-login and one retry of the same code`, async () => {
+            scriptPhone((n) => (n === 1 ? apiError(401, code) : { json: PHONE_INFO }));
+            const s = client();
+            assert.deepEqual(await s.client.getPhoneNumber('phone-code-1'), PHONE_INFO);
+            assert.equal(state.logins.length, 2, 'the login and one re-login');
+            const [first, retry] = phoneRequests();
+            assert.equal(first.headers.authorization, 'Bearer tok-1');
+            assert.equal(retry.headers.authorization, 'Bearer tok-2');
+            assert.deepEqual(JSON.parse(retry.body), { code: 'phone-code-1' },
+                'the same code: the refused token never reached WeChat');
+            assert.equal(s.wx.getStorageSync('wxsession:token'), 'tok-2');
+        });
+    }
+
+    it('does not loop: a second 401 rejects with its code', async () => {
+        scriptPhone(() => apiError(401, 'ERR_TOKEN_EXPIRED'));
+        const s = client();
+        await assert.rejects(s.client.getPhoneNumber('phone-code-1'),
+            (e) => e.name === 'WxSessionError' && e.code === 'ERR_TOKEN_EXPIRED' &&
+                e.response.statusCode === 401);
+        assert.equal(phoneRequests().length, 2, 'the call and one retry');
+        assert.equal(state.logins.length, 2);
+        assert.equal(s.client.hasSession(), false);
+    });
+
+    const quota = () => Object.assign(apiError(429, 'ERR_WECHAT_QUOTA',
+        { errcode: 1400001, errmsg: 'quota exhausted' }), { headers: { 'Retry-After': '60' } });
+    /* [code, /phone's answer, what else the error carries] */
+    const never = [
+        ['ERR_PHONE_CODE_INVALID', () => apiError(400, 'ERR_PHONE_CODE_INVALID'),
+            (e) => e.detail.status === 400],
+        ['ERR_WECHAT_QUOTA', quota,
+            (e) => e.detail.status === 429 && e.detail.errcode === 1400001 && e.retryAfter === 60],
+        ['ERR_WECHAT', () => apiError(502, 'ERR_WECHAT', { errcode: -1, errmsg: 'system busy' }),
+            (e) => e.detail.errcode === -1 && e.detail.errmsg === 'system busy'],
+        ['ERR_BAD_REQUEST', () => apiError(400, 'ERR_BAD_REQUEST'), () => true],
+        ['ERR_STORE_UNAVAILABLE', () => apiError(503, 'ERR_STORE_UNAVAILABLE'), () => true],
+    ];
+    for (const [code, answer, check] of never) {
+        it(`rejects ${code} at once: no retry, no re-login, the token kept`, async () => {
+            const watch = watchUnhandled();
+            scriptPhone(answer);
+            const s = client();
+            const spy = callbackSpy();
+            await s.client.getPhoneNumber('phone-code-1', spy.options).catch(() => {});
+            await settleTicks();
+            assert.deepEqual([spy.success, spy.fail, spy.complete], [0, 1, 1]);
+            const e = spy.lastError;
+            assert.equal(e.name, 'WxSessionError');
+            assert.equal(e.code, code);
+            assert.equal(e.reason, code);
+            assert.ok(check(e), JSON.stringify(e.detail));
+            assert.equal(phoneRequests().length, 1, 'one call: WeChat bills each');
+            assert.equal(state.logins.length, 1, 'no re-login');
+            assert.equal(s.client.hasSession(), true);
+            assert.deepEqual(watch.stop(), []);
+        });
+    }
+
+    it('refuses a missing or empty code before sending anything', async () => {
+        const watch = watchUnhandled();
+        const s = client();
+        for (const bad of [undefined, null, '', 42, { code: 'x' }]) {
+            await assert.rejects(s.client.getPhoneNumber(bad),
+                (e) => e.code === 'ERR_INVALID_OPTIONS' && /code/.test(e.errMsg));
+        }
+        const spy = callbackSpy();
+        await s.client.getPhoneNumber('', spy.options).catch(() => {});
+        await settleTicks();
+        assert.deepEqual([spy.success, spy.fail, spy.complete], [0, 1, 1]);
+        assert.equal(state.seen.length, 0, 'no login, no /phone');
+        assert.equal(s.count('login'), 0);
+        assert.deepEqual(watch.stop(), []);
+    });
+
+    it('rejects a 2xx without a phone number and an error answer without a code', async () => {
+        scriptPhone((n) => (n === 1 ? { json: { ok: true } }
+            : { status: 404, text: '<html>not found</html>' }));
+        const s = client();
+        await assert.rejects(s.client.getPhoneNumber('phone-code-1'),
+            (e) => e.code === 'ERR_UNEXPECTED_RESPONSE' && e.response.statusCode === 200);
+        await assert.rejects(s.client.getPhoneNumber('phone-code-2'),
+            (e) => e.code === 'ERR_UNEXPECTED_RESPONSE' && e.response.statusCode === 404);
+        assert.equal(phoneRequests().length, 2);
+        assert.equal(state.logins.length, 1);
+    });
+
+    it('hands 400 ERR_DECRYPT_FAILED from /decrypt to the caller without a re-login',
+        async () => {
+            state.apiAnswer = (req, body, user) => (user ? apiError(400, 'ERR_DECRYPT_FAILED')
+                : apiError(401, 'ERR_TOKEN_INVALID'));
+            const s = client();
+            const res = await s.client.request({ url: base + '/decrypt', method: 'POST',
+                data: { encryptedData: 'ZW5j', iv: 'aXY=' } });
+            assert.equal(res.statusCode, 400);
+            assert.equal(res.data.error.code, wxsession.tokenCodes.DECRYPT_FAILED);
+            assert.equal(state.logins.length, 1, 'not a reason to log in again');
+            assert.equal(state.seen.filter((r) => r.url.endsWith('/decrypt')).length, 1);
+            assert.equal(s.client.hasSession(), true);
+        });
+});
+
 describe('createClient picks the mode', () => {
     const wx = scriptedWx({ origin: 'http://127.0.0.1:9', user: 'm' }).wx;
 
@@ -393,6 +549,10 @@ describe('createClient picks the mode', () => {
 
     it('the module\'s own request() stays legacy (the original client\'s API)', () => {
         assert.equal(wxsession.tokenCodes.TOKEN_INVALID, 'ERR_TOKEN_INVALID');
+        assert.equal(wxsession.tokenCodes.PHONE_CODE_INVALID, 'ERR_PHONE_CODE_INVALID');
+        assert.equal(wxsession.tokenCodes.WECHAT_QUOTA, 'ERR_WECHAT_QUOTA');
+        assert.equal(wxsession.codes.UNEXPECTED_RESPONSE, 'ERR_UNEXPECTED_RESPONSE');
+        assert.equal(wxsession.getPhoneNumber, undefined, 'token mode only');
         assert.equal(typeof wxsession.request, 'function');
         assert.equal(wxsession.logout, undefined);
     });

@@ -3,7 +3,9 @@
  * /session, /me and the paints routes; one login and one exchange for concurrent first
  * requests; the token kept across client instances; a stored token the server does not know
  * (tampered, logged out everywhere) answered by one re-login and one retry; ERR_WECHAT with
- * relogin; logout and logout all; the user profile sent at login. */
+ * relogin; logout and logout all; the user profile sent at login; getPhoneNumber with the
+ * simulator's phone codes (once each, the user's own only, the same code after a re-login,
+ * WeChat's quota reported and not retried); /decrypt's ERR_DECRYPT_FAILED handed over. */
 'use strict';
 
 const { describe, it, before, after } = require('node:test');
@@ -42,6 +44,14 @@ describe('token mode against wxsessiond (SQLite)', { timeout: 120000 }, () => {
             t.skip('wxsessiond has no POST {base}/login yet');
         return routes;
     };
+    let phoneRoutes = false;
+    /* Skips a case of the WeChat-API features (phone numbers, /decrypt asking WeChat) while
+     * the server has no POST /phone or the simulator no phone codes. */
+    const needPhone = (t) => {
+        if (!phoneRoutes)
+            t.skip('wxsessiond has no POST {base}/phone or GET /__wxsim/phone-code yet');
+        return phoneRoutes;
+    };
 
     before(async () => {
         server = await startServer();
@@ -50,6 +60,13 @@ describe('token mode against wxsessiond (SQLite)', { timeout: 120000 }, () => {
         routes = probe.status !== 404;
         if (!routes)
             console.log('SKIP: wxsessiond answers 404 to POST /login: token routes missing');
+        const phone = await fetch(server.base + '/phone', { method: 'POST',
+            headers: { 'content-type': 'application/json' }, body: '{"code":"x"}' });
+        phoneRoutes = routes && phone.status === 401 &&
+            (await server.sim.phoneCode('probe')) !== null;
+        if (!phoneRoutes)
+            console.log('SKIP: no POST /phone (answered ' + phone.status + ') or no simulator ' +
+                'phone codes: the getPhoneNumber cases');
     });
     after(async () => {
         if (server)
@@ -223,5 +240,101 @@ describe('token mode against wxsessiond (SQLite)', { timeout: 120000 }, () => {
             const res = await s.client.request({ url: server.base + '/session' });
             assert.equal(res.data.wxUserInfo.nickName, 'Profile 用户');
             assert.equal(res.data.wxUserInfo.openId, answer.openId);
+        });
+    it('getPhoneNumber turns the simulator\'s phone code into the user\'s number, once',
+        async (t) => {
+            if (!needPhone(t))
+                return;
+            const user = newUser('phone');
+            const s = client(user);
+            await s.client.login();
+            const issued = await server.sim.phoneCode(user);
+            assert.equal(typeof issued.code, 'string');
+            const spy = callbackSpy();
+            const info = await s.client.getPhoneNumber(issued.code, spy.options);
+            await settleTicks();
+            assert.deepEqual([spy.success, spy.fail, spy.complete], [1, 0, 1]);
+            assert.equal(info.phoneNumber, issued.phoneNumber);
+            assert.equal(typeof info.purePhoneNumber, 'string');
+            assert.ok(info.phoneNumber.endsWith(info.purePhoneNumber));
+            assert.equal(typeof info.countryCode, 'string');
+            assert.equal(typeof info.watermark.appid, 'string');
+            assert.equal(typeof info.watermark.timestamp, 'number');
+            const phoneCalls = () => s.log.requests.filter((r) => r.url.endsWith('/phone'));
+            assert.equal(header(phoneCalls()[0], 'Authorization'),
+                'Bearer ' + s.wx.getStorageSync('wxsession:token'));
+
+            await assert.rejects(s.client.getPhoneNumber(issued.code),
+                (e) => e.code === 'ERR_PHONE_CODE_INVALID' && e.response.statusCode === 400,
+                'a phone code works once');
+            assert.equal(phoneCalls().length, 2, 'the refusal is not retried');
+            assert.equal(s.count('login'), 1, 'nor answered by a login');
+            assert.equal(s.client.hasSession(), true);
+        });
+
+    it('getPhoneNumber refuses a code another user was given', async (t) => {
+        if (!needPhone(t))
+            return;
+        const owner = newUser('phoneowner');
+        await client(owner).client.login();
+        const theirs = await server.sim.phoneCode(owner);
+        const s = client(newUser('phonethief'));
+        await assert.rejects(s.client.getPhoneNumber(theirs.code),
+            (e) => e.code === 'ERR_PHONE_CODE_INVALID' && e.response.statusCode === 400);
+        assert.equal(s.log.requests.filter((r) => r.url.endsWith('/phone')).length, 1);
+    });
+
+    it('getPhoneNumber after a refused token: one re-login, the same code still works',
+        async (t) => {
+            if (!needPhone(t))
+                return;
+            const user = newUser('phonestale');
+            const s = client(user);
+            await s.client.request({ url: server.base + '/session' });
+            const ended = s.wx.getStorageSync('wxsession:token');
+            await s.client.logout();
+            s.wx.setStorageSync('wxsession:token', ended); /* an app restarted with it */
+            const restarted = client(user, { storage: s.storage });
+            const issued = await server.sim.phoneCode(user);
+            const info = await restarted.client.getPhoneNumber(issued.code);
+            assert.equal(info.phoneNumber, issued.phoneNumber,
+                'the refused token did not spend the code');
+            assert.deepEqual(restarted.log.calls, ['request', 'login', 'request', 'request'],
+                'the refused call, a login, the retry');
+        });
+    it('getPhoneNumber reports WeChat\'s billed quota as ERR_WECHAT_QUOTA, not retried',
+        async (t) => {
+            if (!needPhone(t))
+                return;
+            const user = newUser('phonequota');
+            const s = client(user);
+            await s.client.login();
+            const issued = await server.sim.phoneCode(user);
+            const answered = (await server.sim.stats()).phoneNumbers;
+            await server.sim.config({ phoneQuota: answered }); /* used up */
+            try {
+                await assert.rejects(s.client.getPhoneNumber(issued.code),
+                    (e) => e.code === 'ERR_WECHAT_QUOTA' && e.response.statusCode === 429 &&
+                        e.detail.errcode === 1400001 && typeof e.retryAfter === 'number');
+            } finally {
+                await server.sim.config({ phoneQuota: -1 });
+            }
+            assert.equal(s.log.requests.filter((r) => r.url.endsWith('/phone')).length, 1);
+            assert.equal(s.count('login'), 1);
+            assert.equal(s.client.hasSession(), true);
+        });
+    it('hands /decrypt\'s 400 ERR_DECRYPT_FAILED (bad data, current key) over: no re-login',
+        async (t) => {
+            if (!needPhone(t))
+                return;
+            const s = client(newUser('baddata'));
+            await s.client.login();
+            const res = await s.client.request({ url: server.base + '/decrypt', method: 'POST',
+                data: { encryptedData: Buffer.alloc(32, 7).toString('base64'),
+                    iv: Buffer.alloc(16, 1).toString('base64') } });
+            assert.equal(res.statusCode, 400);
+            assert.equal(res.data.error.code, 'ERR_DECRYPT_FAILED');
+            assert.equal(s.count('login'), 1, 'the key is current: logging in again cannot help');
+            assert.equal(s.client.hasSession(), true);
         });
 });

@@ -1,6 +1,7 @@
 /* miniprogram.test.js: the One Stroke mini program as far as node can check it: JSON files
  * parse, app.json's pages exist, WXML is well-formed and binds handlers the page defines, and
- * the pages run (onLoad/onReady/onShow, drawing, saving, listing, deleting) with a fake wx. */
+ * the pages run (onLoad/onReady/onShow, drawing, saving, listing, deleting, the phone number
+ * button when configured and its absence when not) with a fake wx. */
 'use strict';
 
 const { describe, it } = require('node:test');
@@ -8,11 +9,22 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { REPO } = require('./helpers/server.js');
-const { checkWxml, eventHandlers } = require('./helpers/wxml-check.js');
+const { checkWxml, eventHandlers, rendered } = require('./helpers/wxml-check.js');
 const { MP_DIR, loadMiniprogram, fakeWx } = require('./helpers/miniprogram.js');
 const stroke = require(path.join(MP_DIR, 'utils', 'stroke.js'));
 
 const tick = (ms) => new Promise((resolve) => setTimeout(resolve, ms || 10));
+
+/* The draw page's getPhoneNumber button: its attributes and whether the page's data would
+ * render it (its own wx:if and those around it). */
+function phoneButton(page) {
+    const text = fs.readFileSync(path.join(MP_DIR, 'pages', 'draw', 'draw.wxml'), 'utf8');
+    const { elements } = checkWxml(text);
+    const i = elements.findIndex((e) => e.tag === 'button' &&
+        e.attrs['open-type'] === 'getPhoneNumber');
+    assert.notEqual(i, -1, 'draw.wxml has a getPhoneNumber button');
+    return { attrs: elements[i].attrs, shown: rendered(elements, i, page.data) };
+}
 
 function walk(dir) {
     return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -118,10 +130,11 @@ describe('mini program files', () => {
         }
     });
 
-    it('config.js says where the server is', () => {
+    it('config.js says where the server is; the phone button is off unless configured', () => {
         const { app } = loadMiniprogram(fakeWx().wx);
         assert.match(app.globalData.config.host, /^https?:\/\//);
         assert.match(app.globalData.config.basePath, /^\/[\w/-]*$/);
+        assert.equal(app.globalData.config.showPhoneButton, false);
     });
 });
 
@@ -166,6 +179,63 @@ describe('mini program pages with a fake wx', () => {
         assert.equal(fake.log.tokenLogins, 1);
         assert.equal(page.data.canSave, false, 'the board is cleared');
     });
+
+    it('draw page: no phone number button by default', async () => {
+        const fake = fakeWx();
+        const page = loadMiniprogram(fake.wx).loadPage('pages/draw/draw');
+        page.onLoad({});
+        await page.onShow();
+        assert.equal(page.data.showPhoneButton, false);
+        assert.equal(phoneButton(page).shown, false, 'the button is not rendered');
+        assert.ok(!fake.log.requests.some((r) => r.url.endsWith('/phone')));
+    });
+
+    it('draw page: the configured phone button shows the number masked but its last 4 digits',
+        async () => {
+            const fake = fakeWx();
+            const page = loadMiniprogram(fake.wx, { config: { showPhoneButton: true } })
+                .loadPage('pages/draw/draw');
+            page.onLoad({});
+            await page.onShow();
+            const button = phoneButton(page);
+            assert.equal(button.shown, true);
+            assert.equal(button.attrs['open-type'], 'getPhoneNumber');
+            assert.equal(typeof page[button.attrs.bindgetphonenumber], 'function');
+
+            await page[button.attrs.bindgetphonenumber]({ detail: { code: 'phone-ok-1',
+                errMsg: 'getPhoneNumber:ok' } });
+            assert.equal(page.data.phone, '*******8000');
+            assert.equal(page.data.phoneError, '');
+            assert.equal(page.data.phoneLoading, false);
+            const req = fake.log.requests.find((r) => r.url.endsWith('/applet/phone'));
+            assert.equal(req.method, 'POST');
+            assert.equal(JSON.stringify(req.data), '{"code":"phone-ok-1"}');
+            assert.equal(req.header.Authorization, 'Bearer tok-1', 'with the page\'s session');
+            assert.equal(fake.log.tokenLogins, 1);
+            assert.ok(!JSON.stringify(page.data).includes('13800138000'), 'never in full');
+        });
+
+    it('draw page: the phone button shows a refused code, WeChat\'s limit, a declined tap',
+        async () => {
+            const fake = fakeWx({ phone: (code) => (code === 'busy' ? { statusCode: 429,
+                header: {}, data: { error: { code: 'ERR_WECHAT_QUOTA', message: 'quota' } } }
+                : { statusCode: 400, header: {},
+                    data: { error: { code: 'ERR_PHONE_CODE_INVALID', message: 'used' } } }) });
+            const page = loadMiniprogram(fake.wx, { config: { showPhoneButton: true } })
+                .loadPage('pages/draw/draw');
+            page.onLoad({});
+            await page.onGetPhoneNumber({ detail: { code: 'used-code' } });
+            assert.equal(page.data.phone, '');
+            assert.match(page.data.phoneError, /失效/);
+            await page.onGetPhoneNumber({ detail: { code: 'busy' } });
+            assert.match(page.data.phoneError, /稍后/);
+            const calls = fake.log.requests.filter((r) => r.url.endsWith('/phone')).length;
+            assert.equal(calls, 2, 'one call per tap, none retried');
+            await page.onGetPhoneNumber({ detail: { errMsg: 'getPhoneNumber:fail user deny' } });
+            assert.match(page.data.phoneError, /未授权/);
+            assert.equal(fake.log.requests.filter((r) => r.url.endsWith('/phone')).length,
+                calls, 'no code, no request');
+        });
 
     it('list page: shows thumbnails newest first, pages on reach bottom, long press deletes',
         async () => {

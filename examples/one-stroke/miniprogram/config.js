@@ -4,4 +4,8 @@
 module.exports = {
     host: 'http://127.0.0.1:5757',
     basePath: '/applet',
+    /* The draw page's "phone number" button (<button open-type="getPhoneNumber">, then
+     * POST {basePath}/phone). Off by default: WeChat offers it to verified, non-personal mini
+     * programs only and bills each number it gives. */
+    showPhoneButton: false,
 };

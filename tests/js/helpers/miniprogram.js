@@ -26,10 +26,13 @@ function setPath(data, key, value) {
 }
 
 /**
- * Loads the mini program with wx. Returns {app, pages: {route: definition}, loadPage(route)},
+ * Loads the mini program with wx. options.config: settings laid over config.js's (e.g.
+ * {showPhoneButton: true}). Returns {app, pages: {route: definition}, loadPage(route)},
  * loadPage giving a fresh page instance (methods, data, setData, route).
  */
-function loadMiniprogram(wx) {
+function loadMiniprogram(wx, options) {
+    const configFile = path.join(MP_DIR, 'config.js');
+    const configOverrides = (options && options.config) || {};
     const pages = {};
     let appInstance = null;
     let current = null;
@@ -66,6 +69,8 @@ function loadMiniprogram(wx) {
             `(function (require, module, exports) {${source}\n})`, context, { filename: file });
         wrapper.call(module.exports, (spec) => load(resolve(spec, file)), module,
             module.exports);
+        if (file === configFile)
+            Object.assign(module.exports, configOverrides);
         return module.exports;
     }
 
@@ -120,11 +125,24 @@ function fakeCanvas(width, height) {
     return canvas;
 }
 
+/* The fake /phone's default: phone info for a code starting with 'phone-ok', else WeChat's
+ * refusal of the code. */
+function defaultPhoneAnswer(code) {
+    if (String(code).startsWith('phone-ok')) {
+        return { statusCode: 200, header: {}, data: { phoneNumber: '+8613800138000',
+            purePhoneNumber: '13800138000', countryCode: '86',
+            watermark: { timestamp: 1700000000, appid: 'wx-mini' } } };
+    }
+    return { statusCode: 400, header: {}, data: { error: { code: 'ERR_PHONE_CODE_INVALID',
+        message: 'invalid code' } } };
+}
+
 /**
  * A fake wx for the mini program: login/getUserInfo give codes and signed-looking rawData;
- * request answers {base}/login (a token per code), {base}/session and the paints routes from
- * memory, checking the Bearer token or the X-WX-* headers as wxsessiond does; the UI APIs
- * (toast, modal, selector queries) are recorded.
+ * request answers {base}/login (a token per code), {base}/session, {base}/phone (options.phone
+ * (code) gives the answer; default: defaultPhoneAnswer) and the paints routes from memory,
+ * checking the Bearer token or the X-WX-* headers as wxsessiond does; the UI APIs (toast,
+ * modal, selector queries) are recorded.
  */
 function fakeWx(options) {
     const o = options || {};
@@ -176,6 +194,11 @@ function fakeWx(options) {
         const p = url.pathname.slice(new URL(base).pathname.length);
         if (p === '/session')
             return ok({ wxUserInfo: who });
+        if (p === '/phone') {
+            const body = typeof params.data === 'string' ? JSON.parse(params.data) : params.data;
+            return who ? (o.phone || defaultPhoneAnswer)(body.code) : { statusCode: 401,
+                header: {}, data: { error: { code: 'ERR_TOKEN_INVALID', message: 'no token' } } };
+        }
         if (!who)
             return fail('ERR_NO_SESSION');
         if (p === '/session/paints/list') {

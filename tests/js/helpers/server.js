@@ -88,7 +88,9 @@ const UNLIMITED_LOGINS = ['--limits-logins-per-minute=1000000', '--limits-login-
 /**
  * Starts `wxsessiond --dev` on a port it picks itself (--port 0, read back from its
  * "listening on 127.0.0.1:P" log line on stderr). options.args: extra flags (e.g. ['--store', 'redis']).
- * Resolves to {origin, base, port, stderr(), stop(), sim: {login, stats, config}}; stop()
+ * Resolves to {origin, base, port, stderr(), stop(), sim: {login, phoneCode, stats, config}}
+ * (phoneCode(user): the simulator's answer to GET /__wxsim/phone-code, {code, phoneNumber,
+ * ...} for a getPhoneNumber button tapped by user, or null when it has no such route); stop()
  * resolves to the exit code (0 on a clean SIGTERM stop) and removes the temp directory.
  */
 async function startServer(options) {
@@ -131,6 +133,11 @@ async function startServer(options) {
         sim: {
             login: async (user) =>
                 (await fetch(`${origin}/__wxsim/login?user=${encodeURIComponent(user)}`)).json(),
+            phoneCode: async (user) => {
+                const r = await fetch(`${origin}/__wxsim/phone-code?user=` +
+                    encodeURIComponent(user));
+                return r.status === 200 ? r.json() : null;
+            },
             stats: async () => (await fetch(`${origin}/__wxsim/stats`)).json(),
             config: async (cfg) => (await fetch(`${origin}/__wxsim/config`, {
                 method: 'POST',

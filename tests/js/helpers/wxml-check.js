@@ -112,7 +112,8 @@ function readAttributes(text, i, errors) {
 }
 
 /**
- * Checks WXML text. Returns {errors: ['line:col: message', ...], elements: [{tag, attrs}]}.
+ * Checks WXML text. Returns {errors: ['line:col: message', ...], elements: [{tag, attrs,
+ * parent}]}, parent being the index in elements of the enclosing element, or -1.
  */
 function checkWxml(text) {
     const errors = [];
@@ -175,7 +176,8 @@ function checkWxml(text) {
         const a = readAttributes(text, lt + 1 + tag.length, errors);
         if (!a)
             break;
-        elements.push({ tag, attrs: a.attrs });
+        const parent = stack.length ? stack[stack.length - 1].index : -1;
+        elements.push({ tag, attrs: a.attrs, parent });
         i = textStart = a.end;
         if (a.selfClosing)
             continue;
@@ -188,7 +190,7 @@ function checkWxml(text) {
             i = textStart = end + 6;
             continue;
         }
-        stack.push({ tag, at: lt });
+        stack.push({ tag, at: lt, index: elements.length - 1 });
     }
     if (errors.length === 0)
         flushText(text.length);
@@ -213,4 +215,22 @@ function eventHandlers(elements) {
     return [...names];
 }
 
-module.exports = { checkWxml, eventHandlers };
+/* True when element i and every element around it would render with `data`: each wx:if of
+ * the form "{{name}}" or "{{!name}}" (a dotted name) is read from data; any other wx:if
+ * expression throws, so that a test never passes on a condition it could not read. */
+function rendered(elements, i, data) {
+    for (let k = i; k !== -1; k = elements[k].parent) {
+        const cond = elements[k].attrs['wx:if'];
+        if (cond === undefined)
+            continue;
+        const m = /^\{\{\s*(!?)\s*([A-Za-z_$][\w$.]*)\s*\}\}$/.exec(cond);
+        if (!m)
+            throw new Error(`rendered(): cannot read wx:if="${cond}"`);
+        const value = m[2].split('.').reduce((v, key) => (v == null ? v : v[key]), data);
+        if (Boolean(value) === (m[1] === '!'))
+            return false;
+    }
+    return true;
+}
+
+module.exports = { checkWxml, eventHandlers, rendered };

@@ -32,6 +32,13 @@ async function whoAmI() {
     return res.data && res.data.wxUserInfo ? res.data.wxUserInfo : null;
 }
 
+/* The user's phone number ({phoneNumber, purePhoneNumber, countryCode, watermark}) from the
+ * code of a getPhoneNumber button; rejects with the client's error (code
+ * ERR_PHONE_CODE_INVALID, ERR_WECHAT_QUOTA, ...). */
+function getPhoneNumber(code) {
+    return client.getPhoneNumber(code);
+}
+
 /* One page of the user's drawings, newest first: {data: [{id, actions, createdAt}], next}. */
 function listPaints(options) {
     const o = options || {};
@@ -49,4 +56,4 @@ function deletePaint(id) {
     return call('/session/paints/delete', 'POST', { id });
 }
 
-module.exports = { whoAmI, listPaints, savePaint, deletePaint };
+module.exports = { whoAmI, getPhoneNumber, listPaints, savePaint, deletePaint };

@@ -1,7 +1,25 @@
 /* draw.js: the drawing page: one stroke with a finger on a canvas (type="2d"), then save it
- * through the paints API. */
+ * through the paints API; when config.showPhoneButton is on, a button that shows the user's
+ * phone number (masked). */
 const stroke = require('../../utils/stroke.js');
 const api = require('../../utils/api.js');
+
+/* What the page shows of a phone number: every digit but the last 4 hidden. */
+function maskPhone(number) {
+    const digits = String(number || '').replace(/\D/g, '');
+    if (digits.length <= 4)
+        return digits;
+    return '*'.repeat(digits.length - 4) + digits.slice(-4);
+}
+
+/* The page's words for a failed getPhoneNumber (e.code: the client's error code). */
+function phoneErrorText(e) {
+    if (e && e.code === 'ERR_PHONE_CODE_INVALID')
+        return '授权已失效，请再点一次';
+    if (e && e.code === 'ERR_WECHAT_QUOTA')
+        return '获取手机号太频繁，请稍后再试';
+    return '获取手机号失败 ' + ((e && e.code) || '');
+}
 
 function pixelRatio() {
     const info = typeof wx.getWindowInfo === 'function' ? wx.getWindowInfo()
@@ -14,9 +32,15 @@ Page({
         nickName: '',
         canSave: false,
         saving: false,
+        showPhoneButton: false,
+        phone: '', /* masked */
+        phoneError: '',
+        phoneLoading: false,
     },
 
     onLoad() {
+        const config = getApp().globalData.config;
+        this.setData({ showPhoneButton: Boolean(config && config.showPhoneButton) });
         this.ctx = null;
         this.boardWidth = 0;
         this.boardHeight = 0;
@@ -36,6 +60,23 @@ Page({
             .whoAmI()
             .then((user) => this.setData({ nickName: user && user.nickName ? user.nickName : '' }))
             .catch((e) => wx.showToast({ title: '登录失败 ' + (e.code || ''), icon: 'none' }));
+    },
+
+    /* bindgetphonenumber: e.detail.code is the one-time code (none when the user declined);
+     * the server turns it into the number, which the page shows masked. */
+    onGetPhoneNumber(e) {
+        const code = e && e.detail ? e.detail.code : undefined;
+        if (!code) {
+            this.setData({ phone: '', phoneError: '未授权手机号' });
+            return Promise.resolve();
+        }
+        this.setData({ phoneLoading: true, phoneError: '' });
+        return api
+            .getPhoneNumber(code)
+            .then((info) => this.setData({ phoneLoading: false,
+                phone: maskPhone(info.purePhoneNumber || info.phoneNumber) }))
+            .catch((err) => this.setData({ phoneLoading: false, phone: '',
+                phoneError: phoneErrorText(err) }));
     },
 
     /* The canvas node and its CSS size: back it with device pixels, draw in CSS pixels. */
