@@ -127,7 +127,9 @@ static void flight_end(wxs__atoken *at, int status)
     at->leased = 0;
     uv_timer_stop(&at->poll);
     resolve(at, at->closing ? WXS_ECANCELED : status);
-    if (at->next_flight != NULL && !at->closing) {
+    /* a callback may have started a flight: then the callers that wait for a drop wait for its
+     * end, which comes back here */
+    if (at->next_flight != NULL && (at->closing || !at->busy)) {
         waiter *w = at->next_flight;
         at->next_flight = NULL;
         snprintf(at->drop, sizeof at->drop, "%s", w->bad);
@@ -140,7 +142,10 @@ static void flight_end(wxs__atoken *at, int status)
             at->tail = &w->next;
             w = next;
         }
-        flight_start(at);
+        if (at->closing)
+            resolve(at, WXS_ECANCELED);
+        else
+            flight_start(at);
     }
     maybe_free(at);
     wxs__ctx_unref(ctx); /* the flight's */
@@ -492,14 +497,9 @@ static int request(wxs_ctx *ctx, const char *bad, size_t bad_len, wxs_access_tok
     int copy_is_bad = bad != NULL && at->expires_ms > 0 && strcmp(at->token, w->bad) == 0;
     if (copy_is_bad)
         at->expires_ms = 0;
-    if (at->busy && bad != NULL) { /* the flight may answer the bad token: see resolve() */
-        *at->tail = w;
-        at->tail = &w->next;
-        return 0;
-    }
     *at->tail = w;
     at->tail = &w->next;
-    if (at->busy)
+    if (at->busy) /* the flight answers it (one that answers the bad token: see resolve()) */
         return 0;
     long long now = now_ms();
     int fresh =

@@ -586,6 +586,55 @@ static void test_invalid_during_flight(void **state)
     assert_string_equal(stored_token(sd, t), "AT-2");
 }
 
+/* A caller that asks again from its callback (here: it finds the answer refused and passes it
+ * back as invalid) while another caller waits for a drop of the same token: one flight at a
+ * time, every caller answered once, one fetch per token. */
+typedef struct reentrant {
+    side *sd;
+    tok_answer first; /* the plain get's answer */
+    tok_answer again; /* the invalid() its callback made */
+} reentrant;
+
+static void on_token_then_invalid(void *arg, int status, const char *token, long long expires_at)
+{
+    reentrant *r = arg;
+    on_token(&r->first, status, token, expires_at);
+    if (status == 0) {
+        memset(&r->again, 0, sizeof r->again);
+        assert_int_equal(
+            wxs_ctx_access_token_invalid(r->sd->ctx, token, strlen(token), on_token, &r->again), 0);
+        r->again.returned = 1;
+    }
+}
+
+static void test_invalid_from_a_callback(void **state)
+{
+    fixture *fx = *state;
+    side *sd = &fx->s;
+    reentrant r = {.sd = sd};
+    tok_answer b;
+    sd->wx->hold = 1;
+    assert_int_equal(wxs_ctx_access_token(sd->ctx, on_token_then_invalid, &r), 0);
+    r.first.returned = 1;
+    wait_for(fx, &sd->wx->api_calls[FAKE_API_STABLE_TOKEN], 1);
+    memset(&b, 0, sizeof b);
+    assert_int_equal(wxs_ctx_access_token_invalid(sd->ctx, "AT-1", 4, on_token, &b), 0);
+    b.returned = 1;
+    fake_wechat_release(sd->wx);
+    sd->wx->hold = 0;
+    wait_tokens(fx, &r.first, 1);
+    wait_tokens(fx, &r.again, 1);
+    wait_tokens(fx, &b, 1);
+    assert_string_equal(r.first.token, "AT-1");
+    assert_int_equal(r.again.status, 0);
+    assert_string_equal(r.again.token, "AT-2");
+    assert_int_equal(b.status, 0);
+    assert_string_equal(b.token, "AT-2");
+    assert_int_equal(sd->wx->api_calls[FAKE_API_STABLE_TOKEN], 2);
+    char t[64];
+    assert_string_equal(stored_token(sd, t), "AT-2");
+}
+
 /* Passive refresh with the stored token: exactly that value is dropped, then one fetch. */
 static void test_invalid_drops_that_token(void **state)
 {
@@ -944,6 +993,7 @@ int main(void)
         T(test_store_refuses_at_once),
         T(test_store_fails_valid_token_answered),
         T(test_invalid_during_flight),
+        T(test_invalid_from_a_callback),
         T(test_invalid_drops_that_token),
         T(test_invalid_other_token_kept),
         T(test_phone_number),
