@@ -40,8 +40,9 @@ CLUSTER_IDS = ("code_cluster", "login_cluster", "login_cluster_wait0")
 WAIT_AUTO_CLUSTER = "waitReplicas auto = 1 on a cluster: each session write waits for a replica"
 WAIT_AUTO_SINGLE = "waitReplicas auto = 0 on a single Redis (no replica): no WAIT"
 
-# nginx `return 200` reference: same worker count as wxsessiond, SO_REUSEPORT, no access log.
-NGINX_CONF = """# written by bench/run.py
+# What every nginx of the benchmarks shares: same worker count as wxsessiond, no access log,
+# its files in its own folder; the http block is left open for the servers.
+NGINX_HEAD = """# written by bench/run.py
 worker_processes {workers};
 pid {pid};
 error_log {dir}/error.log warn;
@@ -55,7 +56,10 @@ http {{
     fastcgi_temp_path {dir}/tmp;
     uwsgi_temp_path {dir}/tmp;
     scgi_temp_path {dir}/tmp;
-    server {{
+"""
+
+# nginx `return 200` reference: SO_REUSEPORT.
+NGINX_CONF = NGINX_HEAD + """    server {{
         listen 127.0.0.1:{port} reuseport;
         location / {{
             default_type application/json;
@@ -70,21 +74,7 @@ http {{
 # deploy/nginx/gateway.conf does; the backend is a second server block of the same nginx
 # (`return 200` echoing the identity it got), so no Python runs in the measurement. Keep-alive
 # on every upstream connection.
-NGINX_GATEWAY_CONF = """# written by bench/run.py
-worker_processes {workers};
-pid {pid};
-error_log {dir}/error.log warn;
-daemon off;
-master_process on;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp;
-    proxy_temp_path {dir}/tmp;
-    fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp;
-    scgi_temp_path {dir}/tmp;
-    upstream wxsession_gateway {{ server 127.0.0.1:{wxs_port}; keepalive 64; }}
+NGINX_GATEWAY_CONF = NGINX_HEAD + """    upstream wxsession_gateway {{ server 127.0.0.1:{wxs_port}; keepalive 64; }}
     upstream app_backend {{ server 127.0.0.1:{backend_port}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{backend_port} reuseport;

@@ -56,6 +56,17 @@ def stop_class_servers(server, sim, tmp):
     assert status == 0, f"wxsessiond exited with {status}:\n{log[-3000:]}"
 
 
+def stop_instances(test, instances, procs):
+    """Stop the wxsessiond instances (SIGTERM), clean up every process of procs (the last
+    started first), then fail test when an instance did not exit 0 (a crash or a sanitizer
+    report), with its log."""
+    statuses = [(s.name, s.stop(), s.output()) for s in instances]
+    for p in reversed(procs):
+        p.cleanup()
+    for name, status, log in statuses:
+        test.assertEqual(status, 0, f"{name} exited with {status}:\n{log[-3000:]}")
+
+
 def wait_until(condition, what, timeout=30.0):
     """Poll condition() until it is true. timeout is a hang guard, far above the normal case,
     not a timing assertion: running out fails the test with what."""

@@ -25,7 +25,7 @@ import time
 import unittest
 
 from harness import (WXSESSION_CLI, Redis, Server, Simulator, free_port, request,
-                     require_program)
+                     require_program, stop_instances)
 from redis_ha import MASTER, SentinelPair, cluster_or_skip
 
 INSTANCES = 3
@@ -61,11 +61,7 @@ class AccessToken:
             self.instances.append(server)
 
     def stop_all(self):
-        statuses = [(s.name, s.stop(), s.output()) for s in self.instances]
-        for p in reversed(self.procs):
-            p.cleanup()
-        for name, status, log in statuses:
-            self.assertEqual(status, 0, f"{name} exited with {status}:\n{log[-3000:]}")
+        stop_instances(self, self.instances, self.procs)
 
     def logs(self):
         return "\n".join(f"--- {s.name}:\n{s.output()[-2000:]}" for s in self.instances)

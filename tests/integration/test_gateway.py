@@ -21,7 +21,7 @@ import unittest
 
 from harness import (APP_ID, WXSESSIOND, Process, Redis, Server, Simulator, free_port,
                      login_headers, request, wait_port, wait_until)
-from test_nginx import NGINX, main_conf, nginx_argv
+from test_nginx import NGINX, main_conf, nginx_argv, nginx_test
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SHIPPED = os.path.join(REPO, "deploy", "nginx", "gateway.conf")
@@ -93,16 +93,7 @@ class ShippedFile(unittest.TestCase):
         d = tempfile.mkdtemp(prefix="wxs-gw-t-")
         try:
             site = render(5757, 8081, free_port(), os.path.join(d, "cache") if cache else None)
-            site_path = os.path.join(d, "gateway.conf")
-            with open(site_path, "w") as f:
-                f.write(site)
-            conf = os.path.join(d, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(main_conf(d, site_path))
-            out = subprocess.run(nginx_argv(d, conf) + ["-t"], capture_output=True, timeout=60)
-            err = out.stderr.decode()
-            self.assertEqual(out.returncode, 0, err)
-            self.assertIn("test is successful", err)
+            nginx_test(self, d, site, "gateway.conf")
         finally:
             shutil.rmtree(d, ignore_errors=True)
 

@@ -14,7 +14,7 @@ import threading
 import unittest
 
 from harness import (Process, Server, Simulator, free_port, login_headers, request,
-                     require_program, wait_port)
+                     require_program, stop_instances, wait_port)
 from redis_ha import MASTER, SentinelPair, cluster_or_skip
 from test_nginx import main_conf, nginx_argv
 from test_session import EXPIRED
@@ -85,11 +85,7 @@ class Instances:
         wait_port(self.http_port, self.nginx.proc, "nginx")
 
     def stop_all(self):
-        statuses = [(s.name, s.stop(), s.output()) for s in self.instances]
-        for p in reversed(self.procs):
-            p.cleanup()
-        for name, status, log in statuses:
-            self.assertEqual(status, 0, f"{name} exited with {status}:\n{log[-3000:]}")
+        stop_instances(self, self.instances, self.procs)
 
     def logs(self):
         """Each instance's log, its last lines: what a failed answer is explained by."""

@@ -71,6 +71,20 @@ def main_conf(directory, site_path):
             "}\n")
 
 
+def nginx_test(test, directory, site, name):
+    """`nginx -t` of site (text) as name in directory, behind main_conf: asserts it passes."""
+    site_path = os.path.join(directory, name)
+    with open(site_path, "w") as f:
+        f.write(site)
+    conf = os.path.join(directory, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(main_conf(directory, site_path))
+    out = subprocess.run(nginx_argv(directory, conf) + ["-t"], capture_output=True, timeout=60)
+    err = out.stderr.decode()
+    test.assertEqual(out.returncode, 0, err)
+    test.assertIn("test is successful", err)
+
+
 def nginx_argv(directory, conf):
     return [NGINX, "-p", directory + "/", "-e", os.path.join(directory, "error.log"), "-c", conf]
 
@@ -87,16 +101,7 @@ class ShippedFile(unittest.TestCase):
                 site = f.read()
             site = replace_once(site, CERT_PLACEHOLDER, cert)
             site = replace_once(site, KEY_PLACEHOLDER, key)
-            site_path = os.path.join(d, "wxsession.conf")
-            with open(site_path, "w") as f:
-                f.write(site)
-            conf = os.path.join(d, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(main_conf(d, site_path))
-            out = subprocess.run(nginx_argv(d, conf) + ["-t"], capture_output=True, timeout=60)
-            err = out.stderr.decode()
-            self.assertEqual(out.returncode, 0, err)
-            self.assertIn("test is successful", err)
+            nginx_test(self, d, site, "wxsession.conf")
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
