@@ -186,18 +186,35 @@ class ClusterNode(Process):
 
     def __init__(self, data_dir, port=None, bus_port=None):
         self.data_dir = data_dir
-        self.port = port or free_port()
-        self.bus_port = bus_port or free_port()
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
-                "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                # the slots of the other primaries keep serving while one fails over
-                "--cluster-require-full-coverage", "no",
-                "--save", "", "--appendonly", "no", "--dir", data_dir,
-                "--repl-diskless-sync-delay", "0"]
-        super().__init__(argv, f"redis-{self.port}")
-        wait_port(self.port, self.proc, "redis-server (cluster node)")
+        # free_port() only finds a port free now: a parallel test may take it (or the bus port)
+        # before redis-server binds it; new ports are tried then, unless they were given
+        attempts = 1 if port is not None else 3
+        for attempt in range(attempts):
+            self.port = port or free_port()
+            self.bus_port = bus_port or free_port()
+            argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
+                    "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                    # the slots of the other primaries keep serving while one fails over
+                    "--cluster-require-full-coverage", "no",
+                    "--save", "", "--appendonly", "no", "--dir", data_dir,
+                    "--repl-diskless-sync-delay", "0"]
+            super().__init__(argv, f"redis-{self.port}")
+            try:
+                wait_port(self.port, self.proc, "redis-server (cluster node)")
+                return
+            except RuntimeError as e:
+                log = self.output()
+                self.cleanup()
+                if attempt + 1 == attempts or "in use" not in log:
+                    raise RuntimeError(f"{e}:\n{log[-1500:]}") from None
+                print(f"cluster node: port {self.port} or {self.bus_port} taken meanwhile; "
+                      "trying other ports")
+                # the node id it wrote before failing: the next attempt starts a fresh node
+                conf = os.path.join(data_dir, "nodes.conf")
+                if os.path.exists(conf):
+                    os.remove(conf)
 
     def cli(self, *args, follow=False):
         argv = ["redis-cli", "-p", str(self.port)] + (["-c"] if follow else []) + list(args)
