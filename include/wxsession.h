@@ -467,6 +467,9 @@ typedef struct wxs_api_result {
 
 typedef void (*wxs_api_cb)(void *arg, const wxs_api_result *res);
 
+/** The longest phone code accepted (the getPhoneNumber button's; WXS_ETOOBIG past it). */
+#define WXS_PHONE_CODE_MAX 1024
+
 /** A phone number: POST wxa/business/getuserphonenumber {code, openid} (code from the
  *  getPhoneNumber button; openid makes WeChat check the code is this user's). Billed per call:
  *  never retried but for 40001/42001. */

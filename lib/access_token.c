@@ -26,9 +26,8 @@
 
 #define POLL_MS 50
 #define RECHECK_MS 1000   /* a token being renewed by another holder: look again after */
-#define TOKEN_MAX 512     /* longest access_token kept (WeChat's: about 140 characters) */
 #define KEY_MAX (64 + 64) /* "access_token_lease:" + appId */
-#define VALUE_MAX (TOKEN_MAX + 96)
+#define VALUE_MAX (WXS__ACCESS_TOKEN_MAX + 96)
 
 typedef struct waiter {
     struct waiter *next;
@@ -40,7 +39,7 @@ typedef struct waiter {
 
 struct wxs__atoken {
     wxs_ctx *ctx;
-    char token[TOKEN_MAX + 1];
+    char token[WXS__ACCESS_TOKEN_MAX + 1];
     long long expires_ms; /* unix ms; 0: no copy */
     long long refresh_ms; /* unix ms: from then on, look for a newer one */
     uint64_t recheck_ms;  /* loop ms: before this, a copy past refresh_ms is still answered */
@@ -54,7 +53,7 @@ struct wxs__atoken {
     int busy;   /* a flight in progress */
     int leased; /* the flight holds the lease: read once more, then fetch */
     int timer_closed;
-    char drop[TOKEN_MAX + 1];
+    char drop[WXS__ACCESS_TOKEN_MAX + 1];
     int has_drop;
     char lease_id[33];
     char value[VALUE_MAX]; /* the stored value read (the compare of compare-then-delete) */
@@ -166,8 +165,8 @@ static void answer_now(wxs__deferred *d)
 /* ---------------------------------------------------------------- the stored value */
 
 /* Parse a stored value into token, expires and refresh (unix ms). 0 or WXS_EPARSE. */
-static int value_parse(const char *val, size_t len, char token[TOKEN_MAX + 1], long long *expires,
-                       long long *refresh)
+static int value_parse(const char *val, size_t len, char token[WXS__ACCESS_TOKEN_MAX + 1],
+                       long long *expires, long long *refresh)
 {
     json_error_t jerr;
     json_t *root = json_loadb(val, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -175,7 +174,8 @@ static int value_parse(const char *val, size_t len, char token[TOKEN_MAX + 1], l
     json_t *e = json_object_get(root, "expiresAt");
     json_t *r = json_object_get(root, "refreshAt");
     int rc = WXS_EPARSE;
-    if (json_is_string(t) && json_string_length(t) > 0 && json_string_length(t) <= TOKEN_MAX &&
+    if (json_is_string(t) && json_string_length(t) > 0 &&
+        json_string_length(t) <= WXS__ACCESS_TOKEN_MAX &&
         strlen(json_string_value(t)) == json_string_length(t) && json_is_integer(e) &&
         json_is_integer(r)) {
         memcpy(token, json_string_value(t), json_string_length(t) + 1);
@@ -258,7 +258,7 @@ static void on_read(void *arg, int status, const char *val, size_t len)
 {
     wxs__atoken *at = arg;
     wxs_ctx *ctx = at->ctx;
-    char token[TOKEN_MAX + 1];
+    char token[WXS__ACCESS_TOKEN_MAX + 1];
     long long expires = 0, refresh = 0, now = now_ms();
     if (step_ended(at, status, WXS_ENOTFOUND))
         return;
@@ -408,7 +408,7 @@ static void on_fetched(void *arg, const wxs__call_result *res)
         wxs__warn("access_token: stable_token refused: errcode %ld (%s)", res->errcode,
                   res->errmsg);
     int ok = res->status == 0 && json_is_string(t) && json_string_length(t) > 0 &&
-             json_string_length(t) <= TOKEN_MAX &&
+             json_string_length(t) <= WXS__ACCESS_TOKEN_MAX &&
              strlen(json_string_value(t)) == json_string_length(t) && json_is_integer(e) &&
              json_integer_value(e) > 0 && json_integer_value(e) <= 86400;
     if (!ok) {
@@ -478,7 +478,8 @@ static wxs__atoken *atoken_of(wxs_ctx *ctx)
 
 static int request(wxs_ctx *ctx, const char *bad, size_t bad_len, wxs_access_token_cb cb, void *arg)
 {
-    if (ctx == NULL || cb == NULL || (bad != NULL && (bad_len == 0 || bad_len > TOKEN_MAX)))
+    if (ctx == NULL || cb == NULL ||
+        (bad != NULL && (bad_len == 0 || bad_len > WXS__ACCESS_TOKEN_MAX)))
         return WXS_EINVAL;
     if (ctx->closing)
         return WXS_ECANCELED;

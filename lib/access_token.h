@@ -7,6 +7,9 @@
 
 typedef struct wxs__atoken wxs__atoken;
 
+/* The longest access_token kept or accepted (WeChat's are about 140 characters). */
+#define WXS__ACCESS_TOKEN_MAX 512
+
 /** Start closing ctx's access_token state (from wxs_ctx_free, before the store and the WeChat
  *  client close): waiters end with WXS_ECANCELED; the memory goes once nothing uses it. */
 void wxs__access_token_close(wxs_ctx *ctx);

@@ -8,9 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WECHAT_MAX_CODE_BYTES 1024 /* longer codes are refused before any I/O */
-#define WECHAT_MAX_URL_BYTES 16384 /* base + encoded appid, secret and code */
-#define WECHAT_MAX_CONNECTS 64     /* connections kept in the multi's cache */
+#define WECHAT_MAX_CODE_BYTES 1024  /* longer codes are refused before any I/O */
+#define WECHAT_MAX_URL_BYTES 16384  /* base + encoded appid, secret and code */
+#define WECHAT_MAX_BODY_BYTES 65536 /* a server API call's JSON body */
+#define WECHAT_MAX_CONNECTS 64      /* connections kept in the multi's cache */
 #define WECHAT_DEFAULT_TIMEOUT_MS 3000
 #define WECHAT_DEFAULT_REPLY_BYTES 65536
 #define WECHAT_MAX_SPARE_EXCHANGES 16 /* finished exchanges kept with their easy handles */
@@ -786,7 +787,7 @@ static int client_call(wxs__wechat *iface, const char *name, const char *path, c
     int rc = 0;
     if (w == NULL || name == NULL || path == NULL || path[0] != '/' || cb == NULL)
         return WXS_EINVAL;
-    if (body != NULL && body_len > WECHAT_MAX_URL_BYTES)
+    if (body != NULL && body_len > WECHAT_MAX_BODY_BYTES)
         return WXS_ETOOBIG;
     if (w->closing)
         return WXS_ECANCELED;

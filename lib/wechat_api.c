@@ -4,17 +4,13 @@
  * (the stored one dropped only while it is still the one that failed) and calls again once. */
 #include "access_token.h"
 #include "ctx.h"
+#include "token.h"
 #include "wechat.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
-
-#define OPENID_MAX 128
-#define SESSION_KEY_MAX 64
-#define PHONE_CODE_MAX 1024
-#define TOKEN_MAX 512
 
 typedef enum { API_PHONE, API_CHECK, API_RESET } api_kind;
 
@@ -26,10 +22,10 @@ typedef struct api_op {
     api_kind kind;
     wxs_api_cb cb;
     void *arg;
-    char openid[OPENID_MAX + 1];
-    char session_key[SESSION_KEY_MAX + 1];
+    char openid[WXS__TOKEN_ID_MAX + 1];
+    char session_key[WXS__TOKEN_KEY_MAX + 1];
     char *code; /* the phone code */
-    char token[TOKEN_MAX + 1];
+    char token[WXS__ACCESS_TOKEN_MAX + 1];
     int retried;
 } api_op;
 
@@ -170,7 +166,7 @@ static void on_reply(void *arg, const wxs__call_result *res)
         json_t *key = json_object_get(res->root, "session_key");
         out.session_key = json_is_string(key) ? json_string_value(key) : NULL;
         if (out.session_key == NULL || out.session_key[0] == '\0' ||
-            strlen(out.session_key) > SESSION_KEY_MAX) {
+            strlen(out.session_key) > WXS__TOKEN_KEY_MAX) {
             out.status = WXS_EUPSTREAM;
             out.session_key = NULL;
         }
@@ -190,15 +186,15 @@ static int start(wxs_ctx *ctx, api_kind kind, const char *openid, const char *se
 {
     if (ctx == NULL || openid == NULL || cb == NULL || openid[0] == '\0')
         return WXS_EINVAL;
-    if (strlen(openid) > OPENID_MAX)
+    if (strlen(openid) > WXS__TOKEN_ID_MAX)
         return WXS_ETOOBIG;
     if (kind == API_PHONE && (code == NULL || code_len == 0 || memchr(code, '\0', code_len)))
         return WXS_EINVAL;
-    if (kind == API_PHONE && code_len > PHONE_CODE_MAX)
+    if (kind == API_PHONE && code_len > WXS_PHONE_CODE_MAX)
         return WXS_ETOOBIG;
     if (kind != API_PHONE && (session_key == NULL || session_key[0] == '\0'))
         return WXS_EINVAL;
-    if (kind != API_PHONE && strlen(session_key) > SESSION_KEY_MAX)
+    if (kind != API_PHONE && strlen(session_key) > WXS__TOKEN_KEY_MAX)
         return WXS_ETOOBIG;
     if (ctx->closing)
         return WXS_ECANCELED;

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PHONE_CODE_MAX 1024
-
 typedef struct phone_call {
     http_req *req;
     app *app;
@@ -96,7 +94,7 @@ void phone_route(app *a, http_req *req, const char *token, size_t token_len)
     size_t code_len = 0;
     json_t *body = token_body_parse(text, len, (int)wxs_config_get_int(a->cfg, "limits.jsonDepth"));
     if (body == NULL || token_body_string(body, "code", &code, &code_len) < 0 || code == NULL ||
-        code_len == 0 || code_len > PHONE_CODE_MAX || memchr(code, '\0', code_len) != NULL) {
+        code_len == 0 || code_len > WXS_PHONE_CODE_MAX || memchr(code, '\0', code_len) != NULL) {
         http_respond_error(req, 400, HTTP_REASON_BAD_REQUEST,
                            "the body must be {\"code\":\"...\"} (the getPhoneNumber button's "
                            "code, at most 1024 bytes)");

@@ -953,7 +953,7 @@ static void test_call_failures(void **state)
     o = call_once(fx, "/x", NULL, 200, "");
     assert_int_equal(o.status, WXS_EIO);
     call_outcome never = {0};
-    char big[16384 + 2]; /* past the call body cap (lib/wechat.c WECHAT_MAX_URL_BYTES) */
+    static char big[65536 + 2]; /* past the call body cap (lib/wechat.c WECHAT_MAX_BODY_BYTES) */
     memset(big, 'a', sizeof big);
     assert_int_equal(wxs__wechat_call(fx->w, "t", "x", NULL, 0, on_call, &never), WXS_EINVAL);
     assert_int_equal(wxs__wechat_call(fx->w, "t", NULL, NULL, 0, on_call, &never), WXS_EINVAL);
