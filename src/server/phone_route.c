@@ -57,16 +57,8 @@ static void answered(void *arg, const wxs_api_result *res)
         json_object_set_new(err, "errcode", json_integer(res->errcode));
         json_object_set_new(err, "errmsg", json_string(res->errmsg != NULL ? res->errmsg : ""));
     }
-    json_t *body = err != NULL ? json_pack("{s:o}", "error", err) : NULL;
-    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL)
-        http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
-    else if (http == 429)
-        http_respond_with_headers(req, http, NULL, "Retry-After: 60\r\n", text, strlen(text), 0);
-    else
-        http_respond(req, http, NULL, text, strlen(text), 0);
-    free(text);
-    json_decref(body);
+    token_respond_json(req, http, http == 429 ? "Retry-After: 60\r\n" : NULL,
+                       err != NULL ? json_pack("{s:o}", "error", err) : NULL);
     call_free(c);
 }
 

@@ -24,16 +24,20 @@ int token_bearer(http_req *req, const char **token, size_t *len)
 
 /* ---- answers */
 
-/* Answer a JSON value (consumed); 500 when it cannot be written. */
-static void respond_json(http_req *req, int status, json_t *v)
+void token_respond_json(http_req *req, int status, const char *extra_headers, json_t *v)
 {
     char *text = v != NULL ? json_dumps(v, JSON_COMPACT) : NULL;
     if (text == NULL)
         http_respond_error(req, 500, WXS_REASON_INTERNAL, "out of memory");
     else
-        http_respond(req, status, NULL, text, strlen(text), 0);
+        http_respond_with_headers(req, status, NULL, extra_headers, text, strlen(text), 0);
     free(text);
     json_decref(v);
+}
+
+static void respond_json(http_req *req, int status, json_t *v)
+{
+    token_respond_json(req, status, NULL, v);
 }
 
 void token_respond_error(http_req *req, const wxs_token_result *res)

@@ -6,8 +6,14 @@
 
 #include "routes.h"
 
+#include <jansson.h>
+
 /** token_bearer_parse (token_parse.h) of req's Authorization header. */
 int token_bearer(http_req *req, const char **token, size_t *len);
+
+/** Answer a JSON value (consumed; NULL: out of memory, answered 500) with extra header lines
+ *  (NULL: none; http_respond_with_headers). */
+void token_respond_json(http_req *req, int status, const char *extra_headers, json_t *v);
 
 /** Answer a token operation's failure with its HTTP status and error body. */
 void token_respond_error(http_req *req, const wxs_token_result *res);
