@@ -3,6 +3,7 @@
 Every process runs on loopback with a free port, is started by the test and stopped by it
 (also when the test fails). The build directory comes from $WXS_BUILD_DIR (ctest sets it).
 """
+import contextlib
 import http.client
 import json
 import os
@@ -131,6 +132,12 @@ class Process:
         if not self.log.closed:
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # libmongoc (linked by wxsessiond) keeps its counters in shared memory named by the pid
+        # and removes it at a normal exit only: a process killed here leaves it, and the next
+        # process that gets the same pid then prints a text warning before main() (breaking a
+        # JSON log). Remove what our own process left.
+        with contextlib.suppress(OSError):
+            os.unlink(f"/dev/shm/mongoc-{self.proc.pid}")
 
 
 class Redis(Process):
